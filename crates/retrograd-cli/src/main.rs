@@ -1,0 +1,5 @@
+//! The `retrograd` command line.
+
+fn main() {
+    println!("retrograd");
+}
