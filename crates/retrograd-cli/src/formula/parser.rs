@@ -442,7 +442,12 @@ mod tests {
             // Every variable is declared up front so that x, y, z keep their indices.
             let formula = Formula::parse(&format!("0*(x+y+z) + {source}")).unwrap();
             let value = formula.eval(&[x, y, z]);
-            assert_eq!(value, *expected, "{source}");
+            // Not exact: an optimised build may constant-fold `x.powi(3)` above differently.
+            let tolerance = 1e-15 * expected.abs().max(1.0);
+            assert!(
+                (value - expected).abs() <= tolerance,
+                "{source}: {value} vs {expected}"
+            );
             covered.push(source.split('(').next().unwrap());
         }
         for (name, _) in functions::FUNCTIONS {
