@@ -59,7 +59,11 @@ where
         let ys = f(&xs);
         (xs, ys)
     });
-    check_len(|| "vjp: the output seed (one value per output)".into(), ys.len(), v.len())?;
+    check_len(
+        || "vjp: the output seed (one value per output)".into(),
+        ys.len(),
+        v.len(),
+    )?;
     let seeds: Vec<(Var, f64)> = ys.iter().copied().zip(v.iter().copied()).collect();
     let adj = tape.adjoints(&seeds);
     Ok((ys.iter().map(|y| y.value()).collect(), adj.wrt_all(&xs)))
@@ -156,16 +160,30 @@ pub fn hvp<F>(f: F, x: &[f64], v: &[f64]) -> Result<(Vec<f64>, Vec<f64>), Error>
 where
     F: FnOnce(&[Var<Dual>]) -> Var<Dual>,
 {
-    check_len(|| "hvp: the direction (one value per input)".into(), x.len(), v.len())?;
+    check_len(
+        || "hvp: the direction (one value per input)".into(),
+        x.len(),
+        v.len(),
+    )?;
     let mut tape: Tape<Dual> = Tape::new();
     let (xs, y) = tape.record(|rec| {
-        let seeded: Vec<Dual> = x.iter().zip(v).map(|(&xi, &vi)| Dual::new(xi, [vi])).collect();
+        let seeded: Vec<Dual> = x
+            .iter()
+            .zip(v)
+            .map(|(&xi, &vi)| Dual::new(xi, [vi]))
+            .collect();
         let xs = rec.inputs(&seeded);
         let y = f(&xs);
         (xs, y)
     });
     let adj = tape.gradient(y);
-    Ok(xs.iter().map(|&xi| { let a = adj.wrt(xi); (a.value, a.tangent[0]) }).unzip())
+    Ok(xs
+        .iter()
+        .map(|&xi| {
+            let a = adj.wrt(xi);
+            (a.value, a.tangent[0])
+        })
+        .unzip())
 }
 
 /// The Hessian of a scalar function at `x`, by forward-over-reverse: one recording and one
@@ -185,7 +203,11 @@ where
         .map(|i| {
             tape.clear();
             let (xs, y) = tape.record(|rec| {
-                let seeded: Vec<Dual> = x.iter().enumerate().map(|(j, &xj)| Dual::new(xj, [f64::from(i == j)])).collect();
+                let seeded: Vec<Dual> = x
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &xj)| Dual::new(xj, [f64::from(i == j)]))
+                    .collect();
                 let xs = rec.inputs(&seeded);
                 let y = f(&xs);
                 (xs, y)

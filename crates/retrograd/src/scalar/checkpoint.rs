@@ -107,7 +107,9 @@ fn binomial(n: u128, k: u128) -> u128 {
 /// such that `m + t(l − m, s − 1) + t(m, s) = t(l, s)`.
 fn split(l: usize, s: usize) -> usize {
     let best = forward_steps(l, s).expect("s >= 2 here");
-    let cost = |m: usize| m + forward_steps(l - m, s - 1).unwrap_or(usize::MAX / 2) + forward_steps(m, s).unwrap_or(0);
+    let cost = |m: usize| {
+        m + forward_steps(l - m, s - 1).unwrap_or(usize::MAX / 2) + forward_steps(m, s).unwrap_or(0)
+    };
     // An optimal split leaves the first part no longer than β(s, r − 1), what `s` states
     // reverse with one repetition less; searching down from there finds one in a few probes.
     let r = repetitions(l as u128, s as u128);
@@ -142,7 +144,12 @@ impl<S: Step> Schedule<'_, S> {
     }
 
     /// Tapes step `k` from `x` and sweeps it: returns the adjoint of `x`.
-    fn taped_step<L: FnOnce(&[Var]) -> Var>(&mut self, k: usize, x: &[f64], seed: Seed<'_, L>) -> Vec<f64> {
+    fn taped_step<L: FnOnce(&[Var]) -> Var>(
+        &mut self,
+        k: usize,
+        x: &[f64],
+        seed: Seed<'_, L>,
+    ) -> Vec<f64> {
         self.stats.taped_steps += 1;
         self.tape.clear();
         let params = self.params;
@@ -171,7 +178,14 @@ impl<S: Step> Schedule<'_, S> {
 
     /// Reverses steps `a..b` given the state at `a` and `s` states of budget (the one
     /// holding `x_a` included); returns the adjoint of `x_a`.
-    fn reverse<L: FnOnce(&[Var]) -> Var>(&mut self, a: usize, b: usize, s: usize, x_a: &[f64], seed: Seed<'_, L>) -> Vec<f64> {
+    fn reverse<L: FnOnce(&[Var]) -> Var>(
+        &mut self,
+        a: usize,
+        b: usize,
+        s: usize,
+        x_a: &[f64],
+        seed: Seed<'_, L>,
+    ) -> Vec<f64> {
         if b - a == 1 {
             return self.taped_step(a, x_a, seed);
         }
@@ -184,7 +198,9 @@ impl<S: Step> Schedule<'_, S> {
                 for j in a..k {
                     x = self.advance(j, &x);
                 }
-                let sd = seed.take().unwrap_or(Seed::Adjoint(std::mem::take(&mut adjoint)));
+                let sd = seed
+                    .take()
+                    .unwrap_or(Seed::Adjoint(std::mem::take(&mut adjoint)));
                 adjoint = self.taped_step(k, &x, sd);
             }
             return adjoint;
@@ -210,7 +226,14 @@ impl<S: Step> Schedule<'_, S> {
 ///
 /// Fails if `snapshots` is 0 for a loop of more than one step, or if a step changes the
 /// length of the state.
-pub fn gradient<S, L>(step: &S, x0: &[f64], params: &[f64], steps: usize, snapshots: usize, loss: L) -> Result<LoopGradient, Error>
+pub fn gradient<S, L>(
+    step: &S,
+    x0: &[f64],
+    params: &[f64],
+    steps: usize,
+    snapshots: usize,
+    loss: L,
+) -> Result<LoopGradient, Error>
 where
     S: Step,
     L: FnOnce(&[Var]) -> Var,
@@ -219,7 +242,11 @@ where
         return Err(Error::Unsupported("checkpoint::gradient: a budget of 0 snapshots; at least 1 (the initial state) is needed".into()));
     }
     let probe: Vec<f64> = step.step(0, x0, params);
-    check_len(|| "checkpoint::gradient: the state returned by a step".into(), x0.len(), probe.len())?;
+    check_len(
+        || "checkpoint::gradient: the state returned by a step".into(),
+        x0.len(),
+        probe.len(),
+    )?;
     if steps == 0 {
         let (value, state_adjoint) = crate::value_and_grad(loss, x0);
         return Ok(LoopGradient {
@@ -227,7 +254,10 @@ where
             state: x0.to_vec(),
             state_adjoint,
             param_adjoint: vec![0.0; params.len()],
-            stats: Stats { max_snapshots: 1, ..Stats::default() },
+            stats: Stats {
+                max_snapshots: 1,
+                ..Stats::default()
+            },
         });
     }
     let mut schedule = Schedule {
@@ -242,5 +272,11 @@ where
     let mut end = None;
     let state_adjoint = schedule.reverse(0, steps, snapshots, x0, Seed::Loss(loss, &mut end));
     let (value, state) = end.expect("the last step is taped with the loss");
-    Ok(LoopGradient { value, state, state_adjoint, param_adjoint: schedule.param_adjoint, stats: schedule.stats })
+    Ok(LoopGradient {
+        value,
+        state,
+        state_adjoint,
+        param_adjoint: schedule.param_adjoint,
+        stats: schedule.stats,
+    })
 }

@@ -37,9 +37,19 @@ fn recording<T: TapeScalar>(inputs: &[Var<T>]) -> Option<u32> {
 /// }, &[2.0, 5.0]);
 /// assert_eq!(g, vec![6.0, 3.0]);
 /// ```
-pub fn custom_op<T: TapeScalar>(inputs: &[Var<T>], values: &[T], jacobian: &[T]) -> Result<Vec<Var<T>>, Error> {
+pub fn custom_op<T: TapeScalar>(
+    inputs: &[Var<T>],
+    values: &[T],
+    jacobian: &[T],
+) -> Result<Vec<Var<T>>, Error> {
     check_len(
-        || format!("custom_op: the Jacobian ({} outputs × {} inputs, row-major)", values.len(), inputs.len()),
+        || {
+            format!(
+                "custom_op: the Jacobian ({} outputs × {} inputs, row-major)",
+                values.len(),
+                inputs.len()
+            )
+        },
         values.len() * inputs.len(),
         jacobian.len(),
     )?;
@@ -50,7 +60,12 @@ pub fn custom_op<T: TapeScalar>(inputs: &[Var<T>], values: &[T], jacobian: &[T])
         .enumerate()
         .map(|(k, &y)| {
             operands.clear();
-            operands.extend(inputs.iter().copied().zip(jacobian[k * inputs.len()..][..inputs.len()].iter().copied()));
+            operands.extend(
+                inputs
+                    .iter()
+                    .copied()
+                    .zip(jacobian[k * inputs.len()..][..inputs.len()].iter().copied()),
+            );
             Var::nary(y, &operands)
         })
         .collect())
@@ -87,7 +102,10 @@ where
     let outputs: Vec<Var<T>> = values.iter().map(|&v| tape.input(v)).collect();
     // A constant input gets an index that no statement has; its adjoint is discarded.
     let discard = u32::MAX;
-    let input_indices: Vec<u32> = inputs.iter().map(|x| if x.is_constant() { discard } else { x.index() }).collect();
+    let input_indices: Vec<u32> = inputs
+        .iter()
+        .map(|x| if x.is_constant() { discard } else { x.index() })
+        .collect();
     tape.callbacks.push(Callback {
         first,
         n_outputs: values.len() as u32,

@@ -5,7 +5,9 @@
 use super::tape::TapeScalar;
 use super::var::Var;
 use crate::Dual;
-use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Rem, RemAssign, Sub, SubAssign};
+use std::ops::{
+    Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Rem, RemAssign, Sub, SubAssign,
+};
 
 macro_rules! binary_operator {
     ($Op:ident, $op:ident, $OpAssign:ident, $op_assign:ident,
@@ -62,11 +64,41 @@ macro_rules! binary_operator {
 }
 
 // operator      value          partials (∂/∂a, ∂/∂b), given a, b and the value y
-binary_operator!(Add, add, AddAssign, add_assign, |a, b| value = a + b, |_y| partials = (T::one(), T::one()));
-binary_operator!(Sub, sub, SubAssign, sub_assign, |a, b| value = a - b, |_y| partials = (T::one(), -T::one()));
-binary_operator!(Mul, mul, MulAssign, mul_assign, |a, b| value = a * b, |_y| partials = (b, a));
-binary_operator!(Div, div, DivAssign, div_assign, |a, b| value = a / b, |y| partials = (b.recip(), -y / b));
-binary_operator!(Rem, rem, RemAssign, rem_assign, |a, b| value = a % b, |_y| partials = (T::one(), -(a / b).trunc()));
+binary_operator!(
+    Add,
+    add,
+    AddAssign,
+    add_assign,
+    |a, b| value = a + b,
+    |_y| partials = (T::one(), T::one())
+);
+binary_operator!(
+    Sub,
+    sub,
+    SubAssign,
+    sub_assign,
+    |a, b| value = a - b,
+    |_y| partials = (T::one(), -T::one())
+);
+binary_operator!(
+    Mul,
+    mul,
+    MulAssign,
+    mul_assign,
+    |a, b| value = a * b,
+    |_y| partials = (b, a)
+);
+binary_operator!(Div, div, DivAssign, div_assign, |a, b| value = a / b, |y| {
+    partials = (b.recip(), -y / b)
+});
+binary_operator!(
+    Rem,
+    rem,
+    RemAssign,
+    rem_assign,
+    |a, b| value = a % b,
+    |_y| partials = (T::one(), -(a / b).trunc())
+);
 
 impl<T: TapeScalar> Neg for Var<T> {
     type Output = Var<T>;

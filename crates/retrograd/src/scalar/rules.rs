@@ -16,8 +16,8 @@
 //! | `powi(x, 0)` | derivative 0 |
 //! | `asin`, `acos` at ±1, `acosh` at 1, `atanh` at ±1 | ±∞ (the formula's limit) |
 //!
-//! NaN in gives NaN out. Outside a function's domain the value is NaN and so is the
-//! derivative. A statement whose adjoint is zero is skipped in the reverse sweep, so an
+//! A function whose value is NaN (a NaN argument, or one outside its domain such as
+//! `ln(-1)`) has a NaN derivative, so the NaN shows in the gradient too. A statement whose adjoint is zero is skipped in the reverse sweep, so an
 //! infinite partial on a path that does not reach the output never makes a NaN.
 
 use super::tape::TapeScalar;
@@ -47,7 +47,7 @@ macro_rules! unary_rules {
         fn $name(self) -> Self {
             let $x = self.value();
             let $y = $value;
-            self.unary($y, || $derivative)
+            self.unary($y, || if $y.is_nan() { $y } else { $derivative })
         }
     )*};
 }
@@ -60,7 +60,7 @@ macro_rules! binary_rules {
         fn $name(self, other: Self) -> Self {
             let ($a, $b) = (self.value(), other.value());
             let $y = $value;
-            self.binary(other, $y, || $partials)
+            self.binary(other, $y, || if $y.is_nan() { ($y, $y) } else { $partials })
         }
     )*};
 }
@@ -125,7 +125,7 @@ impl<T: TapeScalar> Float for Var<T> {
                                                 if y.is_zero() { T::zero() } else { y * a.ln() });
         log:      |a, b, y| a.log(b)        => ((a * b.ln()).recip(), -y / (b * b.ln()));
         max:      |a, b, _y| a.max(b)       => max_partials(a, b);
-        min:      |a, b, _y| a.min(b)       => { let (pb, pa) = max_partials(b, a); (pa, pb) };
+        min:      |a, b, _y| a.min(b)       => max_partials(-a, -b);
         abs_sub:  |a, b, _y| (a - b).max(T::zero())
                                             => if a > b { (T::one(), -T::one()) } else { (T::zero(), T::zero()) };
         hypot:    |a, b, y| a.hypot(b)      => if y.is_zero() { (T::zero(), T::zero()) } else { (a / y, b / y) };
@@ -141,7 +141,13 @@ impl<T: TapeScalar> Float for Var<T> {
     fn powi(self, n: i32) -> Self {
         let x = self.value();
         let y = x.powi(n);
-        self.unary(y, || if n == 0 { T::zero() } else { T::from_f64(n as f64) * x.powi(n - 1) })
+        self.unary(y, || {
+            if n == 0 {
+                T::zero()
+            } else {
+                T::from_f64(n as f64) * x.powi(n - 1)
+            }
+        })
     }
 
     #[inline(always)]
@@ -157,7 +163,16 @@ impl<T: TapeScalar> Float for Var<T> {
         Var::nary(y, &[(self, a.value()), (a, self.value()), (b, T::one())])
     }
 
-    constants!(nan, infinity, neg_infinity, neg_zero, min_value, min_positive_value, epsilon, max_value);
+    constants!(
+        nan,
+        infinity,
+        neg_infinity,
+        neg_zero,
+        min_value,
+        min_positive_value,
+        epsilon,
+        max_value
+    );
 
     by_value! {
         is_nan -> bool;
@@ -189,8 +204,25 @@ impl<T: TapeScalar> Real for Var<T> {
 
 impl<T: TapeScalar> FloatConst for Var<T> {
     constants!(
-        E, FRAC_1_PI, FRAC_1_SQRT_2, FRAC_2_PI, FRAC_2_SQRT_PI, FRAC_PI_2, FRAC_PI_3, FRAC_PI_4,
-        FRAC_PI_6, FRAC_PI_8, LN_10, LN_2, LOG10_E, LOG2_E, PI, SQRT_2, TAU, LOG10_2, LOG2_10
+        E,
+        FRAC_1_PI,
+        FRAC_1_SQRT_2,
+        FRAC_2_PI,
+        FRAC_2_SQRT_PI,
+        FRAC_PI_2,
+        FRAC_PI_3,
+        FRAC_PI_4,
+        FRAC_PI_6,
+        FRAC_PI_8,
+        LN_10,
+        LN_2,
+        LOG10_E,
+        LOG2_E,
+        PI,
+        SQRT_2,
+        TAU,
+        LOG10_2,
+        LOG2_10
     );
 }
 

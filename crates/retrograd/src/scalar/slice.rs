@@ -85,16 +85,26 @@ pub fn sum<T: TapeScalar>(xs: &[Var<T>]) -> Var<T> {
 /// ```
 #[track_caller]
 pub fn dot<T: TapeScalar>(a: &[Var<T>], b: &[Var<T>]) -> Var<T> {
-    assert_eq!(a.len(), b.len(), "retrograd::dot: the slices have lengths {} and {}", a.len(), b.len());
-    statement(recording(a.iter().chain(b).copied()), 2 * a.len(), |mut tape| {
-        let mut total = T::zero();
-        for (&x, &y) in a.iter().zip(b) {
-            total += x.value() * y.value();
-            operand(&mut tape, x, y.value());
-            operand(&mut tape, y, x.value());
-        }
-        total
-    })
+    assert_eq!(
+        a.len(),
+        b.len(),
+        "retrograd::dot: the slices have lengths {} and {}",
+        a.len(),
+        b.len()
+    );
+    statement(
+        recording(a.iter().chain(b).copied()),
+        2 * a.len(),
+        |mut tape| {
+            let mut total = T::zero();
+            for (&x, &y) in a.iter().zip(b) {
+                total += x.value() * y.value();
+                operand(&mut tape, x, y.value());
+                operand(&mut tape, y, x.value());
+            }
+            total
+        },
+    )
 }
 
 /// The Euclidean norm `√(Σ xᵢ²)`, recorded as one statement. Its gradient at the zero
@@ -108,10 +118,18 @@ pub fn dot<T: TapeScalar>(a: &[Var<T>], b: &[Var<T>]) -> Var<T> {
 /// ```
 #[track_caller]
 pub fn norm<T: TapeScalar>(xs: &[Var<T>]) -> Var<T> {
-    let n = xs.iter().map(|x| x.value() * x.value()).fold(T::zero(), |a, b| a + b).sqrt();
+    let n = xs
+        .iter()
+        .map(|x| x.value() * x.value())
+        .fold(T::zero(), |a, b| a + b)
+        .sqrt();
     statement(recording(xs.iter().copied()), xs.len(), |mut tape| {
         for &x in xs {
-            let d = if n.is_zero() { T::zero() } else { x.value() / n };
+            let d = if n.is_zero() {
+                T::zero()
+            } else {
+                x.value() / n
+            };
             operand(&mut tape, x, d);
         }
         n
@@ -178,7 +196,8 @@ where
     statement(recording(xs.iter().copied()), xs.len(), |mut tape| {
         let mut total = T::zero();
         for chunk in xs.chunks_exact(K) {
-            let args: [Dual<T, K>; K] = std::array::from_fn(|i| Dual::variable(chunk[i].value(), i));
+            let args: [Dual<T, K>; K] =
+                std::array::from_fn(|i| Dual::variable(chunk[i].value(), i));
             let y = f(args);
             total += y.value;
             for (&x, &d) in chunk.iter().zip(&y.tangent) {

@@ -187,7 +187,10 @@ impl<T: TapeScalar> TapeCore<T> {
             let mut grads = vec![T::zero(); cb.inputs.len()];
             (cb.vjp)(&adj[first..last], &mut grads);
             for (&j, g) in cb.inputs.iter().zip(grads) {
-                adj[j as usize] += g;
+                // Constant inputs carry an index past the tape; their adjoint is dropped.
+                if let Some(a) = adj.get_mut(j as usize) {
+                    *a += g;
+                }
             }
             hi = first;
         }
@@ -209,7 +212,11 @@ impl<T: TapeScalar> TapeCore<T> {
             // bounded by args.len() == partials.len(); every operand index refers to an
             // earlier statement, so it is < s < adj.len().
             unsafe {
-                let begin = if s == 0 { 0 } else { *ends.get_unchecked(s - 1) as usize };
+                let begin = if s == 0 {
+                    0
+                } else {
+                    *ends.get_unchecked(s - 1) as usize
+                };
                 let a = *adj.get_unchecked(s);
                 if !a.is_zero() {
                     for k in begin..end {
@@ -227,10 +234,12 @@ impl<T: TapeScalar> TapeCore<T> {
     /// every other statement gets the sum of its partials times its operands' tangents.
     pub(crate) fn forward(&self, tan: &mut [T]) -> Result<(), String> {
         if !self.callbacks.is_empty() {
-            return Err("the tape holds a custom operation defined by a vector-Jacobian \
+            return Err(
+                "the tape holds a custom operation defined by a vector-Jacobian \
                  product only, which supports reverse mode only; record it with \
                  its partial derivatives to use forward sweeps"
-                .into());
+                    .into(),
+            );
         }
         for s in 0..self.ends.len() {
             let r = self.operand_range(s);
@@ -390,7 +399,11 @@ impl<T: TapeScalar> Recorder<'_, T> {
         core.check_mark(mark);
         adjoints.prepare(core);
         adjoints.seed(core, seeds);
-        core.reverse(&mut adjoints.values, mark.statements as usize, core.ends.len());
+        core.reverse(
+            &mut adjoints.values,
+            mark.statements as usize,
+            core.ends.len(),
+        );
         adjoints.values.truncate(mark.statements as usize);
         core.reset(mark);
     }
@@ -407,7 +420,10 @@ impl<T: TapeScalar> Recorder<'_, T> {
     pub fn adjoints(&self) -> Adjoints<T> {
         // SAFETY: as in `input`.
         let core = unsafe { &*self.core };
-        Adjoints { tape: core.id, values: Vec::new() }
+        Adjoints {
+            tape: core.id,
+            values: Vec::new(),
+        }
     }
 }
 
@@ -480,7 +496,10 @@ impl<T: TapeScalar> Tape<T> {
         let core: *mut TapeCore<T> = &mut *self.core;
         let previous = T::active_slot().with(|slot| slot.replace(core));
         let _guard = ActiveGuard::<T> { previous };
-        let recorder = Recorder { core, _tape: std::marker::PhantomData };
+        let recorder = Recorder {
+            core,
+            _tape: std::marker::PhantomData,
+        };
         f(&recorder)
     }
 
@@ -553,7 +572,10 @@ impl<T: TapeScalar> Tape<T> {
     /// ```
     #[track_caller]
     pub fn adjoints(&self, seeds: &[(Var<T>, T)]) -> Adjoints<T> {
-        let mut out = Adjoints { tape: self.core.id, values: Vec::new() };
+        let mut out = Adjoints {
+            tape: self.core.id,
+            values: Vec::new(),
+        };
         self.adjoints_into(seeds, &mut out);
         out
     }
@@ -594,10 +616,14 @@ impl<T: TapeScalar> Tape<T> {
     #[track_caller]
     pub fn tangents(&self, seeds: &[(Var<T>, T)]) -> Result<Adjoints<T>, crate::Error> {
         let core = &*self.core;
-        let mut out = Adjoints { tape: core.id, values: Vec::new() };
+        let mut out = Adjoints {
+            tape: core.id,
+            values: Vec::new(),
+        };
         out.prepare(core);
         out.seed(core, seeds);
-        core.forward(&mut out.values).map_err(crate::Error::Unsupported)?;
+        core.forward(&mut out.values)
+            .map_err(crate::Error::Unsupported)?;
         Ok(out)
     }
 }
@@ -641,7 +667,10 @@ impl<T: TapeScalar> Adjoints<T> {
             return T::zero();
         }
         check_same(x.tape_id(), self.tape);
-        self.values.get(x.index() as usize).copied().unwrap_or_else(T::zero)
+        self.values
+            .get(x.index() as usize)
+            .copied()
+            .unwrap_or_else(T::zero)
     }
 
     /// The derivatives with respect to each of `xs`.

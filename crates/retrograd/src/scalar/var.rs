@@ -35,7 +35,11 @@ impl<T: TapeScalar> Var<T> {
     /// ```
     #[inline(always)]
     pub fn constant(value: T) -> Self {
-        Var { value, index: 0, tape: 0 }
+        Var {
+            value,
+            index: 0,
+            tape: 0,
+        }
     }
 
     /// The value of the variable.
@@ -90,7 +94,11 @@ impl<T: TapeScalar> Var<T> {
         }
         let tape = active::<T>(self.tape);
         let i = tape.push([(d(), self.index)]);
-        Var { value, index: i, tape: self.tape }
+        Var {
+            value,
+            index: i,
+            tape: self.tape,
+        }
     }
 
     /// Records `value = f(self, other)` with local derivatives `d() = (∂f/∂self, ∂f/∂other)`.
@@ -102,12 +110,20 @@ impl<T: TapeScalar> Var<T> {
             (t, 0) => {
                 let tape = active::<T>(t);
                 let i = tape.push([(d().0, self.index)]);
-                Var { value, index: i, tape: t }
+                Var {
+                    value,
+                    index: i,
+                    tape: t,
+                }
             }
             (0, t) => {
                 let tape = active::<T>(t);
                 let i = tape.push([(d().1, other.index)]);
-                Var { value, index: i, tape: t }
+                Var {
+                    value,
+                    index: i,
+                    tape: t,
+                }
             }
             (t, u) => {
                 if t != u {
@@ -116,7 +132,11 @@ impl<T: TapeScalar> Var<T> {
                 let tape = active::<T>(t);
                 let (da, db) = d();
                 let i = tape.push([(da, self.index), (db, other.index)]);
-                Var { value, index: i, tape: t }
+                Var {
+                    value,
+                    index: i,
+                    tape: t,
+                }
             }
         }
     }
@@ -142,7 +162,11 @@ impl<T: TapeScalar> Var<T> {
             }
         }
         let i = tape.end_statement();
-        Var { value, index: i, tape: id }
+        Var {
+            value,
+            index: i,
+            tape: id,
+        }
     }
 }
 
@@ -164,7 +188,11 @@ impl<T: TapeScalar> fmt::Debug for Var<T> {
         if self.is_constant() {
             write!(f, "Var({:?}, constant)", self.value)
         } else {
-            write!(f, "Var({:?}, #{} of recording {})", self.value, self.index, self.tape)
+            write!(
+                f,
+                "Var({:?}, #{} of recording {})",
+                self.value, self.index, self.tape
+            )
         }
     }
 }
