@@ -32,7 +32,11 @@ pub enum Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::LengthMismatch { context, expected, found } => {
+            Error::LengthMismatch {
+                context,
+                expected,
+                found,
+            } => {
                 write!(f, "{context}: expected length {expected}, found {found}")
             }
             Error::Unsupported(what) => write!(f, "unsupported: {what}"),
@@ -44,10 +48,18 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 /// Checks that `found == expected`, naming the context in the error.
-pub(crate) fn check_len(context: impl FnOnce() -> String, expected: usize, found: usize) -> Result<(), Error> {
+pub(crate) fn check_len(
+    context: impl FnOnce() -> String,
+    expected: usize,
+    found: usize,
+) -> Result<(), Error> {
     if expected == found {
         Ok(())
     } else {
-        Err(Error::LengthMismatch { context: context(), expected, found })
+        Err(Error::LengthMismatch {
+            context: context(),
+            expected,
+            found,
+        })
     }
 }

@@ -48,7 +48,10 @@ pub struct Tolerance {
 
 impl Default for Tolerance {
     fn default() -> Self {
-        Tolerance { absolute: 1e-6, relative: 1e-5 }
+        Tolerance {
+            absolute: 1e-6,
+            relative: 1e-5,
+        }
     }
 }
 

@@ -24,7 +24,9 @@ pub mod scalar;
 pub use error::Error;
 pub use forward::Dual;
 pub use real::Real;
-pub use scalar::api::{grad, hessian, hvp, jacobian, jacobian_with, value_and_grad, vjp, JacobianMode};
+pub use scalar::api::{
+    grad, hessian, hvp, jacobian, jacobian_with, value_and_grad, vjp, JacobianMode,
+};
 pub use scalar::checkpoint;
 pub use scalar::custom::{custom_op, custom_vjp};
 pub use scalar::slice::{dot, norm, preaccumulate, sum, sum_map, sum_map_chunks};
