@@ -145,7 +145,7 @@ proptest! {
             }
             e + x[0].exp()
         }
-        let g = gradcheck(|v| energy(v), &x, tol()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let g = gradcheck(energy, &x, tol()).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(g.len(), x.len());
     }
 

@@ -9,13 +9,14 @@ use std::ops::{
     Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Rem, RemAssign, Sub, SubAssign,
 };
 
-macro_rules! binary_operator {
-    ($Op:ident, $op:ident, $OpAssign:ident, $op_assign:ident,
-     |$a:ident, $b:ident| value = $value:expr, |$y:ident| partials = $partials:expr) => {
+macro_rules! binary_operators {
+    ($($Op:ident, $op:ident, $OpAssign:ident, $op_assign:ident:
+       |$a:ident, $b:ident, $y:ident| $value:expr => $partials:expr;)*) => {$(
         impl<T: TapeScalar> $Op for Var<T> {
             type Output = Var<T>;
             #[inline(always)]
             #[track_caller]
+            #[allow(clippy::suspicious_arithmetic_impl)]
             fn $op(self, rhs: Var<T>) -> Var<T> {
                 let ($a, $b) = (self.value(), rhs.value());
                 let $y = $value;
@@ -60,45 +61,17 @@ macro_rules! binary_operator {
                 Var::constant(self).$op(rhs)
             }
         }
-    };
+    )*};
 }
 
-// operator      value          partials (∂/∂a, ∂/∂b), given a, b and the value y
-binary_operator!(
-    Add,
-    add,
-    AddAssign,
-    add_assign,
-    |a, b| value = a + b,
-    |_y| partials = (T::one(), T::one())
-);
-binary_operator!(
-    Sub,
-    sub,
-    SubAssign,
-    sub_assign,
-    |a, b| value = a - b,
-    |_y| partials = (T::one(), -T::one())
-);
-binary_operator!(
-    Mul,
-    mul,
-    MulAssign,
-    mul_assign,
-    |a, b| value = a * b,
-    |_y| partials = (b, a)
-);
-binary_operator!(Div, div, DivAssign, div_assign, |a, b| value = a / b, |y| {
-    partials = (b.recip(), -y / b)
-});
-binary_operator!(
-    Rem,
-    rem,
-    RemAssign,
-    rem_assign,
-    |a, b| value = a % b,
-    |_y| partials = (T::one(), -(a / b).trunc())
-);
+binary_operators! {
+    // operator                        value          (∂/∂a, ∂/∂b), given a, b and the value y
+    Add, add, AddAssign, add_assign: |a, b, _y| a + b => (T::one(), T::one());
+    Sub, sub, SubAssign, sub_assign: |a, b, _y| a - b => (T::one(), -T::one());
+    Mul, mul, MulAssign, mul_assign: |a, b, _y| a * b => (b, a);
+    Div, div, DivAssign, div_assign: |a, b, y|  a / b => (b.recip(), -y / b);
+    Rem, rem, RemAssign, rem_assign: |a, b, _y| a % b => (T::one(), -(a / b).trunc());
+}
 
 impl<T: TapeScalar> Neg for Var<T> {
     type Output = Var<T>;

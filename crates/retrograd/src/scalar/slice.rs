@@ -209,18 +209,18 @@ where
 }
 
 /// Preaccumulation: evaluates `f` on `N` inputs with forward-mode [`Dual`] numbers and
-/// records each output as one statement holding its `N` partial derivatives, however many
-/// operations `f` performs. Worth it when `f` does much work on few inputs.
+/// records each of its `M` outputs as one statement holding its `N` partial derivatives,
+/// however many operations `f` performs. Worth it when `f` does much work on few inputs.
 ///
 /// ```
 /// use retrograd::prelude::*;
 /// let g = retrograd::grad(|x| {
-///     let out = retrograd::preaccumulate([x[0], x[1]], |[a, b]| {
+///     let [s] = retrograd::preaccumulate([x[0], x[1]], |[a, b]| {
 ///         let mut s = a;
 ///         for _ in 0..10 { s = (s * b).sin() + a; }
-///         vec![s]
+///         [s]
 ///     });
-///     out[0]
+///     s
 /// }, &[0.3, 0.7]);
 /// let fd = retrograd::gradcheck::finite_difference(|x: &[f64]| {
 ///     let mut s = x[0];
@@ -230,22 +230,19 @@ where
 /// assert!((g[0] - fd[0]).abs() < 1e-7 && (g[1] - fd[1]).abs() < 1e-7);
 /// ```
 #[track_caller]
-pub fn preaccumulate<T, F, const N: usize>(inputs: [Var<T>; N], f: F) -> Vec<Var<T>>
+pub fn preaccumulate<T, F, const N: usize, const M: usize>(inputs: [Var<T>; N], f: F) -> [Var<T>; M]
 where
     T: TapeScalar,
-    F: FnOnce([Dual<T, N>; N]) -> Vec<Dual<T, N>>,
+    F: FnOnce([Dual<T, N>; N]) -> [Dual<T, N>; M],
 {
     let args: [Dual<T, N>; N] = std::array::from_fn(|i| Dual::variable(inputs[i].value(), i));
     let id = recording(inputs);
-    f(args)
-        .into_iter()
-        .map(|y| {
-            statement(id, N, |mut tape| {
-                for (&x, &d) in inputs.iter().zip(&y.tangent) {
-                    operand(&mut tape, x, d);
-                }
-                y.value
-            })
+    f(args).map(|y| {
+        statement(id, N, |mut tape| {
+            for (&x, &d) in inputs.iter().zip(&y.tangent) {
+                operand(&mut tape, x, d);
+            }
+            y.value
         })
-        .collect()
+    })
 }

@@ -57,6 +57,9 @@ fn fresh_id() -> u32 {
     }
 }
 
+/// A vector-Jacobian product: adds `ȳᵀ·J` (given `ȳ`) into the input adjoints.
+pub(crate) type VjpFn<T> = Box<dyn Fn(&[T], &mut [T])>;
+
 /// A reverse-mode rule recorded as one tape entry: the vector-Jacobian product of a black
 /// box, given the adjoints of its outputs, adds to the adjoints of its inputs.
 pub(crate) struct Callback<T> {
@@ -64,7 +67,7 @@ pub(crate) struct Callback<T> {
     pub(crate) first: u32,
     pub(crate) n_outputs: u32,
     pub(crate) inputs: Vec<u32>,
-    pub(crate) vjp: Box<dyn Fn(&[T], &mut [T])>,
+    pub(crate) vjp: VjpFn<T>,
 }
 
 /// The storage of a tape. Public only so that [`TapeScalar`] can name it.
