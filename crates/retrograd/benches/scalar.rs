@@ -159,7 +159,7 @@ fn bench_slice(
             tape.clear();
             let y = tape.record(|rec| {
                 inputs.clear();
-                inputs.extend(x.iter().map(|&v| rec.input(v)));
+                rec.inputs_into(x, &mut inputs);
                 f(&inputs)
             });
             let recorded = Instant::now();

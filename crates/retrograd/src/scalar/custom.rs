@@ -99,7 +99,10 @@ where
     };
     let tape = active::<T>(id);
     let first = tape.ends.len() as u32;
-    let outputs: Vec<Var<T>> = values.iter().map(|&v| tape.input(v)).collect();
+    let outputs: Vec<Var<T>> = values
+        .iter()
+        .map(|&v| Var::from_parts(v, tape.push([]), id))
+        .collect();
     // A constant input gets an index that no statement has; its adjoint is discarded.
     let discard = u32::MAX;
     let input_indices: Vec<u32> = inputs

@@ -78,6 +78,9 @@ pub struct TapeCore<T> {
     pub(crate) args: Vec<u32>,
     pub(crate) partials: Vec<T>,
     pub(crate) callbacks: Vec<Callback<T>>,
+    /// How many statements at the start of the tape are inputs (no operands): the reverse
+    /// sweep stops above them, as there is nothing to propagate through an input.
+    pub(crate) leading_inputs: u32,
 }
 
 impl<T: TapeScalar> TapeCore<T> {
@@ -157,6 +160,9 @@ impl<T: TapeScalar> TapeCore<T> {
     #[cold]
     #[inline(never)]
     fn grow_statements(&mut self, k: usize) {
+        if self.ends.capacity() - self.ends.len() >= k {
+            return;
+        }
         assert!(
             self.ends.len() + k < u32::MAX as usize,
             "retrograd: the tape exceeds 2^32 statements; clear it or use checkpointing"
@@ -166,8 +172,28 @@ impl<T: TapeScalar> TapeCore<T> {
 
     /// Records a new independent variable.
     pub(crate) fn input(&mut self, value: T) -> Var<T> {
+        if self.leading_inputs as usize == self.ends.len() {
+            self.leading_inputs += 1;
+        }
         let i = self.push([]);
         Var::from_parts(value, i, self.id)
+    }
+
+    /// Records one independent variable per value, appending them to `out`.
+    pub(crate) fn inputs(&mut self, values: &[T], out: &mut Vec<Var<T>>) {
+        let first = self.ends.len();
+        self.grow_statements(values.len());
+        let end = self.args.len() as u32;
+        self.ends.extend(std::iter::repeat_n(end, values.len()));
+        if self.leading_inputs as usize == first {
+            self.leading_inputs += values.len() as u32;
+        }
+        out.extend(
+            values
+                .iter()
+                .enumerate()
+                .map(|(k, &v)| Var::from_parts(v, (first + k) as u32, self.id)),
+        );
     }
 
     fn operand_range(&self, s: usize) -> std::ops::Range<usize> {
@@ -202,6 +228,7 @@ impl<T: TapeScalar> TapeCore<T> {
 
     #[inline]
     fn reverse_plain(&self, adj: &mut [T], lo: usize, hi: usize) {
+        let lo = lo.max(self.leading_inputs as usize);
         if hi <= lo {
             return;
         }
@@ -363,7 +390,24 @@ impl<T: TapeScalar> Recorder<'_, T> {
     /// assert_eq!(xs.len(), 2);
     /// ```
     pub fn inputs(&self, values: &[T]) -> Vec<Var<T>> {
-        values.iter().map(|&v| self.input(v)).collect()
+        let mut out = Vec::with_capacity(values.len());
+        self.inputs_into(values, &mut out);
+        out
+    }
+
+    /// Records one independent variable per value, appending them to `out` (which keeps
+    /// its capacity across recordings).
+    ///
+    /// ```
+    /// # use retrograd::Tape;
+    /// let mut tape = Tape::new();
+    /// let mut xs = Vec::new();
+    /// tape.record(|rec| rec.inputs_into(&[1.0, 2.0], &mut xs));
+    /// assert_eq!(xs[1].value(), 2.0);
+    /// ```
+    pub fn inputs_into(&self, values: &[T], out: &mut Vec<Var<T>>) {
+        // SAFETY: as in `input`.
+        unsafe { (*self.core).inputs(values, out) }
     }
 
     /// The current end of the recording (see [`Tape::reset`]).
@@ -448,6 +492,7 @@ impl<T: TapeScalar> TapeCore<T> {
     }
 
     fn reset(&mut self, mark: Mark) {
+        self.leading_inputs = self.leading_inputs.min(mark.statements);
         self.ends.truncate(mark.statements as usize);
         self.args.truncate(mark.operands as usize);
         self.partials.truncate(mark.operands as usize);
@@ -480,6 +525,7 @@ impl<T: TapeScalar> Tape<T> {
                 args: Vec::with_capacity(operands),
                 partials: Vec::with_capacity(operands),
                 callbacks: Vec::new(),
+                leading_inputs: 0,
             }),
         }
     }
@@ -525,6 +571,7 @@ impl<T: TapeScalar> Tape<T> {
         core.args.clear();
         core.partials.clear();
         core.callbacks.clear();
+        core.leading_inputs = 0;
     }
 
     /// Statement, operand and byte counts of the recording.
