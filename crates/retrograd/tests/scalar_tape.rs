@@ -215,7 +215,7 @@ fn network<T: Real>(w: &[T]) -> T {
 #[test]
 fn hessian_of_a_tanh_network_matches_differences_of_the_gradient() {
     let w = [0.3, -0.2, 0.1, 0.5, 0.4, -0.3, 1.2, -0.8];
-    let h = hessian(|v| network(v), &w);
+    let h = hessian(network, &w);
     for j in 0..w.len() {
         let fd = {
             let e = 1e-5;
@@ -223,7 +223,7 @@ fn hessian_of_a_tanh_network_matches_differences_of_the_gradient() {
             let mut down = w;
             up[j] += e;
             down[j] -= e;
-            let (gu, gd) = (grad(|v| network(v), &up), grad(|v| network(v), &down));
+            let (gu, gd) = (grad(network, &up), grad(network, &down));
             gu.iter()
                 .zip(&gd)
                 .map(|(a, b)| (a - b) / (2.0 * e))
@@ -240,13 +240,13 @@ fn hessian_of_a_tanh_network_matches_differences_of_the_gradient() {
         }
     }
     let v: Vec<f64> = (0..w.len()).map(|i| (i as f64 * 0.7).sin()).collect();
-    let (g, hv) = hvp(|x| network(x), &w, &v).unwrap();
-    assert_eq!(g, grad(|x| network(x), &w));
+    let (g, hv) = hvp(network, &w, &v).unwrap();
+    assert_eq!(g, grad(network, &w));
     for i in 0..w.len() {
         let expected: f64 = (0..w.len()).map(|j| h[i][j] * v[j]).sum();
         assert!((hv[i] - expected).abs() < 1e-12);
     }
-    assert!(hvp(|x| network(x), &w, &v[..3]).is_err());
+    assert!(hvp(network, &w, &v[..3]).is_err());
 }
 
 /// Solves the 2×2 system A·y = b by Cramer's rule on plain numbers.
