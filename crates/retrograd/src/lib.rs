@@ -22,7 +22,7 @@ mod real;
 pub mod scalar;
 
 pub use error::Error;
-pub use forward::Dual;
+pub use forward::{jvp, Dual};
 pub use real::Real;
 pub use scalar::api::{
     grad, hessian, hvp, jacobian, jacobian_with, value_and_grad, vjp, JacobianMode,

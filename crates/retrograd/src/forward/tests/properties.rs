@@ -150,7 +150,8 @@ proptest! {
                 |x| vec![(x[0] * x[1]).sin() + x[2].ln() * x[0].exp()],
                 &[a, b, c],
                 &v,
-            );
+            )
+            .unwrap();
             prop_assert_eq!(g, jv[0]);
         }
     }
