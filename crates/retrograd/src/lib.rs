@@ -15,6 +15,8 @@
 //! assert!((g[1] - 4.0 * 1.0_f64.sin()).abs() < 1e-12);
 //! ```
 
+#![warn(missing_docs)]
+
 mod error;
 pub mod forward;
 pub mod gradcheck;
