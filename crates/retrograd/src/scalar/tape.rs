@@ -102,6 +102,10 @@ impl<T: TapeScalar> TapeCore<T> {
     pub(crate) fn push<const K: usize>(&mut self, operands: [(T, u32); K]) -> u32 {
         let n = self.operands.len();
         let s = self.ends.len();
+        debug_assert!(
+            self.ends.capacity() - s >= self.operands.capacity() - n,
+            "room invariant"
+        );
         let room = if K == 0 {
             // No operand to pay for the statement slot: check the statements directly.
             self.ends.capacity() - s > self.operands.capacity() - n
@@ -172,7 +176,8 @@ impl<T: TapeScalar> TapeCore<T> {
         let free_operands = self.operands.capacity() - self.operands.len();
         let free_ends = self.ends.capacity() - self.ends.len();
         if free_ends <= free_operands {
-            self.ends.reserve(free_operands + 1 - free_ends);
+            // `reserve` counts from the length: this leaves `free_operands + 1` free slots.
+            self.ends.reserve(free_operands + 1);
         }
     }
 
