@@ -357,7 +357,7 @@ proptest::proptest! {
             for &step in &plan {
                 match step {
                     0 => { let _ = rec.inputs(&[1.0, 2.0, 3.0]); }
-                    1 => { y = y * 1.5; expected *= 1.5; value *= 1.5; }
+                    1 => { y *= 1.5; expected *= 1.5; value *= 1.5; }
                     2 => { y = y.sin(); expected *= value.cos(); value = value.sin(); }
                     3 => { let m = rec.mark(); let _ = (y * y).exp() + x; rec.reset(m); }
                     4 => { y = retrograd::sum(&[y, Var::constant(1.0)]); value += 1.0; }
