@@ -326,7 +326,14 @@ pub struct TapeStats {
     pub capacity_bytes: usize,
 }
 
-/// A position on a tape, for [`Tape::reset`] and partial sweeps.
+/// A position on a tape, from [`Recorder::mark`], for [`Recorder::reset`] and
+/// [`Recorder::sweep_and_reset`].
+///
+/// ```
+/// let mut tape = retrograd::Tape::new();
+/// let (a, b) = tape.record(|rec| { let a = rec.mark(); rec.input(1.0); (a, rec.mark()) });
+/// assert_ne!(a, b);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Mark {
     pub(crate) id: u32,
@@ -375,7 +382,14 @@ impl<T: TapeScalar> Drop for ActiveGuard<T> {
     }
 }
 
-/// Handle passed to the closure of [`Tape::record`]: creates the independent variables.
+/// Handle passed to the closure of [`Tape::record`]: creates the independent variables,
+/// and marks, sweeps and resets parts of the recording.
+///
+/// ```
+/// let mut tape = retrograd::Tape::new();
+/// let x = tape.record(|rec| rec.input(2.0));
+/// assert_eq!(tape.gradient(x).wrt(x), 1.0);
+/// ```
 pub struct Recorder<'a, T: TapeScalar> {
     core: *mut TapeCore<T>,
     _tape: std::marker::PhantomData<&'a mut Tape<T>>,
@@ -425,7 +439,7 @@ impl<T: TapeScalar> Recorder<'_, T> {
         unsafe { (*self.core).inputs(values, out) }
     }
 
-    /// The current end of the recording (see [`Tape::reset`]).
+    /// The current end of the recording (see [`Recorder::reset`]).
     pub fn mark(&self) -> Mark {
         // SAFETY: as in `input`.
         unsafe { (*self.core).mark() }
@@ -471,6 +485,18 @@ impl<T: TapeScalar> Recorder<'_, T> {
     }
 
     /// Drops everything recorded since `mark` without sweeping it.
+    ///
+    /// ```
+    /// use retrograd::{Tape, prelude::*};
+    /// let mut tape = Tape::new();
+    /// tape.record(|rec| {
+    ///     let x = rec.input(1.0);
+    ///     let m = rec.mark();
+    ///     let _unused = x.exp() * x; // a trial computation, then discarded
+    ///     rec.reset(m);
+    /// });
+    /// assert_eq!(tape.stats().statements, 1);
+    /// ```
     pub fn reset(&self, mark: Mark) {
         // SAFETY: as in `input`.
         let core = unsafe { &mut *self.core };
@@ -479,6 +505,12 @@ impl<T: TapeScalar> Recorder<'_, T> {
     }
 
     /// An empty adjoint store for this recording, for [`Recorder::sweep_and_reset`].
+    ///
+    /// ```
+    /// let mut tape: retrograd::Tape = retrograd::Tape::new();
+    /// let empty = tape.record(|rec| rec.adjoints());
+    /// assert!(empty.values().is_empty());
+    /// ```
     pub fn adjoints(&self) -> Adjoints<T> {
         // SAFETY: as in `input`.
         let core = unsafe { &*self.core };
@@ -749,6 +781,13 @@ impl<T: TapeScalar> Adjoints<T> {
     }
 
     /// All derivatives, indexed by statement (the variable's position on the tape).
+    ///
+    /// ```
+    /// use retrograd::{Tape, prelude::*};
+    /// let mut tape = Tape::new();
+    /// let y = tape.record(|rec| { let x = rec.input(3.0); x * x });
+    /// assert_eq!(tape.gradient(y).values(), &[6.0, 1.0]); // x, then y itself
+    /// ```
     pub fn values(&self) -> &[T] {
         &self.values
     }
