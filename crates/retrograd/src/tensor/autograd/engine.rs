@@ -33,6 +33,27 @@ pub struct BackwardOptions {
 
 type Key = *const TensorInner;
 
+/// Hashing for pointer keys: one multiply instead of SipHash (keys are not adversarial).
+#[derive(Default, Clone, Copy)]
+struct PtrHasher(u64);
+
+impl std::hash::Hasher for PtrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.0 = (v as u64 ^ (v as u64 >> 29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type PtrMap<V> = HashMap<Key, V, std::hash::BuildHasherDefault<PtrHasher>>;
+type PtrSet = HashSet<Key, std::hash::BuildHasherDefault<PtrHasher>>;
+
 fn key(t: &Tensor) -> Key {
     std::sync::Arc::as_ptr(&t.0)
 }
@@ -46,7 +67,7 @@ pub(crate) fn run_backward(
 ) -> Result<Vec<Option<Tensor>>> {
     let retain = opts.retain_graph || opts.create_graph;
     let _mode = GradModeGuard::new(opts.create_graph);
-    let target_pos: HashMap<Key, usize> = targets
+    let target_pos: PtrMap<usize> = targets
         .unwrap_or(&[])
         .iter()
         .enumerate()
@@ -57,8 +78,8 @@ pub(crate) fn run_backward(
     // Post-order DFS: every tensor comes after all tensors it was computed from.
     let mut order: Vec<Option<Tensor>> = Vec::new();
     let mut reach: Vec<bool> = Vec::new();
-    let mut index: HashMap<Key, usize> = HashMap::new();
-    let mut seen: HashSet<Key> = HashSet::new();
+    let mut index: PtrMap<usize> = PtrMap::default();
+    let mut seen: PtrSet = PtrSet::default();
     // A node whose state was freed has no children; it is marked wanted so that the sweep
     // reaches it and reports GraphFreed instead of silently skipping it.
     let children = |t: &Tensor| -> (Vec<Tensor>, bool) {
