@@ -7,6 +7,7 @@
 //!   Jacobian or Hessian.
 //! - [`Dual`]: forward-mode numbers with one or several tangent directions.
 //! - [`checkpoint`]: differentiating long loops in bounded memory.
+//! - [`tensor`]: tensors with define-by-run autograd, for models.
 //!
 //! ```
 //! use retrograd::prelude::*;
@@ -22,6 +23,7 @@ pub mod forward;
 pub mod gradcheck;
 mod real;
 pub mod scalar;
+pub mod tensor;
 
 pub use error::Error;
 pub use forward::{jvp, Dual};
