@@ -10,6 +10,7 @@
 
 pub mod data;
 mod error;
+pub mod optim;
 mod rng;
 
 pub use error::{NnError, Result};
