@@ -10,6 +10,7 @@
 
 pub mod data;
 mod error;
+pub mod io;
 pub mod optim;
 mod rng;
 
