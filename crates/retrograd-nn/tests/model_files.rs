@@ -20,16 +20,20 @@ fn params() -> Vec<NamedArray> {
     ]
 }
 
+/// A valid model file's bytes, written once through the public API.
 fn model_bytes() -> Vec<u8> {
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let path = tmp(&format!("reference-{n}.safetensors"));
-    let meta = BTreeMap::from([(
-        "architecture".to_string(),
-        "{\"model\":\"mlp\"}".to_string(),
-    )]);
-    save_model_file(&path, &params(), &meta).unwrap();
-    std::fs::read(path).unwrap()
+    static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    BYTES
+        .get_or_init(|| {
+            let path = tmp("reference.safetensors");
+            let arch = (
+                "architecture".to_string(),
+                "{\"model\":\"mlp\"}".to_string(),
+            );
+            save_model_file(&path, &params(), &BTreeMap::from([arch])).unwrap();
+            std::fs::read(path).unwrap()
+        })
+        .clone()
 }
 
 fn load_bytes(name: &str, bytes: &[u8]) -> Result<(), String> {
