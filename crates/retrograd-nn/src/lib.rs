@@ -11,8 +11,10 @@
 pub mod data;
 mod error;
 pub mod io;
+pub mod metrics;
 pub mod optim;
 mod rng;
+pub mod train;
 
 pub use error::{NnError, Result};
 pub use rng::Rng;
