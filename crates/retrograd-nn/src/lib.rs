@@ -10,6 +10,7 @@
 
 pub mod data;
 mod error;
+pub mod init;
 pub mod io;
 pub mod metrics;
 pub mod optim;

@@ -201,6 +201,8 @@ pub struct TrainConfig {
     pub seed: u64,
     /// The data set.
     pub data: DataSpec,
+    /// Train on only the first this-many training samples.
+    pub train_limit: Option<usize>,
 }
 
 impl Default for TrainConfig {
@@ -233,6 +235,7 @@ impl TrainConfig {
             clip_norm: None,
             seed: 0,
             data: DataSpec::Digits,
+            train_limit: None,
         }
     }
 
@@ -255,6 +258,7 @@ impl TrainConfig {
             "clip_norm": self.clip_norm,
             "seed": self.seed,
             "data": self.data.to_string(),
+            "train_limit": self.train_limit,
         })
     }
 
@@ -306,6 +310,7 @@ impl TrainConfig {
             clip_norm: field("clip_norm")?.as_f64(),
             seed: int("seed")?,
             data: text("data")?.parse()?,
+            train_limit: field("train_limit")?.as_u64().map(|n| n as usize),
         })
     }
 }
