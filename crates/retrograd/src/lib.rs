@@ -15,6 +15,7 @@
 
 pub mod forward;
 mod real;
+pub mod tensor;
 
 pub use forward::Dual;
 pub use real::Real;
