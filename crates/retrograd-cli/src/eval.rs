@@ -29,7 +29,7 @@ pub fn run(args: &EvalArgs) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(n) = args.threads {
         crate::train::set_threads(n)?;
     }
-    let classifier = Classifier::load(&args.model)?;
+    let mut classifier = Classifier::load(&args.model)?;
     let spec = match &args.data {
         Some(d) => d.clone(),
         None => classifier.data_spec()?,
@@ -49,8 +49,18 @@ pub fn run(args: &EvalArgs) -> Result<(), Box<dyn std::error::Error>> {
         });
         println!("{out}");
     } else {
-        println!("model {} on the {spec} test set ({} samples)", args.model.display(), c.total());
-        println!("accuracy {:.2}% ({}/{}), loss {:.4}", 100.0 * c.accuracy(), c.correct(), c.total(), eval.loss);
+        println!(
+            "model {} on the {spec} test set ({} samples)",
+            args.model.display(),
+            c.total()
+        );
+        println!(
+            "accuracy {:.2}% ({}/{}), loss {:.4}",
+            100.0 * c.accuracy(),
+            c.correct(),
+            c.total(),
+            eval.loss
+        );
         println!("confusion matrix (rows: true class, columns: predicted):");
         print!("{c}");
     }

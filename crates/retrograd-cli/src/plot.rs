@@ -10,6 +10,7 @@ use retrograd_nn::metrics::EpochRecord;
 /// that text renders without system font libraries.
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 const FAMILY: &str = "sans-serif";
+const ACCURACY: RGBColor = RGBColor(0, 140, 60);
 
 fn register_font() {
     static ONCE: Once = Once::new();
@@ -55,6 +56,7 @@ pub fn plot_history(path: &Path, title: &str, history: &[EpochRecord]) -> DrawRe
     chart
         .configure_mesh()
         .x_desc("epoch")
+        .x_label_formatter(&|x| format!("{x:.0}"))
         .y_desc("cross-entropy loss")
         .label_style((FAMILY, 14))
         .axis_desc_style((FAMILY, 16))
@@ -96,15 +98,21 @@ pub fn plot_history(path: &Path, title: &str, history: &[EpochRecord]) -> DrawRe
     chart
         .configure_mesh()
         .x_desc("epoch")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y:.0}"))
         .y_desc("accuracy (%)")
         .label_style((FAMILY, 14))
         .axis_desc_style((FAMILY, 16))
         .draw()?;
     chart
-        .draw_series(LineSeries::new(accuracy.clone(), GREEN.stroke_width(2)))?
+        .draw_series(LineSeries::new(accuracy.clone(), ACCURACY.stroke_width(2)))?
         .label("test accuracy")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], GREEN.stroke_width(2)));
-    chart.draw_series(accuracy.iter().map(|&p| Circle::new(p, 3, GREEN.filled())))?;
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], ACCURACY.stroke_width(2)));
+    chart.draw_series(
+        accuracy
+            .iter()
+            .map(|&p| Circle::new(p, 3, ACCURACY.filled())),
+    )?;
     chart
         .configure_series_labels()
         .label_font((FAMILY, 14))

@@ -30,14 +30,18 @@ pub fn run(args: &PredictArgs) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(n) = args.threads {
         crate::train::set_threads(n)?;
     }
-    let classifier = Classifier::load(&args.model)?;
+    let mut classifier = Classifier::load(&args.model)?;
     let (samples, labelled): (Dataset, bool) = match &args.data {
         DataSpec::Csv(path) => classifier.read_csv_samples(path)?,
         spec => (spec.load()?.1, true),
     };
     let predictions = classifier.predict(&samples)?;
     let accuracy = labelled.then(|| {
-        let right = predictions.iter().zip(&samples.labels).filter(|(p, l)| p == l).count();
+        let right = predictions
+            .iter()
+            .zip(&samples.labels)
+            .filter(|(p, l)| p == l)
+            .count();
         right as f64 / predictions.len().max(1) as f64
     });
     if args.json {
@@ -51,7 +55,11 @@ pub fn run(args: &PredictArgs) -> Result<(), Box<dyn std::error::Error>> {
         }
         print!("{text}");
         if let Some(a) = accuracy {
-            eprintln!("{} predictions, {:.2}% match the labels", predictions.len(), 100.0 * a);
+            eprintln!(
+                "{} predictions, {:.2}% match the labels",
+                predictions.len(),
+                100.0 * a
+            );
         }
     }
     Ok(())

@@ -149,7 +149,10 @@ impl Observer for Progress {
 
 /// Default checkpoint path: `model.safetensors` → `model.ckpt.safetensors`.
 fn checkpoint_path(out: &Path) -> PathBuf {
-    let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = out
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     out.with_file_name(format!("{stem}.ckpt.safetensors"))
 }
 
@@ -159,7 +162,10 @@ pub fn run(args: &TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
         crate::train::set_threads(n)?;
     }
     let started = Instant::now();
-    let checkpoint = args.checkpoint.clone().unwrap_or_else(|| checkpoint_path(&args.out));
+    let checkpoint = args
+        .checkpoint
+        .clone()
+        .unwrap_or_else(|| checkpoint_path(&args.out));
     let mut trainer = match &args.resume {
         Some(path) => Trainer::resume(path, args.epochs)?,
         None => Trainer::new(args.config())?,
@@ -183,7 +189,11 @@ pub fn run(args: &TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
             config.model, config.data, config.epochs, config.optimizer, config.lr, config.batch_size, config.seed
         );
         if let Some(path) = &args.resume {
-            println!("resuming from {} after epoch {}", path.display(), trainer.epochs_done());
+            println!(
+                "resuming from {} after epoch {}",
+                path.display(),
+                trainer.epochs_done()
+            );
         }
     }
     let mut progress = Progress {
@@ -195,7 +205,8 @@ pub fn run(args: &TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
     };
     let outcome = trainer.run(&mut progress)?;
     outcome.classifier.save(&args.out)?;
-    let plot = (args.plot.as_os_str() != "none" && !outcome.history.is_empty()).then_some(&args.plot);
+    let plot =
+        (args.plot.as_os_str() != "none" && !outcome.history.is_empty()).then_some(&args.plot);
     if let Some(plot) = plot {
         let title = format!(
             "retrograd: {} on {} (test accuracy {:.2}%)",

@@ -36,6 +36,14 @@ pub enum NnError {
     },
     /// A setting or argument is invalid (unknown model name, shapes that do not agree, ...).
     Invalid(String),
+    /// A tensor operation failed (its message names the op and the shapes).
+    Tensor(retrograd::tensor::TensorError),
+}
+
+impl From<retrograd::tensor::TensorError> for NnError {
+    fn from(e: retrograd::tensor::TensorError) -> Self {
+        NnError::Tensor(e)
+    }
 }
 
 impl NnError {
@@ -86,6 +94,7 @@ impl fmt::Display for NnError {
                 write!(f, "{}: file not found; {hint}", path.display())
             }
             NnError::Invalid(message) => f.write_str(message),
+            NnError::Tensor(e) => write!(f, "{e}"),
         }
     }
 }
@@ -94,6 +103,7 @@ impl std::error::Error for NnError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             NnError::Io { source, .. } => Some(source),
+            NnError::Tensor(e) => Some(e),
             _ => None,
         }
     }

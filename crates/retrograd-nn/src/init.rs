@@ -6,6 +6,42 @@
 
 use crate::Rng;
 
+/// A choice of initialiser, for layers that take one.
+///
+/// ```
+/// use retrograd_nn::{init::Init, Rng};
+/// let w = Init::XavierUniform.sample(6, 2, 1, &mut Rng::new(0));
+/// assert!(w.iter().all(|x| x.abs() <= (6.0f32 / 3.0).sqrt()));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Init {
+    /// [`kaiming_uniform`].
+    KaimingUniform,
+    /// [`kaiming_normal`].
+    KaimingNormal,
+    /// [`xavier_uniform`].
+    XavierUniform,
+    /// [`xavier_normal`].
+    XavierNormal,
+}
+
+impl Init {
+    /// `n` values for a layer with the given fans.
+    ///
+    /// ```
+    /// let w = retrograd_nn::init::Init::KaimingNormal.sample(4, 2, 2, &mut retrograd_nn::Rng::new(0));
+    /// assert_eq!(w.len(), 4);
+    /// ```
+    pub fn sample(self, n: usize, fan_in: usize, fan_out: usize, rng: &mut Rng) -> Vec<f32> {
+        match self {
+            Init::KaimingUniform => kaiming_uniform(n, fan_in, rng),
+            Init::KaimingNormal => kaiming_normal(n, fan_in, rng),
+            Init::XavierUniform => xavier_uniform(n, fan_in, fan_out, rng),
+            Init::XavierNormal => xavier_normal(n, fan_in, fan_out, rng),
+        }
+    }
+}
+
 /// Kaiming (He) uniform for ReLU networks: `U(-b, b)` with `b = √(6 / fan_in)`, variance
 /// `2 / fan_in`.
 ///

@@ -12,6 +12,8 @@ pub mod data;
 mod error;
 pub mod init;
 pub mod io;
+pub mod layers;
+pub mod loss;
 pub mod metrics;
 pub mod optim;
 mod rng;
