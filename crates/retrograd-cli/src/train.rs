@@ -86,7 +86,7 @@ impl TrainArgs {
         }
         c.batch_size = self.batch_size;
         c.optimizer = self.optimizer;
-        c.lr = self.lr.unwrap_or(self.optimizer.default_lr());
+        c.lr = self.lr.unwrap_or(self.optimizer.default_lr(self.model));
         c.weight_decay = self.weight_decay;
         c.schedule = self.schedule.clone();
         c.clip_norm = self.clip_norm;

@@ -53,7 +53,7 @@ impl fmt::Display for ModelKind {
 /// ```
 /// use retrograd_nn::train::OptimizerKind;
 /// let k: OptimizerKind = "adamw".parse().unwrap();
-/// assert_eq!(k.default_lr(), 1e-3);
+/// assert_eq!(k.to_string(), "adamw");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OptimizerKind {
@@ -70,16 +70,19 @@ pub enum OptimizerKind {
 }
 
 impl OptimizerKind {
-    /// A learning rate that works for the bundled models.
+    /// A learning rate that works for the bundled models (the CNN, with batch norm, takes
+    /// a larger step with the adaptive optimizers).
     ///
     /// ```
-    /// assert_eq!(retrograd_nn::train::OptimizerKind::Sgd.default_lr(), 0.05);
+    /// use retrograd_nn::train::{ModelKind, OptimizerKind};
+    /// assert_eq!(OptimizerKind::Adam.default_lr(ModelKind::Mlp), 1e-3);
+    /// assert_eq!(OptimizerKind::Adam.default_lr(ModelKind::Cnn), 3e-3);
     /// ```
-    pub fn default_lr(self) -> f64 {
-        match self {
-            OptimizerKind::Sgd => 0.05,
-            OptimizerKind::Adam | OptimizerKind::AdamW | OptimizerKind::RmsProp => 1e-3,
-            OptimizerKind::Adagrad => 0.05,
+    pub fn default_lr(self, model: ModelKind) -> f64 {
+        match (self, model) {
+            (OptimizerKind::Sgd | OptimizerKind::Adagrad, _) => 0.05,
+            (_, ModelKind::Mlp) => 1e-3,
+            (_, ModelKind::Cnn) => 3e-3,
         }
     }
 
@@ -228,7 +231,7 @@ impl TrainConfig {
             hidden,
             epochs,
             batch_size: 32,
-            lr: OptimizerKind::Adam.default_lr(),
+            lr: OptimizerKind::Adam.default_lr(model),
             optimizer: OptimizerKind::Adam,
             weight_decay: 0.0,
             schedule: LrSchedule::Cosine { min_factor: 0.0 },
