@@ -94,8 +94,8 @@ proptest! {
         prop_assert_eq!(flat_view, flat_copy);
         // narrowing each axis to its last element matches manual indexing
         let mut n = t.clone();
-        for d in 0..r {
-            n = n.narrow(d as isize, dims[d] - 1, 1).unwrap();
+        for (d, &size) in dims.iter().enumerate() {
+            n = n.narrow(d as isize, size - 1, 1).unwrap();
         }
         prop_assert_eq!(n.item().unwrap(), *t.to_vec_f64().last().unwrap());
     }
