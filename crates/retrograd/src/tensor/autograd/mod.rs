@@ -108,6 +108,19 @@ pub(crate) struct NodeState {
 impl Drop for NodeState {
     fn drop(&mut self) {
         LIVE_NODES.fetch_sub(1, Ordering::Relaxed);
+        // Dropping the last handle of a long chain (an unrolled loop of 10⁵ steps) would
+        // recurse once per node and overflow the stack. Unlink iteratively instead: before
+        // an input whose last handle we hold is dropped, move its own inputs onto the stack.
+        let mut stack = std::mem::take(&mut self.inputs);
+        while let Some(t) = stack.pop() {
+            if Arc::strong_count(&t.0) == 1 {
+                if let Some(node) = t.node() {
+                    if let Some(mut state) = node.state().take() {
+                        stack.append(&mut state.inputs);
+                    }
+                }
+            }
+        }
     }
 }
 

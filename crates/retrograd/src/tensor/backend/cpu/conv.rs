@@ -145,10 +145,10 @@ where
                     for (j, (v, i)) in vd[outs.clone()].iter_mut().zip(&mut id[outs]).enumerate() {
                         let p = base + j * sw;
                         let s = src[p];
-                        if *i < 0 || s > *v || (is_nan(s) && !is_nan(*v)) {
-                            *v = s;
-                            *i = p as i64;
-                        }
+                        // Branch-free select: the comparison is unpredictable on real data.
+                        let take = (*i < 0) | (s > *v) | (is_nan(s) & !is_nan(*v));
+                        *v = if take { s } else { *v };
+                        *i = if take { p as i64 } else { *i };
                     }
                 }
             }
