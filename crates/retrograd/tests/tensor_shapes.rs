@@ -206,3 +206,15 @@ fn operators_compute() {
     assert_eq!(((&a + &b) * 2.0 - &a).to_vec_f64(), vec![7.0, 10.0]);
     assert_eq!((-(&b / &a)).to_vec_f64(), vec![-3.0, -2.0]);
 }
+
+#[cfg(feature = "ndarray")]
+#[test]
+fn ndarray_round_trip() {
+    let a = ndarray::Array::from_shape_fn((2, 3), |(i, j)| (i * 3 + j) as f64).into_dyn();
+    let t = Tensor::from_ndarray(&a).unwrap();
+    assert_eq!(t.dims(), &[2, 3]);
+    // a transposed (non-contiguous) tensor converts in logical order
+    let back = t.t().unwrap().to_ndarray::<f64>().unwrap();
+    assert_eq!(back, a.t().to_owned().into_dyn());
+    assert!(t.to_ndarray::<f32>().is_err());
+}

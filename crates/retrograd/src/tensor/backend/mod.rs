@@ -2,7 +2,7 @@
 //!
 //! Tensor ops and autograd never touch elements directly; they call the dispatch functions
 //! at the bottom of this file, which pick the backend from the storage variant. A new
-//! device (CUDA, ...) adds a [`StorageData`] variant, an implementation of [`Backend`] and
+//! device (CUDA, ...) adds a `StorageData` variant, an implementation of [`Backend`] and
 //! a match arm per dispatch function; nothing in autograd changes.
 
 pub mod cpu;
