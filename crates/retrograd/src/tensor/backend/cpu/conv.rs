@@ -120,6 +120,22 @@ where
     out
 }
 
+/// The taps `lo..hi` of output position `o` whose input `o*s + k*d - p` lies in `0..size`.
+fn tap_range(o: usize, kernel: usize, s: usize, p: usize, d: usize, size: usize) -> (usize, usize) {
+    let start = o * s; // input = start + k*d - p
+    let lo = if start >= p {
+        0
+    } else {
+        (p - start).div_ceil(d)
+    };
+    let hi = if start < size + p {
+        ((size + p - start - 1) / d + 1).min(kernel)
+    } else {
+        0
+    };
+    (lo.min(hi), hi)
+}
+
 /// Max pooling (padding never wins); returns values and flat `ih·W + iw` argmax per output.
 pub(crate) fn max_pool2d<T>(x: &[T], g: &Conv2dGeometry) -> (Vec<T>, Vec<i64>)
 where
@@ -127,30 +143,40 @@ where
 {
     let l = g.ho * g.wo;
     let mut vals = vec![T::default(); g.n * g.c * l];
-    let mut idx = vec![-1i64; g.n * g.c * l];
+    let mut idx = vec![0i64; g.n * g.c * l];
+    let (sh, ph, dh) = (g.stride.0, g.padding.0, g.dilation.0);
     let (sw, pw, dw) = (g.stride.1, g.padding.1, g.dilation.1);
+    // Valid taps per output row and column, computed once.
+    let rows: Vec<(usize, usize)> = (0..g.ho)
+        .map(|o| tap_range(o, g.kh, sh, ph, dh, g.h))
+        .collect();
+    let cols: Vec<(usize, usize)> = (0..g.wo)
+        .map(|o| tap_range(o, g.kw, sw, pw, dw, g.w))
+        .collect();
     let fill = |(nc, (vd, id)): (usize, (&mut [T], &mut [i64]))| {
         let src = &x[nc * g.h * g.w..(nc + 1) * g.h * g.w];
-        // Taps in row-major window order, so the first maximum wins ties.
-        for ki in 0..g.kh {
-            for kj in 0..g.kw {
-                let (lo, hi, i0) = valid_range(g.wo, kj, sw, pw, dw, g.w);
-                for oh in 0..g.ho {
-                    let Some(ih) = src_pos(oh, ki, g.stride.0, g.padding.0, g.dilation.0, g.h)
-                    else {
-                        continue;
-                    };
-                    let base = ih * g.w + i0;
-                    let outs = oh * g.wo + lo..oh * g.wo + hi;
-                    for (j, (v, i)) in vd[outs.clone()].iter_mut().zip(&mut id[outs]).enumerate() {
-                        let p = base + j * sw;
+        for (oh, &(ki_lo, ki_hi)) in rows.iter().enumerate() {
+            for (ow, &(kj_lo, kj_hi)) in cols.iter().enumerate() {
+                let mut best: Option<(T, usize)> = None;
+                for ki in ki_lo..ki_hi {
+                    let row = (oh * sh + ki * dh - ph) * g.w;
+                    for kj in kj_lo..kj_hi {
+                        let p = row + ow * sw + kj * dw - pw;
                         let s = src[p];
-                        // Branch-free select: the comparison is unpredictable on real data.
-                        let take = (*i < 0) | (s > *v) | (is_nan(s) & !is_nan(*v));
-                        *v = if take { s } else { *v };
-                        *i = if take { p as i64 } else { *i };
+                        best = match best {
+                            // Branch-free in the common case; NaN wins and stays.
+                            Some((v, i)) => {
+                                let take = (s > v) | (is_nan(s) & !is_nan(v));
+                                Some(if take { (s, p) } else { (v, i) })
+                            }
+                            None => Some((s, p)),
+                        };
                     }
                 }
+                let (v, p) =
+                    best.expect("padding is at most half the window: every window has a tap");
+                vd[oh * g.wo + ow] = v;
+                id[oh * g.wo + ow] = p as i64;
             }
         }
     };
@@ -192,6 +218,11 @@ mod tests {
                                 if lo < hi {
                                     assert_eq!(Some(i0), src_pos(lo, k, s, p, d, size));
                                 }
+                                let taps: Vec<usize> = (0..3)
+                                    .filter(|&kk| src_pos(out - 1, kk, s, p, d, size).is_some())
+                                    .collect();
+                                let (tl, th) = tap_range(out - 1, 3, s, p, d, size);
+                                assert_eq!((tl..th).collect::<Vec<_>>(), taps);
                             }
                         }
                     }
