@@ -379,6 +379,49 @@ fn checkpoint_matches_plain_and_recomputes() {
 }
 
 #[test]
+fn checkpointed_layers_give_their_captured_weights_gradients() {
+    let _s = serial();
+    let mut rng = Rng::new(3);
+    // The input does not require grad: only the weights the segments capture do.
+    let x = Tensor::randn([5, 4], 0.0, 1.0, DType::F64, &mut rng);
+    let weights: Vec<Tensor> = (0..4)
+        .map(|_| Tensor::randn([4, 4], 0.0, 0.5, DType::F64, &mut rng).requires_grad_())
+        .collect();
+    let layers: Vec<Segment> = weights
+        .iter()
+        .map(|w| {
+            let w = w.clone();
+            Arc::new(move |h: &Tensor| h.matmul(&w)?.tanh()) as Segment
+        })
+        .collect();
+    let plain = |h: &Tensor| -> Result<Tensor> { layers.iter().try_fold(h.clone(), |h, f| f(&h)) };
+    let loss = |out: Tensor| out.square().unwrap().sum_all().unwrap();
+
+    loss(plain(&x).unwrap()).backward().unwrap();
+    let expected: Vec<Vec<f64>> = weights.iter().map(|w| vec64(&w.grad().unwrap())).collect();
+    for w in &weights {
+        w.zero_grad();
+    }
+    loss(checkpoint_sequential(&layers, 2, &x).unwrap())
+        .backward()
+        .unwrap();
+    for (w, e) in weights.iter().zip(&expected) {
+        close(
+            &vec64(&w.grad().expect("captured weights get gradients")),
+            e,
+            1e-12,
+        );
+    }
+    // Returned rather than accumulated, too.
+    let refs: Vec<&Tensor> = weights.iter().collect();
+    let y = loss(checkpoint_sequential(&layers, 2, &x).unwrap());
+    let gs = grad_with(&[&y], &[], &refs, BackwardOptions::default()).unwrap();
+    for (g, e) in gs.iter().zip(&expected) {
+        close(&vec64(g), e, 1e-12);
+    }
+}
+
+#[test]
 fn checkpoint_supports_second_derivatives() {
     let _s = serial();
     let x = Tensor::from_vec(vec![0.4f64, -0.2], [2]).unwrap();

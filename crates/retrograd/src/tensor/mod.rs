@@ -96,4 +96,4 @@ pub use gradcheck::{gradcheck, GradcheckOptions};
 pub use ops::{Conv1dOptions, Conv2dOptions, Reduction};
 pub use rng::Rng;
 pub use shape::{AllAxes, Axes, Layout, Shape};
-pub use storage::{live_storage_bytes, Device};
+pub use storage::{live_storage_bytes, peak_storage_bytes, reset_peak_storage_bytes, Device};

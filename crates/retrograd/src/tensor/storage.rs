@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 static LIVE_STORAGE_BYTES: AtomicUsize = AtomicUsize::new(0);
+static PEAK_STORAGE_BYTES: AtomicUsize = AtomicUsize::new(0);
 
 /// Bytes held by all live tensor storages of the process (for memory-leak tests).
 ///
@@ -22,6 +23,33 @@ static LIVE_STORAGE_BYTES: AtomicUsize = AtomicUsize::new(0);
 /// ```
 pub fn live_storage_bytes() -> usize {
     LIVE_STORAGE_BYTES.load(Ordering::Relaxed)
+}
+
+/// The most bytes held by live tensor storages at once since the last
+/// [`reset_peak_storage_bytes`] (for memory benchmarks).
+///
+/// ```
+/// use retrograd::tensor::{peak_storage_bytes, reset_peak_storage_bytes, DType, Tensor};
+/// reset_peak_storage_bytes();
+/// let before = peak_storage_bytes();
+/// drop(Tensor::zeros([1000], DType::F32));
+/// assert!(peak_storage_bytes() >= before + 4000);
+/// ```
+pub fn peak_storage_bytes() -> usize {
+    PEAK_STORAGE_BYTES.load(Ordering::Relaxed)
+}
+
+/// Restarts [`peak_storage_bytes`] from the bytes alive now.
+///
+/// ```
+/// retrograd::tensor::reset_peak_storage_bytes();
+/// assert!(retrograd::tensor::peak_storage_bytes() >= retrograd::tensor::live_storage_bytes());
+/// ```
+pub fn reset_peak_storage_bytes() {
+    PEAK_STORAGE_BYTES.store(
+        LIVE_STORAGE_BYTES.load(Ordering::Relaxed),
+        Ordering::Relaxed,
+    );
 }
 
 /// Where a tensor's elements live.
@@ -72,7 +100,8 @@ pub struct Storage {
 impl Storage {
     pub(crate) fn new(data: StorageData) -> Self {
         let bytes = data.len() * data.dtype().size_in_bytes();
-        LIVE_STORAGE_BYTES.fetch_add(bytes, Ordering::Relaxed);
+        let live = LIVE_STORAGE_BYTES.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        PEAK_STORAGE_BYTES.fetch_max(live, Ordering::Relaxed);
         Storage {
             data: RwLock::new(data),
             version: AtomicU64::new(0),

@@ -1,7 +1,7 @@
 //! Gradient checkpointing: a segment keeps only its inputs and is recomputed in backward.
 
 use super::engine::{grad_with, BackwardOptions};
-use super::mode::{enable_grad, is_grad_enabled, no_grad};
+use super::mode::{capture_untracked, enable_grad, is_grad_enabled, no_grad};
 use super::{record, BackwardCtx, Save};
 use crate::tensor::error::Result;
 use crate::tensor::Tensor;
@@ -13,6 +13,10 @@ pub type Segment = Arc<dyn Fn(&Tensor) -> Result<Tensor> + Send + Sync>;
 /// Runs `f(inputs)` without saving its intermediate values; backward recomputes them (one
 /// extra forward of the segment) and differentiates the recomputation. Memory: the inputs
 /// only, instead of every intermediate of `f`. `f` must be deterministic (seed any dropout).
+///
+/// Tensors requiring grad that `f` captures rather than receives (a layer's weights) are
+/// found while `f` runs and become inputs of the segment too, so they get their gradients
+/// as if the segment had not been checkpointed.
 ///
 /// ```
 /// use retrograd::tensor::{autograd::checkpoint, Tensor};
@@ -29,8 +33,16 @@ pub fn checkpoint<F>(f: F, inputs: &[Tensor]) -> Result<Tensor>
 where
     F: Fn(&[Tensor]) -> Result<Tensor> + Send + Sync + 'static,
 {
-    let y = no_grad(|| f(inputs))?;
-    let refs: Vec<&Tensor> = inputs.iter().collect();
+    let (y, captured) = capture_untracked(|| no_grad(|| f(inputs)));
+    let y = y?;
+    let explicit = inputs.len();
+    let mut all: Vec<Tensor> = inputs.to_vec();
+    for c in captured {
+        if !all.iter().any(|t| Arc::ptr_eq(&t.0, &c.0)) {
+            all.push(c);
+        }
+    }
+    let refs: Vec<&Tensor> = all.iter().collect();
     record(
         "checkpoint",
         y.storage().clone(),
@@ -38,10 +50,11 @@ where
         &refs,
         Save::Inputs,
         move |ctx: &BackwardCtx<'_>, g: &Tensor| {
-            // Recompute from the saved inputs themselves and differentiate back to them:
-            // with create_graph the result stays connected to the graph before the segment.
+            // Recompute from the saved inputs themselves and differentiate back to them (and
+            // to the captured tensors): with create_graph the result stays connected to the
+            // graph before the segment.
             let create_graph = is_grad_enabled();
-            let y = enable_grad(|| f(ctx.inputs))?;
+            let y = enable_grad(|| f(&ctx.inputs[..explicit]))?;
             let wanted: Vec<&Tensor> = ctx
                 .inputs
                 .iter()

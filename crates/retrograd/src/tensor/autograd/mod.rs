@@ -167,6 +167,9 @@ where
         && inputs.iter().any(|t| t.requires_grad())
         && storage.read().dtype().is_float();
     if !track {
+        if !mode::is_grad_enabled() {
+            mode::note_untracked(inputs);
+        }
         return Ok(Tensor::from_parts(storage, layout, None));
     }
     let input_versions = matches!(save, Save::Inputs | Save::All)

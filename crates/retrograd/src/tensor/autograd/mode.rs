@@ -1,10 +1,39 @@
-//! Thread-local switches: grad mode (recording on/off) and anomaly detection.
+//! Thread-local switches: grad mode (recording on/off) and anomaly detection, and the
+//! capture of tensors that require grad but were used while recording was off.
 
-use std::cell::Cell;
+use crate::tensor::Tensor;
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
 
 thread_local! {
     static GRAD_ENABLED: Cell<bool> = const { Cell::new(true) };
     static ANOMALY: Cell<bool> = const { Cell::new(false) };
+    static CAPTURE: RefCell<Option<Vec<Tensor>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` and returns, beside its result, the tensors requiring grad that ops used
+/// while recording was off (a checkpointed segment's captured parameters). Nests: an
+/// enclosing capture sees them too.
+pub(crate) fn capture_untracked<R>(f: impl FnOnce() -> R) -> (R, Vec<Tensor>) {
+    let outer = CAPTURE.with(|c| c.replace(Some(Vec::new())));
+    let result = f();
+    let seen = CAPTURE.with(|c| c.replace(outer)).unwrap_or_default();
+    note_untracked(&seen.iter().collect::<Vec<_>>());
+    (result, seen)
+}
+
+/// Called by ops that did not record because grad mode is off: remembers their inputs
+/// that require grad, if a capture is running.
+pub(crate) fn note_untracked(inputs: &[&Tensor]) {
+    CAPTURE.with(|c| {
+        if let Some(seen) = c.borrow_mut().as_mut() {
+            for t in inputs.iter().filter(|t| t.requires_grad()) {
+                if !seen.iter().any(|s| Arc::ptr_eq(&s.0, &t.0)) {
+                    seen.push((*t).clone());
+                }
+            }
+        }
+    });
 }
 
 /// Whether ops record the graph on this thread.
