@@ -6,5 +6,6 @@
 
 pub mod evals;
 pub mod json;
+pub mod nested;
 pub mod protocol;
 pub mod runs;
