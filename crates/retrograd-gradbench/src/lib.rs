@@ -5,6 +5,7 @@
 //! definition and differentiated with retrograd.
 
 pub mod evals;
+pub mod gd;
 pub mod json;
 pub mod nested;
 pub mod protocol;

@@ -67,6 +67,6 @@ mod tests {
             },
             || std::thread::sleep(std::time::Duration::from_millis(2)),
         );
-        assert!(t.len() >= 5 && t.iter().sum::<u64>() >= 10_000_000);
+        assert!(!t.is_empty() && t.iter().sum::<u64>() >= 10_000_000);
     }
 }
