@@ -9,7 +9,10 @@ fn magnitude<T: Float>(v: &[T]) -> T {
 }
 
 fn distance<T: Float>(u: &[T], v: &[T]) -> T {
-    u.iter().zip(v).fold(T::zero(), |a, (&x, &y)| a + (x - y) * (x - y)).sqrt()
+    u.iter()
+        .zip(v)
+        .fold(T::zero(), |a, (&x, &y)| a + (x - y) * (x - y))
+        .sqrt()
 }
 
 /// The argmin of `f` from `x0` by gradient descent with an adaptive step: doubled after

@@ -4,6 +4,10 @@
 //! every eval of the benchmark in [`evals`], each function written after the eval's
 //! definition and differentiated with retrograd.
 
+// The evals follow their reference implementations' index-based loops, which keeps
+// them easy to check against the definitions.
+#![allow(clippy::needless_range_loop)]
+
 pub mod evals;
 pub mod gd;
 pub mod json;

@@ -15,7 +15,9 @@ use num_traits::{Float, FloatConst, Num, NumCast, One, ToPrimitive, Zero};
 use retrograd::{Dual, Real, Tape, TapeScalar, Var};
 use std::cell::Cell;
 use std::num::FpCategory;
-use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Rem, RemAssign, Sub, SubAssign};
+use std::ops::{
+    Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Rem, RemAssign, Sub, SubAssign,
+};
 
 /// An outer reverse-mode variable (`Var<f64>`) usable as the number type of an inner
 /// [`Tape`]. Every operation delegates to `Var<f64>`, so it is recorded on the active
@@ -29,7 +31,8 @@ thread_local! {
 }
 
 impl TapeScalar for Rev {
-    fn active_slot() -> &'static std::thread::LocalKey<Cell<*mut retrograd::scalar::tape::TapeCore<Self>>> {
+    fn active_slot(
+    ) -> &'static std::thread::LocalKey<Cell<*mut retrograd::scalar::tape::TapeCore<Self>>> {
         &ACTIVE_REV
     }
 }
@@ -233,7 +236,11 @@ pub fn outer_forward_1(g: impl Fn(Dual<f64>) -> Dual<f64>, x: f64) -> f64 {
 pub fn outer_forward(g: impl Fn(&[Dual<f64>]) -> Dual<f64>, x: &[f64]) -> Vec<f64> {
     (0..x.len())
         .map(|i| {
-            let xs: Vec<Dual<f64>> = x.iter().enumerate().map(|(j, &v)| Dual::new(v, [if i == j { 1.0 } else { 0.0 }])).collect();
+            let xs: Vec<Dual<f64>> = x
+                .iter()
+                .enumerate()
+                .map(|(j, &v)| Dual::new(v, [if i == j { 1.0 } else { 0.0 }]))
+                .collect();
             g(&xs).tangent[0]
         })
         .collect()

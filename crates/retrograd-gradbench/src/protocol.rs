@@ -52,9 +52,8 @@ pub fn serve<R: BufRead, W: Write>(mut input: R, mut output: W) -> io::Result<()
         if line.trim().is_empty() {
             continue;
         }
-        let message: Message = serde_json::from_str(&line).map_err(|e| {
-            io::Error::new(io::ErrorKind::InvalidData, format!("bad message: {e}"))
-        })?;
+        let message: Message = serde_json::from_str(&line)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("bad message: {e}")))?;
         response.clear();
         respond(&message, &mut response);
         output.write_all(&response)?;
@@ -188,7 +187,8 @@ mod tests {
         }
         let mut w = Counting(Vec::new(), 0);
         serve(
-            &b"{\"id\":0,\"kind\":\"start\"}\n{\"id\":1,\"kind\":\"define\",\"module\":\"ode\"}\n"[..],
+            &b"{\"id\":0,\"kind\":\"start\"}\n{\"id\":1,\"kind\":\"define\",\"module\":\"ode\"}\n"
+                [..],
             &mut w,
         )
         .unwrap();

@@ -72,7 +72,11 @@ impl Problem {
 }
 
 fn cross<T: Float>(a: &[T; 3], b: &[T; 3]) -> [T; 3] {
-    [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
+    [
+        a[1] * b[2] - a[2] * b[1],
+        a[2] * b[0] - a[0] * b[2],
+        a[0] * b[1] - a[1] * b[0],
+    ]
 }
 
 fn rodrigues_rotate_point<T: Float>(rot: &[T], pt: &[T; 3]) -> [T; 3] {
@@ -81,7 +85,11 @@ fn rodrigues_rotate_point<T: Float>(rot: &[T], pt: &[T; 3]) -> [T; 3] {
         let theta = sqtheta.sqrt();
         let (costheta, sintheta) = (theta.cos(), theta.sin());
         let theta_inverse = T::one() / theta;
-        let w = [rot[0] * theta_inverse, rot[1] * theta_inverse, rot[2] * theta_inverse];
+        let w = [
+            rot[0] * theta_inverse,
+            rot[1] * theta_inverse,
+            rot[2] * theta_inverse,
+        ];
         let w_cross_pt = cross(&w, pt);
         let tmp = (w[0] * pt[0] + w[1] * pt[1] + w[2] * pt[2]) * (T::one() - costheta);
         std::array::from_fn(|i| pt[i] * costheta + w_cross_pt[i] * sintheta + w[i] * tmp)
@@ -151,8 +159,10 @@ pub fn jacobian(pb: &Problem) -> SparseMat {
     let w_col = point_col + 3 * pb.m as i64;
     for i in 0..pb.p {
         let (c, pt) = (pb.obs[2 * i], pb.obs[2 * i + 1]);
-        let cam: [Dual<f64, 15>; NCAM] = std::array::from_fn(|k| Dual::variable(pb.cams[c * NCAM + k], k));
-        let x: [Dual<f64, 15>; 3] = std::array::from_fn(|k| Dual::variable(pb.x[pt * 3 + k], NCAM + k));
+        let cam: [Dual<f64, 15>; NCAM] =
+            std::array::from_fn(|k| Dual::variable(pb.cams[c * NCAM + k], k));
+        let x: [Dual<f64, 15>; 3] =
+            std::array::from_fn(|k| Dual::variable(pb.x[pt * 3 + k], NCAM + k));
         let w = Dual::variable(pb.w[i], 14);
         let err = reproj_error(&cam, &x, w, &pb.feats[2 * i..][..2]);
         for e in &err {
@@ -199,8 +209,14 @@ pub fn evaluate(function: &str, input: &str) -> Result<Evaluated, String> {
             let ((reproj, w_err), timings) = crate::runs::repeat(input.runs(), || objective(&pb));
             let elements = reproj[..2].to_vec();
             let output = crate::json::to_vec(&Object(&[
-                ("reproj_error", &Object(&[("elements", &elements), ("repeated", &pb.p)]) as &dyn ToJson),
-                ("w_err", &Object(&[("element", &w_err[0]), ("repeated", &pb.p)])),
+                (
+                    "reproj_error",
+                    &Object(&[("elements", &elements), ("repeated", &pb.p)]) as &dyn ToJson,
+                ),
+                (
+                    "w_err",
+                    &Object(&[("element", &w_err[0]), ("repeated", &pb.p)]),
+                ),
             ]))?;
             Ok(Evaluated { output, timings })
         }
@@ -228,7 +244,9 @@ mod tests {
             n: 2,
             m: 3,
             p: 4,
-            cam: vec![0.1, -0.2, 0.3, 0.5, -0.4, 0.2, 300.0, 10.0, -5.0, 1e-3, 2e-5],
+            cam: vec![
+                0.1, -0.2, 0.3, 0.5, -0.4, 0.2, 300.0, 10.0, -5.0, 1e-3, 2e-5,
+            ],
             x: vec![1.0, 2.0, 8.0],
             w: 0.8,
             feat: vec![30.0, -20.0],

@@ -34,7 +34,11 @@ pub fn det_of_minor<T: Float>(a: &[T], n: usize, m: usize, r: &mut [usize], c: &
         c[cj1] = c[cj];
         let ds = det_of_minor(a, n, m - 1, r, c);
         c[cj1] = cj;
-        det = if positive { det + m0j * ds } else { det - m0j * ds };
+        det = if positive {
+            det + m0j * ds
+        } else {
+            det - m0j * ds
+        };
         cj1 = cj;
         cj = c[cj];
         positive = !positive;
@@ -67,7 +71,12 @@ fn det_on_tape(a: &[Var], n: usize, m: usize, r: &mut [usize], c: &mut [usize]) 
     if m == 2 {
         let (r1, cj2) = (r[r0], c[cj]);
         let [d] = retrograd::preaccumulate(
-            [a[r0 * n + cj], a[r0 * n + cj2], a[r1 * n + cj], a[r1 * n + cj2]],
+            [
+                a[r0 * n + cj],
+                a[r0 * n + cj2],
+                a[r1 * n + cj],
+                a[r1 * n + cj2],
+            ],
             |[p, q, u, v]| [p * v - q * u],
         );
         return d;
@@ -94,7 +103,8 @@ fn det_on_tape(a: &[Var], n: usize, m: usize, r: &mut [usize], c: &mut [usize]) 
         cj = c[cj];
     }
     r[n] = r0;
-    retrograd::dot(&terms[0][..np], &terms[1][..np]) - retrograd::dot(&terms[2][..nn], &terms[3][..nn])
+    retrograd::dot(&terms[0][..np], &terms[1][..np])
+        - retrograd::dot(&terms[2][..nn], &terms[3][..nn])
 }
 
 /// The gradient of the determinant. The expansion along the first row is a sum of `ell`
@@ -136,7 +146,10 @@ pub fn gradient(tape: &mut Tape, a: &[f64], ell: usize) -> Vec<f64> {
 pub fn evaluate(function: &str, input: &str) -> Result<Evaluated, String> {
     let input: Input = super::parse(input)?;
     if input.ell == 0 || input.ell > 12 || input.a.len() != input.ell * input.ell {
-        return Err(format!("A must hold ell² entries with 1 ≤ ell ≤ 12 (ell = {})", input.ell));
+        return Err(format!(
+            "A must hold ell² entries with 1 ≤ ell ≤ 12 (ell = {})",
+            input.ell
+        ));
     }
     match function {
         "primal" => timed(input.runs(), || primal(&input.a, input.ell)),
@@ -163,7 +176,9 @@ mod tests {
     #[test]
     fn gradient_matches_finite_differences() {
         for ell in [1, 2, 3, 4, 5] {
-            let a: Vec<f64> = (0..ell * ell).map(|k| ((k * 7 + 3) % 11) as f64 / 5.0 - 1.0).collect();
+            let a: Vec<f64> = (0..ell * ell)
+                .map(|k| ((k * 7 + 3) % 11) as f64 / 5.0 - 1.0)
+                .collect();
             let g = gradient(&mut Tape::new(), &a, ell);
             assert_matches_fd(|a| primal(a, ell), &a, &g, 1e-6);
         }

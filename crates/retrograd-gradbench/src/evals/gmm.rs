@@ -70,7 +70,15 @@ impl Problem {
         params.extend(i.mu.concat());
         params.extend(i.q.concat());
         params.extend(i.l.concat());
-        Ok(Problem { d, k, n: i.n, x: i.x.concat(), m: i.m, gamma: i.gamma, params })
+        Ok(Problem {
+            d,
+            k,
+            n: i.n,
+            x: i.x.concat(),
+            m: i.m,
+            gamma: i.gamma,
+            params,
+        })
     }
 
     fn lsz(&self) -> usize {
@@ -105,7 +113,10 @@ pub fn objective<T: Float>(pb: &Problem, p: &[T]) -> T {
     let (q, l) = rest.split_at(k * d);
     let c = |v: f64| T::from(v).unwrap();
     let qdiags: Vec<T> = q.iter().map(|v| v.exp()).collect();
-    let sum_qs: Vec<T> = q.chunks(d).map(|r| r.iter().fold(T::zero(), |a, &b| a + b)).collect();
+    let sum_qs: Vec<T> = q
+        .chunks(d)
+        .map(|r| r.iter().fold(T::zero(), |a, &b| a + b))
+        .collect();
     let mut xc = vec![T::zero(); d];
     let mut qx = vec![T::zero(); d];
     let mut main = vec![T::zero(); k];
@@ -238,7 +249,10 @@ pub fn evaluate(function: &str, input: &str) -> Result<Evaluated, String> {
             let (mu, q, l) = (
                 Rows { data: mu, cols: d },
                 Rows { data: q, cols: d },
-                Rows { data: l, cols: pb.lsz() },
+                Rows {
+                    data: l,
+                    cols: pb.lsz(),
+                },
             );
             let l_rows: Vec<Vec<f64>>;
             let l_json: &dyn ToJson = if pb.lsz() == 0 {

@@ -9,7 +9,9 @@ pub fn evaluate(function: &str, input: &str) -> Result<Evaluated, String> {
     let x: f64 = super::parse(input)?;
     match function {
         "square" => timed(Runs::default(), || x * x),
-        "double" => timed(Runs::default(), || retrograd::grad(|v| v[0] * v[0], &[x])[0]),
+        "double" => timed(Runs::default(), || {
+            retrograd::grad(|v| v[0] * v[0], &[x])[0]
+        }),
         _ => unknown(function),
     }
 }

@@ -77,31 +77,64 @@ fn m4(v: &[Vec<f64>]) -> Result<M4, String> {
 impl Model {
     fn new(m: &HtModel) -> Result<Self, String> {
         let nb = m.bone_names.len();
-        if m.parents.len() != nb || m.base_relatives.len() != nb || m.inverse_base_absolutes.len() != nb {
+        if m.parents.len() != nb
+            || m.base_relatives.len() != nb
+            || m.inverse_base_absolutes.len() != nb
+        {
             return Err("bone arrays differ in length".into());
         }
-        if m.parents.iter().enumerate().any(|(i, &p)| p >= i as i64 || p < -1) {
+        if m.parents
+            .iter()
+            .enumerate()
+            .any(|(i, &p)| p >= i as i64 || p < -1)
+        {
             return Err("a bone's parent must come before it".into());
         }
         let weights = m
             .weights
             .iter()
-            .map(|w| w.iter().copied().enumerate().filter(|&(_, x)| x != 0.0).collect())
+            .map(|w| {
+                w.iter()
+                    .copied()
+                    .enumerate()
+                    .filter(|&(_, x)| x != 0.0)
+                    .collect()
+            })
             .collect();
         Ok(Model {
             parents: m.parents.clone(),
-            base_relatives: m.base_relatives.iter().map(|b| m4(b)).collect::<Result<_, _>>()?,
-            inverse_base_absolutes: m.inverse_base_absolutes.iter().map(|b| m4(b)).collect::<Result<_, _>>()?,
+            base_relatives: m
+                .base_relatives
+                .iter()
+                .map(|b| m4(b))
+                .collect::<Result<_, _>>()?,
+            inverse_base_absolutes: m
+                .inverse_base_absolutes
+                .iter()
+                .map(|b| m4(b))
+                .collect::<Result<_, _>>()?,
             base_positions: m
                 .base_positions
                 .iter()
-                .map(|p| if p.len() == 4 { Ok([p[0], p[1], p[2], p[3]]) } else { Err("a base position is not homogeneous".to_string()) })
+                .map(|p| {
+                    if p.len() == 4 {
+                        Ok([p[0], p[1], p[2], p[3]])
+                    } else {
+                        Err("a base position is not homogeneous".to_string())
+                    }
+                })
                 .collect::<Result<_, _>>()?,
             weights,
             triangles: m
                 .triangles
                 .iter()
-                .map(|t| if t.len() == 3 { Ok([t[0], t[1], t[2]]) } else { Err("a triangle has not 3 vertices".to_string()) })
+                .map(|t| {
+                    if t.len() == 3 {
+                        Ok([t[0], t[1], t[2]])
+                    } else {
+                        Err("a triangle has not 3 vertices".to_string())
+                    }
+                })
                 .collect::<Result<_, _>>()?,
             is_mirrored: m.is_mirrored,
         })
@@ -148,9 +181,21 @@ fn angle_axis_to_rotation_matrix<T: Float>(a: [T; 3]) -> [[T; 3]; 3] {
     let (x, y, w) = (a[0] / norm, a[1] / norm, a[2] / norm);
     let (s, c) = (norm.sin(), norm.cos());
     [
-        [x * x + (o - x * x) * c, x * y * (o - c) - w * s, x * w * (o - c) + y * s],
-        [x * y * (o - c) + w * s, y * y + (o - y * y) * c, y * w * (o - c) - x * s],
-        [x * w * (o - c) - y * s, w * y * (o - c) + x * s, w * w + (o - w * w) * c],
+        [
+            x * x + (o - x * x) * c,
+            x * y * (o - c) - w * s,
+            x * w * (o - c) + y * s,
+        ],
+        [
+            x * y * (o - c) + w * s,
+            y * y + (o - y * y) * c,
+            y * w * (o - c) - x * s,
+        ],
+        [
+            x * w * (o - c) - y * s,
+            w * y * (o - c) + x * s,
+            w * w + (o - w * w) * c,
+        ],
     ]
 }
 
@@ -184,7 +229,12 @@ pub fn vertex_positions<T: Float>(theta: &[T], model: &Model) -> Vec<[T; 3]> {
     let mut absolutes: Vec<[[T; 4]; 4]> = Vec::with_capacity(nb);
     for i in 0..nb {
         let r = euler_angles_to_rotation_matrix(pp[i + 3]);
-        let mut tr = lift::<T>(&[[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]]);
+        let mut tr = lift::<T>(&[
+            [1.0, 0.0, 0.0, 0.0],
+            [0.0, 1.0, 0.0, 0.0],
+            [0.0, 0.0, 1.0, 0.0],
+            [0.0, 0.0, 0.0, 1.0],
+        ]);
         for a in 0..3 {
             for b in 0..3 {
                 tr[a][b] = r[a][b];
@@ -247,21 +297,39 @@ impl Problem {
     fn new(input: &Input) -> Result<Self, String> {
         let model = Model::new(&input.data.model)?;
         let c = &input.data.correspondences;
-        if input.theta.len() != 26 || input.data.points.len() != c.len() || input.data.points.iter().any(|p| p.len() != 3) {
+        if input.theta.len() != 26
+            || input.data.points.len() != c.len()
+            || input.data.points.iter().any(|p| p.len() != 3)
+        {
             return Err("theta must have 26 entries and each correspondence a 3-D point".into());
         }
         let complicated = !input.us.is_empty();
         if complicated && (input.us.len() != c.len() || input.us.iter().any(|u| u.len() != 2)) {
             return Err("us must hold two numbers per point".into());
         }
-        let bound = if complicated { model.triangles.len() } else { model.base_positions.len() };
-        if c.iter().any(|&i| i >= bound) || model.triangles.iter().flatten().any(|&v| v >= model.base_positions.len()) {
+        let bound = if complicated {
+            model.triangles.len()
+        } else {
+            model.base_positions.len()
+        };
+        if c.iter().any(|&i| i >= bound)
+            || model
+                .triangles
+                .iter()
+                .flatten()
+                .any(|&v| v >= model.base_positions.len())
+        {
             return Err("a correspondence or triangle is out of range".into());
         }
         Ok(Problem {
             theta: input.theta.clone(),
             correspondences: c.clone(),
-            points: input.data.points.iter().map(|p| [p[0], p[1], p[2]]).collect(),
+            points: input
+                .data
+                .points
+                .iter()
+                .map(|p| [p[0], p[1], p[2]])
+                .collect(),
             us: input.us.iter().map(|u| [u[0], u[1]]).collect(),
             model,
         })
@@ -269,7 +337,12 @@ impl Problem {
 }
 
 /// The `3 × points` residuals, on any number type for the model positions.
-fn residuals<T: Float>(pb: &Problem, pos: &[[T; 3]], us: Option<&dyn Fn(usize) -> [T; 2]>, mut out: impl FnMut(usize, T)) {
+fn residuals<T: Float>(
+    pb: &Problem,
+    pos: &[[T; 3]],
+    us: Option<&dyn Fn(usize) -> [T; 2]>,
+    mut out: impl FnMut(usize, T),
+) {
     for (i, (&c, pt)) in pb.correspondences.iter().zip(&pb.points).enumerate() {
         for j in 0..3 {
             let target = match us {
@@ -301,12 +374,19 @@ pub fn objective(pb: &Problem) -> Vec<f64> {
 /// complicated variant each residual is then evaluated on `Dual<f64, 28>`, its point's
 /// `u₀, u₁` being the two extra directions.
 pub fn jacobian(pb: &Problem) -> (Vec<f64>, usize) {
-    let theta: Vec<Dual<f64, 26>> = pb.theta.iter().enumerate().map(|(i, &t)| Dual::variable(t, i)).collect();
+    let theta: Vec<Dual<f64, 26>> = pb
+        .theta
+        .iter()
+        .enumerate()
+        .map(|(i, &t)| Dual::variable(t, i))
+        .collect();
     let pos = vertex_positions(&theta, &pb.model);
     let rows = 3 * pb.points.len();
     if pb.us.is_empty() {
         let mut jac = vec![0.0; rows * 26];
-        residuals(pb, &pos, None, |k, e: Dual<f64, 26>| jac[k * 26..(k + 1) * 26].copy_from_slice(&e.tangent));
+        residuals(pb, &pos, None, |k, e: Dual<f64, 26>| {
+            jac[k * 26..(k + 1) * 26].copy_from_slice(&e.tangent)
+        });
         (jac, 26)
     } else {
         let widen = |p: &Dual<f64, 26>| {
@@ -315,9 +395,16 @@ pub fn jacobian(pb: &Problem) -> (Vec<f64>, usize) {
             Dual::new(p.value, t)
         };
         let pos28: Vec<[Dual<f64, 28>; 3]> = pos.iter().map(|p| p.each_ref().map(widen)).collect();
-        let us = |i: usize| [Dual::variable(pb.us[i][0], 0), Dual::variable(pb.us[i][1], 1)];
+        let us = |i: usize| {
+            [
+                Dual::variable(pb.us[i][0], 0),
+                Dual::variable(pb.us[i][1], 1),
+            ]
+        };
         let mut jac = vec![0.0; rows * 28];
-        residuals(pb, &pos28, Some(&us), |k, e: Dual<f64, 28>| jac[k * 28..(k + 1) * 28].copy_from_slice(&e.tangent));
+        residuals(pb, &pos28, Some(&us), |k, e: Dual<f64, 28>| {
+            jac[k * 28..(k + 1) * 28].copy_from_slice(&e.tangent)
+        });
         (jac, 28)
     }
 }
@@ -344,15 +431,36 @@ mod tests {
     use super::*;
 
     fn problem(complicated: bool) -> Problem {
-        let t = |a: f64| vec![vec![1.0, 0.0, 0.0, a], vec![0.0, 1.0, 0.0, 0.5], vec![0.0, 0.0, 1.0, -a], vec![0.0, 0.0, 0.0, 1.0]];
+        let t = |a: f64| {
+            vec![
+                vec![1.0, 0.0, 0.0, a],
+                vec![0.0, 1.0, 0.0, 0.5],
+                vec![0.0, 0.0, 1.0, -a],
+                vec![0.0, 0.0, 0.0, 1.0],
+            ]
+        };
         let nb = 4;
         let model = HtModel {
             bone_names: (0..nb).map(|i| format!("b{i}")).collect(),
             parents: vec![-1, 0, 1, 0],
             base_relatives: (0..nb).map(|i| t(0.1 * i as f64)).collect(),
             inverse_base_absolutes: (0..nb).map(|i| t(-0.2 * i as f64)).collect(),
-            base_positions: (0..6).map(|v| vec![0.3 * v as f64, 1.0 - 0.1 * v as f64, 0.2, 1.0]).collect(),
-            weights: (0..6).map(|v| (0..nb).map(|b| if (v + b) % 3 == 0 { 0.0 } else { 0.25 + 0.1 * b as f64 }).collect()).collect(),
+            base_positions: (0..6)
+                .map(|v| vec![0.3 * v as f64, 1.0 - 0.1 * v as f64, 0.2, 1.0])
+                .collect(),
+            weights: (0..6)
+                .map(|v| {
+                    (0..nb)
+                        .map(|b| {
+                            if (v + b) % 3 == 0 {
+                                0.0
+                            } else {
+                                0.25 + 0.1 * b as f64
+                            }
+                        })
+                        .collect()
+                })
+                .collect(),
             triangles: vec![vec![0, 1, 2], vec![3, 4, 5], vec![1, 3, 5]],
             is_mirrored: false,
         };
@@ -370,13 +478,23 @@ mod tests {
         }
         let n = 3;
         let input = Input {
-            theta: (0..26).map(|i| 0.1 + 0.05 * i as f64 * if i % 2 == 0 { 1.0 } else { -1.0 }).collect(),
+            theta: (0..26)
+                .map(|i| 0.1 + 0.05 * i as f64 * if i % 2 == 0 { 1.0 } else { -1.0 })
+                .collect(),
             data: HtData {
                 model,
-                correspondences: if complicated { vec![0, 2, 1] } else { vec![5, 0, 3] },
+                correspondences: if complicated {
+                    vec![0, 2, 1]
+                } else {
+                    vec![5, 0, 3]
+                },
                 points: (0..n).map(|i| vec![0.1 * i as f64, 0.2, -0.3]).collect(),
             },
-            us: if complicated { vec![vec![0.2, 0.3], vec![0.5, 0.1], vec![0.3, 0.3]] } else { vec![] },
+            us: if complicated {
+                vec![vec![0.2, 0.3], vec![0.5, 0.1], vec![0.3, 0.3]]
+            } else {
+                vec![]
+            },
             min_runs: 1,
             min_seconds: 0.0,
         };
@@ -401,7 +519,11 @@ mod tests {
                 pb.theta[c] = theta0[c];
                 for r in 0..rows {
                     let fd = (up[r] - down[r]) / (2.0 * h);
-                    assert!((fd - jac[r * cols + off + c]).abs() < 1e-6, "row {r} col {c}: {fd} vs {}", jac[r * cols + off + c]);
+                    assert!(
+                        (fd - jac[r * cols + off + c]).abs() < 1e-6,
+                        "row {r} col {c}: {fd} vs {}",
+                        jac[r * cols + off + c]
+                    );
                 }
             }
             if complicated {

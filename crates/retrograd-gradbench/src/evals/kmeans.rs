@@ -102,8 +102,12 @@ pub fn evaluate(function: &str, input: &str) -> Result<Evaluated, String> {
         "cost" => timed(input.runs(), || cost(&points, &centroids, d)),
         "dir" => {
             let mut tape = Tape::new();
-            let (out, timings) = crate::runs::repeat(input.runs(), || dir(&mut tape, &points, &centroids, d));
-            let output = crate::json::to_vec(&Rows { data: &out, cols: d } as &dyn ToJson)?;
+            let (out, timings) =
+                crate::runs::repeat(input.runs(), || dir(&mut tape, &points, &centroids, d));
+            let output = crate::json::to_vec(&Rows {
+                data: &out,
+                cols: d,
+            } as &dyn ToJson)?;
             Ok(Evaluated { output, timings })
         }
         _ => unknown(function),
@@ -127,8 +131,14 @@ mod tests {
         let h: Vec<f64> = grad.iter().zip(&out).map(|(g, q)| g / q).collect();
         for (j, hj) in h.iter().enumerate() {
             let c = &centroids[(j / d) * d..][..d];
-            let owned = points.chunks(d).filter(|p| closest(p, &centroids, d) == j / d).count();
-            assert!((hj - 2.0 * owned as f64).abs() < 1e-12, "{hj} vs {owned} at {c:?}");
+            let owned = points
+                .chunks(d)
+                .filter(|p| closest(p, &centroids, d) == j / d)
+                .count();
+            assert!(
+                (hj - 2.0 * owned as f64).abs() < 1e-12,
+                "{hj} vs {owned} at {c:?}"
+            );
         }
         // The diagonal against finite differences of the gradient.
         for j in 0..centroids.len() {

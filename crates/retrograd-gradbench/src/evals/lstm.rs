@@ -157,7 +157,9 @@ mod tests {
             b,
             params: (0..8 * b * l + 3 * b).map(v).collect(),
             state: (0..2 * b * l).map(|i| v(i + 50)).collect(),
-            sequence: (0..c * b).map(|i| ((i * 5) % 3 == 0) as i32 as f64).collect(),
+            sequence: (0..c * b)
+                .map(|i| ((i * 5) % 3 == 0) as i32 as f64)
+                .collect(),
         };
         let g = gradient(&mut Tape::new(), &pb);
         assert_matches_fd(|p| objective(&pb, p), &pb.params, &g, 1e-6);

@@ -29,7 +29,12 @@ pub fn step<T: Float>(x: &[T], y: &[T], h: T) -> Vec<T> {
     let n = x.len();
     let two = T::from(2.0).unwrap();
     let six = T::from(6.0).unwrap();
-    let (mut k1, mut k2, mut k3, mut k4) = (vec![T::zero(); n], vec![T::zero(); n], vec![T::zero(); n], vec![T::zero(); n]);
+    let (mut k1, mut k2, mut k3, mut k4) = (
+        vec![T::zero(); n],
+        vec![T::zero(); n],
+        vec![T::zero(); n],
+        vec![T::zero(); n],
+    );
     let mut tmp = vec![T::zero(); n];
     ode_fun(x, y, &mut k1);
     for i in 0..n {
@@ -112,7 +117,12 @@ pub fn gradient(tape: &mut Tape, x: &[f64], s: usize) -> Vec<f64> {
             (xs, ys, out)
         });
         seeds.clear();
-        seeds.extend(out.iter().zip(&ybar).filter(|(_, &b)| b != 0.0).map(|(&v, &b)| (v, b)));
+        seeds.extend(
+            out.iter()
+                .zip(&ybar)
+                .filter(|(_, &b)| b != 0.0)
+                .map(|(&v, &b)| (v, b)),
+        );
         let adj = tape.adjoints(&seeds);
         for i in 0..n {
             xbar[i] += adj.wrt(xs[i]);

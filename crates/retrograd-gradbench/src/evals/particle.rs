@@ -5,7 +5,7 @@
 //! mode (forward or reverse); see [`crate::nested`].
 
 use super::unknown;
-use crate::nested::{outer_forward_1, outer_reverse, Forward, Fn2, Lift, Mode, Rev, Reverse};
+use crate::nested::{outer_forward_1, outer_reverse, Fn2, Forward, Lift, Mode, Rev, Reverse};
 use crate::protocol::Evaluated;
 use crate::runs::Runs;
 use retrograd::{Dual, Real};
@@ -62,7 +62,11 @@ pub fn miss<T: Real, M: Mode<T>>(w: T) -> T {
 
 /// The optimal control from `w0`, the outer derivative by `outer`, the inner by `M`.
 fn solve<M: Mode<f64>>(w0: f64, outer: impl Fn(f64) -> f64) -> f64 {
-    crate::gd::argmin(|w: &[f64]| miss::<f64, M>(w[0]), |w: &[f64]| vec![outer(w[0])], &[w0])[0]
+    crate::gd::argmin(
+        |w: &[f64]| miss::<f64, M>(w[0]),
+        |w: &[f64]| vec![outer(w[0])],
+        &[w0],
+    )[0]
 }
 
 /// `ff`, `fr`, `rf` or `rr` from `w0`.
@@ -70,8 +74,12 @@ pub fn run(function: &str, w0: f64) -> Option<f64> {
     Some(match function {
         "ff" => solve::<Forward>(w0, |w| outer_forward_1(miss::<Dual<f64>, Forward>, w)),
         "fr" => solve::<Reverse>(w0, |w| outer_forward_1(miss::<Dual<f64>, Reverse>, w)),
-        "rf" => solve::<Forward>(w0, |w| outer_reverse(|v| miss::<Rev, Forward>(v[0]), &[w])[0]),
-        "rr" => solve::<Reverse>(w0, |w| outer_reverse(|v| miss::<Rev, Reverse>(v[0]), &[w])[0]),
+        "rf" => solve::<Forward>(w0, |w| {
+            outer_reverse(|v| miss::<Rev, Forward>(v[0]), &[w])[0]
+        }),
+        "rr" => solve::<Reverse>(w0, |w| {
+            outer_reverse(|v| miss::<Rev, Reverse>(v[0]), &[w])[0]
+        }),
         _ => return None,
     })
 }
@@ -82,7 +90,10 @@ pub fn evaluate(function: &str, input: &str) -> Result<Evaluated, String> {
     if run(function, input.w).is_none() {
         return unknown(function);
     }
-    let runs = Runs { min_runs: input.min_runs, min_seconds: input.min_seconds };
+    let runs = Runs {
+        min_runs: input.min_runs,
+        min_seconds: input.min_seconds,
+    };
     super::timed(runs, || run(function, input.w).unwrap_or(f64::NAN))
 }
 

@@ -4,7 +4,7 @@
 //! name the outer then the inner mode; see [`crate::nested`].
 
 use super::unknown;
-use crate::nested::{outer_forward, outer_reverse, Forward, Fn2, Lift, Mode, Rev, Reverse};
+use crate::nested::{outer_forward, outer_reverse, Fn2, Forward, Lift, Mode, Rev, Reverse};
 use crate::protocol::Evaluated;
 use crate::runs::Runs;
 use retrograd::{Dual, Real};
@@ -43,34 +43,79 @@ impl<T: Real> Fn2<T> for AtX<T> {
 pub fn max_over_y<T: Real, M: Mode<T>>(x: [T; 2], start: [f64; 2]) -> T {
     let g = AtX(x);
     let s = [T::from_f64(start[0]), T::from_f64(start[1])];
-    let y = crate::gd::argmax(|y: &[T]| f(x[0], x[1], y[0], y[1]), |y: &[T]| M::grad(&g, [y[0], y[1]]).to_vec(), &s);
+    let y = crate::gd::argmax(
+        |y: &[T]| f(x[0], x[1], y[0], y[1]),
+        |y: &[T]| M::grad(&g, [y[0], y[1]]).to_vec(),
+        &s,
+    );
     f(x[0], x[1], y[0], y[1])
 }
 
 /// The saddle point `(x, y)`: `x` minimises `max_y f(x, ·)` with outer gradient `outer`,
 /// then `y` maximises `f(x, ·)` with the gradient from the outer mode too.
-fn solve<M: Mode<f64>>(start: [f64; 2], outer: impl Fn(&[f64]) -> Vec<f64>, grad_y: impl Fn([f64; 2], &[f64]) -> Vec<f64>) -> Vec<f64> {
-    let x = crate::gd::argmin(|x: &[f64]| max_over_y::<f64, M>([x[0], x[1]], start), outer, &start);
+fn solve<M: Mode<f64>>(
+    start: [f64; 2],
+    outer: impl Fn(&[f64]) -> Vec<f64>,
+    grad_y: impl Fn([f64; 2], &[f64]) -> Vec<f64>,
+) -> Vec<f64> {
+    let x = crate::gd::argmin(
+        |x: &[f64]| max_over_y::<f64, M>([x[0], x[1]], start),
+        outer,
+        &start,
+    );
     let at = [x[0], x[1]];
-    let y = crate::gd::argmax(|y: &[f64]| f(at[0], at[1], y[0], y[1]), |y: &[f64]| grad_y(at, y), &start);
+    let y = crate::gd::argmax(
+        |y: &[f64]| f(at[0], at[1], y[0], y[1]),
+        |y: &[f64]| grad_y(at, y),
+        &start,
+    );
     vec![x[0], x[1], y[0], y[1]]
 }
 
 fn fwd_grad_y(x: [f64; 2], y: &[f64]) -> Vec<f64> {
-    outer_forward(|v| f(Dual::constant(x[0]), Dual::constant(x[1]), v[0], v[1]), y)
+    outer_forward(
+        |v| f(Dual::constant(x[0]), Dual::constant(x[1]), v[0], v[1]),
+        y,
+    )
 }
 
 fn rev_grad_y(x: [f64; 2], y: &[f64]) -> Vec<f64> {
-    retrograd::grad(|v| f(retrograd::Var::constant(x[0]), retrograd::Var::constant(x[1]), v[0], v[1]), y)
+    retrograd::grad(
+        |v| {
+            f(
+                retrograd::Var::constant(x[0]),
+                retrograd::Var::constant(x[1]),
+                v[0],
+                v[1],
+            )
+        },
+        y,
+    )
 }
 
 /// `ff`, `fr`, `rf` or `rr` from `start`.
 pub fn run(function: &str, s: [f64; 2]) -> Option<Vec<f64>> {
     Some(match function {
-        "ff" => solve::<Forward>(s, |x| outer_forward(|v| max_over_y::<Dual<f64>, Forward>([v[0], v[1]], s), x), fwd_grad_y),
-        "fr" => solve::<Reverse>(s, |x| outer_forward(|v| max_over_y::<Dual<f64>, Reverse>([v[0], v[1]], s), x), fwd_grad_y),
-        "rf" => solve::<Forward>(s, |x| outer_reverse(|v| max_over_y::<Rev, Forward>([v[0], v[1]], s), x), rev_grad_y),
-        "rr" => solve::<Reverse>(s, |x| outer_reverse(|v| max_over_y::<Rev, Reverse>([v[0], v[1]], s), x), rev_grad_y),
+        "ff" => solve::<Forward>(
+            s,
+            |x| outer_forward(|v| max_over_y::<Dual<f64>, Forward>([v[0], v[1]], s), x),
+            fwd_grad_y,
+        ),
+        "fr" => solve::<Reverse>(
+            s,
+            |x| outer_forward(|v| max_over_y::<Dual<f64>, Reverse>([v[0], v[1]], s), x),
+            fwd_grad_y,
+        ),
+        "rf" => solve::<Forward>(
+            s,
+            |x| outer_reverse(|v| max_over_y::<Rev, Forward>([v[0], v[1]], s), x),
+            rev_grad_y,
+        ),
+        "rr" => solve::<Reverse>(
+            s,
+            |x| outer_reverse(|v| max_over_y::<Rev, Reverse>([v[0], v[1]], s), x),
+            rev_grad_y,
+        ),
         _ => return None,
     })
 }
@@ -81,7 +126,10 @@ pub fn evaluate(function: &str, input: &str) -> Result<Evaluated, String> {
     if run(function, input.start).is_none() {
         return unknown(function);
     }
-    let runs = Runs { min_runs: input.min_runs, min_seconds: input.min_seconds };
+    let runs = Runs {
+        min_runs: input.min_runs,
+        min_seconds: input.min_seconds,
+    };
     super::timed(runs, || run(function, input.start).unwrap_or_default())
 }
 
@@ -93,7 +141,10 @@ mod tests {
     fn outer_gradient_matches_finite_differences_in_all_modes() {
         let s = [1.0, 1.0];
         let x = [0.3, -0.2];
-        let fd = retrograd::gradcheck::finite_difference(|v| max_over_y::<f64, Forward>([v[0], v[1]], s), &x);
+        let fd = retrograd::gradcheck::finite_difference(
+            |v| max_over_y::<f64, Forward>([v[0], v[1]], s),
+            &x,
+        );
         let ff = outer_forward(|v| max_over_y::<Dual<f64>, Forward>([v[0], v[1]], s), &x);
         let fr = outer_forward(|v| max_over_y::<Dual<f64>, Reverse>([v[0], v[1]], s), &x);
         let rf = outer_reverse(|v| max_over_y::<Rev, Forward>([v[0], v[1]], s), &x);
