@@ -7,6 +7,7 @@
 //!   Jacobian or Hessian.
 //! - [`Dual`]: forward-mode numbers with one or several tangent directions.
 //! - [`checkpoint`]: differentiating long loops in bounded memory.
+//! - [`tensor`]: tensors with define-by-run autograd, for models.
 //!
 //! ```
 //! use retrograd::prelude::*;
@@ -15,14 +16,17 @@
 //! assert!((g[1] - 4.0 * 1.0_f64.sin()).abs() < 1e-12);
 //! ```
 
+#![warn(missing_docs)]
+
 mod error;
 pub mod forward;
 pub mod gradcheck;
 mod real;
 pub mod scalar;
+pub mod tensor;
 
 pub use error::Error;
-pub use forward::Dual;
+pub use forward::{jvp, Dual};
 pub use real::Real;
 pub use scalar::api::{
     grad, hessian, hvp, jacobian, jacobian_with, value_and_grad, vjp, JacobianMode,
@@ -38,3 +42,8 @@ pub mod prelude {
     pub use crate::{Dual, Real, Var};
     pub use num_traits::{Float, FloatConst, One, Zero};
 }
+
+/// The README's examples, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

@@ -9,6 +9,7 @@ use retrograd::{grad, Var};
 
 type Unary = fn(Var) -> Var;
 type Binary = fn(Var, Var) -> Var;
+type BinaryDual = fn(Dual<f64, 2>, Dual<f64, 2>) -> Dual<f64, 2>;
 
 fn tol() -> Tolerance {
     Tolerance {
@@ -199,11 +200,18 @@ fn conventions_at_kinks() {
     assert_eq!(d2(|a, b| a.powf(b), 0.0, 2.0), vec![0.0, 0.0]);
     assert_eq!(d(|x| x.powi(0), 0.0), 0.0);
     assert_eq!(d2(|a, b| a.copysign(b), 2.0, -1.0), vec![-1.0, 0.0]);
+    #[allow(deprecated)]
+    let abs_sub = d2(|a, b| a.abs_sub(b), 1.0, 1.0);
+    assert_eq!(abs_sub, vec![0.5, -0.5]);
+    assert_eq!(d2(|a, b| a.powf(b), 0.0, 0.0), vec![0.0, f64::NEG_INFINITY]); // 0^p jumps at p = 0
 }
 
 #[test]
 fn conventions_at_domain_edges() {
     assert_eq!(d(|x| x.sqrt(), 0.0), f64::INFINITY);
+    assert_eq!(d(|x| x.sqrt(), -0.0), f64::INFINITY);
+    assert_eq!(d(|x| x.ln(), -0.0), f64::INFINITY);
+    assert_eq!(d(|x| x.log10(), -0.0), f64::INFINITY);
     assert_eq!(d(|x| x.cbrt(), 0.0), f64::INFINITY);
     assert_eq!(d(|x| x.ln(), 0.0), f64::INFINITY);
     assert_eq!(d(|x| x.asin(), 1.0), f64::INFINITY);
@@ -250,4 +258,61 @@ fn comparisons_look_at_values() {
     assert_eq!(g, vec![2.0, 0.0]);
     let (a, b) = (Var::constant(1.0), Var::constant(2.0));
     assert!(a < b && a == 1.0 && b > 1.5);
+}
+
+/// Reverse mode (`Var`) and forward mode (`Dual`) follow one set of conventions.
+#[test]
+fn reverse_and_forward_modes_agree_everywhere() {
+    use retrograd::forward::derivative;
+    let points = [
+        0.0,
+        -0.0,
+        1.0,
+        -1.0,
+        0.5,
+        2.0,
+        -3.0,
+        1e300,
+        -1e-300,
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+    ];
+    macro_rules! same {
+        ($($name:ident),*) => {$(
+            for &x in &points {
+                let r = grad(|v| v[0].$name(), &[x])[0];
+                let f = derivative(|d| d.$name(), x);
+                assert!(r == f || (r.is_nan() && f.is_nan()), "{}({x:e}): Var {r:e}, Dual {f:e}", stringify!($name));
+            }
+        )*};
+    }
+    same!(
+        floor, ceil, round, trunc, fract, abs, signum, recip, sqrt, cbrt, exp, exp2, exp_m1, ln,
+        log2, log10, ln_1p, sin, cos, tan, asin, acos, atan, sinh, cosh, tanh, asinh, acosh, atanh,
+        erf, erfc, to_degrees, to_radians
+    );
+    for &a in &points {
+        for &b in &points {
+            let pairs: [(&str, Binary, BinaryDual); 7] = [
+                ("powf", |a, b| a.powf(b), |a, b| a.powf(b)),
+                ("max", |a, b| a.max(b), |a, b| a.max(b)),
+                ("min", |a, b| a.min(b), |a, b| a.min(b)),
+                ("hypot", |a, b| a.hypot(b), |a, b| a.hypot(b)),
+                ("atan2", |a, b| a.atan2(b), |a, b| a.atan2(b)),
+                ("mul", |a, b| a * b, |a, b| a * b),
+                ("div", |a, b| a / b, |a, b| a / b),
+            ];
+            for (name, fr, ff) in pairs {
+                let r = grad(|v| fr(v[0], v[1]), &[a, b]);
+                let f = ff(Dual::variable(a, 0), Dual::variable(b, 1)).tangent;
+                for k in 0..2 {
+                    assert!(
+                        r[k] == f[k] || (r[k].is_nan() && f[k].is_nan()),
+                        "{name}({a}, {b}): Var {r:?}, Dual {f:?}"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -341,3 +341,36 @@ fn statement_level_helpers_shrink_the_tape() {
     assert_eq!(fused.bytes, 101 * 4 + 100 * 12);
     assert!(per_op.operands > 8 * fused.operands, "{per_op:?}");
 }
+
+proptest::proptest! {
+    /// Any interleaving of inputs, operations, custom outputs, marks and resets on a tape
+    /// that starts tiny (so every buffer grows many times) gives the gradient of a
+    /// straight recording.
+    #[test]
+    fn growth_and_resets_keep_the_tape_consistent(plan in proptest::collection::vec(0u8..6, 1..200)) {
+        let mut tape: Tape = Tape::with_capacity(0, 0);
+        let (x, y, expected) = tape.record(|rec| {
+            let x = rec.input(0.7);
+            let mut y = x;
+            let mut expected = 1.0; // dy/dx, tracked by hand
+            let mut value = 0.7_f64;
+            for &step in &plan {
+                match step {
+                    0 => { let _ = rec.inputs(&[1.0, 2.0, 3.0]); }
+                    1 => { y *= 1.5; expected *= 1.5; value *= 1.5; }
+                    2 => { y = y.sin(); expected *= value.cos(); value = value.sin(); }
+                    3 => { let m = rec.mark(); let _ = (y * y).exp() + x; rec.reset(m); }
+                    4 => { y = retrograd::sum(&[y, Var::constant(1.0)]); value += 1.0; }
+                    _ => {
+                        y = custom_vjp(&[y], &[2.0 * y.value()], |ybar, xbar| xbar[0] += 2.0 * ybar[0])[0];
+                        expected *= 2.0;
+                        value *= 2.0;
+                    }
+                }
+            }
+            (x, y, expected)
+        });
+        let g = tape.gradient(y).wrt(x);
+        proptest::prop_assert!((g - expected).abs() <= 1e-12 * (1.0 + expected.abs()), "{g} vs {expected}");
+    }
+}

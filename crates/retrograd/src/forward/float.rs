@@ -119,8 +119,8 @@ impl<T: Real, const N: usize> Float for Dual<T, N> {
         sinh:       |x| x.sinh(),          |x, _| x.cosh();
         cosh:       |x| x.cosh(),          |x, _| x.sinh();
         tanh:       |x| x.tanh(),          |_, y| T::one() - y * y;
-        asinh:      |x| x.asinh(),         |x, _| (x * x + T::one()).sqrt().recip();
-        acosh:      |x| x.acosh(),         |x, _| (x * x - T::one()).sqrt().recip();
+        asinh:      |x| x.asinh(),         |x, _| x.hypot(T::one()).recip();
+        acosh:      |x| x.acosh(),         |x, _| ((x - T::one()).sqrt() * (x + T::one()).sqrt()).recip();
         atanh:      |x| x.atanh(),         |x, _| (T::one() - x * x).recip();
     }
 

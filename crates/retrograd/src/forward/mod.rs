@@ -68,30 +68,27 @@ pub use dual::Dual;
 /// The Jacobian-vector product of `f` at `x` along `v`: returns `(f(x), J(x)·v)`.
 ///
 /// One forward evaluation of `f` on duals, whatever the number of inputs and outputs.
-///
-/// # Panics
-/// If `x` and `v` have different lengths.
+/// Fails if `x` and `v` have different lengths.
 ///
 /// ```
 /// use retrograd::forward::jvp;
 /// // f(x, y) = (x·y, x + y); J = [[y, x], [1, 1]]
-/// let (y, jv) = jvp(|x| vec![x[0] * x[1], x[0] + x[1]], &[2.0, 3.0], &[1.0, 10.0]);
+/// let (y, jv) = jvp(|x| vec![x[0] * x[1], x[0] + x[1]], &[2.0, 3.0], &[1.0, 10.0]).unwrap();
 /// assert_eq!(y, vec![6.0, 5.0]);
 /// assert_eq!(jv, vec![3.0 + 20.0, 11.0]);
+/// assert!(jvp(|x| x.to_vec(), &[1.0], &[1.0, 2.0]).is_err());
 /// ```
-pub fn jvp<F>(f: F, x: &[f64], v: &[f64]) -> (Vec<f64>, Vec<f64>)
+pub fn jvp<F>(f: F, x: &[f64], v: &[f64]) -> Result<(Vec<f64>, Vec<f64>), crate::Error>
 where
     F: FnOnce(&[Dual]) -> Vec<Dual>,
 {
-    assert_eq!(
+    crate::error::check_len(
+        || "jvp: the direction (one value per input)".into(),
         x.len(),
         v.len(),
-        "jvp: the point x has {} entries but the direction v has {}",
-        x.len(),
-        v.len()
-    );
+    )?;
     let inputs: Vec<Dual> = x.iter().zip(v).map(|(&x, &v)| Dual::new(x, [v])).collect();
-    f(&inputs).iter().map(|y| (y.value, y.tangent[0])).unzip()
+    Ok(f(&inputs).iter().map(|y| (y.value, y.tangent[0])).unzip())
 }
 
 /// The derivative of a scalar function `f` at `x`, by one forward evaluation.

@@ -34,12 +34,24 @@ use crate::Real;
 
 /// One step of a loop, written once for any [`Real`] type: the schedule runs it on `f64`
 /// to advance and on [`Var`] to tape.
+///
+/// ```
+/// use retrograd::{checkpoint::Step, Real};
+/// /// The logistic map x ← p·x·(1 − x).
+/// struct Logistic;
+/// impl Step for Logistic {
+///     fn step<T: Real>(&self, _k: usize, x: &[T], p: &[T]) -> Vec<T> {
+///         vec![p[0] * x[0] * (T::one() - x[0])]
+///     }
+/// }
+/// assert_eq!(Logistic.step(0, &[0.5], &[2.0]), vec![0.5]);
+/// ```
 pub trait Step {
     /// The state after step `k`, from the state `x` before it and the parameters `p`.
     fn step<T: Real>(&self, k: usize, x: &[T], p: &[T]) -> Vec<T>;
 }
 
-/// Counters of a checkpointed run.
+/// Counters of a checkpointed run (see the example of [`gradient`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
     /// Steps run on `f64` to reach states (the recomputation); `t(n, s)` in the module docs.
@@ -52,7 +64,7 @@ pub struct Stats {
     pub peak_tape_bytes: usize,
 }
 
-/// The result of [`gradient`].
+/// The result of [`gradient`] (see its example).
 #[derive(Clone, Debug, PartialEq)]
 pub struct LoopGradient {
     /// The value of the loss at the final state.
@@ -226,6 +238,24 @@ impl<S: Step> Schedule<'_, S> {
 ///
 /// Fails if `snapshots` is 0 for a loop of more than one step, or if a step changes the
 /// length of the state.
+///
+/// ```
+/// use retrograd::checkpoint::{forward_steps, gradient, Step};
+/// use retrograd::Real;
+/// struct Rotate;
+/// impl Step for Rotate {
+///     fn step<T: Real>(&self, _k: usize, x: &[T], p: &[T]) -> Vec<T> {
+///         let (s, c) = p[0].sin_cos();
+///         vec![c * x[0] - s * x[1], s * x[0] + c * x[1]]
+///     }
+/// }
+/// // After n rotations by θ, J = x_n[0] = cos(nθ): ∂J/∂θ = −n·sin(nθ).
+/// let g = gradient(&Rotate, &[1.0, 0.0], &[0.01], 500, 5, |x| x[0]).unwrap();
+/// assert!((g.value - 5.0_f64.cos()).abs() < 1e-12);
+/// assert!((g.param_adjoint[0] + 500.0 * 5.0_f64.sin()).abs() < 1e-9);
+/// assert_eq!(Some(g.stats.forward_steps), forward_steps(500, 5));
+/// assert_eq!(g.stats.taped_steps, 500);
+/// ```
 pub fn gradient<S, L>(
     step: &S,
     x0: &[f64],

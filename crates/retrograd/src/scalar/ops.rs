@@ -4,10 +4,20 @@
 
 use super::tape::TapeScalar;
 use super::var::Var;
-use crate::Dual;
+use crate::{Dual, Real};
 use std::ops::{
     Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Rem, RemAssign, Sub, SubAssign,
 };
+
+/// A NaN result (`0·∞`, `0/0`, `x % 0`) gets NaN partials, so the NaN reaches the gradient.
+#[inline(always)]
+fn nan_guard<T: Real>(y: T, partials: (T, T)) -> (T, T) {
+    if y.is_nan() {
+        (y, y)
+    } else {
+        partials
+    }
+}
 
 macro_rules! binary_operators {
     ($($Op:ident, $op:ident, $OpAssign:ident, $op_assign:ident:
@@ -68,9 +78,9 @@ binary_operators! {
     // operator                        value          (∂/∂a, ∂/∂b), given a, b and the value y
     Add, add, AddAssign, add_assign: |a, b, _y| a + b => (T::one(), T::one());
     Sub, sub, SubAssign, sub_assign: |a, b, _y| a - b => (T::one(), -T::one());
-    Mul, mul, MulAssign, mul_assign: |a, b, _y| a * b => (b, a);
-    Div, div, DivAssign, div_assign: |a, b, y|  a / b => (b.recip(), -y / b);
-    Rem, rem, RemAssign, rem_assign: |a, b, _y| a % b => (T::one(), -(a / b).trunc());
+    Mul, mul, MulAssign, mul_assign: |a, b, y| a * b => nan_guard(y, (b, a));
+    Div, div, DivAssign, div_assign: |a, b, y| a / b => nan_guard(y, (b.recip(), -y / b));
+    Rem, rem, RemAssign, rem_assign: |a, b, y| a % b => nan_guard(y, (T::one(), -(a / b).trunc()));
 }
 
 impl<T: TapeScalar> Neg for Var<T> {

@@ -8,11 +8,12 @@
 //! | `abs` | derivative 0 at 0 |
 //! | `signum`, `floor`, `ceil`, `round`, `trunc` | derivative 0 everywhere |
 //! | `fract` | derivative 1 |
-//! | `sqrt`, `cbrt` | +∞ at 0 (the formula's limit) |
-//! | `ln`, `log2`, `log10` | +∞ at 0 |
+//! | `sqrt`, `cbrt` | +∞ at ±0 (the formula's limit) |
+//! | `ln`, `log2`, `log10`, `log` | +∞ at ±0 |
+//! | `abs_sub(a, b) = max(a − b, 0)` | ½ to `a`, −½ to `b` at `a = b` |
 //! | `min`, `max` | the selected argument gets 1; ties give ½ to each; a NaN argument gets 0 |
 //! | `hypot`, `atan2` | zero derivative at (0, 0) |
-//! | `powf(x, y)` | ∂/∂x = y·x^(y−1); ∂/∂y = x^y·ln x, and 0 where x^y = 0 |
+//! | `powf(x, y)` | ∂/∂x = y·x^(y−1), and 0 at x = y = 0; ∂/∂y = x^y·ln x, and 0 where x^y = 0 |
 //! | `powi(x, 0)` | derivative 0 |
 //! | `asin`, `acos` at ±1, `acosh` at 1, `atanh` at ±1 | ±∞ (the formula's limit) |
 //!
@@ -94,14 +95,14 @@ impl<T: TapeScalar> Float for Var<T> {
         fract:    |x, _y| x.fract()         => T::one();
         abs:      |x, _y| x.abs()           => T::from_f64(x.sign0());
         recip:    |x, y| x.recip()          => -y * y;
-        sqrt:     |x, y| x.sqrt()           => T::from_f64(0.5) / y;
+        sqrt:     |x, y| x.sqrt()           => T::from_f64(0.5) / y.abs();
         cbrt:     |x, y| x.cbrt()           => (T::from_f64(3.0) * y * y).recip();
         exp:      |x, y| x.exp()            => y;
         exp2:     |x, y| x.exp2()           => y * T::LN_2();
         exp_m1:   |x, y| x.exp_m1()         => y + T::one();
-        ln:       |x, _y| x.ln()            => x.recip();
-        log2:     |x, _y| x.log2()          => (x * T::LN_2()).recip();
-        log10:    |x, _y| x.log10()         => (x * T::LN_10()).recip();
+        ln:       |x, _y| x.ln()            => x.abs().recip();
+        log2:     |x, _y| x.log2()          => (x.abs() * T::LN_2()).recip();
+        log10:    |x, _y| x.log10()         => (x.abs() * T::LN_10()).recip();
         ln_1p:    |x, _y| x.ln_1p()         => (T::one() + x).recip();
         sin:      |x, _y| x.sin()           => x.cos();
         cos:      |x, _y| x.cos()           => -x.sin();
@@ -112,7 +113,7 @@ impl<T: TapeScalar> Float for Var<T> {
         sinh:     |x, _y| x.sinh()          => x.cosh();
         cosh:     |x, _y| x.cosh()          => x.sinh();
         tanh:     |x, y| x.tanh()           => T::one() - y * y;
-        asinh:    |x, _y| x.asinh()         => (x * x + T::one()).sqrt().recip();
+        asinh:    |x, _y| x.asinh()         => x.hypot(T::one()).recip();
         acosh:    |x, _y| x.acosh()         => ((x - T::one()).sqrt() * (x + T::one()).sqrt()).recip();
         atanh:    |x, _y| x.atanh()         => (T::one() - x * x).recip();
         to_degrees: |x, _y| x.to_degrees() => T::from_f64(180.0) / T::PI();
@@ -121,17 +122,18 @@ impl<T: TapeScalar> Float for Var<T> {
 
     binary_rules! {
         // name       value                  (∂/∂a, ∂/∂b), given a, b and y = value
-        powf:     |a, b, y| a.powf(b)       => (b * a.powf(b - T::one()),
+        powf:     |a, b, y| a.powf(b)       => (if a.is_zero() && b.is_zero() { T::zero() } else { b * a.powf(b - T::one()) },
                                                 if y.is_zero() { T::zero() } else { y * a.ln() });
-        log:      |a, b, y| a.log(b)        => ((a * b.ln()).recip(), -y / (b * b.ln()));
+        log:      |a, b, y| a.log(b)        => ((a.abs() * b.ln()).recip(), -y / (b * b.ln()));
         max:      |a, b, _y| a.max(b)       => max_partials(a, b);
         min:      |a, b, _y| a.min(b)       => max_partials(-a, -b);
         abs_sub:  |a, b, _y| (a - b).max(T::zero())
-                                            => if a > b { (T::one(), -T::one()) } else { (T::zero(), T::zero()) };
+                                            => { let (pa, _) = max_partials(a - b, T::zero()); (pa, -pa) };
         hypot:    |a, b, y| a.hypot(b)      => if y.is_zero() { (T::zero(), T::zero()) } else { (a / y, b / y) };
         atan2:    |a, b, _y| a.atan2(b)     => {
-            let r = a * a + b * b;
-            if r.is_zero() { (T::zero(), T::zero()) } else { (b / r, -a / r) }
+            // hypot, not a² + b², so the squares neither overflow nor underflow.
+            let h = a.hypot(b);
+            if h.is_zero() { (T::zero(), T::zero()) } else { (b / h / h, -a / h / h) }
         };
         copysign: |a, b, y| a.copysign(b)   => (if y.is_sign_negative() == a.is_sign_negative() { T::one() } else { -T::one() }, T::zero());
     }

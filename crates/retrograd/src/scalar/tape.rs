@@ -70,13 +70,25 @@ pub(crate) struct Callback<T> {
     pub(crate) vjp: VjpFn<T>,
 }
 
+/// One operand: the partial derivative of a statement with respect to an earlier one, and
+/// that one's index. Packed: 12 bytes for `f64`, streamed by the reverse sweep.
+#[derive(Clone, Copy)]
+#[repr(C, packed(4))]
+pub(crate) struct Operand<T> {
+    pub(crate) partial: T,
+    pub(crate) arg: u32,
+}
+
 /// The storage of a tape. Public only so that [`TapeScalar`] can name it.
+///
+/// Invariant: there is always at least as much free room for statements as for operands
+/// (`free(ends) >= free(operands)`), so a statement with at least one operand needs a
+/// single capacity check, on the operands.
 #[doc(hidden)]
 pub struct TapeCore<T> {
     pub(crate) id: u32,
     pub(crate) ends: Vec<u32>,
-    pub(crate) args: Vec<u32>,
-    pub(crate) partials: Vec<T>,
+    pub(crate) operands: Vec<Operand<T>>,
     pub(crate) callbacks: Vec<Callback<T>>,
     /// How many statements at the start of the tape are inputs (no operands): the reverse
     /// sweep stops above them, as there is nothing to propagate through an input.
@@ -84,90 +96,89 @@ pub struct TapeCore<T> {
 }
 
 impl<T: TapeScalar> TapeCore<T> {
-    /// Records one statement with `K` operands and returns its index. One capacity check
-    /// per statement, then unchecked writes: this is the hot path of every operation.
+    /// Records one statement with `K` operands and returns its index. One capacity check,
+    /// then unchecked writes: this is the hot path of every operation.
     #[inline(always)]
     pub(crate) fn push<const K: usize>(&mut self, operands: [(T, u32); K]) -> u32 {
-        let n = self.args.len();
-        if self.args.capacity() - n < K || self.partials.capacity() - n < K {
-            self.grow_operands(K);
-        }
+        let n = self.operands.len();
         let s = self.ends.len();
-        if s == self.ends.capacity() {
-            self.grow_statements(1);
+        debug_assert!(
+            self.ends.capacity() - s >= self.operands.capacity() - n,
+            "room invariant"
+        );
+        let room = if K == 0 {
+            // No operand to pay for the statement slot: check the statements directly.
+            self.ends.capacity() - s > self.operands.capacity() - n
+        } else {
+            self.operands.capacity() - n >= K
+        };
+        if !room {
+            self.grow(K.max(1));
         }
-        // SAFETY: capacity for K more operands and one more statement was ensured above,
-        // and `grow_*` keep the statement count and operand offsets within u32.
+        // SAFETY: room for K operands was checked, and the invariant (or the K == 0 check)
+        // gives room for one more statement; `grow` keeps offsets and indices within u32.
         unsafe {
-            let pa = self.args.as_mut_ptr().add(n);
-            let pp = self.partials.as_mut_ptr().add(n);
-            for (k, (d, j)) in operands.into_iter().enumerate() {
-                pa.add(k).write(j);
-                pp.add(k).write(d);
+            let p = self.operands.as_mut_ptr().add(n);
+            for (k, (partial, arg)) in operands.into_iter().enumerate() {
+                p.add(k).write(Operand { partial, arg });
             }
-            self.args.set_len(n + K);
-            self.partials.set_len(n + K);
+            self.operands.set_len(n + K);
             self.ends.as_mut_ptr().add(s).write((n + K) as u32);
             self.ends.set_len(s + 1);
         }
         s as u32
     }
 
-    /// Makes room for a statement of `k` operands, to be written with
+    /// Makes room for a statement of up to `k` operands, to be written with
     /// [`TapeCore::push_operand`] and closed with [`TapeCore::end_statement`].
     #[inline]
     pub(crate) fn reserve(&mut self, k: usize) {
-        let n = self.args.len();
-        if self.args.capacity() - n < k || self.partials.capacity() - n < k {
-            self.grow_operands(k);
-        }
-        if self.ends.len() == self.ends.capacity() {
-            self.grow_statements(1);
+        if self.operands.capacity() - self.operands.len() < k.max(1) {
+            self.grow(k.max(1));
         }
     }
 
-    /// Appends one operand to the statement being built.
+    /// Appends one operand to the statement being built (after [`TapeCore::reserve`]).
     #[inline(always)]
     pub(crate) fn push_operand(&mut self, partial: T, arg: u32) {
-        self.args.push(arg);
-        self.partials.push(partial);
+        self.operands.push(Operand { partial, arg });
     }
 
     /// Closes the statement being built and returns its index.
     #[inline]
     pub(crate) fn end_statement(&mut self) -> u32 {
+        if self.ends.capacity() - self.ends.len() <= self.operands.capacity() - self.operands.len()
+        {
+            self.grow(1);
+        }
         let s = self.ends.len();
-        assert!(
-            self.args.len() <= u32::MAX as usize,
-            "retrograd: the tape exceeds 2^32 operands; clear it or use checkpointing"
-        );
-        self.ends.push(self.args.len() as u32);
+        self.ends.push(self.operands.len() as u32);
         s as u32
     }
 
+    /// Grows the buffers for `k` more operands and restores the invariant.
     #[cold]
     #[inline(never)]
-    fn grow_operands(&mut self, k: usize) {
-        let want = self.args.len() + k;
+    fn grow(&mut self, k: usize) {
+        let n = self.operands.len();
         assert!(
-            want <= u32::MAX as usize,
-            "retrograd: the tape exceeds 2^32 operands; clear it or use checkpointing"
+            n + k <= u32::MAX as usize && self.ends.len() + k < u32::MAX as usize,
+            "retrograd: the tape exceeds 2^32 entries; clear it or use checkpointing"
         );
-        self.args.reserve(k.max(self.args.len()));
-        self.partials.reserve(k.max(self.partials.len()));
+        if self.operands.capacity() - n < k {
+            self.operands.reserve(k.max(n));
+        }
+        self.restore_room();
     }
 
-    #[cold]
-    #[inline(never)]
-    fn grow_statements(&mut self, k: usize) {
-        if self.ends.capacity() - self.ends.len() >= k {
-            return;
+    /// Reserves statements until `free(ends) > free(operands)`.
+    fn restore_room(&mut self) {
+        let free_operands = self.operands.capacity() - self.operands.len();
+        let free_ends = self.ends.capacity() - self.ends.len();
+        if free_ends <= free_operands {
+            // `reserve` counts from the length: this leaves `free_operands + 1` free slots.
+            self.ends.reserve(free_operands + 1);
         }
-        assert!(
-            self.ends.len() + k < u32::MAX as usize,
-            "retrograd: the tape exceeds 2^32 statements; clear it or use checkpointing"
-        );
-        self.ends.reserve(k.max(self.ends.len()));
     }
 
     /// Records a new independent variable.
@@ -182,9 +193,9 @@ impl<T: TapeScalar> TapeCore<T> {
     /// Records one independent variable per value, appending them to `out`.
     pub(crate) fn inputs(&mut self, values: &[T], out: &mut Vec<Var<T>>) {
         let first = self.ends.len();
-        self.grow_statements(values.len());
-        let end = self.args.len() as u32;
+        let end = self.operands.len() as u32;
         self.ends.extend(std::iter::repeat_n(end, values.len()));
+        self.restore_room();
         if self.leading_inputs as usize == first {
             self.leading_inputs += values.len() as u32;
         }
@@ -226,7 +237,8 @@ impl<T: TapeScalar> TapeCore<T> {
         self.reverse_plain(adj, lo, hi);
     }
 
-    #[inline]
+    // Kept out of line: inlined into its callers it lost registers to them (measured).
+    #[inline(never)]
     fn reverse_plain(&self, adj: &mut [T], lo: usize, hi: usize) {
         let lo = lo.max(self.leading_inputs as usize);
         if hi <= lo {
@@ -234,13 +246,13 @@ impl<T: TapeScalar> TapeCore<T> {
         }
         assert!(hi <= adj.len() && hi <= self.ends.len());
         let ends = &self.ends[..hi];
-        let args = &self.args[..];
-        let partials = &self.partials[..];
-        let mut end = ends[hi - 1] as usize;
+        let operands = &self.operands[..];
+        // One cursor walks the operands backwards alongside the statements.
+        let mut k = ends[hi - 1] as usize;
         for s in (lo..hi).rev() {
             // SAFETY: s < hi <= ends.len() (asserted); operand offsets are monotone and
-            // bounded by args.len() == partials.len(); every operand index refers to an
-            // earlier statement, so it is < s < adj.len().
+            // bounded by operands.len(); every operand index refers to an earlier statement,
+            // so it is < s < adj.len().
             unsafe {
                 let begin = if s == 0 {
                     0
@@ -248,14 +260,16 @@ impl<T: TapeScalar> TapeCore<T> {
                     *ends.get_unchecked(s - 1) as usize
                 };
                 let a = *adj.get_unchecked(s);
-                if !a.is_zero() {
-                    for k in begin..end {
-                        let j = *args.get_unchecked(k) as usize;
-                        debug_assert!(j < s);
-                        *adj.get_unchecked_mut(j) += *partials.get_unchecked(k) * a;
-                    }
+                if a.is_zero() {
+                    k = begin;
+                    continue;
                 }
-                end = begin;
+                while k > begin {
+                    k -= 1;
+                    let Operand { partial, arg } = *operands.get_unchecked(k);
+                    debug_assert!((arg as usize) < s);
+                    *adj.get_unchecked_mut(arg as usize) += partial * a;
+                }
             }
         }
     }
@@ -277,8 +291,9 @@ impl<T: TapeScalar> TapeCore<T> {
                 continue;
             }
             let mut t = T::zero();
-            for k in r {
-                t += self.partials[k] * tan[self.args[k] as usize];
+            for op in &self.operands[r] {
+                let Operand { partial, arg } = *op;
+                t += partial * tan[arg as usize];
             }
             tan[s] = t;
         }
@@ -311,7 +326,14 @@ pub struct TapeStats {
     pub capacity_bytes: usize,
 }
 
-/// A position on a tape, for [`Tape::reset`] and partial sweeps.
+/// A position on a tape, from [`Recorder::mark`], for [`Recorder::reset`] and
+/// [`Recorder::sweep_and_reset`].
+///
+/// ```
+/// let mut tape = retrograd::Tape::new();
+/// let (a, b) = tape.record(|rec| { let a = rec.mark(); rec.input(1.0); (a, rec.mark()) });
+/// assert_ne!(a, b);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Mark {
     pub(crate) id: u32,
@@ -360,7 +382,14 @@ impl<T: TapeScalar> Drop for ActiveGuard<T> {
     }
 }
 
-/// Handle passed to the closure of [`Tape::record`]: creates the independent variables.
+/// Handle passed to the closure of [`Tape::record`]: creates the independent variables,
+/// and marks, sweeps and resets parts of the recording.
+///
+/// ```
+/// let mut tape = retrograd::Tape::new();
+/// let x = tape.record(|rec| rec.input(2.0));
+/// assert_eq!(tape.gradient(x).wrt(x), 1.0);
+/// ```
 pub struct Recorder<'a, T: TapeScalar> {
     core: *mut TapeCore<T>,
     _tape: std::marker::PhantomData<&'a mut Tape<T>>,
@@ -410,7 +439,7 @@ impl<T: TapeScalar> Recorder<'_, T> {
         unsafe { (*self.core).inputs(values, out) }
     }
 
-    /// The current end of the recording (see [`Tape::reset`]).
+    /// The current end of the recording (see [`Recorder::reset`]).
     pub fn mark(&self) -> Mark {
         // SAFETY: as in `input`.
         unsafe { (*self.core).mark() }
@@ -456,6 +485,18 @@ impl<T: TapeScalar> Recorder<'_, T> {
     }
 
     /// Drops everything recorded since `mark` without sweeping it.
+    ///
+    /// ```
+    /// use retrograd::{Tape, prelude::*};
+    /// let mut tape = Tape::new();
+    /// tape.record(|rec| {
+    ///     let x = rec.input(1.0);
+    ///     let m = rec.mark();
+    ///     let _unused = x.exp() * x; // a trial computation, then discarded
+    ///     rec.reset(m);
+    /// });
+    /// assert_eq!(tape.stats().statements, 1);
+    /// ```
     pub fn reset(&self, mark: Mark) {
         // SAFETY: as in `input`.
         let core = unsafe { &mut *self.core };
@@ -464,6 +505,12 @@ impl<T: TapeScalar> Recorder<'_, T> {
     }
 
     /// An empty adjoint store for this recording, for [`Recorder::sweep_and_reset`].
+    ///
+    /// ```
+    /// let mut tape: retrograd::Tape = retrograd::Tape::new();
+    /// let empty = tape.record(|rec| rec.adjoints());
+    /// assert!(empty.values().is_empty());
+    /// ```
     pub fn adjoints(&self) -> Adjoints<T> {
         // SAFETY: as in `input`.
         let core = unsafe { &*self.core };
@@ -479,7 +526,7 @@ impl<T: TapeScalar> TapeCore<T> {
         Mark {
             id: self.id,
             statements: self.ends.len() as u32,
-            operands: self.args.len() as u32,
+            operands: self.operands.len() as u32,
             callbacks: self.callbacks.len() as u32,
         }
     }
@@ -494,9 +541,9 @@ impl<T: TapeScalar> TapeCore<T> {
     fn reset(&mut self, mark: Mark) {
         self.leading_inputs = self.leading_inputs.min(mark.statements);
         self.ends.truncate(mark.statements as usize);
-        self.args.truncate(mark.operands as usize);
-        self.partials.truncate(mark.operands as usize);
+        self.operands.truncate(mark.operands as usize);
         self.callbacks.truncate(mark.callbacks as usize);
+        self.restore_room();
     }
 }
 
@@ -518,16 +565,15 @@ impl<T: TapeScalar> Tape<T> {
     /// assert!(tape.stats().capacity_bytes >= 1000 * 4 + 2000 * 12);
     /// ```
     pub fn with_capacity(statements: usize, operands: usize) -> Self {
-        Tape {
-            core: Box::new(TapeCore {
-                id: fresh_id(),
-                ends: Vec::with_capacity(statements),
-                args: Vec::with_capacity(operands),
-                partials: Vec::with_capacity(operands),
-                callbacks: Vec::new(),
-                leading_inputs: 0,
-            }),
-        }
+        let mut core = Box::new(TapeCore {
+            id: fresh_id(),
+            ends: Vec::with_capacity(statements),
+            operands: Vec::with_capacity(operands),
+            callbacks: Vec::new(),
+            leading_inputs: 0,
+        });
+        core.restore_room();
+        Tape { core }
     }
 
     /// Makes this tape the thread's active tape for `T` while `f` runs, so that operations
@@ -568,8 +614,8 @@ impl<T: TapeScalar> Tape<T> {
         let core = &mut *self.core;
         core.id = fresh_id();
         core.ends.clear();
-        core.args.clear();
-        core.partials.clear();
+        core.operands.clear();
+        core.restore_room();
         core.callbacks.clear();
         core.leading_inputs = 0;
     }
@@ -584,14 +630,12 @@ impl<T: TapeScalar> Tape<T> {
     /// ```
     pub fn stats(&self) -> TapeStats {
         let c = &self.core;
-        let op = 4 + std::mem::size_of::<T>();
+        let op = std::mem::size_of::<Operand<T>>();
         TapeStats {
             statements: c.ends.len(),
-            operands: c.args.len(),
-            bytes: c.ends.len() * 4 + c.args.len() * op,
-            capacity_bytes: c.ends.capacity() * 4
-                + c.args.capacity() * 4
-                + c.partials.capacity() * std::mem::size_of::<T>(),
+            operands: c.operands.len(),
+            bytes: c.ends.len() * 4 + c.operands.len() * op,
+            capacity_bytes: c.ends.capacity() * 4 + c.operands.capacity() * op,
         }
     }
 
@@ -737,6 +781,13 @@ impl<T: TapeScalar> Adjoints<T> {
     }
 
     /// All derivatives, indexed by statement (the variable's position on the tape).
+    ///
+    /// ```
+    /// use retrograd::{Tape, prelude::*};
+    /// let mut tape = Tape::new();
+    /// let y = tape.record(|rec| { let x = rec.input(3.0); x * x });
+    /// assert_eq!(tape.gradient(y).values(), &[6.0, 1.0]); // x, then y itself
+    /// ```
     pub fn values(&self) -> &[T] {
         &self.values
     }

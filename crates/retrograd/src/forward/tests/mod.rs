@@ -3,7 +3,7 @@
 
 mod api;
 mod conventions;
-
+mod properties;
 mod rules;
 
 use crate::{Dual, Real};

@@ -1,0 +1,260 @@
+//! `retrograd train`: train a classifier, show progress, write the model and a plot.
+
+use std::io::IsTerminal;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use retrograd_nn::data::DataSpec;
+use retrograd_nn::metrics::EpochRecord;
+use retrograd_nn::optim::LrSchedule;
+use retrograd_nn::train::{ModelKind, Observer, OptimizerKind, TrainConfig, Trainer};
+use serde_json::json;
+
+/// Options of `retrograd train` (also accepted with no subcommand).
+#[derive(Args, Debug, Clone)]
+pub struct TrainArgs {
+    /// Model family: mlp or cnn.
+    #[arg(long, default_value = "mlp")]
+    pub model: ModelKind,
+    /// Hidden layer widths, comma-separated (cnn: channels of its two conv blocks).
+    #[arg(long, value_delimiter = ',')]
+    pub hidden: Option<Vec<usize>>,
+    /// Number of epochs [default: 30 for mlp, 15 for cnn].
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Mini-batch size.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// Peak learning rate [default: depends on the optimizer].
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Optimizer: sgd, adam, adamw, rmsprop or adagrad.
+    #[arg(long, default_value = "adam")]
+    pub optimizer: OptimizerKind,
+    /// Weight decay on weights (not biases).
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f64,
+    /// Learning-rate schedule: constant, step:SIZE:GAMMA, cosine[:MIN], onecycle, warmup:STEPS,<schedule>.
+    #[arg(long, default_value = "cosine")]
+    pub schedule: LrSchedule,
+    /// Clip the global gradient norm to this value.
+    #[arg(long)]
+    pub clip_norm: Option<f64>,
+    /// Seed of initialisation, dropout and shuffling.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Data set: digits, fashion-mnist, idx:DIR or csv:FILE.
+    #[arg(long, default_value = "digits")]
+    pub data: DataSpec,
+    /// Use only the first N training samples (quick experiments).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Where to write the trained model.
+    #[arg(long, default_value = "model.safetensors")]
+    pub out: PathBuf,
+    /// Where to write the PNG of loss and accuracy curves ("none": no plot).
+    #[arg(long, default_value = "training.png")]
+    pub plot: PathBuf,
+    /// Where to write the checkpoint after each epoch [default: next to --out, `.ckpt.safetensors`].
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// Continue the run saved in this checkpoint (its settings are used; --epochs may extend it).
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+    /// Stop after this many epochs, as if interrupted (the checkpoint allows --resume).
+    #[arg(long, hide = true)]
+    pub stop_after: Option<usize>,
+    /// Number of worker threads for tensor kernels.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Print one JSON object at the end instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl TrainArgs {
+    fn config(&self) -> TrainConfig {
+        let mut c = TrainConfig::for_model(self.model);
+        if let Some(h) = &self.hidden {
+            c.hidden = h.clone();
+        }
+        if let Some(e) = self.epochs {
+            c.epochs = e;
+        }
+        c.batch_size = self.batch_size;
+        c.optimizer = self.optimizer;
+        c.lr = self.lr.unwrap_or(self.optimizer.default_lr(self.model));
+        c.weight_decay = self.weight_decay;
+        c.schedule = self.schedule.clone();
+        c.clip_norm = self.clip_norm;
+        c.seed = self.seed;
+        c.data = self.data.clone();
+        c.train_limit = self.limit;
+        c
+    }
+}
+
+/// Shows a progress bar per epoch and a line of metrics after each.
+struct Progress {
+    bar: Option<ProgressBar>,
+    quiet: bool,
+    stop_after: Option<usize>,
+    loss_sum: f64,
+    batches: usize,
+}
+
+impl Observer for Progress {
+    fn on_epoch_start(&mut self, epoch: usize, epochs: usize, batches: usize) {
+        self.loss_sum = 0.0;
+        self.batches = 0;
+        if let Some(bar) = &self.bar {
+            bar.reset();
+            bar.set_length(batches as u64);
+            bar.set_prefix(format!("epoch {epoch:>3}/{epochs}"));
+        }
+    }
+
+    fn on_batch(&mut self, loss: f64) {
+        self.loss_sum += loss;
+        self.batches += 1;
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!("loss {:.4}", self.loss_sum / self.batches as f64));
+            bar.inc(1);
+        }
+    }
+
+    fn on_epoch_end(&mut self, r: &EpochRecord, epochs: usize) -> ControlFlow<()> {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+        if !self.quiet {
+            println!(
+                "epoch {:>3}/{epochs}  train loss {:.4}  test loss {:.4}  test accuracy {:6.2}%  ({:.2} s)",
+                r.epoch,
+                r.train_loss,
+                r.test_loss,
+                100.0 * r.test_accuracy,
+                r.seconds
+            );
+        }
+        match self.stop_after {
+            Some(n) if r.epoch >= n => ControlFlow::Break(()),
+            _ => ControlFlow::Continue(()),
+        }
+    }
+}
+
+/// Default checkpoint path: `model.safetensors` → `model.ckpt.safetensors`.
+fn checkpoint_path(out: &Path) -> PathBuf {
+    let stem = out
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    out.with_file_name(format!("{stem}.ckpt.safetensors"))
+}
+
+/// Runs `retrograd train`.
+pub fn run(args: &TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
+    if let Some(n) = args.threads {
+        crate::train::set_threads(n)?;
+    }
+    let started = Instant::now();
+    let checkpoint = args
+        .checkpoint
+        .clone()
+        .unwrap_or_else(|| checkpoint_path(&args.out));
+    let mut trainer = match &args.resume {
+        Some(path) => Trainer::resume(path, args.epochs)?,
+        None => Trainer::new(args.config())?,
+    };
+    trainer.set_checkpoint(Some(checkpoint.clone()));
+    let config = trainer.config().clone();
+    let show_bar = !args.json && std::io::stderr().is_terminal();
+    let bar = show_bar.then(|| {
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{prefix} [{bar:30.cyan/blue}] {pos}/{len} {msg} ({eta})")
+                .expect("a valid template")
+                .progress_chars("=> "),
+        );
+        bar
+    });
+    if !args.json {
+        let (train, test) = trainer.data_sizes();
+        println!(
+            "training {} on {} ({train} train / {test} test samples), {} epochs, {} lr {}, batch {}, seed {}",
+            config.model, config.data, config.epochs, config.optimizer, config.lr, config.batch_size, config.seed
+        );
+        if let Some(path) = &args.resume {
+            println!(
+                "resuming from {} after epoch {}",
+                path.display(),
+                trainer.epochs_done()
+            );
+        }
+    }
+    let mut progress = Progress {
+        bar,
+        quiet: args.json,
+        stop_after: args.stop_after,
+        loss_sum: 0.0,
+        batches: 0,
+    };
+    let outcome = trainer.run(&mut progress)?;
+    outcome.classifier.save(&args.out)?;
+    let plot =
+        (args.plot.as_os_str() != "none" && !outcome.history.is_empty()).then_some(&args.plot);
+    if let Some(plot) = plot {
+        let title = format!(
+            "retrograd: {} on {} (test accuracy {:.2}%)",
+            config.model,
+            config.data,
+            100.0 * outcome.test_accuracy()
+        );
+        crate::plot::plot_history(plot, &title, &outcome.history)
+            .map_err(|e| format!("{}: cannot draw the plot: {e}", plot.display()))?;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let epochs = outcome.history.last().map_or(0, |r| r.epoch);
+    if args.json {
+        let out = json!({
+            "test_accuracy": outcome.test_accuracy(),
+            "test_loss": outcome.history.last().map(|r| r.test_loss),
+            "epochs": epochs,
+            "seconds": seconds,
+            "model_file": args.out.display().to_string(),
+            "checkpoint_file": checkpoint.display().to_string(),
+            "plot_file": plot.map(|p| p.display().to_string()),
+            "config": config.to_json(),
+            "history": outcome.history.iter().map(EpochRecord::to_json).collect::<Vec<_>>(),
+        });
+        println!("{out}");
+    } else {
+        let c = &outcome.confusion;
+        println!(
+            "test accuracy {:.2}% ({}/{}) after {epochs} epochs in {seconds:.1} s",
+            100.0 * c.accuracy(),
+            c.correct(),
+            c.total()
+        );
+        println!("model written to {}", args.out.display());
+        println!("checkpoint written to {}", checkpoint.display());
+        if let Some(plot) = plot {
+            println!("plot written to {}", plot.display());
+        }
+    }
+    Ok(())
+}
+
+/// Sets the number of worker threads of the tensor kernels; call before any tensor work.
+pub fn set_threads(n: usize) -> Result<(), Box<dyn std::error::Error>> {
+    if n == 0 {
+        return Err("--threads must be at least 1".into());
+    }
+    // The kernels' thread pool reads this when it starts, which has not happened yet.
+    std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+    Ok(())
+}

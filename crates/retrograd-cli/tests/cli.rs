@@ -1,0 +1,202 @@
+//! The `retrograd` binary end to end: train (also as the default command), eval, predict.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_retrograd"))
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("retrograd-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).expect("one JSON object on stdout")
+}
+
+#[test]
+fn train_json_then_eval_reproduces_accuracy_then_predict() {
+    let model = tmp("m.safetensors");
+    let plot = tmp("m.png");
+    let out = run(bin()
+        .args(["train", "--epochs", "5", "--json", "--seed", "3"])
+        .arg("--out")
+        .arg(&model)
+        .arg("--plot")
+        .arg(&plot));
+    let t = json(&out);
+    assert_eq!(t["epochs"], 5);
+    let acc = t["test_accuracy"].as_f64().unwrap();
+    assert!(acc > 0.9, "{t}");
+    assert_eq!(&std::fs::read(&plot).unwrap()[1..4], b"PNG");
+    assert!(tmp("m.ckpt.safetensors").exists());
+
+    let e = json(&run(bin().args(["eval", "--json", "--model"]).arg(&model)));
+    assert_eq!(e["accuracy"].as_f64().unwrap(), acc);
+    assert_eq!(e["samples"], 359);
+    assert_eq!(e["confusion_matrix"].as_array().unwrap().len(), 10);
+
+    let text = run(bin().args(["eval", "--model"]).arg(&model));
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.contains("confusion matrix") && text.contains("accuracy"),
+        "{text}"
+    );
+
+    let p = run(bin()
+        .args(["predict", "--data", "digits", "--model"])
+        .arg(&model));
+    let labels: Vec<usize> = String::from_utf8(p.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert_eq!(labels.len(), 359);
+    assert!(labels.iter().all(|&l| l < 10));
+}
+
+#[test]
+fn no_subcommand_trains_with_train_options() {
+    let model = tmp("default.safetensors");
+    let out = run(bin()
+        .args(["--epochs", "2", "--json", "--plot", "none", "--out"])
+        .arg(&model));
+    let t = json(&out);
+    assert_eq!(t["epochs"], 2);
+    assert_eq!(t["config"]["model"], "mlp");
+    assert_eq!(t["config"]["data"], "digits");
+    assert!(model.exists());
+}
+
+#[test]
+fn text_output_has_epochs_and_summary() {
+    let model = tmp("text.safetensors");
+    let out = run(bin()
+        .args(["train", "--epochs", "2", "--plot", "none", "--out"])
+        .arg(&model));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("epoch   1/2") && text.contains("epoch   2/2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("test accuracy") && text.contains("model written to"),
+        "{text}"
+    );
+    // not a terminal: no progress bar on stderr
+    assert!(!String::from_utf8(out.stderr).unwrap().contains("loss"));
+}
+
+#[test]
+fn interrupted_run_resumes_to_the_same_model() {
+    let full = tmp("full.safetensors");
+    run(bin()
+        .args([
+            "train", "--epochs", "4", "--json", "--plot", "none", "--out",
+        ])
+        .arg(&full));
+    let part = tmp("part.safetensors");
+    let ckpt = tmp("part.ckpt.safetensors");
+    run(bin()
+        .args([
+            "train",
+            "--epochs",
+            "4",
+            "--stop-after",
+            "2",
+            "--json",
+            "--plot",
+            "none",
+            "--out",
+        ])
+        .arg(&part));
+    let r = json(&run(bin()
+        .args(["train", "--json", "--plot", "none", "--resume"])
+        .arg(&ckpt)
+        .arg("--out")
+        .arg(&part)));
+    assert_eq!(r["epochs"], 4);
+    let a = retrograd_nn::io::load_model_file(&full).unwrap();
+    let b = retrograd_nn::io::load_model_file(&part).unwrap();
+    assert_eq!(a.params, b.params);
+}
+
+#[test]
+fn errors_name_the_file_and_exit_nonzero() {
+    let bad = tmp("bad.safetensors");
+    std::fs::write(&bad, b"garbage").unwrap();
+    let out = bin().args(["eval", "--model"]).arg(&bad).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("bad.safetensors") && err.starts_with("error: "),
+        "{err}"
+    );
+
+    let out = bin()
+        .args(["train", "--data", "csv:/nonexistent/table.csv"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("/nonexistent/table.csv"));
+
+    let out = bin()
+        .args(["train", "--data", "idx:/nonexistent-dir"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("/nonexistent-dir/train-images-idx3-ubyte"),
+        "{err}"
+    );
+
+    let out = bin().args(["train", "--model", "rnn"]).output().unwrap();
+    assert!(!out.status.success());
+}
+
+#[test]
+fn csv_training_and_prediction_without_labels() {
+    // two separable blobs in 3 features
+    let table = tmp("blobs.csv");
+    let mut text = String::from("a,b,c,label\n");
+    for i in 0..100 {
+        let (c, off) = (i % 2, if i % 2 == 0 { -2.0 } else { 2.0 });
+        let j = i as f32 * 0.01;
+        text.push_str(&format!("{},{},{},{c}\n", off + j, off - j, j));
+    }
+    std::fs::write(&table, &text).unwrap();
+    let model = tmp("blobs.safetensors");
+    let data = format!("csv:{}", table.display());
+    let t = json(&run(bin()
+        .args([
+            "train", "--epochs", "10", "--json", "--plot", "none", "--data", &data, "--out",
+        ])
+        .arg(&model)));
+    assert_eq!(t["test_accuracy"].as_f64().unwrap(), 1.0, "{t}");
+    let rows = tmp("rows.csv");
+    std::fs::write(&rows, "-2.0,-2.0,0.5\n2.0,2.0,0.5\n").unwrap();
+    let p = run(bin()
+        .args(["predict", "--data"])
+        .arg(format!("csv:{}", rows.display()))
+        .arg("--model")
+        .arg(&model));
+    assert_eq!(String::from_utf8(p.stdout).unwrap(), "0\n1\n");
+}

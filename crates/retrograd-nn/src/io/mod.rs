@@ -1,0 +1,157 @@
+//! Model files and training checkpoints, in the safetensors format, written atomically.
+//!
+//! Parameters travel as [`NamedArray`]s (name, shape, `f32` values), so this module does not
+//! depend on how a model stores them. A model file holds the parameters and string
+//! metadata (architecture, epoch, normalisation, ...); a [`Checkpoint`] adds the optimizer
+//! state, the epoch and the random generator, so that an interrupted run can resume.
+
+mod checkpoint;
+mod model_file;
+
+pub use checkpoint::Checkpoint;
+pub use model_file::{load_model_file, save_model_file, ModelFile};
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::{NnError, Result};
+
+/// A named `f32` array: one parameter, or one optimizer buffer.
+///
+/// ```
+/// use retrograd_nn::io::NamedArray;
+/// let a = NamedArray::new("fc.bias", vec![2], vec![0.5, -0.5]).unwrap();
+/// assert_eq!(a.numel(), 2);
+/// assert!(NamedArray::new("bad", vec![3], vec![0.0]).is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct NamedArray {
+    /// The name (`"0.weight"`, `"optim.3.m"`, ...).
+    pub name: String,
+    /// The shape; the product of its entries is `data.len()`.
+    pub shape: Vec<usize>,
+    /// The values, row-major.
+    pub data: Vec<f32>,
+}
+
+impl NamedArray {
+    /// Checks that `shape` and `data` agree.
+    ///
+    /// ```
+    /// assert!(retrograd_nn::io::NamedArray::new("w", vec![2, 2], vec![0.0; 4]).is_ok());
+    /// ```
+    pub fn new(name: impl Into<String>, shape: Vec<usize>, data: Vec<f32>) -> Result<Self> {
+        let name = name.into();
+        let n: usize = shape.iter().product();
+        if n != data.len() {
+            return Err(NnError::invalid(format!(
+                "`{name}`: shape {shape:?} needs {n} values, got {}",
+                data.len()
+            )));
+        }
+        Ok(NamedArray { name, shape, data })
+    }
+
+    /// The number of values.
+    ///
+    /// ```
+    /// assert_eq!(retrograd_nn::io::NamedArray::new("w", vec![2, 3], vec![0.0; 6]).unwrap().numel(), 6);
+    /// ```
+    pub fn numel(&self) -> usize {
+        self.data.len()
+    }
+}
+
+/// Matches arrays read from `path` against what a model expects (`(name, shape)` in the
+/// model's order) and returns the values in that order. Every missing, unexpected or
+/// mis-shaped parameter is an error that names it.
+///
+/// ```
+/// use retrograd_nn::io::{match_params, NamedArray};
+/// let file = vec![NamedArray::new("b", vec![1], vec![2.0]).unwrap(),
+///                 NamedArray::new("w", vec![2], vec![0.0, 1.0]).unwrap()];
+/// let want = vec![("w".to_string(), vec![2]), ("b".to_string(), vec![1])];
+/// let values = match_params("m.safetensors", &want, file.clone()).unwrap();
+/// assert_eq!(values, vec![vec![0.0, 1.0], vec![2.0]]);
+/// let wrong = vec![("w".to_string(), vec![3]), ("b".to_string(), vec![1])];
+/// let e = match_params("m.safetensors", &wrong, file).unwrap_err().to_string();
+/// assert!(e.contains("`w`") && e.contains("[2]") && e.contains("[3]"), "{e}");
+/// ```
+pub fn match_params(
+    path: impl AsRef<Path>,
+    expected: &[(String, Vec<usize>)],
+    arrays: Vec<NamedArray>,
+) -> Result<Vec<Vec<f32>>> {
+    let path = path.as_ref();
+    let mut by_name: std::collections::HashMap<String, NamedArray> =
+        arrays.into_iter().map(|a| (a.name.clone(), a)).collect();
+    let mut out = Vec::with_capacity(expected.len());
+    for (name, shape) in expected {
+        let a = by_name.remove(name).ok_or_else(|| {
+            NnError::format(
+                path,
+                format!("parameter `{name}` (shape {shape:?}) is missing"),
+            )
+        })?;
+        if &a.shape != shape {
+            return Err(NnError::format(
+                path,
+                format!(
+                    "parameter `{name}` has shape {:?} in the file, the model expects {shape:?}",
+                    a.shape
+                ),
+            ));
+        }
+        out.push(a.data);
+    }
+    if let Some(extra) = by_name.keys().min() {
+        return Err(NnError::format(
+            path,
+            format!("parameter `{extra}` in the file does not belong to this model"),
+        ));
+    }
+    Ok(out)
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory, flushed to
+/// disk, then renamed over `path`, so a crash leaves either the old file or the new one.
+///
+/// ```
+/// let path = std::env::temp_dir().join("retrograd-doc-atomic.bin");
+/// retrograd_nn::io::write_atomic(&path, b"hello").unwrap();
+/// assert_eq!(std::fs::read(&path).unwrap(), b"hello");
+/// ```
+pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
+    let path = path.as_ref();
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| NnError::invalid(format!("{}: not a file name", path.display())))?;
+    // Unique per process and call, so concurrent writers never share a temporary file.
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}-{n}",
+        file_name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+        // Make the rename itself durable; not every platform can open a directory.
+        if let Ok(d) = std::fs::File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    result.map_err(|e: std::io::Error| {
+        let _ = std::fs::remove_file(&tmp);
+        NnError::io(path, e)
+    })
+}

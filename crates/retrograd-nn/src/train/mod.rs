@@ -1,0 +1,9 @@
+//! Training runs: settings, the loop, evaluation, checkpoints and resumption.
+
+mod classifier;
+mod config;
+mod trainer;
+
+pub use classifier::{Classifier, Evaluation};
+pub use config::{ModelKind, OptimizerKind, TrainConfig};
+pub use trainer::{Observer, Silent, TrainOutcome, Trainer};

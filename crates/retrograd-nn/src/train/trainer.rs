@@ -1,0 +1,330 @@
+//! The training loop, its checkpoints, and resumption.
+
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use retrograd::tensor::autograd::no_grad;
+use retrograd::tensor::Tensor;
+use serde_json::Value;
+
+use super::{Classifier, TrainConfig};
+use crate::data::{Batches, Dataset, Normalizer};
+use crate::io::Checkpoint;
+use crate::metrics::{ConfusionMatrix, EpochRecord};
+use crate::optim::{clip_grad_norm, Optimizer};
+use crate::{NnError, Result, Rng};
+
+/// Hooks for showing progress; every method has a do-nothing default.
+///
+/// ```
+/// use retrograd_nn::train::Observer;
+/// struct Quiet;
+/// impl Observer for Quiet {}
+/// ```
+pub trait Observer {
+    /// An epoch (counted from 1) of `batches` mini-batches starts.
+    fn on_epoch_start(&mut self, _epoch: usize, _epochs: usize, _batches: usize) {}
+    /// A mini-batch was trained on; `loss` is its mean loss.
+    fn on_batch(&mut self, _loss: f64) {}
+    /// An epoch ended (and its checkpoint is written); `Break` stops the run there.
+    fn on_epoch_end(&mut self, _record: &EpochRecord, _epochs: usize) -> ControlFlow<()> {
+        ControlFlow::Continue(())
+    }
+}
+
+/// An observer that shows nothing.
+///
+/// ```
+/// let _ = retrograd_nn::train::Silent;
+/// ```
+pub struct Silent;
+impl Observer for Silent {}
+
+/// What a training run produced.
+pub struct TrainOutcome {
+    /// The trained classifier.
+    pub classifier: Classifier,
+    /// One record per epoch (including epochs before a resume).
+    pub history: Vec<EpochRecord>,
+    /// The confusion matrix on the test set after the last epoch.
+    pub confusion: ConfusionMatrix,
+}
+
+impl TrainOutcome {
+    /// The test accuracy after the last epoch.
+    pub fn test_accuracy(&self) -> f64 {
+        self.confusion.accuracy()
+    }
+}
+
+/// A training run: data, model, optimizer and generator, resumable from checkpoints.
+///
+/// ```no_run
+/// use retrograd_nn::train::{Silent, TrainConfig, Trainer};
+/// let mut t = Trainer::new(TrainConfig { epochs: 2, ..TrainConfig::default() }).unwrap();
+/// let outcome = t.run(&mut Silent).unwrap();
+/// assert!(outcome.test_accuracy() > 0.8);
+/// ```
+pub struct Trainer {
+    config: TrainConfig,
+    train: Dataset,
+    test: Dataset,
+    classifier: Classifier,
+    optimizer: Box<dyn Optimizer>,
+    rng: Rng,
+    epochs_done: usize,
+    history: Vec<EpochRecord>,
+    checkpoint: Option<PathBuf>,
+}
+
+/// Loads the data of `config` and fits the input normalisation on the training part.
+fn load_data(config: &TrainConfig) -> Result<(Dataset, Dataset, Normalizer)> {
+    let (mut train, test) = config.data.load()?;
+    if let Some(n) = config.train_limit {
+        train = train.take(n);
+    }
+    if train.is_empty() || test.is_empty() {
+        return Err(NnError::invalid(format!(
+            "{}: the training or test set is empty",
+            config.data
+        )));
+    }
+    let normalizer = if train.shape.len() == 3 {
+        Normalizer::fit_global(&train)
+    } else {
+        Normalizer::fit_per_feature(&train)
+    };
+    Ok((train, test, normalizer))
+}
+
+/// Indices of the parameters that get weight decay: matrices and kernels, not vectors.
+fn decayed(classifier: &Classifier) -> Vec<usize> {
+    let params = retrograd_nn_params(classifier);
+    (0..params.len())
+        .filter(|&i| params[i].rank() > 1)
+        .collect()
+}
+
+fn retrograd_nn_params(classifier: &Classifier) -> Vec<Tensor> {
+    use crate::layers::Module;
+    classifier
+        .model
+        .parameters()
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect()
+}
+
+impl Trainer {
+    /// A new run: loads the data, builds and initialises the model from `config.seed`.
+    pub fn new(config: TrainConfig) -> Result<Self> {
+        if config.batch_size == 0 {
+            return Err(NnError::invalid("the batch size must be at least 1"));
+        }
+        let (train, test, normalizer) = load_data(&config)?;
+        let mut rng = Rng::new(config.seed);
+        let classes = train.num_classes.max(test.num_classes);
+        let classifier =
+            Classifier::build_with(&config, &train.shape, classes, normalizer, &mut rng)?;
+        let n = retrograd_nn_params(&classifier).len();
+        let optimizer =
+            config
+                .optimizer
+                .build(config.lr, config.weight_decay, &decayed(&classifier), n);
+        Ok(Trainer {
+            config,
+            train,
+            test,
+            classifier,
+            optimizer,
+            rng,
+            epochs_done: 0,
+            history: Vec::new(),
+            checkpoint: None,
+        })
+    }
+
+    /// Continues the run saved in the checkpoint at `path`, with its settings; `epochs`
+    /// (if given) replaces the planned number of epochs.
+    pub fn resume(path: impl AsRef<Path>, epochs: Option<usize>) -> Result<Self> {
+        let path = path.as_ref();
+        let ckpt = Checkpoint::load(path)?;
+        let bad = |m: String| NnError::format(path, m);
+        let config_text = ckpt
+            .metadata
+            .get("config")
+            .ok_or_else(|| bad("metadata entry `config` is missing".into()))?;
+        let config_json: Value = serde_json::from_str(config_text)
+            .map_err(|_| bad("metadata `config` is not valid JSON".into()))?;
+        let mut config = TrainConfig::from_json(&config_json).map_err(|e| bad(e.to_string()))?;
+        if let Some(e) = epochs {
+            config.epochs = e;
+        }
+        let mut trainer = Trainer::new(config)?;
+        if ckpt.optimizer_name != trainer.optimizer.name() {
+            return Err(bad(format!(
+                "the checkpoint's optimizer is {}, the settings say {}",
+                ckpt.optimizer_name,
+                trainer.optimizer.name()
+            )));
+        }
+        let classifier = &mut trainer.classifier;
+        classifier.load_arrays(path, ckpt.params)?;
+        classifier.epoch = ckpt.epoch;
+        trainer
+            .optimizer
+            .load_state(ckpt.optimizer)
+            .map_err(|e| bad(e.to_string()))?;
+        trainer.rng = Rng::from_state(ckpt.rng);
+        trainer.epochs_done = ckpt.epoch;
+        if let Some(h) = ckpt.metadata.get("history") {
+            trainer.history = EpochRecord::list_from_json(h).map_err(|e| bad(e.to_string()))?;
+        }
+        Ok(trainer)
+    }
+
+    /// Writes a checkpoint to `path` after every epoch (atomically), or none.
+    pub fn set_checkpoint(&mut self, path: Option<PathBuf>) {
+        self.checkpoint = path;
+    }
+
+    /// The run's settings.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// Sizes of the training and test sets.
+    pub fn data_sizes(&self) -> (usize, usize) {
+        (self.train.len(), self.test.len())
+    }
+
+    /// Epochs completed (before a resumed run continues).
+    pub fn epochs_done(&self) -> usize {
+        self.epochs_done
+    }
+
+    fn save_checkpoint(&self, path: &Path) -> Result<()> {
+        let classifier = &self.classifier;
+        let mut metadata = std::collections::BTreeMap::new();
+        metadata.insert("config".to_string(), self.config.to_json().to_string());
+        metadata.insert(
+            "history".to_string(),
+            EpochRecord::list_to_json(&self.history),
+        );
+        Checkpoint {
+            params: classifier.named_arrays()?,
+            optimizer_name: self.optimizer.name().to_string(),
+            optimizer: self.optimizer.state(),
+            epoch: self.epochs_done,
+            rng: self.rng.state(),
+            metadata,
+        }
+        .save(path)
+    }
+
+    /// Trains until the planned number of epochs (or until `observer` stops it), writing a
+    /// checkpoint after each epoch, and returns the classifier and its metrics.
+    pub fn run(mut self, observer: &mut dyn Observer) -> Result<TrainOutcome> {
+        use crate::layers::Module;
+        let confusion = match self.epochs(observer)? {
+            Some(c) => c,
+            None => self.classifier.evaluate(&self.test)?.confusion,
+        };
+        self.classifier.model.set_training(false);
+        Ok(TrainOutcome {
+            classifier: self.classifier,
+            history: self.history,
+            confusion,
+        })
+    }
+
+    /// The epochs themselves; returns the last epoch's confusion matrix, if any ran.
+    fn epochs(&mut self, observer: &mut dyn Observer) -> Result<Option<ConfusionMatrix>> {
+        use crate::layers::Module;
+        let mut train = self.train.clone();
+        self.classifier.normalizer.apply_to(&mut train);
+        let params = retrograd_nn_params(&self.classifier);
+        let batches = train.len().div_ceil(self.config.batch_size);
+        let total_steps = self.config.epochs * batches;
+        let mut dims = vec![0];
+        dims.extend(&train.shape);
+        let mut last = None;
+        while self.epochs_done < self.config.epochs {
+            let epoch = self.epochs_done + 1;
+            let started = Instant::now();
+            self.classifier.model.set_training(true);
+            self.classifier.model.reseed(self.rng.next_u64());
+            observer.on_epoch_start(epoch, self.config.epochs, batches);
+            let mut loss_sum = 0.0;
+            for (i, batch) in
+                Batches::shuffled(&train, self.config.batch_size, &mut self.rng).enumerate()
+            {
+                let n = batch.len();
+                dims[0] = n;
+                let x = Tensor::from_vec(batch.features, dims.clone())?;
+                let y = Tensor::from_vec(
+                    batch.labels.iter().map(|&l| l as i64).collect::<Vec<_>>(),
+                    [n],
+                )?;
+                for p in &params {
+                    p.zero_grad();
+                }
+                let loss = self.classifier.model.forward(&x)?.cross_entropy(&y)?;
+                loss.backward()?;
+                let loss = loss.item()?;
+                if !loss.is_finite() {
+                    return Err(NnError::invalid(format!(
+                        "the loss became {loss} in epoch {epoch}, batch {}: lower the learning rate ({})",
+                        i + 1,
+                        self.config.lr
+                    )));
+                }
+                let mut grads: Vec<Vec<f32>> = params
+                    .iter()
+                    .map(|p| match p.grad() {
+                        Some(g) => g.to_vec::<f32>(),
+                        None => Ok(vec![0.0; p.elem_count()]),
+                    })
+                    .collect::<std::result::Result<_, _>>()?;
+                if let Some(max) = self.config.clip_norm {
+                    let mut views: Vec<&mut [f32]> = grads.iter_mut().map(|g| &mut g[..]).collect();
+                    clip_grad_norm(&mut views, max);
+                }
+                let step = (epoch - 1) * batches + i;
+                self.optimizer
+                    .set_lr_factor(self.config.schedule.factor(step, total_steps));
+                no_grad(|| -> Result<()> {
+                    for (k, (p, g)) in params.iter().zip(&grads).enumerate() {
+                        p.update_(|w: &mut [f32]| self.optimizer.update(k, w, g))?;
+                    }
+                    Ok(())
+                })?;
+                loss_sum += loss;
+                observer.on_batch(loss);
+            }
+            let eval = self.classifier.evaluate(&self.test)?;
+            let record = EpochRecord {
+                epoch,
+                train_loss: loss_sum / batches as f64,
+                test_loss: eval.loss,
+                test_accuracy: eval.accuracy(),
+                seconds: started.elapsed().as_secs_f64(),
+            };
+            self.epochs_done = epoch;
+            self.classifier.epoch = epoch;
+            self.history.push(record.clone());
+            if let Some(path) = &self.checkpoint {
+                self.save_checkpoint(path)?;
+            }
+            last = Some(eval.confusion);
+            if observer
+                .on_epoch_end(&record, self.config.epochs)
+                .is_break()
+            {
+                break;
+            }
+        }
+        Ok(last)
+    }
+}

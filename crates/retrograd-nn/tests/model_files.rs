@@ -1,0 +1,177 @@
+//! Model files and checkpoints: round trips, damaged files, and a fuzz test of the loader.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use proptest::prelude::*;
+use retrograd_nn::io::{load_model_file, match_params, save_model_file, Checkpoint, NamedArray};
+use retrograd_nn::optim::OptimState;
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("retrograd-nn-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn params() -> Vec<NamedArray> {
+    vec![
+        NamedArray::new("0.bias", vec![3], vec![0.1, -0.2, 0.3]).unwrap(),
+        NamedArray::new("0.weight", vec![3, 2], vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap(),
+    ]
+}
+
+/// A valid model file's bytes, written once through the public API.
+fn model_bytes() -> Vec<u8> {
+    static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    BYTES
+        .get_or_init(|| {
+            let path = tmp("reference.safetensors");
+            let arch = (
+                "architecture".to_string(),
+                "{\"model\":\"mlp\"}".to_string(),
+            );
+            save_model_file(&path, &params(), &BTreeMap::from([arch])).unwrap();
+            std::fs::read(path).unwrap()
+        })
+        .clone()
+}
+
+fn load_bytes(name: &str, bytes: &[u8]) -> Result<(), String> {
+    let path = tmp(name);
+    let _ = std::fs::remove_file(&path);
+    std::fs::write(&path, bytes).unwrap();
+    load_model_file(&path)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn missing_file_is_named() {
+    let e = load_model_file(tmp("nope.safetensors"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("nope.safetensors") && e.contains("No such file"),
+        "{e}"
+    );
+}
+
+#[test]
+fn truncated_file_is_rejected_with_its_name() {
+    let bytes = model_bytes();
+    let e = load_bytes("cut.safetensors", &bytes[..bytes.len() - 5]).unwrap_err();
+    assert!(
+        e.starts_with(&tmp("cut.safetensors").display().to_string()),
+        "{e}"
+    );
+    assert!(e.contains("not a valid safetensors file"), "{e}");
+    let e = load_bytes("tiny.safetensors", &bytes[..4]).unwrap_err();
+    assert!(e.contains("not a valid safetensors file"), "{e}");
+}
+
+#[test]
+fn corrupted_header_is_rejected() {
+    let mut bytes = model_bytes();
+    bytes[9] = b'#'; // inside the JSON header
+    let e = load_bytes("header.safetensors", &bytes).unwrap_err();
+    assert!(e.contains("not a valid safetensors file"), "{e}");
+    let mut bytes = model_bytes();
+    bytes[0..8].copy_from_slice(&u64::MAX.to_le_bytes()); // absurd header length
+    assert!(load_bytes("length.safetensors", &bytes).is_err());
+}
+
+#[test]
+fn mismatched_model_is_rejected_by_name() {
+    let want = vec![
+        ("0.weight".to_string(), vec![3, 2]),
+        ("0.bias".to_string(), vec![3]),
+        ("1.weight".to_string(), vec![2, 3]),
+    ];
+    let e = match_params("m.safetensors", &want, params())
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "m.safetensors: parameter `1.weight` (shape [2, 3]) is missing"
+    );
+    let e = match_params("m.safetensors", &want[..1], params())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`0.bias` in the file does not belong"), "{e}");
+}
+
+#[test]
+fn checkpoint_round_trip_and_damage() {
+    let ckpt = Checkpoint {
+        params: params(),
+        optimizer_name: "adam".into(),
+        optimizer: OptimState {
+            buffers: vec![
+                ("0.m".into(), vec![0.5; 3]),
+                ("0.v".into(), vec![0.25; 3]),
+                ("1.m".into(), vec![1.5; 6]),
+                ("1.v".into(), vec![2.5; 6]),
+            ],
+            steps: vec![7, 7],
+        },
+        epoch: 3,
+        rng: [u64::MAX, 0, 12345, 1 << 40],
+        metadata: BTreeMap::from([("history".into(), "[]".into())]),
+    };
+    let path = tmp("ckpt/ckpt.safetensors");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    ckpt.save(&path).unwrap();
+    assert_eq!(Checkpoint::load(&path).unwrap(), ckpt);
+    // no temporary file is left behind
+    let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty());
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let e = Checkpoint::load(&path).unwrap_err().to_string();
+    assert!(e.contains("ckpt.safetensors"), "{e}");
+    // a model file is not a checkpoint
+    let model = tmp("model-not-ckpt.safetensors");
+    std::fs::write(&model, model_bytes()).unwrap();
+    let e = Checkpoint::load(&model).unwrap_err().to_string();
+    assert!(e.contains("not a training checkpoint"), "{e}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Arbitrary bytes never make the loader panic.
+    #[test]
+    fn loader_survives_random_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+        let _ = load_bytes("fuzz-random.safetensors", &bytes);
+    }
+
+    /// Flipping, cutting or extending a valid file never makes the loader panic, and a
+    /// file it accepts has consistent arrays.
+    #[test]
+    fn loader_survives_damaged_files(
+        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..6),
+        cut in any::<usize>(),
+        extra in proptest::collection::vec(any::<u8>(), 0..8),
+    ) {
+        let mut bytes = model_bytes();
+        for (at, value) in flips {
+            let i = at % bytes.len();
+            bytes[i] = value;
+        }
+        bytes.truncate(cut % (bytes.len() + 1));
+        bytes.extend(extra);
+        let path = tmp("fuzz-damaged.safetensors");
+        std::fs::write(&path, &bytes).unwrap();
+        if let Ok(file) = load_model_file(&path) {
+            for p in file.params {
+                prop_assert_eq!(p.shape.iter().product::<usize>(), p.data.len());
+                prop_assert!(p.data.iter().all(|x| x.is_finite()));
+            }
+        }
+        let _ = Checkpoint::load(&path);
+    }
+}

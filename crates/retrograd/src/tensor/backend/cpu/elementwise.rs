@@ -1,0 +1,157 @@
+//! Elementwise CPU kernels: one closure per [`UnaryOp`]/[`BinaryOp`], monomorphised so the
+//! inner loops vectorise.
+
+use super::strided::{map, zip};
+use crate::tensor::backend::{BinaryOp, UnaryOp};
+use crate::tensor::error::{Result, TensorError};
+use crate::tensor::shape::Layout;
+use crate::tensor::{DType, FloatElement};
+
+pub(crate) fn unary<T: FloatElement>(op: UnaryOp, x: &[T], l: &Layout) -> Vec<T> {
+    let c = |v: f64| T::from_f64(v);
+    let zero = T::zero();
+    let one = T::one();
+    match op {
+        UnaryOp::Neg => map(x, l, |v| -v),
+        UnaryOp::Exp => map(x, l, |v| v.exp()),
+        UnaryOp::Log => map(x, l, |v| v.ln()),
+        UnaryOp::Sqrt => map(x, l, |v| v.sqrt()),
+        UnaryOp::Abs => map(x, l, |v| v.abs()),
+        UnaryOp::Sign => map(x, l, move |v| {
+            if v > zero {
+                one
+            } else if v < zero {
+                -one
+            } else {
+                v // keeps 0 as 0 and NaN as NaN
+            }
+        }),
+        UnaryOp::Sin => map(x, l, |v| v.sin()),
+        UnaryOp::Cos => map(x, l, |v| v.cos()),
+        UnaryOp::Tanh => map(x, l, |v| v.tanh()),
+        UnaryOp::Sigmoid => map(x, l, move |v| sigmoid(v)),
+        UnaryOp::Relu => map(x, l, move |v| if v > zero { v } else { zero }),
+        UnaryOp::Step => map(x, l, move |v| if v > zero { one } else { zero }),
+        UnaryOp::LeakyRelu(s) => {
+            let s = c(s);
+            map(x, l, move |v| if v > zero { v } else { s * v })
+        }
+        UnaryOp::Gelu => {
+            let r = c(std::f64::consts::FRAC_1_SQRT_2);
+            let h = c(0.5);
+            map(x, l, move |v| h * v * (one + (v * r).erf()))
+        }
+        UnaryOp::Silu => map(x, l, move |v| v * sigmoid(v)),
+        UnaryOp::Softplus => map(x, l, move |v| {
+            // log(1 + e^v) = max(v, 0) + log(1 + e^-|v|): no overflow for large |v|.
+            v.max(zero) + (-v.abs()).exp().ln_1p()
+        }),
+        UnaryOp::Erf => map(x, l, |v| v.erf()),
+        UnaryOp::Powf(p) => {
+            if p == 2.0 {
+                map(x, l, |v| v * v)
+            } else if p == 1.0 {
+                map(x, l, |v| v)
+            } else {
+                let p = c(p);
+                map(x, l, move |v| v.powf(p))
+            }
+        }
+        UnaryOp::Affine(a, b) => {
+            let (a, b) = (c(a), c(b));
+            if b == zero {
+                map(x, l, move |v| v * a)
+            } else {
+                map(x, l, move |v| v * a + b)
+            }
+        }
+        UnaryOp::Clamp(lo, hi) => {
+            let (lo, hi) = (c(lo), c(hi));
+            map(x, l, move |v| {
+                if v < lo {
+                    lo
+                } else if v > hi {
+                    hi
+                } else {
+                    v
+                }
+            })
+        }
+        UnaryOp::InRange(lo, hi) => {
+            let (lo, hi) = (c(lo), c(hi));
+            map(x, l, move |v| if v >= lo && v <= hi { one } else { zero })
+        }
+        UnaryOp::Recip => map(x, l, move |v| one / v),
+    }
+}
+
+#[inline(always)]
+fn sigmoid<T: FloatElement>(v: T) -> T {
+    // Stable on both tails: e^v never overflows on the branch that uses it.
+    if v >= T::zero() {
+        T::one() / (T::one() + (-v).exp())
+    } else {
+        let e = v.exp();
+        e / (T::one() + e)
+    }
+}
+
+fn bool_to<T: num_traits::One + num_traits::Zero>(b: bool) -> T {
+    if b {
+        T::one()
+    } else {
+        T::zero()
+    }
+}
+
+pub(crate) fn binary_float<T: FloatElement>(
+    op: BinaryOp,
+    a: &[T],
+    la: &Layout,
+    b: &[T],
+    lb: &Layout,
+) -> Vec<T> {
+    match op {
+        BinaryOp::Add => zip(a, la, b, lb, |x, y| x + y),
+        BinaryOp::Sub => zip(a, la, b, lb, |x, y| x - y),
+        BinaryOp::Mul => zip(a, la, b, lb, |x, y| x * y),
+        BinaryOp::Div => zip(a, la, b, lb, |x, y| x / y),
+        BinaryOp::Pow => zip(a, la, b, lb, |x, y| x.powf(y)),
+        BinaryOp::Maximum => zip(a, la, b, lb, |x, y| if y > x { y } else { x }),
+        BinaryOp::Minimum => zip(a, la, b, lb, |x, y| if y < x { y } else { x }),
+        BinaryOp::Eq => zip(a, la, b, lb, |x, y| bool_to(x == y)),
+        BinaryOp::Ne => zip(a, la, b, lb, |x, y| bool_to(x != y)),
+        BinaryOp::Lt => zip(a, la, b, lb, |x, y| bool_to(x < y)),
+        BinaryOp::Le => zip(a, la, b, lb, |x, y| bool_to(x <= y)),
+        BinaryOp::Gt => zip(a, la, b, lb, |x, y| bool_to(x > y)),
+        BinaryOp::Ge => zip(a, la, b, lb, |x, y| bool_to(x >= y)),
+    }
+}
+
+pub(crate) fn binary_int(
+    op: BinaryOp,
+    a: &[i64],
+    la: &Layout,
+    b: &[i64],
+    lb: &Layout,
+) -> Result<Vec<i64>> {
+    Ok(match op {
+        BinaryOp::Add => zip(a, la, b, lb, |x, y| x.wrapping_add(y)),
+        BinaryOp::Sub => zip(a, la, b, lb, |x, y| x.wrapping_sub(y)),
+        BinaryOp::Mul => zip(a, la, b, lb, |x, y| x.wrapping_mul(y)),
+        BinaryOp::Maximum => zip(a, la, b, lb, |x, y| x.max(y)),
+        BinaryOp::Minimum => zip(a, la, b, lb, |x, y| x.min(y)),
+        BinaryOp::Eq => zip(a, la, b, lb, |x, y| bool_to(x == y)),
+        BinaryOp::Ne => zip(a, la, b, lb, |x, y| bool_to(x != y)),
+        BinaryOp::Lt => zip(a, la, b, lb, |x, y| bool_to(x < y)),
+        BinaryOp::Le => zip(a, la, b, lb, |x, y| bool_to(x <= y)),
+        BinaryOp::Gt => zip(a, la, b, lb, |x, y| bool_to(x > y)),
+        BinaryOp::Ge => zip(a, la, b, lb, |x, y| bool_to(x >= y)),
+        BinaryOp::Div | BinaryOp::Pow => {
+            return Err(TensorError::UnsupportedDType {
+                op: if op == BinaryOp::Div { "div" } else { "pow" },
+                dtype: DType::I64,
+            })
+        }
+    })
+}

@@ -1,0 +1,106 @@
+//! Batched matrix multiplication through the `gemm` crate (any strides, no copies).
+
+use super::strided::for_each_row;
+use crate::tensor::shape::{coalesce, Layout};
+use gemm::{gemm, Parallelism};
+use rayon::prelude::*;
+
+/// Multiply-adds per GEMM above which one product is split across threads.
+const PAR_GEMM_WORK: usize = 1 << 22;
+
+#[derive(Clone, Copy)]
+struct SendPtr<T>(*mut T);
+unsafe impl<T> Send for SendPtr<T> {}
+unsafe impl<T> Sync for SendPtr<T> {}
+impl<T> SendPtr<T> {
+    fn get(&self) -> *mut T {
+        self.0
+    }
+}
+
+/// `(B.., m, k) x (B.., k, n)` with equal batch dims (batch strides may be 0).
+pub(crate) fn matmul<
+    T: Copy + Default + Send + Sync + 'static + num_traits::Zero + num_traits::One,
+>(
+    a: &[T],
+    la: &Layout,
+    b: &[T],
+    lb: &Layout,
+) -> Vec<T> {
+    let r = la.dims.len();
+    let (m, k, n) = (la.dims[r - 2], la.dims[r - 1], lb.dims[r - 1]);
+    let batch_dims = &la.dims[..r - 2];
+    let nb: usize = batch_dims.iter().product();
+    if k == 0 || nb * m * n == 0 {
+        return vec![T::zero(); nb * m * n];
+    }
+    // gemm overwrites every element (read_dst = false), so the buffer needs no zeroing.
+    let mut out: Vec<T> = Vec::with_capacity(nb * m * n);
+    // Base offsets of each batch's matrices.
+    let mut bases = Vec::with_capacity(nb);
+    if batch_dims.is_empty() {
+        bases.push((la.offset, lb.offset));
+    } else {
+        let (dims, [sa, sb]) = coalesce(batch_dims, [&la.strides[..r - 2], &lb.strides[..r - 2]]);
+        let inner = *dims.last().unwrap();
+        let (ia, ib) = (*sa.last().unwrap(), *sb.last().unwrap());
+        for_each_row(&dims, &[sa, sb], [la.offset, lb.offset], |[oa, ob]| {
+            for j in 0..inner as isize {
+                bases.push((
+                    (oa as isize + j * ia) as usize,
+                    (ob as isize + j * ib) as usize,
+                ));
+            }
+        });
+    }
+    let (a_rs, a_cs) = (la.strides[r - 2], la.strides[r - 1]);
+    let (b_rs, b_cs) = (lb.strides[r - 2], lb.strides[r - 1]);
+    let work = m * n * k;
+    let dst = SendPtr(out.as_mut_ptr());
+    let run = |i: usize, par: Parallelism| {
+        let (oa, ob) = bases[i];
+        // SAFETY: every (batch, row, col) of `out` is written by exactly one call; `a` and `b`
+        // are valid for all offsets their layouts describe.
+        unsafe {
+            gemm(
+                m,
+                n,
+                k,
+                dst.get().add(i * m * n),
+                1,
+                n as isize,
+                false,
+                a.as_ptr().add(oa),
+                a_cs,
+                a_rs,
+                b.as_ptr().add(ob),
+                b_cs,
+                b_rs,
+                T::zero(),
+                T::one(),
+                false,
+                false,
+                false,
+                par,
+            )
+        }
+    };
+    let threads = rayon::current_num_threads();
+    if nb > 1 && work * nb >= PAR_GEMM_WORK && threads > 1 && work < PAR_GEMM_WORK * 4 {
+        (0..nb)
+            .into_par_iter()
+            .for_each(|i| run(i, Parallelism::None));
+    } else {
+        let par = if work >= PAR_GEMM_WORK && threads > 1 {
+            Parallelism::Rayon(threads)
+        } else {
+            Parallelism::None
+        };
+        for i in 0..nb {
+            run(i, par);
+        }
+    }
+    // SAFETY: the products above wrote all nb·m·n elements (T is a plain float).
+    unsafe { out.set_len(nb * m * n) };
+    out
+}

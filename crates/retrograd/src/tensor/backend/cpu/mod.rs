@@ -1,0 +1,453 @@
+//! The CPU backend: host vectors, kernels vectorised by the compiler, threads (rayon) above
+//! a size threshold, matrix products through `gemm`.
+
+mod conv;
+mod elementwise;
+mod index;
+mod matmul;
+mod nn;
+mod reduce;
+pub(crate) mod strided;
+
+use super::{Backend, BinaryOp, Conv2dGeometry, ReduceOp, UnaryOp};
+use crate::tensor::error::{Result, TensorError};
+use crate::tensor::shape::Layout;
+use crate::tensor::{DType, Element};
+use strided::{contiguous, map};
+
+/// Elements on the host, one vector per element type.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CpuStorage {
+    /// f32 elements
+    F32(Vec<f32>),
+    /// f64 elements
+    F64(Vec<f64>),
+    /// i64 elements
+    I64(Vec<i64>),
+}
+
+impl CpuStorage {
+    pub(crate) fn dtype(&self) -> DType {
+        match self {
+            CpuStorage::F32(_) => DType::F32,
+            CpuStorage::F64(_) => DType::F64,
+            CpuStorage::I64(_) => DType::I64,
+        }
+    }
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            CpuStorage::F32(v) => v.len(),
+            CpuStorage::F64(v) => v.len(),
+            CpuStorage::I64(v) => v.len(),
+        }
+    }
+    /// The elements as `T` if the types match.
+    pub(crate) fn as_slice<T: Element>(&self) -> Option<&[T]> {
+        let any: &dyn std::any::Any = match self {
+            CpuStorage::F32(v) => v,
+            CpuStorage::F64(v) => v,
+            CpuStorage::I64(v) => v,
+        };
+        any.downcast_ref::<Vec<T>>().map(|v| v.as_slice())
+    }
+    pub(crate) fn as_mut_slice<T: Element>(&mut self) -> Option<&mut [T]> {
+        let any: &mut dyn std::any::Any = match self {
+            CpuStorage::F32(v) => v,
+            CpuStorage::F64(v) => v,
+            CpuStorage::I64(v) => v,
+        };
+        any.downcast_mut::<Vec<T>>().map(|v| v.as_mut_slice())
+    }
+    /// Wraps a vector of any element type.
+    pub(crate) fn from_vec<T: Element>(v: Vec<T>) -> Self {
+        let mut slot = Some(v);
+        let any: &mut dyn std::any::Any = &mut slot;
+        if let Some(v) = any.downcast_mut::<Option<Vec<f32>>>() {
+            return CpuStorage::F32(v.take().unwrap());
+        }
+        if let Some(v) = any.downcast_mut::<Option<Vec<f64>>>() {
+            return CpuStorage::F64(v.take().unwrap());
+        }
+        if let Some(v) = any.downcast_mut::<Option<Vec<i64>>>() {
+            return CpuStorage::I64(v.take().unwrap());
+        }
+        unreachable!("Element is sealed to f32, f64 and i64")
+    }
+}
+
+/// The CPU implementation of [`Backend`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuBackend;
+
+/// Runs `$body` with `$v` bound to the float vector of `$x`; I64 is an error naming `$op`.
+macro_rules! float_only {
+    ($op:expr, $x:expr, |$v:ident| $body:expr) => {
+        match $x {
+            CpuStorage::F32($v) => CpuStorage::F32($body),
+            CpuStorage::F64($v) => CpuStorage::F64($body),
+            CpuStorage::I64(_) => {
+                return Err(TensorError::UnsupportedDType {
+                    op: $op,
+                    dtype: DType::I64,
+                })
+            }
+        }
+    };
+}
+
+/// Runs `$body` for every element type, wrapping the result in the same variant.
+macro_rules! any_type {
+    ($x:expr, |$v:ident| $body:expr) => {
+        match $x {
+            CpuStorage::F32($v) => CpuStorage::F32($body),
+            CpuStorage::F64($v) => CpuStorage::F64($body),
+            CpuStorage::I64($v) => CpuStorage::I64($body),
+        }
+    };
+}
+
+fn same_type<'a>(
+    op: &'static str,
+    a: &'a CpuStorage,
+    b: &'a CpuStorage,
+) -> Result<(&'a CpuStorage, &'a CpuStorage)> {
+    if a.dtype() != b.dtype() {
+        return Err(TensorError::DTypeMismatch {
+            op,
+            lhs: a.dtype(),
+            rhs: b.dtype(),
+        });
+    }
+    Ok((a, b))
+}
+
+fn indices<'a>(
+    op: &'static str,
+    idx: &'a CpuStorage,
+    l: &Layout,
+) -> Result<std::borrow::Cow<'a, [i64]>> {
+    match idx {
+        CpuStorage::I64(v) => Ok(contiguous(v, l)),
+        other => Err(TensorError::UnsupportedDType {
+            op,
+            dtype: other.dtype(),
+        }),
+    }
+}
+
+impl Backend for CpuBackend {
+    type Storage = CpuStorage;
+
+    fn full(&self, dtype: DType, n: usize, value: f64) -> CpuStorage {
+        match dtype {
+            DType::F32 => CpuStorage::F32(vec![value as f32; n]),
+            DType::F64 => CpuStorage::F64(vec![value; n]),
+            DType::I64 => CpuStorage::I64(vec![value as i64; n]),
+        }
+    }
+
+    fn copy(&self, x: &CpuStorage, l: &Layout) -> CpuStorage {
+        any_type!(x, |v| map(v, l, |e| e))
+    }
+
+    fn cast(&self, x: &CpuStorage, l: &Layout, dtype: DType) -> CpuStorage {
+        fn conv<T: Element, U: Element>(v: &[T], l: &Layout) -> Vec<U> {
+            map(v, l, |e| U::from_f64(e.to_f64()))
+        }
+        match (x, dtype) {
+            (CpuStorage::F32(v), DType::F64) => CpuStorage::F64(map(v, l, |e| e as f64)),
+            (CpuStorage::F64(v), DType::F32) => CpuStorage::F32(map(v, l, |e| e as f32)),
+            (x, d) if x.dtype() == d => self.copy(x, l),
+            (CpuStorage::F32(v), _) => CpuStorage::I64(conv(v, l)),
+            (CpuStorage::F64(v), _) => CpuStorage::I64(conv(v, l)),
+            (CpuStorage::I64(v), DType::F32) => CpuStorage::F32(conv(v, l)),
+            (CpuStorage::I64(v), _) => CpuStorage::F64(conv(v, l)),
+        }
+    }
+
+    fn assign(&self, buf: &mut CpuStorage, dst: &Layout, src: &CpuStorage, l: &Layout) {
+        // Callers convert `src` to `buf`'s dtype first.
+        match (buf, src) {
+            (CpuStorage::F32(b), CpuStorage::F32(s)) => strided::assign(b, dst, s, l),
+            (CpuStorage::F64(b), CpuStorage::F64(s)) => strided::assign(b, dst, s, l),
+            (CpuStorage::I64(b), CpuStorage::I64(s)) => strided::assign(b, dst, s, l),
+            _ => unreachable!("assign: dtypes are unified by the caller"),
+        }
+    }
+
+    fn all_finite(&self, x: &CpuStorage, l: &Layout) -> bool {
+        match x {
+            CpuStorage::F32(v) => contiguous(v, l).iter().all(|e| e.is_finite()),
+            CpuStorage::F64(v) => contiguous(v, l).iter().all(|e| e.is_finite()),
+            CpuStorage::I64(_) => true,
+        }
+    }
+
+    fn unary(&self, op: UnaryOp, x: &CpuStorage, l: &Layout) -> Result<CpuStorage> {
+        if let (UnaryOp::Neg, CpuStorage::I64(v)) = (op, x) {
+            return Ok(CpuStorage::I64(map(v, l, |e: i64| e.wrapping_neg())));
+        }
+        Ok(float_only!("unary op", x, |v| elementwise::unary(op, v, l)))
+    }
+
+    fn binary(
+        &self,
+        op: BinaryOp,
+        a: &CpuStorage,
+        la: &Layout,
+        b: &CpuStorage,
+        lb: &Layout,
+    ) -> Result<CpuStorage> {
+        Ok(match same_type("binary op", a, b)? {
+            (CpuStorage::F32(a), CpuStorage::F32(b)) => {
+                CpuStorage::F32(elementwise::binary_float(op, a, la, b, lb))
+            }
+            (CpuStorage::F64(a), CpuStorage::F64(b)) => {
+                CpuStorage::F64(elementwise::binary_float(op, a, la, b, lb))
+            }
+            (CpuStorage::I64(a), CpuStorage::I64(b)) => {
+                CpuStorage::I64(elementwise::binary_int(op, a, la, b, lb)?)
+            }
+            _ => unreachable!(),
+        })
+    }
+
+    fn where_cond(
+        &self,
+        mask: &CpuStorage,
+        lm: &Layout,
+        a: &CpuStorage,
+        la: &Layout,
+        b: &CpuStorage,
+        lb: &Layout,
+    ) -> Result<CpuStorage> {
+        let m: Vec<bool> = match mask {
+            CpuStorage::F32(v) => map(v, lm, |e| e != 0.0),
+            CpuStorage::F64(v) => map(v, lm, |e| e != 0.0),
+            CpuStorage::I64(v) => map(v, lm, |e| e != 0),
+        };
+        fn pick<T: Copy + Send + Sync + Default>(
+            m: &[bool],
+            a: &[T],
+            la: &Layout,
+            b: &[T],
+            lb: &Layout,
+        ) -> Vec<T> {
+            let (a, b) = (contiguous(a, la), contiguous(b, lb));
+            m.iter()
+                .zip(a.iter().zip(b.iter()))
+                .map(|(&m, (&x, &y))| if m { x } else { y })
+                .collect()
+        }
+        Ok(match same_type("where_cond", a, b)? {
+            (CpuStorage::F32(a), CpuStorage::F32(b)) => CpuStorage::F32(pick(&m, a, la, b, lb)),
+            (CpuStorage::F64(a), CpuStorage::F64(b)) => CpuStorage::F64(pick(&m, a, la, b, lb)),
+            (CpuStorage::I64(a), CpuStorage::I64(b)) => CpuStorage::I64(pick(&m, a, la, b, lb)),
+            _ => unreachable!(),
+        })
+    }
+
+    fn reduce(
+        &self,
+        op: ReduceOp,
+        x: &CpuStorage,
+        l: &Layout,
+        axes: &[usize],
+    ) -> Result<CpuStorage> {
+        Ok(any_type!(x, |v| reduce::reduce(op, v, l, axes)))
+    }
+
+    fn arg_reduce(&self, max: bool, x: &CpuStorage, l: &Layout, axis: usize) -> Result<CpuStorage> {
+        Ok(CpuStorage::I64(match x {
+            CpuStorage::F32(v) => reduce::arg_reduce(max, v, l, axis),
+            CpuStorage::F64(v) => reduce::arg_reduce(max, v, l, axis),
+            CpuStorage::I64(v) => reduce::arg_reduce(max, v, l, axis),
+        }))
+    }
+
+    fn matmul(
+        &self,
+        a: &CpuStorage,
+        la: &Layout,
+        b: &CpuStorage,
+        lb: &Layout,
+    ) -> Result<CpuStorage> {
+        Ok(match same_type("matmul", a, b)? {
+            (CpuStorage::F32(a), CpuStorage::F32(b)) => {
+                CpuStorage::F32(matmul::matmul(a, la, b, lb))
+            }
+            (CpuStorage::F64(a), CpuStorage::F64(b)) => {
+                CpuStorage::F64(matmul::matmul(a, la, b, lb))
+            }
+            (x, _) => {
+                return Err(TensorError::UnsupportedDType {
+                    op: "matmul",
+                    dtype: x.dtype(),
+                })
+            }
+        })
+    }
+
+    fn index_select(
+        &self,
+        x: &CpuStorage,
+        lx: &Layout,
+        axis: usize,
+        idx: &CpuStorage,
+        li: &Layout,
+    ) -> Result<CpuStorage> {
+        let idx = indices("index_select", idx, li)?;
+        Ok(any_type!(x, |v| index::index_select(
+            &contiguous(v, lx),
+            &lx.dims,
+            axis,
+            &idx
+        )?))
+    }
+
+    fn index_add(
+        &self,
+        dims: &[usize],
+        axis: usize,
+        idx: &CpuStorage,
+        li: &Layout,
+        src: &CpuStorage,
+        ls: &Layout,
+    ) -> Result<CpuStorage> {
+        let idx = indices("index_add", idx, li)?;
+        Ok(any_type!(src, |v| index::index_add(
+            dims,
+            axis,
+            &idx,
+            &contiguous(v, ls)
+        )?))
+    }
+
+    fn gather(
+        &self,
+        x: &CpuStorage,
+        lx: &Layout,
+        axis: usize,
+        idx: &CpuStorage,
+        li: &Layout,
+    ) -> Result<CpuStorage> {
+        let idx = indices("gather", idx, li)?;
+        Ok(any_type!(x, |v| index::gather(
+            &contiguous(v, lx),
+            &lx.dims,
+            axis,
+            &idx,
+            &li.dims
+        )?))
+    }
+
+    fn scatter_add(
+        &self,
+        dims: &[usize],
+        axis: usize,
+        idx: &CpuStorage,
+        li: &Layout,
+        src: &CpuStorage,
+        ls: &Layout,
+    ) -> Result<CpuStorage> {
+        let idx = indices("scatter_add", idx, li)?;
+        Ok(any_type!(src, |v| index::scatter_add(
+            dims,
+            axis,
+            &idx,
+            &li.dims,
+            &contiguous(v, ls)
+        )?))
+    }
+
+    fn unfold2d(&self, x: &CpuStorage, l: &Layout, g: &Conv2dGeometry) -> Result<CpuStorage> {
+        Ok(float_only!("unfold2d", x, |v| conv::unfold2d(
+            &contiguous(v, l),
+            g
+        )))
+    }
+
+    fn fold2d(&self, x: &CpuStorage, l: &Layout, g: &Conv2dGeometry) -> Result<CpuStorage> {
+        Ok(float_only!("fold2d", x, |v| conv::fold2d(
+            &contiguous(v, l),
+            g
+        )))
+    }
+
+    fn max_pool2d(
+        &self,
+        x: &CpuStorage,
+        l: &Layout,
+        g: &Conv2dGeometry,
+    ) -> Result<(CpuStorage, CpuStorage)> {
+        let (v, i) = match x {
+            CpuStorage::F32(v) => {
+                let (a, b) = conv::max_pool2d(&contiguous(v, l), g);
+                (CpuStorage::F32(a), b)
+            }
+            CpuStorage::F64(v) => {
+                let (a, b) = conv::max_pool2d(&contiguous(v, l), g);
+                (CpuStorage::F64(a), b)
+            }
+            CpuStorage::I64(_) => {
+                return Err(TensorError::UnsupportedDType {
+                    op: "max_pool2d",
+                    dtype: DType::I64,
+                })
+            }
+        };
+        Ok((v, CpuStorage::I64(i)))
+    }
+
+    fn softmax(&self, x: &CpuStorage, l: &Layout, log: bool) -> Result<CpuStorage> {
+        let row = *l.dims.last().unwrap_or(&1);
+        Ok(float_only!("softmax", x, |v| nn::softmax(
+            &contiguous(v, l),
+            row,
+            log
+        )))
+    }
+
+    fn cross_entropy(
+        &self,
+        logits: &CpuStorage,
+        l: &Layout,
+        targets: &CpuStorage,
+        lt: &Layout,
+    ) -> Result<CpuStorage> {
+        let t = indices("cross_entropy", targets, lt)?;
+        let c = l.dims[1];
+        Ok(float_only!("cross_entropy", logits, |v| nn::cross_entropy(
+            &contiguous(v, l),
+            c,
+            &t
+        )?))
+    }
+
+    fn cross_entropy_backward(
+        &self,
+        logits: &CpuStorage,
+        l: &Layout,
+        targets: &CpuStorage,
+        lt: &Layout,
+        g: &CpuStorage,
+        lg: &Layout,
+    ) -> Result<CpuStorage> {
+        let t = indices("cross_entropy", targets, lt)?;
+        let c = l.dims[1];
+        Ok(match same_type("cross_entropy", logits, g)? {
+            (CpuStorage::F32(x), CpuStorage::F32(g)) => CpuStorage::F32(
+                nn::cross_entropy_backward(&contiguous(x, l), c, &t, &contiguous(g, lg))?,
+            ),
+            (CpuStorage::F64(x), CpuStorage::F64(g)) => CpuStorage::F64(
+                nn::cross_entropy_backward(&contiguous(x, l), c, &t, &contiguous(g, lg))?,
+            ),
+            (x, _) => {
+                return Err(TensorError::UnsupportedDType {
+                    op: "cross_entropy",
+                    dtype: x.dtype(),
+                })
+            }
+        })
+    }
+}

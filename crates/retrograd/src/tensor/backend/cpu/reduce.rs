@@ -1,0 +1,127 @@
+//! Reductions over any set of axes, and arg-max/arg-min along one axis.
+
+use super::strided::{contiguous, for_each_row, is_nan};
+use crate::tensor::backend::ReduceOp;
+use crate::tensor::shape::{coalesce, contiguous_strides, Layout};
+
+/// Reduces `x` over the sorted `axes`; the output keeps rank with size 1 on `axes`.
+///
+/// The input is walked in its own order and each element is combined into the output slot
+/// given by "output strides in input index space" (0 along reduced axes), so reducing
+/// leading axes (a bias gradient) and trailing axes (a row sum) are both one pass.
+pub(crate) fn reduce<T>(op: ReduceOp, x: &[T], l: &Layout, axes: &[usize]) -> Vec<T>
+where
+    T: Copy + PartialOrd + std::ops::Add<Output = T> + Default,
+    T: num_traits::Zero + num_traits::Bounded,
+{
+    let mut out_dims = l.dims.clone();
+    for &a in axes {
+        out_dims[a] = 1;
+    }
+    let n_out: usize = out_dims.iter().product();
+    let init = match op {
+        ReduceOp::Sum => T::zero(),
+        ReduceOp::Max => T::min_value(),
+        ReduceOp::Min => T::max_value(),
+    };
+    let mut out = vec![init; n_out];
+    if l.elem_count() == 0 {
+        return out;
+    }
+    let mut ostrides = contiguous_strides(&out_dims);
+    for &a in axes {
+        ostrides[a] = 0;
+    }
+    match op {
+        ReduceOp::Sum => reduce_with(x, l, &ostrides, &mut out, |acc, v| acc + v),
+        ReduceOp::Max => reduce_with(x, l, &ostrides, &mut out, |acc, v| {
+            if v > acc || is_nan(v) {
+                v
+            } else {
+                acc
+            }
+        }),
+        ReduceOp::Min => reduce_with(x, l, &ostrides, &mut out, |acc, v| {
+            if v < acc || is_nan(v) {
+                v
+            } else {
+                acc
+            }
+        }),
+    }
+    out
+}
+
+/// The reduction loop, monomorphised per combine function so the inner loops vectorise.
+#[inline(always)]
+fn reduce_with<T: Copy>(
+    x: &[T],
+    l: &Layout,
+    ostrides: &[isize],
+    out: &mut [T],
+    combine: impl Fn(T, T) -> T,
+) {
+    let (dims, [si, so]) = coalesce(&l.dims, [&l.strides, ostrides]);
+    let inner = *dims.last().unwrap();
+    let (ii, io) = (*si.last().unwrap(), *so.last().unwrap());
+    for_each_row(&dims, &[si, so], [l.offset, 0], |[oi, oo]| {
+        if io == 0 {
+            let mut acc = out[oo];
+            if ii == 1 {
+                for &v in &x[oi..oi + inner] {
+                    acc = combine(acc, v);
+                }
+            } else {
+                for j in 0..inner as isize {
+                    acc = combine(acc, x[(oi as isize + j * ii) as usize]);
+                }
+            }
+            out[oo] = acc;
+        } else if io == 1 && ii == 1 {
+            for (o, &v) in out[oo..oo + inner].iter_mut().zip(&x[oi..oi + inner]) {
+                *o = combine(*o, v);
+            }
+        } else {
+            for j in 0..inner as isize {
+                let o = (oo as isize + j * io) as usize;
+                out[o] = combine(out[o], x[(oi as isize + j * ii) as usize]);
+            }
+        }
+    });
+}
+
+/// Index of the first maximum (or minimum) along `axis`, as i64, keeping `axis` with size 1.
+pub(crate) fn arg_reduce<T: Copy + PartialOrd + Send + Sync + Default>(
+    max: bool,
+    x: &[T],
+    l: &Layout,
+    axis: usize,
+) -> Vec<i64> {
+    // Move `axis` last, make rows contiguous, scan each row.
+    let rank = l.dims.len();
+    let mut perm: Vec<usize> = (0..rank).filter(|&d| d != axis).collect();
+    perm.push(axis);
+    let pl = Layout {
+        dims: perm.iter().map(|&d| l.dims[d]).collect(),
+        strides: perm.iter().map(|&d| l.strides[d]).collect(),
+        offset: l.offset,
+    };
+    let data = contiguous(x, &pl);
+    let len = l.dims[axis];
+    if len == 0 {
+        return Vec::new();
+    }
+    data.chunks(len)
+        .map(|row| {
+            let mut best = 0;
+            for (i, &v) in row.iter().enumerate() {
+                let better = if max { v > row[best] } else { v < row[best] };
+                // NaN wins, as in the max reduction.
+                if better || (is_nan(v) && !is_nan(row[best])) {
+                    best = i;
+                }
+            }
+            best as i64
+        })
+        .collect()
+}

@@ -1,0 +1,188 @@
+//! Loops over strided views: the building blocks of every elementwise CPU kernel.
+//!
+//! Dimensions are first coalesced (contiguous runs merged, size-1 dims dropped), then the
+//! outer dimensions are walked with an odometer and the innermost one is a plain loop the
+//! compiler can vectorise. Contiguous inputs skip all of this.
+
+use crate::tensor::shape::{coalesce, Layout};
+use rayon::prelude::*;
+use std::borrow::Cow;
+
+/// Elementwise work below this many elements stays on the calling thread.
+pub(crate) const PAR_THRESHOLD: usize = 1 << 16;
+const CHUNK: usize = 1 << 14;
+
+/// Calls `f(base offsets)` for every innermost row of `dims` (already coalesced, non-empty).
+pub(crate) fn for_each_row<const K: usize>(
+    dims: &[usize],
+    strides: &[Vec<isize>; K],
+    base: [usize; K],
+    mut f: impl FnMut([usize; K]),
+) {
+    let nd = dims.len();
+    if dims.contains(&0) {
+        return;
+    }
+    if nd <= 1 {
+        f(base);
+        return;
+    }
+    let outer = nd - 1;
+    let mut idx = vec![0usize; outer];
+    let mut off = base.map(|b| b as isize);
+    loop {
+        f(off.map(|o| o as usize));
+        let mut d = outer;
+        loop {
+            if d == 0 {
+                return;
+            }
+            d -= 1;
+            idx[d] += 1;
+            for k in 0..K {
+                off[k] += strides[k][d];
+            }
+            if idx[d] < dims[d] {
+                break;
+            }
+            for k in 0..K {
+                off[k] -= strides[k][d] * dims[d] as isize;
+            }
+            idx[d] = 0;
+        }
+    }
+}
+
+/// The elements of a view as a contiguous slice, copying only when needed.
+pub(crate) fn contiguous<'a, T: Copy + Send + Sync + Default>(
+    x: &'a [T],
+    l: &Layout,
+) -> Cow<'a, [T]> {
+    match l.contiguous_range() {
+        Some(r) => Cow::Borrowed(&x[r]),
+        None => Cow::Owned(map(x, l, |v| v)),
+    }
+}
+
+/// `f` applied to every element of a view, in row-major order.
+pub(crate) fn map<T, U>(x: &[T], l: &Layout, f: impl Fn(T) -> U + Sync + Send) -> Vec<U>
+where
+    T: Copy + Send + Sync,
+    U: Copy + Send + Sync + Default,
+{
+    let n = l.elem_count();
+    if let Some(r) = l.contiguous_range() {
+        let src = &x[r];
+        if n >= PAR_THRESHOLD {
+            let mut out = vec![U::default(); n];
+            out.par_chunks_mut(CHUNK)
+                .zip(src.par_chunks(CHUNK))
+                .for_each(|(o, s)| {
+                    for (o, &s) in o.iter_mut().zip(s) {
+                        *o = f(s);
+                    }
+                });
+            return out;
+        }
+        return src.iter().map(|&v| f(v)).collect();
+    }
+    let (dims, [st]) = coalesce(&l.dims, [&l.strides]);
+    let inner = *dims.last().unwrap();
+    let is = *st.last().unwrap();
+    let mut out = Vec::with_capacity(n);
+    for_each_row(&dims, &[st], [l.offset], |[o]| {
+        if is == 1 {
+            out.extend(x[o..o + inner].iter().map(|&v| f(v)));
+        } else {
+            for j in 0..inner {
+                out.push(f(x[(o as isize + j as isize * is) as usize]));
+            }
+        }
+    });
+    out
+}
+
+/// `f` applied pairwise to two views with equal dims (strides may be 0 for broadcasting).
+pub(crate) fn zip<T, U>(
+    a: &[T],
+    la: &Layout,
+    b: &[T],
+    lb: &Layout,
+    f: impl Fn(T, T) -> U + Sync + Send,
+) -> Vec<U>
+where
+    T: Copy + Send + Sync,
+    U: Copy + Send + Sync + Default,
+{
+    let n = la.elem_count();
+    if let (Some(ra), Some(rb)) = (la.contiguous_range(), lb.contiguous_range()) {
+        let (sa, sb) = (&a[ra], &b[rb]);
+        if n >= PAR_THRESHOLD {
+            let mut out = vec![U::default(); n];
+            out.par_chunks_mut(CHUNK)
+                .zip(sa.par_chunks(CHUNK).zip(sb.par_chunks(CHUNK)))
+                .for_each(|(o, (x, y))| {
+                    for ((o, &x), &y) in o.iter_mut().zip(x).zip(y) {
+                        *o = f(x, y);
+                    }
+                });
+            return out;
+        }
+        return sa.iter().zip(sb).map(|(&x, &y)| f(x, y)).collect();
+    }
+    let (dims, [sa, sb]) = coalesce(&la.dims, [&la.strides, &lb.strides]);
+    let inner = *dims.last().unwrap();
+    let (ia, ib) = (*sa.last().unwrap(), *sb.last().unwrap());
+    let mut out = Vec::with_capacity(n);
+    for_each_row(
+        &dims,
+        &[sa, sb],
+        [la.offset, lb.offset],
+        |[oa, ob]| match (ia, ib) {
+            (1, 1) => out.extend(
+                a[oa..oa + inner]
+                    .iter()
+                    .zip(&b[ob..ob + inner])
+                    .map(|(&x, &y)| f(x, y)),
+            ),
+            (1, 0) => {
+                let y = b[ob];
+                out.extend(a[oa..oa + inner].iter().map(|&x| f(x, y)));
+            }
+            (0, 1) => {
+                let x = a[oa];
+                out.extend(b[ob..ob + inner].iter().map(|&y| f(x, y)));
+            }
+            _ => {
+                for j in 0..inner as isize {
+                    let x = a[(oa as isize + j * ia) as usize];
+                    let y = b[(ob as isize + j * ib) as usize];
+                    out.push(f(x, y));
+                }
+            }
+        },
+    );
+    out
+}
+
+/// Writes `src` (laid out with the same dims as `dst`) into the view `dst` of `buf`.
+pub(crate) fn assign<T: Copy>(buf: &mut [T], dst: &Layout, src: &[T], ls: &Layout) {
+    let (dims, [sd, ss]) = coalesce(&dst.dims, [&dst.strides, &ls.strides]);
+    let inner = *dims.last().unwrap();
+    let (id, is) = (*sd.last().unwrap(), *ss.last().unwrap());
+    for_each_row(&dims, &[sd, ss], [dst.offset, ls.offset], |[od, os]| {
+        if id == 1 && is == 1 {
+            buf[od..od + inner].copy_from_slice(&src[os..os + inner]);
+        } else {
+            for j in 0..inner as isize {
+                buf[(od as isize + j * id) as usize] = src[(os as isize + j * is) as usize];
+            }
+        }
+    });
+}
+
+/// NaN test for any partially ordered element (false for integers).
+#[inline(always)]
+pub(crate) fn is_nan<T: PartialOrd>(v: T) -> bool {
+    v.partial_cmp(&v).is_none()
+}

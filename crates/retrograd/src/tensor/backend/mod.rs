@@ -1,0 +1,480 @@
+//! The device boundary: every kernel a tensor op needs, behind the [`Backend`] trait.
+//!
+//! Tensor ops and autograd never touch elements directly; they call the dispatch functions
+//! at the bottom of this file, which pick the backend from the storage variant. A new
+//! device (CUDA, ...) adds a [`StorageData`] variant, an implementation of [`Backend`] and
+//! a match arm per dispatch function; nothing in autograd changes.
+
+pub mod cpu;
+
+use super::error::Result;
+use super::shape::Layout;
+use super::storage::StorageData;
+use super::DType;
+
+/// An elementwise function of one tensor (parameters inline, so the enum is `Copy`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum UnaryOp {
+    /// `-x`
+    Neg,
+    /// `e^x`
+    Exp,
+    /// natural log
+    Log,
+    /// square root
+    Sqrt,
+    /// `|x|`
+    Abs,
+    /// `sign(x)` with `sign(0) = 0`
+    Sign,
+    /// `sin x`
+    Sin,
+    /// `cos x`
+    Cos,
+    /// `tanh x`
+    Tanh,
+    /// `1 / (1 + e^-x)`
+    Sigmoid,
+    /// `max(x, 0)`
+    Relu,
+    /// `1` where `x > 0`, else `0` (the derivative of relu)
+    Step,
+    /// `x` for `x > 0`, else `slope * x`
+    LeakyRelu(f64),
+    /// `x Φ(x)` with the exact normal CDF
+    Gelu,
+    /// `x σ(x)`
+    Silu,
+    /// `log(1 + e^x)`, computed stably
+    Softplus,
+    /// the error function
+    Erf,
+    /// `x^p` for a constant `p`
+    Powf(f64),
+    /// `a x + b`
+    Affine(f64, f64),
+    /// `min(max(x, lo), hi)`
+    Clamp(f64, f64),
+    /// `1` where `lo <= x <= hi`, else `0` (the derivative of clamp)
+    InRange(f64, f64),
+    /// `1 / x`
+    Recip,
+}
+
+/// An elementwise function of two tensors of the same (broadcast) shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinaryOp {
+    /// `a + b`
+    Add,
+    /// `a - b`
+    Sub,
+    /// `a * b`
+    Mul,
+    /// `a / b`
+    Div,
+    /// `a ^ b`
+    Pow,
+    /// elementwise maximum
+    Maximum,
+    /// elementwise minimum
+    Minimum,
+    /// `1` where `a == b`, else `0`
+    Eq,
+    /// `1` where `a != b`
+    Ne,
+    /// `1` where `a < b`
+    Lt,
+    /// `1` where `a <= b`
+    Le,
+    /// `1` where `a > b`
+    Gt,
+    /// `1` where `a >= b`
+    Ge,
+}
+
+/// A reduction over a set of axes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReduceOp {
+    /// sum
+    Sum,
+    /// maximum
+    Max,
+    /// minimum
+    Min,
+}
+
+/// Sizes of a 2-D convolution or pooling window over an `(N, C, H, W)` input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2dGeometry {
+    /// batch
+    pub n: usize,
+    /// channels
+    pub c: usize,
+    /// input height
+    pub h: usize,
+    /// input width
+    pub w: usize,
+    /// kernel height
+    pub kh: usize,
+    /// kernel width
+    pub kw: usize,
+    /// stride (height, width)
+    pub stride: (usize, usize),
+    /// zero padding (height, width)
+    pub padding: (usize, usize),
+    /// dilation (height, width)
+    pub dilation: (usize, usize),
+    /// output height
+    pub ho: usize,
+    /// output width
+    pub wo: usize,
+}
+
+impl Conv2dGeometry {
+    /// Builds the geometry and computes the output size; `None` if the window does not fit.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        (n, c, h, w): (usize, usize, usize, usize),
+        (kh, kw): (usize, usize),
+        stride: (usize, usize),
+        padding: (usize, usize),
+        dilation: (usize, usize),
+    ) -> Option<Self> {
+        let out = |i: usize, k: usize, s: usize, p: usize, d: usize| {
+            let span = d * (k.checked_sub(1)?) + 1;
+            let padded = i + 2 * p;
+            if s == 0 || padded < span {
+                return None;
+            }
+            Some((padded - span) / s + 1)
+        };
+        let ho = out(h, kh, stride.0, padding.0, dilation.0)?;
+        let wo = out(w, kw, stride.1, padding.1, dilation.1)?;
+        Some(Conv2dGeometry {
+            n,
+            c,
+            h,
+            w,
+            kh,
+            kw,
+            stride,
+            padding,
+            dilation,
+            ho,
+            wo,
+        })
+    }
+}
+
+/// The kernels a device provides. Layouts describe strided views of the storages; outputs
+/// are new contiguous storages unless stated otherwise.
+pub trait Backend: Send + Sync {
+    /// The device's element buffer.
+    type Storage: Send + Sync;
+
+    /// A buffer of `n` elements equal to `value`.
+    fn full(&self, dtype: DType, n: usize, value: f64) -> Self::Storage;
+    /// Copies a strided view into a new contiguous buffer.
+    fn copy(&self, x: &Self::Storage, l: &Layout) -> Self::Storage;
+    /// Converts element type.
+    fn cast(&self, x: &Self::Storage, l: &Layout, dtype: DType) -> Self::Storage;
+    /// Writes `src` (broadcast to `dst`'s shape) into the view `dst` of `buf`.
+    fn assign(&self, buf: &mut Self::Storage, dst: &Layout, src: &Self::Storage, l: &Layout);
+    /// Whether every element is finite (true for integer types).
+    fn all_finite(&self, x: &Self::Storage, l: &Layout) -> bool;
+    /// Elementwise function of one tensor.
+    fn unary(&self, op: UnaryOp, x: &Self::Storage, l: &Layout) -> Result<Self::Storage>;
+    /// Elementwise function of two tensors whose layouts have the same dims.
+    fn binary(
+        &self,
+        op: BinaryOp,
+        a: &Self::Storage,
+        la: &Layout,
+        b: &Self::Storage,
+        lb: &Layout,
+    ) -> Result<Self::Storage>;
+    /// `mask != 0 ? a : b`, all three laid out with the same dims.
+    #[allow(clippy::too_many_arguments)]
+    fn where_cond(
+        &self,
+        mask: &Self::Storage,
+        lm: &Layout,
+        a: &Self::Storage,
+        la: &Layout,
+        b: &Self::Storage,
+        lb: &Layout,
+    ) -> Result<Self::Storage>;
+    /// Reduction over sorted `axes`; the result has the input's rank (size 1 on `axes`).
+    fn reduce(
+        &self,
+        op: ReduceOp,
+        x: &Self::Storage,
+        l: &Layout,
+        axes: &[usize],
+    ) -> Result<Self::Storage>;
+    /// Index (as i64) of the max (or min) along `axis`; the result keeps `axis` with size 1.
+    fn arg_reduce(
+        &self,
+        max: bool,
+        x: &Self::Storage,
+        l: &Layout,
+        axis: usize,
+    ) -> Result<Self::Storage>;
+    /// Batched matrix product of `(B.., m, k)` and `(B.., k, n)` with equal batch dims.
+    fn matmul(
+        &self,
+        a: &Self::Storage,
+        la: &Layout,
+        b: &Self::Storage,
+        lb: &Layout,
+    ) -> Result<Self::Storage>;
+    /// Selects entries of `idx` (1-D, i64) along `axis`.
+    fn index_select(
+        &self,
+        x: &Self::Storage,
+        lx: &Layout,
+        axis: usize,
+        idx: &Self::Storage,
+        li: &Layout,
+    ) -> Result<Self::Storage>;
+    /// Zeros of shape `dims`, then `out[.., idx[j], ..] += src[.., j, ..]` along `axis`.
+    fn index_add(
+        &self,
+        dims: &[usize],
+        axis: usize,
+        idx: &Self::Storage,
+        li: &Layout,
+        src: &Self::Storage,
+        ls: &Layout,
+    ) -> Result<Self::Storage>;
+    /// `out[i][j][k] = x[i][idx[i][j][k]][k]` (for `axis = 1`), shaped like `idx`.
+    fn gather(
+        &self,
+        x: &Self::Storage,
+        lx: &Layout,
+        axis: usize,
+        idx: &Self::Storage,
+        li: &Layout,
+    ) -> Result<Self::Storage>;
+    /// Zeros of shape `dims`, then `out[i][idx[i][j][k]][k] += src[i][j][k]` (for `axis = 1`).
+    fn scatter_add(
+        &self,
+        dims: &[usize],
+        axis: usize,
+        idx: &Self::Storage,
+        li: &Layout,
+        src: &Self::Storage,
+        ls: &Layout,
+    ) -> Result<Self::Storage>;
+    /// im2col: `(N, C, H, W)` to `(N, C·kh·kw, ho·wo)`.
+    fn unfold2d(&self, x: &Self::Storage, l: &Layout, g: &Conv2dGeometry) -> Result<Self::Storage>;
+    /// col2im, the adjoint of `unfold2d`: `(N, C·kh·kw, ho·wo)` to `(N, C, H, W)`, summing overlaps.
+    fn fold2d(&self, x: &Self::Storage, l: &Layout, g: &Conv2dGeometry) -> Result<Self::Storage>;
+    /// Max pooling; returns values and, per output, the flat `h·W + w` index of the max.
+    fn max_pool2d(
+        &self,
+        x: &Self::Storage,
+        l: &Layout,
+        g: &Conv2dGeometry,
+    ) -> Result<(Self::Storage, Self::Storage)>;
+    /// Softmax (or log-softmax) over the last axis.
+    fn softmax(&self, x: &Self::Storage, l: &Layout, log: bool) -> Result<Self::Storage>;
+    /// Per-row cross-entropy `logsumexp(x_i) - x_i[t_i]` of `(N, C)` logits and i64 targets.
+    fn cross_entropy(
+        &self,
+        logits: &Self::Storage,
+        l: &Layout,
+        targets: &Self::Storage,
+        lt: &Layout,
+    ) -> Result<Self::Storage>;
+    /// `(softmax(x_i) - onehot(t_i)) * g_i`, the gradient of `cross_entropy` given row weights `g`.
+    #[allow(clippy::too_many_arguments)]
+    fn cross_entropy_backward(
+        &self,
+        logits: &Self::Storage,
+        l: &Layout,
+        targets: &Self::Storage,
+        lt: &Layout,
+        g: &Self::Storage,
+        lg: &Layout,
+    ) -> Result<Self::Storage>;
+}
+
+use cpu::CpuBackend;
+
+// Dispatch: one function per kernel, matching on the storage variants. With a single
+// backend every match is irrefutable; a second device adds arms (and a device-mismatch
+// error for mixed operands) here only.
+
+pub(crate) fn full(dtype: DType, n: usize, value: f64) -> StorageData {
+    StorageData::Cpu(CpuBackend.full(dtype, n, value))
+}
+
+pub(crate) fn copy(x: &StorageData, l: &Layout) -> StorageData {
+    let StorageData::Cpu(x) = x;
+    StorageData::Cpu(CpuBackend.copy(x, l))
+}
+
+pub(crate) fn cast(x: &StorageData, l: &Layout, dtype: DType) -> StorageData {
+    let StorageData::Cpu(x) = x;
+    StorageData::Cpu(CpuBackend.cast(x, l, dtype))
+}
+
+pub(crate) fn assign(buf: &mut StorageData, dst: &Layout, src: &StorageData, l: &Layout) {
+    let (StorageData::Cpu(buf), StorageData::Cpu(src)) = (buf, src);
+    CpuBackend.assign(buf, dst, src, l)
+}
+
+pub(crate) fn all_finite(x: &StorageData, l: &Layout) -> bool {
+    let StorageData::Cpu(x) = x;
+    CpuBackend.all_finite(x, l)
+}
+
+pub(crate) fn unary(op: UnaryOp, x: &StorageData, l: &Layout) -> Result<StorageData> {
+    let StorageData::Cpu(x) = x;
+    Ok(StorageData::Cpu(CpuBackend.unary(op, x, l)?))
+}
+
+pub(crate) fn binary(
+    op: BinaryOp,
+    a: &StorageData,
+    la: &Layout,
+    b: &StorageData,
+    lb: &Layout,
+) -> Result<StorageData> {
+    let (StorageData::Cpu(a), StorageData::Cpu(b)) = (a, b);
+    Ok(StorageData::Cpu(CpuBackend.binary(op, a, la, b, lb)?))
+}
+
+pub(crate) fn where_cond(
+    m: (&StorageData, &Layout),
+    a: (&StorageData, &Layout),
+    b: (&StorageData, &Layout),
+) -> Result<StorageData> {
+    let (StorageData::Cpu(ms), StorageData::Cpu(as_), StorageData::Cpu(bs)) = (m.0, a.0, b.0);
+    Ok(StorageData::Cpu(
+        CpuBackend.where_cond(ms, m.1, as_, a.1, bs, b.1)?,
+    ))
+}
+
+pub(crate) fn reduce(
+    op: ReduceOp,
+    x: &StorageData,
+    l: &Layout,
+    axes: &[usize],
+) -> Result<StorageData> {
+    let StorageData::Cpu(x) = x;
+    Ok(StorageData::Cpu(CpuBackend.reduce(op, x, l, axes)?))
+}
+
+pub(crate) fn arg_reduce(
+    max: bool,
+    x: &StorageData,
+    l: &Layout,
+    axis: usize,
+) -> Result<StorageData> {
+    let StorageData::Cpu(x) = x;
+    Ok(StorageData::Cpu(CpuBackend.arg_reduce(max, x, l, axis)?))
+}
+
+pub(crate) fn matmul(
+    a: &StorageData,
+    la: &Layout,
+    b: &StorageData,
+    lb: &Layout,
+) -> Result<StorageData> {
+    let (StorageData::Cpu(a), StorageData::Cpu(b)) = (a, b);
+    Ok(StorageData::Cpu(CpuBackend.matmul(a, la, b, lb)?))
+}
+
+pub(crate) fn index_select(
+    x: (&StorageData, &Layout),
+    axis: usize,
+    idx: (&StorageData, &Layout),
+) -> Result<StorageData> {
+    let (StorageData::Cpu(xs), StorageData::Cpu(is)) = (x.0, idx.0);
+    Ok(StorageData::Cpu(
+        CpuBackend.index_select(xs, x.1, axis, is, idx.1)?,
+    ))
+}
+
+pub(crate) fn index_add(
+    dims: &[usize],
+    axis: usize,
+    idx: (&StorageData, &Layout),
+    src: (&StorageData, &Layout),
+) -> Result<StorageData> {
+    let (StorageData::Cpu(is), StorageData::Cpu(ss)) = (idx.0, src.0);
+    Ok(StorageData::Cpu(
+        CpuBackend.index_add(dims, axis, is, idx.1, ss, src.1)?,
+    ))
+}
+
+pub(crate) fn gather(
+    x: (&StorageData, &Layout),
+    axis: usize,
+    idx: (&StorageData, &Layout),
+) -> Result<StorageData> {
+    let (StorageData::Cpu(xs), StorageData::Cpu(is)) = (x.0, idx.0);
+    Ok(StorageData::Cpu(
+        CpuBackend.gather(xs, x.1, axis, is, idx.1)?,
+    ))
+}
+
+pub(crate) fn scatter_add(
+    dims: &[usize],
+    axis: usize,
+    idx: (&StorageData, &Layout),
+    src: (&StorageData, &Layout),
+) -> Result<StorageData> {
+    let (StorageData::Cpu(is), StorageData::Cpu(ss)) = (idx.0, src.0);
+    Ok(StorageData::Cpu(
+        CpuBackend.scatter_add(dims, axis, is, idx.1, ss, src.1)?,
+    ))
+}
+
+pub(crate) fn unfold2d(x: &StorageData, l: &Layout, g: &Conv2dGeometry) -> Result<StorageData> {
+    let StorageData::Cpu(x) = x;
+    Ok(StorageData::Cpu(CpuBackend.unfold2d(x, l, g)?))
+}
+
+pub(crate) fn fold2d(x: &StorageData, l: &Layout, g: &Conv2dGeometry) -> Result<StorageData> {
+    let StorageData::Cpu(x) = x;
+    Ok(StorageData::Cpu(CpuBackend.fold2d(x, l, g)?))
+}
+
+pub(crate) fn max_pool2d(
+    x: &StorageData,
+    l: &Layout,
+    g: &Conv2dGeometry,
+) -> Result<(StorageData, StorageData)> {
+    let StorageData::Cpu(x) = x;
+    let (v, i) = CpuBackend.max_pool2d(x, l, g)?;
+    Ok((StorageData::Cpu(v), StorageData::Cpu(i)))
+}
+
+pub(crate) fn softmax(x: &StorageData, l: &Layout, log: bool) -> Result<StorageData> {
+    let StorageData::Cpu(x) = x;
+    Ok(StorageData::Cpu(CpuBackend.softmax(x, l, log)?))
+}
+
+pub(crate) fn cross_entropy(
+    x: (&StorageData, &Layout),
+    t: (&StorageData, &Layout),
+) -> Result<StorageData> {
+    let (StorageData::Cpu(xs), StorageData::Cpu(ts)) = (x.0, t.0);
+    Ok(StorageData::Cpu(
+        CpuBackend.cross_entropy(xs, x.1, ts, t.1)?,
+    ))
+}
+
+pub(crate) fn cross_entropy_backward(
+    x: (&StorageData, &Layout),
+    t: (&StorageData, &Layout),
+    g: (&StorageData, &Layout),
+) -> Result<StorageData> {
+    let (StorageData::Cpu(xs), StorageData::Cpu(ts), StorageData::Cpu(gs)) = (x.0, t.0, g.0);
+    Ok(StorageData::Cpu(
+        CpuBackend.cross_entropy_backward(xs, x.1, ts, t.1, gs, g.1)?,
+    ))
+}

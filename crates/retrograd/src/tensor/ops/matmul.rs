@@ -1,0 +1,87 @@
+//! Matrix products with NumPy semantics: batched, with broadcast batch dims, and the 1-D
+//! cases. The primitive is the batched product of rank ≥ 2 operands; the 1-D cases are
+//! views around it. Rule: `dA = dC Bᵀ`, `dB = Aᵀ dC`, summed over broadcast batch dims.
+
+use crate::tensor::autograd::{record_new, Save};
+use crate::tensor::backend;
+use crate::tensor::error::{shape_mismatch, Result};
+use crate::tensor::shape::{broadcast_layout, broadcast_shapes};
+use crate::tensor::Tensor;
+
+impl Tensor {
+    /// Matrix product, as NumPy's `matmul`:
+    /// - `(m, k) @ (k, n) -> (m, n)`; leading batch dims broadcast:
+    ///   `(B, m, k) @ (k, n) -> (B, m, n)`, `(B, 1, m, k) @ (C, k, n) -> (B, C, m, n)`;
+    /// - a 1-D left operand is a row vector, a 1-D right operand a column vector, and the
+    ///   added axis is removed from the result (`(k) @ (k) -> ()`).
+    ///
+    /// ```
+    /// use retrograd::tensor::Tensor;
+    /// let a = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], [2, 2]).unwrap();
+    /// let b = Tensor::from_vec(vec![1.0f32, 1.0], [2]).unwrap();
+    /// assert_eq!(a.matmul(&b).unwrap().to_vec::<f32>().unwrap(), vec![3.0, 7.0]);
+    /// assert_eq!(b.matmul(&b).unwrap().item().unwrap(), 2.0);
+    /// ```
+    #[track_caller]
+    pub fn matmul(&self, rhs: &Tensor) -> Result<Tensor> {
+        match (self.rank(), rhs.rank()) {
+            (0, _) | (_, 0) => Err(shape_mismatch(
+                "matmul",
+                self.dims(),
+                rhs.dims(),
+                "both operands need at least one dimension",
+            )),
+            (1, 1) => self
+                .unsqueeze(0)?
+                .matmul_nd(&rhs.unsqueeze(1)?)?
+                .reshape(()),
+            (1, _) => self.unsqueeze(0)?.matmul_nd(rhs)?.squeeze(-2),
+            (_, 1) => self.matmul_nd(&rhs.unsqueeze(1)?)?.squeeze(-1),
+            _ => self.matmul_nd(rhs),
+        }
+    }
+
+    /// The batched primitive: both operands of rank ≥ 2.
+    #[track_caller]
+    fn matmul_nd(&self, rhs: &Tensor) -> Result<Tensor> {
+        let op = "matmul";
+        self.require_float(op)?;
+        self.require_same_dtype(op, rhs)?;
+        let (ra, rb) = (self.rank(), rhs.rank());
+        let (m, k) = (self.dims()[ra - 2], self.dims()[ra - 1]);
+        let (k2, n) = (rhs.dims()[rb - 2], rhs.dims()[rb - 1]);
+        if k != k2 {
+            return Err(shape_mismatch(
+                op,
+                self.dims(),
+                rhs.dims(),
+                format!("inner dimensions differ ({k} vs {k2})"),
+            ));
+        }
+        let batch = broadcast_shapes(op, &self.dims()[..ra - 2], &rhs.dims()[..rb - 2])?;
+        let mut da = batch.clone();
+        da.extend([m, k]);
+        let mut db = batch.clone();
+        db.extend([k, n]);
+        let la = broadcast_layout(op, self.layout(), &da)?;
+        let lb = broadcast_layout(op, rhs.layout(), &db)?;
+        let data = Tensor::read_all(&[self, rhs], |s| backend::matmul(s[0], &la, s[1], &lb))?;
+        let mut out = batch;
+        out.extend([m, n]);
+        record_new(op, data, out, &[self, rhs], Save::Inputs, |ctx, g| {
+            let (a, b) = (ctx.input(0), ctx.input(1));
+            Ok(vec![
+                if ctx.needs(0) {
+                    Some(g.matmul_nd(&b.mt()?)?.sum_to(a.dims())?)
+                } else {
+                    None
+                },
+                if ctx.needs(1) {
+                    Some(a.mt()?.matmul_nd(g)?.sum_to(b.dims())?)
+                } else {
+                    None
+                },
+            ])
+        })
+    }
+}

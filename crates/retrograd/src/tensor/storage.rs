@@ -1,0 +1,99 @@
+//! Shared, versioned storage behind tensors and views.
+//!
+//! A [`Storage`] is shared (through `Arc`) by a tensor and all its views. Its version counter
+//! is bumped by every in-place write, so that backward can detect a saved tensor that was
+//! modified after it was saved. Live storage bytes are counted for memory tests.
+
+use super::backend::cpu::CpuStorage;
+use super::DType;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+static LIVE_STORAGE_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+/// Bytes held by all live tensor storages of the process (for memory-leak tests).
+///
+/// ```
+/// use retrograd::tensor::{live_storage_bytes, DType, Tensor};
+/// let before = live_storage_bytes();
+/// let t = Tensor::zeros([1000], DType::F32);
+/// assert!(live_storage_bytes() >= before + 4000 || live_storage_bytes() != before);
+/// drop(t);
+/// ```
+pub fn live_storage_bytes() -> usize {
+    LIVE_STORAGE_BYTES.load(Ordering::Relaxed)
+}
+
+/// Where a tensor's elements live.
+///
+/// ```
+/// use retrograd::tensor::{DType, Device, Tensor};
+/// assert_eq!(Tensor::zeros([2], DType::F32).device(), Device::Cpu);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Device {
+    /// Host memory, CPU kernels.
+    Cpu,
+}
+
+/// The elements of a tensor on one device; one variant per backend.
+#[derive(Debug)]
+pub enum StorageData {
+    /// Host memory.
+    Cpu(CpuStorage),
+}
+
+impl StorageData {
+    pub(crate) fn dtype(&self) -> DType {
+        match self {
+            StorageData::Cpu(s) => s.dtype(),
+        }
+    }
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            StorageData::Cpu(s) => s.len(),
+        }
+    }
+    pub(crate) fn device(&self) -> Device {
+        match self {
+            StorageData::Cpu(_) => Device::Cpu,
+        }
+    }
+}
+
+/// Elements plus a version counter, shared by a tensor and its views.
+#[derive(Debug)]
+pub struct Storage {
+    data: RwLock<StorageData>,
+    version: AtomicU64,
+    bytes: usize,
+}
+
+impl Storage {
+    pub(crate) fn new(data: StorageData) -> Self {
+        let bytes = data.len() * data.dtype().size_in_bytes();
+        LIVE_STORAGE_BYTES.fetch_add(bytes, Ordering::Relaxed);
+        Storage {
+            data: RwLock::new(data),
+            version: AtomicU64::new(0),
+            bytes,
+        }
+    }
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, StorageData> {
+        self.data.read().unwrap_or_else(|e| e.into_inner())
+    }
+    /// Write access; bumps the version counter.
+    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, StorageData> {
+        self.version.fetch_add(1, Ordering::Relaxed);
+        self.data.write().unwrap_or_else(|e| e.into_inner())
+    }
+    pub(crate) fn version(&self) -> u64 {
+        self.version.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Storage {
+    fn drop(&mut self) {
+        LIVE_STORAGE_BYTES.fetch_sub(self.bytes, Ordering::Relaxed);
+    }
+}
