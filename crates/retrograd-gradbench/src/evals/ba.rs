@@ -1,0 +1,268 @@
+//! `ba`: bundle adjustment (ADBench): reprojection and weight errors of `p` observations
+//! of `m` points by `n` cameras, and the sparse Jacobian, in the reference's encoding.
+
+use super::{input_with_runs, unknown};
+use crate::json::{Object, ToJson};
+use crate::protocol::Evaluated;
+use num_traits::Float;
+use retrograd::Dual;
+
+input_with_runs! {
+    /// The `ba` input: one camera, point, weight and feature, repeated.
+    pub struct Input {
+        /// Cameras.
+        pub n: usize,
+        /// Points.
+        pub m: usize,
+        /// Observations.
+        pub p: usize,
+        /// One camera: rotation (3), center (3), focal length, principal point (2),
+        /// radial distortion (2).
+        pub cam: Vec<f64>,
+        /// One point.
+        pub x: Vec<f64>,
+        /// One weight.
+        pub w: f64,
+        /// One feature.
+        pub feat: Vec<f64>,
+    }
+}
+
+/// Parameters per camera.
+pub const NCAM: usize = 11;
+
+/// The expanded problem.
+pub struct Problem {
+    /// Cameras, points, observations.
+    pub n: usize,
+    /// Points.
+    pub m: usize,
+    /// Observations.
+    pub p: usize,
+    /// `n × 11` cameras.
+    pub cams: Vec<f64>,
+    /// `m × 3` points.
+    pub x: Vec<f64>,
+    /// `p` weights.
+    pub w: Vec<f64>,
+    /// `p × 2` (camera, point) indices.
+    pub obs: Vec<usize>,
+    /// `p × 2` features.
+    pub feats: Vec<f64>,
+}
+
+impl Problem {
+    /// Repeats the input's camera, point, weight and feature as the reference does.
+    pub fn from_input(i: &Input) -> Result<Self, String> {
+        if i.cam.len() != NCAM || i.x.len() != 3 || i.feat.len() != 2 || i.n == 0 || i.m == 0 {
+            return Err("bad sizes".into());
+        }
+        let obs = (0..i.p).flat_map(|k| [k % i.n, k % i.m]).collect();
+        Ok(Problem {
+            n: i.n,
+            m: i.m,
+            p: i.p,
+            cams: i.cam.repeat(i.n),
+            x: i.x.repeat(i.m),
+            w: vec![i.w; i.p],
+            obs,
+            feats: i.feat.repeat(i.p),
+        })
+    }
+}
+
+fn cross<T: Float>(a: &[T; 3], b: &[T; 3]) -> [T; 3] {
+    [
+        a[1] * b[2] - a[2] * b[1],
+        a[2] * b[0] - a[0] * b[2],
+        a[0] * b[1] - a[1] * b[0],
+    ]
+}
+
+fn rodrigues_rotate_point<T: Float>(rot: &[T], pt: &[T; 3]) -> [T; 3] {
+    let sqtheta = rot[0] * rot[0] + rot[1] * rot[1] + rot[2] * rot[2];
+    if sqtheta != T::zero() {
+        let theta = sqtheta.sqrt();
+        let (costheta, sintheta) = (theta.cos(), theta.sin());
+        let theta_inverse = T::one() / theta;
+        let w = [
+            rot[0] * theta_inverse,
+            rot[1] * theta_inverse,
+            rot[2] * theta_inverse,
+        ];
+        let w_cross_pt = cross(&w, pt);
+        let tmp = (w[0] * pt[0] + w[1] * pt[1] + w[2] * pt[2]) * (T::one() - costheta);
+        std::array::from_fn(|i| pt[i] * costheta + w_cross_pt[i] * sintheta + w[i] * tmp)
+    } else {
+        let r = [rot[0], rot[1], rot[2]];
+        let c = cross(&r, pt);
+        std::array::from_fn(|i| pt[i] + c[i])
+    }
+}
+
+/// The weighted reprojection error of one observation (`cam`: 11 parameters, `x`: 3).
+pub fn reproj_error<T: Float>(cam: &[T], x: &[T], w: T, feat: &[f64]) -> [T; 2] {
+    let xo = [x[0] - cam[3], x[1] - cam[4], x[2] - cam[5]];
+    let xcam = rodrigues_rotate_point(&cam[..3], &xo);
+    let mut proj = [xcam[0] / xcam[2], xcam[1] / xcam[2]];
+    let rsq = proj[0] * proj[0] + proj[1] * proj[1];
+    let l = T::one() + cam[9] * rsq + cam[10] * rsq * rsq;
+    proj = [proj[0] * l, proj[1] * l];
+    proj = [proj[0] * cam[6] + cam[7], proj[1] * cam[6] + cam[8]];
+    let f = |v: f64| T::from(v).unwrap();
+    [w * (proj[0] - f(feat[0])), w * (proj[1] - f(feat[1]))]
+}
+
+/// `1 − w²`.
+pub fn weight_error<T: Float>(w: T) -> T {
+    T::one() - w * w
+}
+
+/// The objective: `2p` reprojection errors and `p` weight errors.
+pub fn objective(pb: &Problem) -> (Vec<f64>, Vec<f64>) {
+    let mut reproj = Vec::with_capacity(2 * pb.p);
+    for i in 0..pb.p {
+        let (c, pt) = (pb.obs[2 * i], pb.obs[2 * i + 1]);
+        reproj.extend(reproj_error(
+            &pb.cams[c * NCAM..][..NCAM],
+            &pb.x[pt * 3..][..3],
+            pb.w[i],
+            &pb.feats[2 * i..][..2],
+        ));
+    }
+    let w_err = pb.w.iter().map(|&w| weight_error(w)).collect();
+    (reproj, w_err)
+}
+
+/// The Jacobian in compressed-row form, as the reference builds it.
+pub struct SparseMat {
+    /// Row start offsets (rows + 1 entries).
+    pub rows: Vec<i64>,
+    /// Column of each entry.
+    pub cols: Vec<i64>,
+    /// Value of each entry.
+    pub vals: Vec<f64>,
+}
+
+/// The Jacobian. Each observation's 2 × 15 block (11 camera parameters, 3 point
+/// coordinates, 1 weight) comes from one forward-mode evaluation on `Dual<f64, 15>`; each
+/// weight error's derivative from one on `Dual<f64>`.
+pub fn jacobian(pb: &Problem) -> SparseMat {
+    let nnz = 2 * 15 * pb.p + pb.p;
+    let mut j = SparseMat {
+        rows: Vec::with_capacity(3 * pb.p + 1),
+        cols: Vec::with_capacity(nnz),
+        vals: Vec::with_capacity(nnz),
+    };
+    j.rows.push(0);
+    let point_col = (NCAM * pb.n) as i64;
+    let w_col = point_col + 3 * pb.m as i64;
+    for i in 0..pb.p {
+        let (c, pt) = (pb.obs[2 * i], pb.obs[2 * i + 1]);
+        let cam: [Dual<f64, 15>; NCAM] =
+            std::array::from_fn(|k| Dual::variable(pb.cams[c * NCAM + k], k));
+        let x: [Dual<f64, 15>; 3] =
+            std::array::from_fn(|k| Dual::variable(pb.x[pt * 3 + k], NCAM + k));
+        let w = Dual::variable(pb.w[i], 14);
+        let err = reproj_error(&cam, &x, w, &pb.feats[2 * i..][..2]);
+        for e in &err {
+            let last = *j.rows.last().unwrap();
+            j.rows.push(last + 15);
+            for k in 0..NCAM {
+                j.cols.push((NCAM * c + k) as i64);
+                j.vals.push(e.tangent[k]);
+            }
+            for k in 0..3 {
+                j.cols.push(point_col + (3 * pt + k) as i64);
+                j.vals.push(e.tangent[NCAM + k]);
+            }
+            j.cols.push(w_col + i as i64);
+            j.vals.push(e.tangent[14]);
+        }
+    }
+    for i in 0..pb.p {
+        let d = retrograd::forward::derivative(weight_error, pb.w[i]);
+        let last = *j.rows.last().unwrap();
+        j.rows.push(last + 1);
+        j.cols.push(w_col + i as i64);
+        j.vals.push(d);
+    }
+    j
+}
+
+/// The first 30 entries and the last one, as the reference transmits.
+fn abbreviated<T: Copy>(v: &[T]) -> Vec<T> {
+    let mut out = v[..30.min(v.len())].to_vec();
+    out.push(*v.last().unwrap());
+    out
+}
+
+/// Evaluates `objective` or `jacobian`.
+pub fn evaluate(function: &str, input: &str) -> Result<Evaluated, String> {
+    let input: Input = super::parse(input)?;
+    let pb = Problem::from_input(&input)?;
+    if pb.p == 0 {
+        return Err("no observations".into());
+    }
+    match function {
+        "objective" => {
+            let ((reproj, w_err), timings) = crate::runs::repeat(input.runs(), || objective(&pb));
+            let elements = reproj[..2].to_vec();
+            let output = crate::json::to_vec(&Object(&[
+                (
+                    "reproj_error",
+                    &Object(&[("elements", &elements), ("repeated", &pb.p)]) as &dyn ToJson,
+                ),
+                (
+                    "w_err",
+                    &Object(&[("element", &w_err[0]), ("repeated", &pb.p)]),
+                ),
+            ]))?;
+            Ok(Evaluated { output, timings })
+        }
+        "jacobian" => {
+            let (j, timings) = crate::runs::repeat(input.runs(), || jacobian(&pb));
+            let output = crate::json::to_vec(&Object(&[
+                ("rows", &abbreviated(&j.rows)),
+                ("cols", &abbreviated(&j.cols)),
+                ("vals", &abbreviated(&j.vals)),
+            ]))?;
+            Ok(Evaluated { output, timings })
+        }
+        _ => unknown(function),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evals::testing::assert_matches_fd;
+
+    #[test]
+    fn jacobian_blocks_match_finite_differences() {
+        let input = Input {
+            n: 2,
+            m: 3,
+            p: 4,
+            cam: vec![
+                0.1, -0.2, 0.3, 0.5, -0.4, 0.2, 300.0, 10.0, -5.0, 1e-3, 2e-5,
+            ],
+            x: vec![1.0, 2.0, 8.0],
+            w: 0.8,
+            feat: vec![30.0, -20.0],
+            min_runs: 1,
+            min_seconds: 0.0,
+        };
+        let pb = Problem::from_input(&input).unwrap();
+        let j = jacobian(&pb);
+        assert_eq!(j.rows.len(), 3 * 4 + 1);
+        // Row 0 (x error of observation 0) against finite differences.
+        let mut z: Vec<f64> = input.cam.clone();
+        z.extend(&input.x);
+        z.push(input.w);
+        let f = |z: &[f64]| reproj_error(&z[..11], &z[11..14], z[14], &input.feat)[0];
+        assert_matches_fd(f, &z, &j.vals[..15], 1e-6);
+        assert_eq!(j.cols[11], 22); // first point column: 11·n
+        assert_eq!(*j.vals.last().unwrap(), -2.0 * 0.8);
+    }
+}

@@ -1,0 +1,298 @@
+//! `gmm`: the log posterior of a Gaussian mixture model with a Wishart prior on the
+//! precision matrices (ADBench's GMM with GradBench's fixes), and its gradient.
+
+use super::{input_with_runs, max_element, timed, unknown};
+use crate::json::{Object, Rows, ToJson};
+use crate::protocol::Evaluated;
+use num_traits::Float;
+use retrograd::{Tape, Var};
+
+input_with_runs! {
+    /// The `gmm` input.
+    pub struct Input {
+        /// Dimension.
+        pub d: usize,
+        /// Components.
+        pub k: usize,
+        /// Points.
+        pub n: usize,
+        /// The points, one row each.
+        pub x: Vec<Vec<f64>>,
+        /// Extra degrees of freedom of the Wishart prior.
+        pub m: i64,
+        /// Precision of the Wishart prior.
+        pub gamma: f64,
+        /// Weight parameters.
+        pub alpha: Vec<f64>,
+        /// Means.
+        pub mu: Vec<Vec<f64>>,
+        /// Log-diagonals of the precision factors.
+        pub q: Vec<Vec<f64>>,
+        /// Strictly lower parts of the precision factors, column by column.
+        pub l: Vec<Vec<f64>>,
+    }
+}
+
+/// The problem with its parameters flattened row-major.
+pub struct Problem {
+    /// Dimension, components, points.
+    pub d: usize,
+    /// Components.
+    pub k: usize,
+    /// Points.
+    pub n: usize,
+    /// `n × d` points.
+    pub x: Vec<f64>,
+    /// Wishart `m`.
+    pub m: i64,
+    /// Wishart `γ`.
+    pub gamma: f64,
+    /// The independent variables: `alpha (k) | mu (k·d) | q (k·d) | l (k·d(d−1)/2)`.
+    pub params: Vec<f64>,
+}
+
+impl Problem {
+    fn from_input(i: &Input) -> Result<Self, String> {
+        let (d, k) = (i.d, i.k);
+        let lsz = d * (d.saturating_sub(1)) / 2;
+        let ok = i.alpha.len() == k
+            && i.mu.len() == k
+            && i.q.len() == k
+            && i.l.len() == k
+            && i.mu.iter().chain(&i.q).all(|r| r.len() == d)
+            && i.l.iter().all(|r| r.len() == lsz)
+            && i.x.len() == i.n
+            && i.x.iter().all(|r| r.len() == d);
+        if !ok || d == 0 || k == 0 {
+            return Err("inconsistent sizes".into());
+        }
+        let mut params = i.alpha.clone();
+        params.extend(i.mu.concat());
+        params.extend(i.q.concat());
+        params.extend(i.l.concat());
+        Ok(Problem {
+            d,
+            k,
+            n: i.n,
+            x: i.x.concat(),
+            m: i.m,
+            gamma: i.gamma,
+            params,
+        })
+    }
+
+    fn lsz(&self) -> usize {
+        self.d * (self.d - 1) / 2
+    }
+}
+
+/// `log Γ_p(a)`, the multivariate log gamma function.
+fn log_gamma_distrib(a: f64, p: usize) -> f64 {
+    let mut out = 0.25 * (p * (p - 1)) as f64 * std::f64::consts::PI.ln();
+    for j in 1..=p {
+        out += libm::lgamma(a + 0.5 * (1.0 - j as f64));
+    }
+    out
+}
+
+fn logsumexp<T: Float>(v: &[T]) -> T {
+    let mx = max_element(v);
+    let mut s = T::zero();
+    for &x in v {
+        s = s + (x - mx).exp();
+    }
+    s.ln() + mx
+}
+
+/// The log posterior on any number type; `p` holds the independent variables.
+pub fn objective<T: Float>(pb: &Problem, p: &[T]) -> T {
+    let (d, k, n) = (pb.d, pb.k, pb.n);
+    let lsz = pb.lsz();
+    let (alpha, rest) = p.split_at(k);
+    let (mu, rest) = rest.split_at(k * d);
+    let (q, l) = rest.split_at(k * d);
+    let c = |v: f64| T::from(v).unwrap();
+    let qdiags: Vec<T> = q.iter().map(|v| v.exp()).collect();
+    let sum_qs: Vec<T> = q
+        .chunks(d)
+        .map(|r| r.iter().fold(T::zero(), |a, &b| a + b))
+        .collect();
+    let mut xc = vec![T::zero(); d];
+    let mut qx = vec![T::zero(); d];
+    let mut main = vec![T::zero(); k];
+    let mut slse = T::zero();
+    for xi in pb.x.chunks(d) {
+        for ik in 0..k {
+            for j in 0..d {
+                xc[j] = c(xi[j]) - mu[ik * d + j];
+            }
+            for j in 0..d {
+                qx[j] = qdiags[ik * d + j] * xc[j];
+            }
+            let mut idx = ik * lsz;
+            for i in 0..d {
+                for j in i + 1..d {
+                    qx[j] = qx[j] + l[idx] * xc[i];
+                    idx += 1;
+                }
+            }
+            let sq = qx.iter().fold(T::zero(), |a, &b| a + b * b);
+            main[ik] = alpha[ik] + sum_qs[ik] - c(0.5) * sq;
+        }
+        slse = slse + logsumexp(&main);
+    }
+    let constant = -(n as f64) * d as f64 * 0.5 * (2.0 * std::f64::consts::PI).ln();
+    c(constant) + slse - c(n as f64) * logsumexp(alpha) + prior(pb, &qdiags, &sum_qs, l)
+}
+
+/// The log Wishart prior of the precision matrices.
+fn prior<T: Float>(pb: &Problem, qdiags: &[T], sum_qs: &[T], l: &[T]) -> T {
+    let (d, k) = (pb.d, pb.k);
+    let lsz = pb.lsz();
+    let nn = d as i64 + pb.m + 1;
+    let cst = nn as f64 * d as f64 * (pb.gamma.ln() - 0.5 * 2f64.ln())
+        - log_gamma_distrib(0.5 * nn as f64, d);
+    let mut out = T::zero();
+    for ik in 0..k {
+        let sq = |v: &[T]| v.iter().fold(T::zero(), |a, &b| a + b * b);
+        let frob = sq(&qdiags[ik * d..(ik + 1) * d]) + sq(&l[ik * lsz..(ik + 1) * lsz]);
+        out = out + T::from(0.5 * pb.gamma * pb.gamma).unwrap() * frob
+            - T::from(pb.m as f64).unwrap() * sum_qs[ik];
+    }
+    -out + T::from(k as f64 * cst).unwrap()
+}
+
+/// The gradient of the log posterior.
+///
+/// The likelihood is a sum over points of `logsumexp_k(βᵢₖ)`: each point's term is
+/// recorded, swept into the accumulated adjoints and dropped (`Recorder::mark` /
+/// `sweep_and_reset`), so the tape holds one point at a time. Within a term, each
+/// component of `Q(xᵢ − μₖ)` is one `dot` statement and `‖·‖²` another. The weights'
+/// log-normaliser and the prior are recorded last and swept with everything before them.
+pub fn gradient(tape: &mut Tape, pb: &Problem) -> Vec<f64> {
+    tape.clear();
+    let (d, k, n) = (pb.d, pb.k, pb.n);
+    let lsz = pb.lsz();
+    tape.record(|rec| {
+        let p = rec.inputs(&pb.params);
+        let (alpha, rest) = p.split_at(k);
+        let (mu, rest) = rest.split_at(k * d);
+        let (q, l) = rest.split_at(k * d);
+        let base = rec.mark();
+        let mut adj = rec.adjoints();
+        let qdiags: Vec<Var> = q.iter().map(|v| v.exp()).collect();
+        let sum_qs: Vec<Var> = q.chunks(d).map(retrograd::sum).collect();
+        let one = Var::constant(1.0);
+        let mut xc = vec![one; d];
+        let mut qx = vec![one; d];
+        let mut main = Vec::with_capacity(k);
+        let mut pairs = Vec::with_capacity(2 * k);
+        let (mut ra, mut rb) = (Vec::with_capacity(d), Vec::with_capacity(d));
+        for xi in pb.x.chunks(d) {
+            let mark = rec.mark();
+            main.clear();
+            for ik in 0..k {
+                for j in 0..d {
+                    xc[j] = Var::constant(xi[j]) - mu[ik * d + j];
+                }
+                // Row j of Q: its diagonal entry and l at (i, j) for i < j (column-wise
+                // storage: the entry (i, j) is at i·d − i(i+1)/2 + j − i − 1).
+                for j in 0..d {
+                    ra.clear();
+                    rb.clear();
+                    ra.push(qdiags[ik * d + j]);
+                    rb.push(xc[j]);
+                    for i in 0..j {
+                        ra.push(l[ik * lsz + i * d - i * (i + 1) / 2 + j - i - 1]);
+                        rb.push(xc[i]);
+                    }
+                    qx[j] = retrograd::dot(&ra, &rb);
+                }
+                let sq = retrograd::dot(&qx, &qx);
+                main.push(retrograd::dot(
+                    &[alpha[ik], sum_qs[ik], sq],
+                    &[one, one, Var::constant(-0.5)],
+                ));
+            }
+            let mx = max_element(&main);
+            pairs.clear();
+            pairs.extend(main.iter().flat_map(|&v| [v, mx]));
+            let s = retrograd::sum_map_chunks(&pairs, |[v, m]| (v - m).exp());
+            let lse = s.ln() + mx;
+            rec.sweep_and_reset(mark, &[(lse, 1.0)], &mut adj);
+        }
+        // logsumexp(alpha) and the prior, swept together with exp(q) and Σq.
+        let mx = max_element(alpha);
+        pairs.clear();
+        pairs.extend(alpha.iter().flat_map(|&v| [v, mx]));
+        let lse_alpha = retrograd::sum_map_chunks(&pairs, |[v, m]| (v - m).exp()).ln() + mx;
+        let rest = prior(pb, &qdiags, &sum_qs, l) - lse_alpha * n as f64;
+        rec.sweep_and_reset(base, &[(rest, 1.0)], &mut adj);
+        adj.wrt_all(&p)
+    })
+}
+
+/// Evaluates `objective` or `jacobian`.
+pub fn evaluate(function: &str, input: &str) -> Result<Evaluated, String> {
+    let input: Input = super::parse(input)?;
+    let pb = Problem::from_input(&input)?;
+    match function {
+        "objective" => timed(input.runs(), || objective(&pb, &pb.params)),
+        "jacobian" => {
+            let mut tape = Tape::new();
+            let (g, timings) = crate::runs::repeat(input.runs(), || gradient(&mut tape, &pb));
+            let (d, k) = (pb.d, pb.k);
+            let (alpha, rest) = g.split_at(k);
+            let (mu, rest) = rest.split_at(k * d);
+            let (q, l) = rest.split_at(k * d);
+            let alpha = alpha.to_vec();
+            let (mu, q, l) = (
+                Rows { data: mu, cols: d },
+                Rows { data: q, cols: d },
+                Rows {
+                    data: l,
+                    cols: pb.lsz(),
+                },
+            );
+            let l_rows: Vec<Vec<f64>>;
+            let l_json: &dyn ToJson = if pb.lsz() == 0 {
+                l_rows = vec![Vec::new(); k];
+                &l_rows
+            } else {
+                &l
+            };
+            let output = crate::json::to_vec(&Object(&[
+                ("alpha", &alpha),
+                ("mu", &mu),
+                ("q", &q),
+                ("l", l_json),
+            ]))?;
+            Ok(Evaluated { output, timings })
+        }
+        _ => unknown(function),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evals::testing::assert_matches_fd;
+
+    #[test]
+    fn gradient_matches_finite_differences() {
+        let (d, k, n) = (3, 2, 4);
+        let lsz = 3;
+        let v = |i: usize| ((i * 37 + 11) % 17) as f64 / 10.0 - 0.8;
+        let pb = Problem {
+            d,
+            k,
+            n,
+            x: (0..n * d).map(v).collect(),
+            m: 2,
+            gamma: 1.3,
+            params: (0..k + 2 * k * d + k * lsz).map(|i| v(i + 100)).collect(),
+        };
+        let g = gradient(&mut Tape::new(), &pb);
+        assert_matches_fd(|p| objective(&pb, p), &pb.params, &g, 1e-6);
+    }
+}

@@ -1,0 +1,123 @@
+//! The evals, one module each, and what they share: input parsing and timed runs.
+//!
+//! Every module exposes `evaluate(function, input)`: it parses the input, runs the
+//! function as often as the input's `Runs` ask (recording and sweeping tapes inside the
+//! timed region), and returns the serialized output with the timings.
+
+use crate::json::{self, ToJson};
+use crate::protocol::Evaluated;
+use crate::runs::{repeat, Runs};
+use serde::de::DeserializeOwned;
+
+pub mod ba;
+pub mod det;
+pub mod gmm;
+pub mod hello;
+pub mod ht;
+pub mod kmeans;
+pub mod llsq;
+pub mod lse;
+pub mod lstm;
+pub mod ode;
+pub mod particle;
+pub mod saddle;
+
+/// An eval's entry point: `(function, input JSON) -> output and timings`.
+pub type EvalFn = fn(&str, &str) -> Result<Evaluated, String>;
+
+/// The entry point of the module named `name`, if this tool implements it.
+pub fn module(name: &str) -> Option<EvalFn> {
+    Some(match name {
+        "hello" => hello::evaluate,
+        "lse" => lse::evaluate,
+        "llsq" => llsq::evaluate,
+        "ode" => ode::evaluate,
+        "det" => det::evaluate,
+        "gmm" => gmm::evaluate,
+        "lstm" => lstm::evaluate,
+        "ba" => ba::evaluate,
+        "ht" => ht::evaluate,
+        "kmeans" => kmeans::evaluate,
+        "particle" => particle::evaluate,
+        "saddle" => saddle::evaluate,
+        _ => return None,
+    })
+}
+
+/// Parses an input.
+pub(crate) fn parse<T: DeserializeOwned>(input: &str) -> Result<T, String> {
+    serde_json::from_str(input).map_err(|e| format!("bad input: {e}"))
+}
+
+/// Runs `f` as `runs` asks and serializes its last output.
+pub(crate) fn timed<O: ToJson>(runs: Runs, f: impl FnMut() -> O) -> Result<Evaluated, String> {
+    let (out, timings) = repeat(runs, f);
+    Ok(Evaluated {
+        output: json::to_vec(&out)?,
+        timings,
+    })
+}
+
+/// The error for a function name a module does not have.
+pub(crate) fn unknown(function: &str) -> Result<Evaluated, String> {
+    Err(format!("unknown function `{function}`"))
+}
+
+/// Declares an eval input struct with the `Runs` fields (`min_runs`, `min_seconds`)
+/// appended, and its `runs()` accessor.
+macro_rules! input_with_runs {
+    ($(#[$meta:meta])* pub struct $name:ident { $($(#[$fmeta:meta])* pub $field:ident : $ty:ty,)* }) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, serde::Deserialize)]
+        pub struct $name {
+            $($(#[$fmeta])* pub $field: $ty,)*
+            /// Evaluate at least this many times.
+            #[serde(default = "crate::evals::one")]
+            pub min_runs: u64,
+            /// Evaluate until the runs add up to this many seconds.
+            #[serde(default)]
+            pub min_seconds: f64,
+        }
+        impl $name {
+            /// The run limits of this input.
+            pub fn runs(&self) -> crate::runs::Runs {
+                crate::runs::Runs { min_runs: self.min_runs, min_seconds: self.min_seconds }
+            }
+        }
+    };
+}
+pub(crate) use input_with_runs;
+
+pub(crate) fn one() -> u64 {
+    1
+}
+
+/// The largest element, compared by value, returned itself (as `std::max` does): on a
+/// tape the maximum is the chosen variable, so its derivative flows to that element.
+pub fn max_element<T: PartialOrd + Copy>(xs: &[T]) -> T {
+    let mut best = xs[0];
+    for &x in &xs[1..] {
+        if x > best {
+            best = x;
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use retrograd::gradcheck::{close, finite_difference, Tolerance};
+
+    /// Asserts that `ad` matches central finite differences of `f` at `x`.
+    pub fn assert_matches_fd(f: impl Fn(&[f64]) -> f64, x: &[f64], ad: &[f64], tol: f64) {
+        let fd = finite_difference(f, x);
+        assert_eq!(fd.len(), ad.len());
+        let t = Tolerance {
+            absolute: tol,
+            relative: tol,
+        };
+        for (i, (a, d)) in ad.iter().zip(&fd).enumerate() {
+            assert!(close(*a, *d, t), "entry {i}: AD {a:e}, FD {d:e}");
+        }
+    }
+}

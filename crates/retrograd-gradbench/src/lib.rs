@@ -1,0 +1,16 @@
+//! A [GradBench](https://github.com/gradbench/gradbench) tool for retrograd.
+//!
+//! The binary speaks the GradBench protocol on stdin/stdout ([`protocol`]) and implements
+//! every eval of the benchmark in [`evals`], each function written after the eval's
+//! definition and differentiated with retrograd.
+
+// The evals follow their reference implementations' index-based loops, which keeps
+// them easy to check against the definitions.
+#![allow(clippy::needless_range_loop)]
+
+pub mod evals;
+pub mod gd;
+pub mod json;
+pub mod nested;
+pub mod protocol;
+pub mod runs;
