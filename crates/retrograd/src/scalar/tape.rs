@@ -16,20 +16,44 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread::LocalKey;
 
-/// A number type that a [`Tape`] can record: `f64`, and `Dual<f64>` for
-/// forward-over-reverse second derivatives.
+/// A number type that a [`Tape`] can record: `f64`; `Dual<f64>` for forward-over-reverse
+/// second derivatives; and `Var<f64>` for reverse-over-reverse, where the inner tape's
+/// values, partials and adjoints are variables of an outer `f64` tape.
 ///
-/// Each such type has its own thread-local active tape, so a `Var<f64>` and a
-/// `Var<Dual>` recording can be active at the same time.
+/// Each such type has its own thread-local active tape, so recordings of different types
+/// are active at the same time.
+///
+/// ```
+/// use retrograd::{prelude::*, Tape};
+/// // Reverse over reverse: the inner gradient 3x² is recorded on the outer tape.
+/// let mut outer = Tape::new();
+/// let (x, dydx) = outer.record(|rec| {
+///     let x = rec.input(2.0);
+///     let mut inner: Tape<Var> = Tape::new();
+///     let (xi, y) = inner.record(|r| { let xi = r.input(x); (xi, xi.powi(3)) });
+///     (x, inner.gradient(y).wrt(xi))
+/// });
+/// assert_eq!(dydx.value(), 12.0);
+/// assert_eq!(outer.gradient(dydx).wrt(x), 12.0); // 6x
+/// ```
 pub trait TapeScalar: Real {
     /// The thread-local slot holding the active tape of this scalar type.
     #[doc(hidden)]
     fn active_slot() -> &'static LocalKey<Cell<*mut TapeCore<Self>>>;
+
+    /// True when this adjoint is a zero that nothing depends on, so the reverse sweep may
+    /// skip its statement: `0.0` for `f64`, but for a `Var` only a constant zero (a zero
+    /// value may still have a derivative on the outer tape).
+    #[doc(hidden)]
+    fn is_inert_zero(&self) -> bool {
+        self.is_zero()
+    }
 }
 
 thread_local! {
     static ACTIVE_F64: Cell<*mut TapeCore<f64>> = const { Cell::new(std::ptr::null_mut()) };
     static ACTIVE_DUAL: Cell<*mut TapeCore<crate::Dual<f64>>> = const { Cell::new(std::ptr::null_mut()) };
+    static ACTIVE_VAR: Cell<*mut TapeCore<Var<f64>>> = const { Cell::new(std::ptr::null_mut()) };
 }
 
 impl TapeScalar for f64 {
@@ -41,6 +65,16 @@ impl TapeScalar for f64 {
 impl TapeScalar for crate::Dual<f64> {
     fn active_slot() -> &'static LocalKey<Cell<*mut TapeCore<Self>>> {
         &ACTIVE_DUAL
+    }
+    // `Dual::is_zero` already asks for zero tangents too.
+}
+
+impl TapeScalar for Var<f64> {
+    fn active_slot() -> &'static LocalKey<Cell<*mut TapeCore<Self>>> {
+        &ACTIVE_VAR
+    }
+    fn is_inert_zero(&self) -> bool {
+        self.is_constant() && self.value() == 0.0
     }
 }
 
@@ -260,7 +294,7 @@ impl<T: TapeScalar> TapeCore<T> {
                     *ends.get_unchecked(s - 1) as usize
                 };
                 let a = *adj.get_unchecked(s);
-                if a.is_zero() {
+                if a.is_inert_zero() {
                     k = begin;
                     continue;
                 }
