@@ -6,16 +6,39 @@
 //!   function once against [`Real`] (or `num_traits::Float`) and get its gradient,
 //!   Jacobian or Hessian.
 //! - [`Dual`]: forward-mode numbers with one or several tangent directions.
+//! - [`checkpoint`]: differentiating long loops in bounded memory.
+//! - [`tensor`]: tensors with define-by-run autograd, for models.
 //!
 //! ```
+//! use retrograd::prelude::*;
 //! let g = retrograd::grad(|x| x[0].sin() * x[1] * x[1], &[1.0, 2.0]);
 //! assert!((g[0] - 4.0 * 1.0_f64.cos()).abs() < 1e-12);
 //! assert!((g[1] - 4.0 * 1.0_f64.sin()).abs() < 1e-12);
 //! ```
 
+#![warn(missing_docs)]
+
+mod error;
 pub mod forward;
+pub mod gradcheck;
 mod real;
+pub mod scalar;
 pub mod tensor;
 
-pub use forward::Dual;
+pub use error::Error;
+pub use forward::{jvp, Dual};
 pub use real::Real;
+pub use scalar::api::{
+    grad, hessian, hvp, jacobian, jacobian_with, value_and_grad, vjp, JacobianMode,
+};
+pub use scalar::checkpoint;
+pub use scalar::custom::{custom_op, custom_vjp};
+pub use scalar::slice::{dot, norm, preaccumulate, sum, sum_map, sum_map_chunks};
+pub use scalar::tape::{Adjoints, Mark, Recorder, Tape, TapeScalar, TapeStats};
+pub use scalar::var::Var;
+
+/// The traits and types most code needs: `use retrograd::prelude::*;`.
+pub mod prelude {
+    pub use crate::{Dual, Real, Var};
+    pub use num_traits::{Float, FloatConst, One, Zero};
+}

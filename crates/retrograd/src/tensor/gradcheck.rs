@@ -81,7 +81,7 @@ where
                 v[j] += delta;
                 let mut probe = xs.clone();
                 probe[i] = Tensor::from_vec(v, xs[i].dims())?;
-                no_grad(|| objective(&probe))?.item()
+                objective(&probe)?.item() // recording stays on: `f` may differentiate inside
             };
             let numeric = (eval(opts.eps)? - eval(-opts.eps)?) / (2.0 * opts.eps);
             let err = (numeric - got[j]).abs();

@@ -38,21 +38,16 @@ where
         &refs,
         Save::Inputs,
         move |ctx: &BackwardCtx<'_>, g: &Tensor| {
+            // Recompute from the saved inputs themselves and differentiate back to them:
+            // with create_graph the result stays connected to the graph before the segment.
             let create_graph = is_grad_enabled();
-            let xs: Vec<Tensor> = ctx
+            let y = enable_grad(|| f(ctx.inputs))?;
+            let wanted: Vec<&Tensor> = ctx
                 .inputs
                 .iter()
                 .zip(ctx.needs)
-                .map(|(x, &need)| {
-                    let d = x.fresh_leaf();
-                    if need {
-                        d.set_requires_grad(true)?;
-                    }
-                    Ok(d)
-                })
-                .collect::<Result<_>>()?;
-            let y = enable_grad(|| f(&xs))?;
-            let wanted: Vec<&Tensor> = xs.iter().filter(|x| x.requires_grad()).collect();
+                .filter_map(|(x, &need)| need.then_some(x))
+                .collect();
             let opts = BackwardOptions {
                 create_graph,
                 retain_graph: false,

@@ -33,6 +33,27 @@ pub struct BackwardOptions {
 
 type Key = *const TensorInner;
 
+/// Hashing for pointer keys: one multiply instead of SipHash (keys are not adversarial).
+#[derive(Default, Clone, Copy)]
+struct PtrHasher(u64);
+
+impl std::hash::Hasher for PtrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.0 = (v as u64 ^ (v as u64 >> 29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type PtrMap<V> = HashMap<Key, V, std::hash::BuildHasherDefault<PtrHasher>>;
+type PtrSet = HashSet<Key, std::hash::BuildHasherDefault<PtrHasher>>;
+
 fn key(t: &Tensor) -> Key {
     std::sync::Arc::as_ptr(&t.0)
 }
@@ -46,7 +67,7 @@ pub(crate) fn run_backward(
 ) -> Result<Vec<Option<Tensor>>> {
     let retain = opts.retain_graph || opts.create_graph;
     let _mode = GradModeGuard::new(opts.create_graph);
-    let target_pos: HashMap<Key, usize> = targets
+    let target_pos: PtrMap<usize> = targets
         .unwrap_or(&[])
         .iter()
         .enumerate()
@@ -57,37 +78,40 @@ pub(crate) fn run_backward(
     // Post-order DFS: every tensor comes after all tensors it was computed from.
     let mut order: Vec<Option<Tensor>> = Vec::new();
     let mut reach: Vec<bool> = Vec::new();
-    let mut index: HashMap<Key, usize> = HashMap::new();
-    let mut seen: HashSet<Key> = HashSet::new();
-    let children = |t: &Tensor| -> Vec<Tensor> {
+    let mut index: PtrMap<usize> = PtrMap::default();
+    let mut seen: PtrSet = PtrSet::default();
+    // A node whose state was freed has no children; it is marked wanted so that the sweep
+    // reaches it and reports GraphFreed instead of silently skipping it.
+    let children = |t: &Tensor| -> (Vec<Tensor>, bool) {
         if target_pos.contains_key(&key(t)) {
-            return Vec::new();
+            return (Vec::new(), false);
         }
         match t.node() {
-            Some(n) => n
-                .state()
-                .as_ref()
-                .map(|s| s.inputs.clone())
-                .unwrap_or_default(),
-            None => Vec::new(),
+            Some(n) => match n.state().as_ref() {
+                Some(s) => (s.inputs.clone(), false),
+                None => (Vec::new(), true),
+            },
+            None => (Vec::new(), false),
         }
     };
     for (root, _) in &roots {
         if !seen.insert(key(root)) {
             continue;
         }
-        let mut stack = vec![(root.clone(), children(root), 0usize)];
-        while let Some((t, kids, pos)) = stack.last_mut() {
+        let (kids, freed) = children(root);
+        let mut stack = vec![(root.clone(), kids, freed, 0usize)];
+        while let Some((t, kids, freed, pos)) = stack.last_mut() {
             if *pos < kids.len() {
                 let c = kids[*pos].clone();
                 *pos += 1;
                 if seen.insert(key(&c)) {
-                    let cc = children(&c);
-                    stack.push((c, cc, 0));
+                    let (cc, cf) = children(&c);
+                    stack.push((c, cc, cf, 0));
                 }
                 continue;
             }
-            let wanted = target_pos.contains_key(&key(t))
+            let wanted = *freed
+                || target_pos.contains_key(&key(t))
                 || (accumulate && ((t.is_leaf() && t.requires_grad()) || t.grad_state().retain))
                 || kids.iter().any(|c| reach[index[&key(c)]]);
             index.insert(key(t), order.len());
@@ -158,7 +182,15 @@ pub(crate) fn run_backward(
             output: &t,
             needs: &needs,
         };
-        let input_grads = (state.backward)(&ctx, &g)?;
+        let input_grads = (state.backward)(&ctx, &g).map_err(|e| match e {
+            // A non-finite value inside a rule is reported as this op's backward.
+            TensorError::NonFinite { .. } => TensorError::NonFinite {
+                op: node.name,
+                phase: "backward",
+                location: Some(node.location),
+            },
+            other => other,
+        })?;
         for ((x, gx), &need) in state.inputs.iter().zip(input_grads).zip(&needs) {
             let (Some(gx), true) = (gx, need) else {
                 continue;

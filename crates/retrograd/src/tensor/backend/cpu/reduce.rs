@@ -32,26 +32,36 @@ where
     for &a in axes {
         ostrides[a] = 0;
     }
-    let combine = |acc: T, v: T| -> T {
-        match op {
-            ReduceOp::Sum => acc + v,
-            ReduceOp::Max => {
-                if v > acc || is_nan(v) {
-                    v
-                } else {
-                    acc
-                }
+    match op {
+        ReduceOp::Sum => reduce_with(x, l, &ostrides, &mut out, |acc, v| acc + v),
+        ReduceOp::Max => reduce_with(x, l, &ostrides, &mut out, |acc, v| {
+            if v > acc || is_nan(v) {
+                v
+            } else {
+                acc
             }
-            ReduceOp::Min => {
-                if v < acc || is_nan(v) {
-                    v
-                } else {
-                    acc
-                }
+        }),
+        ReduceOp::Min => reduce_with(x, l, &ostrides, &mut out, |acc, v| {
+            if v < acc || is_nan(v) {
+                v
+            } else {
+                acc
             }
-        }
-    };
-    let (dims, [si, so]) = coalesce(&l.dims, [&l.strides, &ostrides]);
+        }),
+    }
+    out
+}
+
+/// The reduction loop, monomorphised per combine function so the inner loops vectorise.
+#[inline(always)]
+fn reduce_with<T: Copy>(
+    x: &[T],
+    l: &Layout,
+    ostrides: &[isize],
+    out: &mut [T],
+    combine: impl Fn(T, T) -> T,
+) {
+    let (dims, [si, so]) = coalesce(&l.dims, [&l.strides, ostrides]);
     let inner = *dims.last().unwrap();
     let (ii, io) = (*si.last().unwrap(), *so.last().unwrap());
     for_each_row(&dims, &[si, so], [l.offset, 0], |[oi, oo]| {
@@ -78,7 +88,6 @@ where
             }
         }
     });
-    out
 }
 
 /// Index of the first maximum (or minimum) along `axis`, as i64, keeping `axis` with size 1.

@@ -1,0 +1,355 @@
+//! Scalar tape benchmark: gradient time / plain `f64` time, measured in one process.
+//!
+//! `cargo bench -p retrograd --bench scalar` prints, for each function, the median time of
+//! the plain `f64` evaluation and of the gradient (record + reverse sweep + reading the
+//! gradient), record and sweep separately, their ratio, and the tape size. Two ways to
+//! differentiate are measured: unchanged generic code (one tape statement per operation)
+//! and the statement-level helpers (`sum_map`, `sum_map_chunks`, `preaccumulate`).
+
+use retrograd::checkpoint::{self, Step};
+use retrograd::prelude::*;
+use retrograd::{Tape, TapeStats};
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+// ---------------------------------------------------------------- the functions
+
+/// (a) f1(x) = Σ sin(xᵢ)·xᵢ² + exp(−xᵢ)
+fn f1<T: Float>(x: &[T]) -> T {
+    let mut s = T::zero();
+    for &xi in x {
+        s = s + xi.sin() * xi * xi + (-xi).exp();
+    }
+    s
+}
+
+/// (b) extended Rosenbrock, paired form: Σ 100 (x₂ⱼ₊₁ − x₂ⱼ²)² + (1 − x₂ⱼ)²
+fn f2<T: Float>(x: &[T]) -> T {
+    let mut s = T::zero();
+    let hundred = T::from(100.0).unwrap();
+    for c in x.chunks_exact(2) {
+        let t = c[1] - c[0] * c[0];
+        let u = T::one() - c[0];
+        s = s + hundred * t * t + u * u;
+    }
+    s
+}
+
+/// (c) RK4 for Lotka–Volterra u' = a·u − b·u·v, v' = c·u·v − d·v, dt = 0.01.
+struct LotkaVolterra;
+
+fn lv_rhs<T: Real>(u: T, v: T, p: &[T]) -> (T, T) {
+    (p[0] * u - p[1] * u * v, p[2] * u * v - p[3] * v)
+}
+
+impl Step for LotkaVolterra {
+    fn step<T: Real>(&self, _k: usize, x: &[T], p: &[T]) -> Vec<T> {
+        let (u, v) = rk4(x[0], x[1], p);
+        vec![u, v]
+    }
+}
+
+#[inline(always)]
+fn rk4<T: Real>(u: T, v: T, p: &[T]) -> (T, T) {
+    let dt = T::from_f64(0.01);
+    let h2 = T::from_f64(0.005);
+    let h6 = T::from_f64(0.01 / 6.0);
+    let two = T::from_f64(2.0);
+    let (k1u, k1v) = lv_rhs(u, v, p);
+    let (k2u, k2v) = lv_rhs(u + h2 * k1u, v + h2 * k1v, p);
+    let (k3u, k3v) = lv_rhs(u + h2 * k2u, v + h2 * k2v, p);
+    let (k4u, k4v) = lv_rhs(u + dt * k3u, v + dt * k3v, p);
+    (
+        u + h6 * (k1u + two * k2u + two * k3u + k4u),
+        v + h6 * (k1v + two * k2v + two * k3v + k4v),
+    )
+}
+
+fn lv_loop<T: Real>(x0: &[T], p: &[T], steps: usize) -> T {
+    let (mut u, mut v) = (x0[0], x0[1]);
+    for _ in 0..steps {
+        (u, v) = rk4(u, v, p);
+    }
+    u + v
+}
+
+// ---------------------------------------------------------------- timing
+
+struct Sample {
+    primal: Vec<Duration>,
+    record: Vec<Duration>,
+    sweep: Vec<Duration>,
+}
+
+fn median(v: &mut [Duration]) -> f64 {
+    v.sort();
+    v[v.len() / 2].as_secs_f64()
+}
+
+/// Times `reps` interleaved rounds of the primal and of the gradient; `gradient` returns
+/// the instant its recording ended, splitting its time into record and sweep.
+fn measure(
+    reps: usize,
+    mut primal: impl FnMut() -> f64,
+    mut gradient: impl FnMut() -> Instant,
+) -> Sample {
+    let mut s = Sample {
+        primal: vec![],
+        record: vec![],
+        sweep: vec![],
+    };
+    for rep in 0..reps + 2 {
+        let t0 = Instant::now();
+        black_box(primal());
+        let t1 = Instant::now();
+        let recorded = gradient();
+        let t2 = Instant::now();
+        if rep >= 2 {
+            s.primal.push(t1 - t0);
+            s.record.push(recorded - t1);
+            s.sweep.push(t2 - recorded);
+        }
+    }
+    s
+}
+
+fn report(name: &str, per: &str, count: usize, mut s: Sample, stats: TapeStats) {
+    let (p, r, w) = (
+        median(&mut s.primal),
+        median(&mut s.record),
+        median(&mut s.sweep),
+    );
+    let mut total: Vec<Duration> = s
+        .record
+        .iter()
+        .zip(&s.sweep)
+        .map(|(a, b)| *a + *b)
+        .collect();
+    let g = median(&mut total);
+    println!(
+        "{name:<34} primal {:>9.3} ms | gradient {:>9.3} ms (record {:>8.3}, sweep {:>8.3}) | ratio {:>6.2} | {:>6.1} B/{per} ({:.2} statements, {:.2} operands)",
+        p * 1e3,
+        g * 1e3,
+        r * 1e3,
+        w * 1e3,
+        g / p,
+        stats.bytes as f64 / count as f64,
+        stats.statements as f64 / count as f64,
+        stats.operands as f64 / count as f64,
+    );
+}
+
+/// Gradient of a function of a slice: records on `tape`, sweeps, returns the gradient.
+fn bench_slice(
+    name: &str,
+    x: &[f64],
+    reps: usize,
+    primal: fn(&[f64]) -> f64,
+    f: fn(&[Var]) -> Var,
+) -> Vec<f64> {
+    let mut tape = Tape::with_capacity(16 * x.len(), 16 * x.len());
+    let mut adj = tape.adjoints(&[]);
+    let mut inputs: Vec<Var> = Vec::with_capacity(x.len());
+    let mut g = vec![0.0; x.len()];
+    let mut stats = tape.stats();
+    let s = measure(
+        reps,
+        || primal(black_box(x)),
+        || {
+            tape.clear();
+            let y = tape.record(|rec| {
+                inputs.clear();
+                rec.inputs_into(x, &mut inputs);
+                f(&inputs)
+            });
+            let recorded = Instant::now();
+            tape.adjoints_into(&[(y, 1.0)], &mut adj);
+            for (gi, &xi) in g.iter_mut().zip(&inputs) {
+                *gi = adj.wrt(xi);
+            }
+            stats = tape.stats();
+            recorded
+        },
+    );
+    report(name, "element", x.len(), s, stats);
+    g
+}
+
+fn f1_fused(x: &[Var]) -> Var {
+    retrograd::sum_map(x, |t| t.sin() * t * t + (-t).exp())
+}
+
+fn f2_fused(x: &[Var]) -> Var {
+    retrograd::sum_map_chunks(x, |[a, b]| {
+        let t = b - a * a;
+        let u = 1.0 - a;
+        100.0 * t * t + u * u
+    })
+}
+
+fn check(name: &str, g: &[f64], expected: &[f64]) {
+    let worst = g
+        .iter()
+        .zip(expected)
+        .map(|(a, b)| (a - b).abs() / (1.0 + b.abs()))
+        .fold(0.0, f64::max);
+    assert!(
+        worst < 1e-10,
+        "{name}: gradient differs from the hand-written one by {worst:e}"
+    );
+}
+
+fn lv_bench(reps: usize) {
+    let x0 = [10.0, 5.0];
+    let p = [1.5, 1.0, 3.0, 1.0];
+    let steps = 1000;
+    let mut tape = Tape::with_capacity(1 << 17, 1 << 18);
+    let mut stats = tape.stats();
+    let mut g = [0.0; 6];
+    for fused in [false, true] {
+        let s = measure(
+            reps,
+            || lv_loop(black_box(&x0), black_box(&p), steps),
+            || {
+                tape.clear();
+                let (xs, ps, j) = tape.record(|rec| {
+                    let xs = rec.inputs(&x0);
+                    let ps = rec.inputs(&p);
+                    let j = if fused {
+                        let (mut u, mut v) = (xs[0], xs[1]);
+                        for _ in 0..steps {
+                            [u, v] = retrograd::preaccumulate(
+                                [u, v, ps[0], ps[1], ps[2], ps[3]],
+                                |[u, v, a, b, c, d]| {
+                                    let (u, v) = rk4(u, v, &[a, b, c, d]);
+                                    [u, v]
+                                },
+                            );
+                        }
+                        u + v
+                    } else {
+                        lv_loop(&xs, &ps, steps)
+                    };
+                    (xs, ps, j)
+                });
+                let recorded = Instant::now();
+                let adj = tape.gradient(j);
+                for (gi, v) in g.iter_mut().zip(xs.iter().chain(&ps)) {
+                    *gi = adj.wrt(*v);
+                }
+                stats = tape.stats();
+                recorded
+            },
+        );
+        let name = if fused {
+            "(c) RK4 LV, preaccumulated steps"
+        } else {
+            "(c) RK4 LV, generic code"
+        };
+        report(name, "step", steps, s, stats);
+    }
+    let expected = [
+        1.446770060434e-04,
+        2.224387121367e-05,
+        1.065934064998e-04,
+        -1.726945920312e-03,
+        4.822563878298e-04,
+        -1.826133170128e-02,
+    ];
+    for (a, b) in g.iter().zip(&expected) {
+        assert!(
+            (a - b).abs() < 1e-9 * b.abs().max(1e-6),
+            "(c) gradient {g:?}"
+        );
+    }
+}
+
+/// Checkpointed gradient of 10,000 RK4 steps against taping them all.
+fn checkpoint_bench() {
+    let x0 = [10.0, 5.0];
+    let p = [1.5, 1.0, 3.0, 1.0];
+    let n = 10_000;
+    let mut times = vec![];
+    let mut tape = Tape::new();
+    for _ in 0..7 {
+        let t = Instant::now();
+        tape.clear();
+        let (xs, j) = tape.record(|rec| {
+            let xs = rec.inputs(&x0);
+            let ps = rec.inputs(&p);
+            let j = lv_loop(&xs, &ps, n);
+            (xs, j)
+        });
+        black_box(tape.gradient(j).wrt(xs[0]));
+        times.push(t.elapsed());
+    }
+    let full = median(&mut times);
+    let full_bytes = tape.stats().bytes;
+    println!(
+        "checkpointing, n = {n} RK4 steps: full taping {:.2} ms, tape {:.2} MB",
+        full * 1e3,
+        full_bytes as f64 / 1e6
+    );
+    for s in [10, 20, 50, 100] {
+        let mut times = vec![];
+        let mut stats = None;
+        for _ in 0..7 {
+            let t = Instant::now();
+            let g = checkpoint::gradient(&LotkaVolterra, &x0, &p, n, s, |x| x[0] + x[1]).unwrap();
+            times.push(t.elapsed());
+            stats = Some(g.stats);
+        }
+        let st = stats.unwrap();
+        let time = median(&mut times);
+        let memory = st.peak_tape_bytes + st.max_snapshots * x0.len() * 8;
+        println!(
+            "  s = {s:>3}: {:>8.2} ms ({:.2}× full taping), {:>6} forward steps ({:.2} per step), memory {:>6} B (tape {} B + {} states) = {:.5} of full taping",
+            time * 1e3,
+            time / full,
+            st.forward_steps,
+            st.forward_steps as f64 / n as f64,
+            memory,
+            st.peak_tape_bytes,
+            st.max_snapshots,
+            memory as f64 / full_bytes as f64
+        );
+    }
+}
+
+fn main() {
+    // The inputs of the peer harness: xᵢ = 0.5 + 0.4·sin(0.001·i).
+    let input = |n: usize| {
+        (0..n)
+            .map(|i| 0.5 + 0.4 * (0.001 * i as f64).sin())
+            .collect::<Vec<f64>>()
+    };
+    let quick = std::env::args().any(|a| a == "--quick");
+    let (r1, r2, r3) = if quick { (3, 5, 5) } else { (31, 201, 201) };
+    println!("retrograd scalar benchmark (medians; ratio = gradient / plain f64)");
+
+    let x = input(1_000_000);
+    let hand: Vec<f64> = x
+        .iter()
+        .map(|&v| v.cos() * v * v + 2.0 * v * v.sin() - (-v).exp())
+        .collect();
+    let g = bench_slice("(a) f1 n=1e6, generic code", &x, r1, f1, f1);
+    check("f1", &g, &hand);
+    let g = bench_slice("(a) f1 n=1e6, sum_map", &x, r1, f1, f1_fused);
+    check("f1 sum_map", &g, &hand);
+
+    let x = input(100_000);
+    let hand: Vec<f64> = x
+        .chunks_exact(2)
+        .flat_map(|c| {
+            let (t, u) = (c[1] - c[0] * c[0], 1.0 - c[0]);
+            [-400.0 * t * c[0] - 2.0 * u, 200.0 * t]
+        })
+        .collect();
+    let g = bench_slice("(b) Rosenbrock n=1e5, generic code", &x, r2, f2, f2);
+    check("f2", &g, &hand);
+    let g = bench_slice("(b) Rosenbrock n=1e5, sum_map_chunks", &x, r2, f2, f2_fused);
+    check("f2 sum_map_chunks", &g, &hand);
+
+    lv_bench(r3);
+    checkpoint_bench();
+}

@@ -1,0 +1,219 @@
+//! The closure API: derivatives of a function given as a closure over [`Var`]s.
+//!
+//! Each call records the function on a fresh [`Tape`] and sweeps it. For many calls on the
+//! same shape, use a [`Tape`] directly to reuse its buffers.
+
+use super::tape::Tape;
+use super::var::Var;
+use crate::error::{check_len, Error};
+use crate::Dual;
+
+/// The gradient of a scalar function at `x`.
+///
+/// ```
+/// use retrograd::prelude::*;
+/// let g = retrograd::grad(|x| x[0] * x[1].exp(), &[2.0, 0.0]);
+/// assert_eq!(g, vec![1.0, 2.0]);
+/// ```
+pub fn grad<F>(f: F, x: &[f64]) -> Vec<f64>
+where
+    F: FnOnce(&[Var]) -> Var,
+{
+    value_and_grad(f, x).1
+}
+
+/// The value and the gradient of a scalar function at `x`, from one recording and one sweep.
+///
+/// ```
+/// use retrograd::prelude::*;
+/// let (v, g) = retrograd::value_and_grad(|x| x[0].powi(3), &[2.0]);
+/// assert_eq!((v, g), (8.0, vec![12.0]));
+/// ```
+pub fn value_and_grad<F>(f: F, x: &[f64]) -> (f64, Vec<f64>)
+where
+    F: FnOnce(&[Var]) -> Var,
+{
+    let mut tape = Tape::new();
+    let (xs, y) = tape.record(|rec| {
+        let xs = rec.inputs(x);
+        let y = f(&xs);
+        (xs, y)
+    });
+    (y.value(), tape.gradient(y).wrt_all(&xs))
+}
+
+/// The outputs of a vector function and the vector-Jacobian product `vᵀ·J` at `x`.
+///
+/// ```
+/// let (y, vj) = retrograd::vjp(|x| vec![x[0] * x[1], x[0] + x[1]], &[2.0, 3.0], &[1.0, 10.0]).unwrap();
+/// assert_eq!(y, vec![6.0, 5.0]);
+/// assert_eq!(vj, vec![3.0 + 10.0, 2.0 + 10.0]);
+/// ```
+pub fn vjp<F>(f: F, x: &[f64], v: &[f64]) -> Result<(Vec<f64>, Vec<f64>), Error>
+where
+    F: FnOnce(&[Var]) -> Vec<Var>,
+{
+    let mut tape = Tape::new();
+    let (xs, ys) = tape.record(|rec| {
+        let xs = rec.inputs(x);
+        let ys = f(&xs);
+        (xs, ys)
+    });
+    check_len(
+        || "vjp: the output seed (one value per output)".into(),
+        ys.len(),
+        v.len(),
+    )?;
+    let seeds: Vec<(Var, f64)> = ys.iter().copied().zip(v.iter().copied()).collect();
+    let adj = tape.adjoints(&seeds);
+    Ok((ys.iter().map(|y| y.value()).collect(), adj.wrt_all(&xs)))
+}
+
+/// How [`jacobian_with`] sweeps the recorded tape.
+///
+/// ```
+/// use retrograd::JacobianMode;
+/// let j = retrograd::jacobian_with(|x| vec![x[0] * x[1]], &[2.0, 3.0], JacobianMode::Forward).unwrap();
+/// assert_eq!(j, vec![vec![3.0, 2.0]]);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum JacobianMode {
+    /// Forward sweeps when there are fewer inputs than outputs, reverse sweeps otherwise.
+    #[default]
+    Auto,
+    /// One forward (tangent) sweep per input: a column of the Jacobian each.
+    Forward,
+    /// One reverse (adjoint) sweep per output: a row of the Jacobian each.
+    Reverse,
+}
+
+/// The Jacobian `J[i][j] = ∂yᵢ/∂xⱼ` of a vector function at `x`, recorded once and swept
+/// in the cheaper direction: `min(inputs, outputs)` sweeps.
+///
+/// ```
+/// use retrograd::prelude::*;
+/// let j = retrograd::jacobian(|x| vec![x[0].sin(), x[0] * x[1]], &[0.0, 2.0]).unwrap();
+/// assert_eq!(j, vec![vec![1.0, 0.0], vec![2.0, 0.0]]);
+/// ```
+pub fn jacobian<F>(f: F, x: &[f64]) -> Result<Vec<Vec<f64>>, Error>
+where
+    F: FnOnce(&[Var]) -> Vec<Var>,
+{
+    jacobian_with(f, x, JacobianMode::Auto)
+}
+
+/// [`jacobian`] with the sweep direction chosen by the caller. Forward sweeps fail if the
+/// function records a custom operation that supports reverse mode only.
+///
+/// ```
+/// use retrograd::{JacobianMode, prelude::*};
+/// let f = |x: &[Var]| vec![x[0] * x[1], x[1].exp()];
+/// let fwd = retrograd::jacobian_with(f, &[1.0, 0.0], JacobianMode::Forward).unwrap();
+/// let rev = retrograd::jacobian_with(f, &[1.0, 0.0], JacobianMode::Reverse).unwrap();
+/// assert_eq!(fwd, rev);
+/// ```
+pub fn jacobian_with<F>(f: F, x: &[f64], mode: JacobianMode) -> Result<Vec<Vec<f64>>, Error>
+where
+    F: FnOnce(&[Var]) -> Vec<Var>,
+{
+    let mut tape = Tape::new();
+    let (xs, ys) = tape.record(|rec| {
+        let xs = rec.inputs(x);
+        let ys = f(&xs);
+        (xs, ys)
+    });
+    let forward = match mode {
+        JacobianMode::Auto => xs.len() < ys.len(),
+        JacobianMode::Forward => true,
+        JacobianMode::Reverse => false,
+    };
+    let mut jac = vec![vec![0.0; xs.len()]; ys.len()];
+    if forward {
+        for (j, &xj) in xs.iter().enumerate() {
+            let tangents = tape.tangents(&[(xj, 1.0)])?;
+            for (row, &y) in jac.iter_mut().zip(&ys) {
+                row[j] = tangents.wrt(y);
+            }
+        }
+    } else {
+        let mut adj = tape.adjoints(&[]);
+        for (row, &y) in jac.iter_mut().zip(&ys) {
+            tape.adjoints_into(&[(y, 1.0)], &mut adj);
+            *row = adj.wrt_all(&xs);
+        }
+    }
+    Ok(jac)
+}
+
+/// The Hessian-vector product `H·v` of a scalar function at `x`, by forward-over-reverse:
+/// the function is recorded on [`Dual`] numbers whose tangent is `v`, and one reverse
+/// sweep gives the gradient (values) and `H·v` (tangents). Returns `(gradient, H·v)`.
+///
+/// ```
+/// use retrograd::prelude::*;
+/// // f = x²y: H = [[2y, 2x], [2x, 0]]
+/// let (g, hv) = retrograd::hvp(|x| x[0] * x[0] * x[1], &[1.0, 3.0], &[1.0, 0.0]).unwrap();
+/// assert_eq!(g, vec![6.0, 1.0]);
+/// assert_eq!(hv, vec![6.0, 2.0]);
+/// ```
+pub fn hvp<F>(f: F, x: &[f64], v: &[f64]) -> Result<(Vec<f64>, Vec<f64>), Error>
+where
+    F: FnOnce(&[Var<Dual>]) -> Var<Dual>,
+{
+    check_len(
+        || "hvp: the direction (one value per input)".into(),
+        x.len(),
+        v.len(),
+    )?;
+    let mut tape: Tape<Dual> = Tape::new();
+    let (xs, y) = tape.record(|rec| {
+        let seeded: Vec<Dual> = x
+            .iter()
+            .zip(v)
+            .map(|(&xi, &vi)| Dual::new(xi, [vi]))
+            .collect();
+        let xs = rec.inputs(&seeded);
+        let y = f(&xs);
+        (xs, y)
+    });
+    let adj = tape.gradient(y);
+    Ok(xs
+        .iter()
+        .map(|&xi| {
+            let a = adj.wrt(xi);
+            (a.value, a.tangent[0])
+        })
+        .unzip())
+}
+
+/// The Hessian of a scalar function at `x`, by forward-over-reverse: one recording and one
+/// reverse sweep per input, each giving a row. The closure runs once per input.
+///
+/// ```
+/// use retrograd::prelude::*;
+/// let h = retrograd::hessian(|x| x[0].powi(2) * x[1] + x[1].sin(), &[1.0, 0.0]);
+/// assert_eq!(h, vec![vec![0.0, 2.0], vec![2.0, 0.0]]);
+/// ```
+pub fn hessian<F>(f: F, x: &[f64]) -> Vec<Vec<f64>>
+where
+    F: Fn(&[Var<Dual>]) -> Var<Dual>,
+{
+    let mut tape: Tape<Dual> = Tape::new();
+    (0..x.len())
+        .map(|i| {
+            tape.clear();
+            let (xs, y) = tape.record(|rec| {
+                let seeded: Vec<Dual> = x
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &xj)| Dual::new(xj, [f64::from(i == j)]))
+                    .collect();
+                let xs = rec.inputs(&seeded);
+                let y = f(&xs);
+                (xs, y)
+            });
+            let adj = tape.gradient(y);
+            xs.iter().map(|&xj| adj.wrt(xj).tangent[0]).collect()
+        })
+        .collect()
+}

@@ -1,0 +1,858 @@
+//! The tape: a Wengert list in flat arrays, and the sweeps over it.
+//!
+//! Layout (the one the fastest C++ adjoint tools use):
+//! - `ends[s]`: for statement `s` (the variable it defines has index `s`), the end offset of
+//!   its operands; its operands are `ends[s - 1]..ends[s]`. 4 bytes per statement.
+//! - `args[k]`, `partials[k]`: operand `k` is the index of an earlier statement and the
+//!   partial derivative of statement `s` with respect to it. 4 + 8 bytes per operand
+//!   for `f64`, in two arrays so that the sweep streams 12 bytes per operand.
+//!
+//! Inputs are statements with no operands. Constants are passive: they record nothing.
+//! The reverse sweep is one loop: `for s in rev { a = adj[s]; for k in ops(s) { adj[args[k]] += partials[k] * a } }`.
+
+use super::var::Var;
+use crate::Real;
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::thread::LocalKey;
+
+/// A number type that a [`Tape`] can record: `f64`, and `Dual<f64>` for
+/// forward-over-reverse second derivatives.
+///
+/// Each such type has its own thread-local active tape, so a `Var<f64>` and a
+/// `Var<Dual>` recording can be active at the same time.
+pub trait TapeScalar: Real {
+    /// The thread-local slot holding the active tape of this scalar type.
+    #[doc(hidden)]
+    fn active_slot() -> &'static LocalKey<Cell<*mut TapeCore<Self>>>;
+}
+
+thread_local! {
+    static ACTIVE_F64: Cell<*mut TapeCore<f64>> = const { Cell::new(std::ptr::null_mut()) };
+    static ACTIVE_DUAL: Cell<*mut TapeCore<crate::Dual<f64>>> = const { Cell::new(std::ptr::null_mut()) };
+}
+
+impl TapeScalar for f64 {
+    fn active_slot() -> &'static LocalKey<Cell<*mut TapeCore<Self>>> {
+        &ACTIVE_F64
+    }
+}
+
+impl TapeScalar for crate::Dual<f64> {
+    fn active_slot() -> &'static LocalKey<Cell<*mut TapeCore<Self>>> {
+        &ACTIVE_DUAL
+    }
+}
+
+/// Every tape recording gets a fresh id (at creation and at each [`Tape::clear`]), so a
+/// `Var` of another tape or of a cleared recording is recognised. Id 0 marks constants.
+static NEXT_TAPE_ID: AtomicU32 = AtomicU32::new(1);
+
+fn fresh_id() -> u32 {
+    loop {
+        let id = NEXT_TAPE_ID.fetch_add(1, Ordering::Relaxed);
+        if id != 0 {
+            return id;
+        }
+    }
+}
+
+/// A vector-Jacobian product: adds `ȳᵀ·J` (given `ȳ`) into the input adjoints.
+pub(crate) type VjpFn<T> = Box<dyn Fn(&[T], &mut [T])>;
+
+/// A reverse-mode rule recorded as one tape entry: the vector-Jacobian product of a black
+/// box, given the adjoints of its outputs, adds to the adjoints of its inputs.
+pub(crate) struct Callback<T> {
+    /// Index of the first output statement; the outputs are `first..first + n_outputs`.
+    pub(crate) first: u32,
+    pub(crate) n_outputs: u32,
+    pub(crate) inputs: Vec<u32>,
+    pub(crate) vjp: VjpFn<T>,
+}
+
+/// One operand: the partial derivative of a statement with respect to an earlier one, and
+/// that one's index. Packed: 12 bytes for `f64`, streamed by the reverse sweep.
+#[derive(Clone, Copy)]
+#[repr(C, packed(4))]
+pub(crate) struct Operand<T> {
+    pub(crate) partial: T,
+    pub(crate) arg: u32,
+}
+
+/// The storage of a tape. Public only so that [`TapeScalar`] can name it.
+///
+/// Invariant: there is always at least as much free room for statements as for operands
+/// (`free(ends) >= free(operands)`), so a statement with at least one operand needs a
+/// single capacity check, on the operands.
+#[doc(hidden)]
+pub struct TapeCore<T> {
+    pub(crate) id: u32,
+    pub(crate) ends: Vec<u32>,
+    pub(crate) operands: Vec<Operand<T>>,
+    pub(crate) callbacks: Vec<Callback<T>>,
+    /// How many statements at the start of the tape are inputs (no operands): the reverse
+    /// sweep stops above them, as there is nothing to propagate through an input.
+    pub(crate) leading_inputs: u32,
+}
+
+impl<T: TapeScalar> TapeCore<T> {
+    /// Records one statement with `K` operands and returns its index. One capacity check,
+    /// then unchecked writes: this is the hot path of every operation.
+    #[inline(always)]
+    pub(crate) fn push<const K: usize>(&mut self, operands: [(T, u32); K]) -> u32 {
+        let n = self.operands.len();
+        let s = self.ends.len();
+        debug_assert!(
+            self.ends.capacity() - s >= self.operands.capacity() - n,
+            "room invariant"
+        );
+        let room = if K == 0 {
+            // No operand to pay for the statement slot: check the statements directly.
+            self.ends.capacity() - s > self.operands.capacity() - n
+        } else {
+            self.operands.capacity() - n >= K
+        };
+        if !room {
+            self.grow(K.max(1));
+        }
+        // SAFETY: room for K operands was checked, and the invariant (or the K == 0 check)
+        // gives room for one more statement; `grow` keeps offsets and indices within u32.
+        unsafe {
+            let p = self.operands.as_mut_ptr().add(n);
+            for (k, (partial, arg)) in operands.into_iter().enumerate() {
+                p.add(k).write(Operand { partial, arg });
+            }
+            self.operands.set_len(n + K);
+            self.ends.as_mut_ptr().add(s).write((n + K) as u32);
+            self.ends.set_len(s + 1);
+        }
+        s as u32
+    }
+
+    /// Makes room for a statement of up to `k` operands, to be written with
+    /// [`TapeCore::push_operand`] and closed with [`TapeCore::end_statement`].
+    #[inline]
+    pub(crate) fn reserve(&mut self, k: usize) {
+        if self.operands.capacity() - self.operands.len() < k.max(1) {
+            self.grow(k.max(1));
+        }
+    }
+
+    /// Appends one operand to the statement being built (after [`TapeCore::reserve`]).
+    #[inline(always)]
+    pub(crate) fn push_operand(&mut self, partial: T, arg: u32) {
+        self.operands.push(Operand { partial, arg });
+    }
+
+    /// Closes the statement being built and returns its index.
+    #[inline]
+    pub(crate) fn end_statement(&mut self) -> u32 {
+        if self.ends.capacity() - self.ends.len() <= self.operands.capacity() - self.operands.len()
+        {
+            self.grow(1);
+        }
+        let s = self.ends.len();
+        self.ends.push(self.operands.len() as u32);
+        s as u32
+    }
+
+    /// Grows the buffers for `k` more operands and restores the invariant.
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, k: usize) {
+        let n = self.operands.len();
+        assert!(
+            n + k <= u32::MAX as usize && self.ends.len() + k < u32::MAX as usize,
+            "retrograd: the tape exceeds 2^32 entries; clear it or use checkpointing"
+        );
+        if self.operands.capacity() - n < k {
+            self.operands.reserve(k.max(n));
+        }
+        self.restore_room();
+    }
+
+    /// Reserves statements until `free(ends) > free(operands)`.
+    fn restore_room(&mut self) {
+        let free_operands = self.operands.capacity() - self.operands.len();
+        let free_ends = self.ends.capacity() - self.ends.len();
+        if free_ends <= free_operands {
+            // `reserve` counts from the length: this leaves `free_operands + 1` free slots.
+            self.ends.reserve(free_operands + 1);
+        }
+    }
+
+    /// Records a new independent variable.
+    pub(crate) fn input(&mut self, value: T) -> Var<T> {
+        if self.leading_inputs as usize == self.ends.len() {
+            self.leading_inputs += 1;
+        }
+        let i = self.push([]);
+        Var::from_parts(value, i, self.id)
+    }
+
+    /// Records one independent variable per value, appending them to `out`.
+    pub(crate) fn inputs(&mut self, values: &[T], out: &mut Vec<Var<T>>) {
+        let first = self.ends.len();
+        let end = self.operands.len() as u32;
+        self.ends.extend(std::iter::repeat_n(end, values.len()));
+        self.restore_room();
+        if self.leading_inputs as usize == first {
+            self.leading_inputs += values.len() as u32;
+        }
+        out.extend(
+            values
+                .iter()
+                .enumerate()
+                .map(|(k, &v)| Var::from_parts(v, (first + k) as u32, self.id)),
+        );
+    }
+
+    fn operand_range(&self, s: usize) -> std::ops::Range<usize> {
+        let lo = if s == 0 { 0 } else { self.ends[s - 1] as usize };
+        lo..self.ends[s] as usize
+    }
+
+    /// Reverse sweep over statements `lo..hi`, accumulating into `adj` (indexed by statement).
+    /// Statements with a zero adjoint are skipped, so an unused branch never turns an
+    /// infinite partial (e.g. `sqrt` at 0) into NaN.
+    pub(crate) fn reverse(&self, adj: &mut [T], lo: usize, hi: usize) {
+        let mut hi = hi;
+        for cb in self.callbacks.iter().rev() {
+            let first = cb.first as usize;
+            let last = first + cb.n_outputs as usize;
+            if last > hi || first < lo {
+                continue;
+            }
+            self.reverse_plain(adj, last, hi);
+            let mut grads = vec![T::zero(); cb.inputs.len()];
+            (cb.vjp)(&adj[first..last], &mut grads);
+            for (&j, g) in cb.inputs.iter().zip(grads) {
+                // Constant inputs carry an index past the tape; their adjoint is dropped.
+                if let Some(a) = adj.get_mut(j as usize) {
+                    *a += g;
+                }
+            }
+            hi = first;
+        }
+        self.reverse_plain(adj, lo, hi);
+    }
+
+    // Kept out of line: inlined into its callers it lost registers to them (measured).
+    #[inline(never)]
+    fn reverse_plain(&self, adj: &mut [T], lo: usize, hi: usize) {
+        let lo = lo.max(self.leading_inputs as usize);
+        if hi <= lo {
+            return;
+        }
+        assert!(hi <= adj.len() && hi <= self.ends.len());
+        let ends = &self.ends[..hi];
+        let operands = &self.operands[..];
+        // One cursor walks the operands backwards alongside the statements.
+        let mut k = ends[hi - 1] as usize;
+        for s in (lo..hi).rev() {
+            // SAFETY: s < hi <= ends.len() (asserted); operand offsets are monotone and
+            // bounded by operands.len(); every operand index refers to an earlier statement,
+            // so it is < s < adj.len().
+            unsafe {
+                let begin = if s == 0 {
+                    0
+                } else {
+                    *ends.get_unchecked(s - 1) as usize
+                };
+                let a = *adj.get_unchecked(s);
+                if a.is_zero() {
+                    k = begin;
+                    continue;
+                }
+                while k > begin {
+                    k -= 1;
+                    let Operand { partial, arg } = *operands.get_unchecked(k);
+                    debug_assert!((arg as usize) < s);
+                    *adj.get_unchecked_mut(arg as usize) += partial * a;
+                }
+            }
+        }
+    }
+
+    /// Forward (tangent) sweep over all statements: inputs keep their seeded tangent,
+    /// every other statement gets the sum of its partials times its operands' tangents.
+    pub(crate) fn forward(&self, tan: &mut [T]) -> Result<(), String> {
+        if !self.callbacks.is_empty() {
+            return Err(
+                "the tape holds a custom operation defined by a vector-Jacobian \
+                 product only, which supports reverse mode only; record it with \
+                 its partial derivatives to use forward sweeps"
+                    .into(),
+            );
+        }
+        for s in 0..self.ends.len() {
+            let r = self.operand_range(s);
+            if r.is_empty() {
+                continue;
+            }
+            let mut t = T::zero();
+            for op in &self.operands[r] {
+                let Operand { partial, arg } = *op;
+                t += partial * tan[arg as usize];
+            }
+            tan[s] = t;
+        }
+        Ok(())
+    }
+}
+
+/// Sizes of a recording, as reported by [`Tape::stats`].
+///
+/// ```
+/// use retrograd::Tape;
+/// let mut tape = Tape::new();
+/// tape.record(|rec| {
+///     let x = rec.input(2.0);
+///     let _y = x * x + x;
+/// });
+/// let s = tape.stats();
+/// assert_eq!((s.statements, s.operands), (3, 4)); // x; x*x (x twice); (x*x)+x
+/// assert_eq!(s.bytes, 3 * 4 + 4 * 12);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TapeStats {
+    /// Recorded statements, one per active result and input.
+    pub statements: usize,
+    /// Recorded operands (partial derivative + argument index).
+    pub operands: usize,
+    /// Bytes of the recording: 4 per statement and `4 + size_of::<T>()` per operand.
+    pub bytes: usize,
+    /// Bytes allocated (capacity kept for reuse after [`Tape::clear`]).
+    pub capacity_bytes: usize,
+}
+
+/// A position on a tape, from [`Recorder::mark`], for [`Recorder::reset`] and
+/// [`Recorder::sweep_and_reset`].
+///
+/// ```
+/// let mut tape = retrograd::Tape::new();
+/// let (a, b) = tape.record(|rec| { let a = rec.mark(); rec.input(1.0); (a, rec.mark()) });
+/// assert_ne!(a, b);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mark {
+    pub(crate) id: u32,
+    pub(crate) statements: u32,
+    pub(crate) operands: u32,
+    pub(crate) callbacks: u32,
+}
+
+/// An explicit tape, for recording once and sweeping many times.
+///
+/// Most code uses the closure API ([`grad`](crate::grad), [`jacobian`](crate::jacobian), ...),
+/// which manages a tape internally. Use a `Tape` directly to reuse its buffers across
+/// recordings, to sweep one recording with several seeds, or to read its size.
+///
+/// ```
+/// use retrograd::{Tape, prelude::*};
+/// let mut tape = Tape::new();
+/// let (x, y, z) = tape.record(|rec| {
+///     let x = rec.input(0.5);
+///     let y = rec.input(2.0);
+///     (x, y, x.sin() * y)
+/// });
+/// let g = tape.gradient(z);
+/// assert_eq!(g.wrt(y), 0.5_f64.sin());
+/// assert_eq!(g.wrt(x), 2.0 * 0.5_f64.cos());
+/// ```
+pub struct Tape<T: TapeScalar = f64> {
+    // Boxed so that the address stored in the thread-local slot is stable.
+    core: Box<TapeCore<T>>,
+}
+
+impl<T: TapeScalar> Default for Tape<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Restores the previously active tape when a recording ends, also on unwinding.
+struct ActiveGuard<T: TapeScalar> {
+    previous: *mut TapeCore<T>,
+}
+
+impl<T: TapeScalar> Drop for ActiveGuard<T> {
+    fn drop(&mut self) {
+        T::active_slot().with(|slot| slot.set(self.previous));
+    }
+}
+
+/// Handle passed to the closure of [`Tape::record`]: creates the independent variables,
+/// and marks, sweeps and resets parts of the recording.
+///
+/// ```
+/// let mut tape = retrograd::Tape::new();
+/// let x = tape.record(|rec| rec.input(2.0));
+/// assert_eq!(tape.gradient(x).wrt(x), 1.0);
+/// ```
+pub struct Recorder<'a, T: TapeScalar> {
+    core: *mut TapeCore<T>,
+    _tape: std::marker::PhantomData<&'a mut Tape<T>>,
+}
+
+impl<T: TapeScalar> Recorder<'_, T> {
+    /// Records an independent variable with the given value.
+    ///
+    /// ```
+    /// # use retrograd::Tape;
+    /// let mut tape = Tape::new();
+    /// let x = tape.record(|rec| rec.input(3.0));
+    /// assert_eq!(x.value(), 3.0);
+    /// ```
+    pub fn input(&self, value: T) -> Var<T> {
+        // SAFETY: the tape outlives the recorder, and its core is only accessed from this
+        // thread, through this pointer, while the recording runs.
+        unsafe { (*self.core).input(value) }
+    }
+
+    /// Records one independent variable per value.
+    ///
+    /// ```
+    /// # use retrograd::Tape;
+    /// let mut tape = Tape::new();
+    /// let xs = tape.record(|rec| rec.inputs(&[1.0, 2.0]));
+    /// assert_eq!(xs.len(), 2);
+    /// ```
+    pub fn inputs(&self, values: &[T]) -> Vec<Var<T>> {
+        let mut out = Vec::with_capacity(values.len());
+        self.inputs_into(values, &mut out);
+        out
+    }
+
+    /// Records one independent variable per value, appending them to `out` (which keeps
+    /// its capacity across recordings).
+    ///
+    /// ```
+    /// # use retrograd::Tape;
+    /// let mut tape = Tape::new();
+    /// let mut xs = Vec::new();
+    /// tape.record(|rec| rec.inputs_into(&[1.0, 2.0], &mut xs));
+    /// assert_eq!(xs[1].value(), 2.0);
+    /// ```
+    pub fn inputs_into(&self, values: &[T], out: &mut Vec<Var<T>>) {
+        // SAFETY: as in `input`.
+        unsafe { (*self.core).inputs(values, out) }
+    }
+
+    /// The current end of the recording (see [`Recorder::reset`]).
+    pub fn mark(&self) -> Mark {
+        // SAFETY: as in `input`.
+        unsafe { (*self.core).mark() }
+    }
+
+    /// Sweeps the statements recorded since `mark` in reverse, seeded with `seeds`, adding
+    /// into `adjoints` (which may hold adjoints from earlier sweeps), then drops those
+    /// statements from the tape. Variables recorded before the mark get their adjoints.
+    ///
+    /// This keeps the tape short when a long computation is a sum of independent parts
+    /// (many trades of a portfolio, many samples of a loss): record a part, sweep it,
+    /// drop it, and go on.
+    ///
+    /// ```
+    /// use retrograd::{Tape, prelude::*};
+    /// let mut tape = Tape::new();
+    /// let (x, adj) = tape.record(|rec| {
+    ///     let x = rec.input(2.0);
+    ///     let mut adj = rec.adjoints();
+    ///     for k in 1..=3 {
+    ///         let m = rec.mark();
+    ///         let term = x.powi(k);               // recorded after the mark
+    ///         rec.sweep_and_reset(m, &[(term, 1.0)], &mut adj);
+    ///     }
+    ///     (x, adj)
+    /// });
+    /// assert_eq!(adj.wrt(x), 1.0 + 2.0 * 2.0 + 3.0 * 4.0);
+    /// assert_eq!(tape.stats().statements, 1); // only x is left
+    /// ```
+    pub fn sweep_and_reset(&self, mark: Mark, seeds: &[(Var<T>, T)], adjoints: &mut Adjoints<T>) {
+        // SAFETY: as in `input`.
+        let core = unsafe { &mut *self.core };
+        core.check_mark(mark);
+        adjoints.prepare(core);
+        adjoints.seed(core, seeds);
+        core.reverse(
+            &mut adjoints.values,
+            mark.statements as usize,
+            core.ends.len(),
+        );
+        adjoints.values.truncate(mark.statements as usize);
+        core.reset(mark);
+    }
+
+    /// Drops everything recorded since `mark` without sweeping it.
+    ///
+    /// ```
+    /// use retrograd::{Tape, prelude::*};
+    /// let mut tape = Tape::new();
+    /// tape.record(|rec| {
+    ///     let x = rec.input(1.0);
+    ///     let m = rec.mark();
+    ///     let _unused = x.exp() * x; // a trial computation, then discarded
+    ///     rec.reset(m);
+    /// });
+    /// assert_eq!(tape.stats().statements, 1);
+    /// ```
+    pub fn reset(&self, mark: Mark) {
+        // SAFETY: as in `input`.
+        let core = unsafe { &mut *self.core };
+        core.check_mark(mark);
+        core.reset(mark);
+    }
+
+    /// An empty adjoint store for this recording, for [`Recorder::sweep_and_reset`].
+    ///
+    /// ```
+    /// let mut tape: retrograd::Tape = retrograd::Tape::new();
+    /// let empty = tape.record(|rec| rec.adjoints());
+    /// assert!(empty.values().is_empty());
+    /// ```
+    pub fn adjoints(&self) -> Adjoints<T> {
+        // SAFETY: as in `input`.
+        let core = unsafe { &*self.core };
+        Adjoints {
+            tape: core.id,
+            values: Vec::new(),
+        }
+    }
+}
+
+impl<T: TapeScalar> TapeCore<T> {
+    fn mark(&self) -> Mark {
+        Mark {
+            id: self.id,
+            statements: self.ends.len() as u32,
+            operands: self.operands.len() as u32,
+            callbacks: self.callbacks.len() as u32,
+        }
+    }
+
+    fn check_mark(&self, mark: Mark) {
+        assert!(
+            mark.id == self.id && mark.statements as usize <= self.ends.len(),
+            "retrograd: this mark belongs to another tape or recording, or lies beyond its end"
+        );
+    }
+
+    fn reset(&mut self, mark: Mark) {
+        self.leading_inputs = self.leading_inputs.min(mark.statements);
+        self.ends.truncate(mark.statements as usize);
+        self.operands.truncate(mark.operands as usize);
+        self.callbacks.truncate(mark.callbacks as usize);
+        self.restore_room();
+    }
+}
+
+impl<T: TapeScalar> Tape<T> {
+    /// An empty tape.
+    ///
+    /// ```
+    /// let tape: retrograd::Tape = retrograd::Tape::new();
+    /// assert_eq!(tape.stats().statements, 0);
+    /// ```
+    pub fn new() -> Self {
+        Self::with_capacity(1 << 10, 1 << 11)
+    }
+
+    /// An empty tape with room for `statements` and `operands` before it reallocates.
+    ///
+    /// ```
+    /// let tape: retrograd::Tape = retrograd::Tape::with_capacity(1000, 2000);
+    /// assert!(tape.stats().capacity_bytes >= 1000 * 4 + 2000 * 12);
+    /// ```
+    pub fn with_capacity(statements: usize, operands: usize) -> Self {
+        let mut core = Box::new(TapeCore {
+            id: fresh_id(),
+            ends: Vec::with_capacity(statements),
+            operands: Vec::with_capacity(operands),
+            callbacks: Vec::new(),
+            leading_inputs: 0,
+        });
+        core.restore_room();
+        Tape { core }
+    }
+
+    /// Makes this tape the thread's active tape for `T` while `f` runs, so that operations
+    /// on its variables are recorded here. Recordings may nest (each tape its own `Var`s).
+    /// Recording continues where the previous recording on this tape stopped; call
+    /// [`Tape::clear`] to start over.
+    ///
+    /// ```
+    /// use retrograd::{Tape, prelude::*};
+    /// let mut tape = Tape::new();
+    /// let y = tape.record(|rec| rec.input(1.0).exp());
+    /// assert_eq!(tape.gradient(y).values()[0], 1.0_f64.exp());
+    /// ```
+    pub fn record<R>(&mut self, f: impl FnOnce(&Recorder<'_, T>) -> R) -> R {
+        let core: *mut TapeCore<T> = &mut *self.core;
+        let previous = T::active_slot().with(|slot| slot.replace(core));
+        let _guard = ActiveGuard::<T> { previous };
+        let recorder = Recorder {
+            core,
+            _tape: std::marker::PhantomData,
+        };
+        f(&recorder)
+    }
+
+    /// Forgets the recording but keeps the buffers, so re-recording does not allocate.
+    /// Variables of the old recording are rejected from now on.
+    ///
+    /// ```
+    /// use retrograd::{Tape, prelude::*};
+    /// let mut tape = Tape::new();
+    /// let old = tape.record(|rec| rec.input(1.0));
+    /// tape.clear();
+    /// assert_eq!(tape.stats().statements, 0);
+    /// let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tape.gradient(old)));
+    /// assert!(caught.is_err()); // a variable of a cleared recording
+    /// ```
+    pub fn clear(&mut self) {
+        let core = &mut *self.core;
+        core.id = fresh_id();
+        core.ends.clear();
+        core.operands.clear();
+        core.restore_room();
+        core.callbacks.clear();
+        core.leading_inputs = 0;
+    }
+
+    /// Statement, operand and byte counts of the recording.
+    ///
+    /// ```
+    /// # use retrograd::Tape;
+    /// let mut tape = Tape::new();
+    /// tape.record(|rec| rec.inputs(&[1.0, 2.0]));
+    /// assert_eq!(tape.stats().statements, 2);
+    /// ```
+    pub fn stats(&self) -> TapeStats {
+        let c = &self.core;
+        let op = std::mem::size_of::<Operand<T>>();
+        TapeStats {
+            statements: c.ends.len(),
+            operands: c.operands.len(),
+            bytes: c.ends.len() * 4 + c.operands.len() * op,
+            capacity_bytes: c.ends.capacity() * 4 + c.operands.capacity() * op,
+        }
+    }
+
+    /// The gradient of `y` with respect to every variable of the recording (one sweep).
+    ///
+    /// Panics if `y` belongs to another tape or to a cleared recording.
+    ///
+    /// ```
+    /// use retrograd::{Tape, prelude::*};
+    /// let mut tape = Tape::new();
+    /// let (x, y) = tape.record(|rec| { let x = rec.input(3.0); (x, x * x) });
+    /// assert_eq!(tape.gradient(y).wrt(x), 6.0);
+    /// ```
+    #[track_caller]
+    pub fn gradient(&self, y: Var<T>) -> Adjoints<T> {
+        self.adjoints(&[(y, T::one())])
+    }
+
+    /// One reverse sweep seeded with `adjoint(v) = seed` for each pair: a vector-Jacobian
+    /// product. The recording stays, so it can be swept again with other seeds.
+    ///
+    /// ```
+    /// use retrograd::{Tape, prelude::*};
+    /// let mut tape = Tape::new();
+    /// let (x, y1, y2) = tape.record(|rec| { let x = rec.input(2.0); (x, x * x, x.exp()) });
+    /// let a = tape.adjoints(&[(y1, 1.0), (y2, 0.5)]);
+    /// assert_eq!(a.wrt(x), 4.0 + 0.5 * 2.0_f64.exp());
+    /// ```
+    #[track_caller]
+    pub fn adjoints(&self, seeds: &[(Var<T>, T)]) -> Adjoints<T> {
+        let mut out = Adjoints {
+            tape: self.core.id,
+            values: Vec::new(),
+        };
+        self.adjoints_into(seeds, &mut out);
+        out
+    }
+
+    /// Like [`Tape::adjoints`] but reuses the buffer of `out` (no allocation once grown).
+    ///
+    /// ```
+    /// use retrograd::{Tape, prelude::*};
+    /// let mut tape = Tape::new();
+    /// let (x, y) = tape.record(|rec| { let x = rec.input(2.0); (x, x * x) });
+    /// let mut adj = tape.adjoints(&[]);
+    /// for seed in [1.0, 2.0] {
+    ///     tape.adjoints_into(&[(y, seed)], &mut adj);
+    ///     assert_eq!(adj.wrt(x), 4.0 * seed);
+    /// }
+    /// ```
+    #[track_caller]
+    pub fn adjoints_into(&self, seeds: &[(Var<T>, T)], out: &mut Adjoints<T>) {
+        let core = &*self.core;
+        out.tape = core.id;
+        out.values.clear();
+        out.prepare(core);
+        out.seed(core, seeds);
+        core.reverse(&mut out.values, 0, core.ends.len());
+    }
+
+    /// One forward (tangent) sweep over the recording: `tangents` seeds the inputs, and the
+    /// result holds the directional derivative of every recorded variable (a Jacobian-vector
+    /// product). Fails if the tape holds a custom operation that supports reverse mode only.
+    ///
+    /// ```
+    /// use retrograd::{Tape, prelude::*};
+    /// let mut tape = Tape::new();
+    /// let (x, y) = tape.record(|rec| { let x = rec.input(2.0); (x, x.powi(3)) });
+    /// let t = tape.tangents(&[(x, 1.0)]).unwrap();
+    /// assert_eq!(t.wrt(y), 12.0);
+    /// ```
+    #[track_caller]
+    pub fn tangents(&self, seeds: &[(Var<T>, T)]) -> Result<Adjoints<T>, crate::Error> {
+        let core = &*self.core;
+        let mut out = Adjoints {
+            tape: core.id,
+            values: Vec::new(),
+        };
+        out.prepare(core);
+        out.seed(core, seeds);
+        core.forward(&mut out.values)
+            .map_err(crate::Error::Unsupported)?;
+        Ok(out)
+    }
+}
+
+impl<T: TapeScalar> Drop for Tape<T> {
+    fn drop(&mut self) {
+        let me: *mut TapeCore<T> = &mut *self.core;
+        // A recording cannot outlive `record`, but be safe against a slot still pointing here.
+        let _ = T::active_slot().try_with(|slot| {
+            if slot.get() == me {
+                slot.set(std::ptr::null_mut());
+            }
+        });
+    }
+}
+
+/// Derivatives of every variable of one recording, indexed by [`Var`]: adjoints after a
+/// reverse sweep, tangents after a forward sweep.
+///
+/// ```
+/// use retrograd::{Tape, prelude::*};
+/// let mut tape = Tape::new();
+/// let (x, y) = tape.record(|rec| { let x = rec.input(1.0); (x, 2.0 * x) });
+/// let g = tape.gradient(y);
+/// assert_eq!(g.wrt(x), 2.0);
+/// assert_eq!(g.wrt(Var::constant(5.0)), 0.0); // constants have no derivative
+/// ```
+#[derive(Clone, Debug)]
+pub struct Adjoints<T = f64> {
+    tape: u32,
+    values: Vec<T>,
+}
+
+impl<T: TapeScalar> Adjoints<T> {
+    /// The derivative with respect to `x` (zero for a constant).
+    ///
+    /// Panics if `x` belongs to another tape or recording.
+    #[track_caller]
+    pub fn wrt(&self, x: Var<T>) -> T {
+        if x.is_constant() {
+            return T::zero();
+        }
+        check_same(x.tape_id(), self.tape);
+        self.values
+            .get(x.index() as usize)
+            .copied()
+            .unwrap_or_else(T::zero)
+    }
+
+    /// The derivatives with respect to each of `xs`.
+    ///
+    /// ```
+    /// use retrograd::{Tape, prelude::*};
+    /// let mut tape = Tape::new();
+    /// let (xs, y) = tape.record(|rec| { let xs = rec.inputs(&[1.0, 2.0]); let y = xs[0] * xs[1]; (xs, y) });
+    /// assert_eq!(tape.gradient(y).wrt_all(&xs), vec![2.0, 1.0]);
+    /// ```
+    #[track_caller]
+    pub fn wrt_all(&self, xs: &[Var<T>]) -> Vec<T> {
+        xs.iter().map(|&x| self.wrt(x)).collect()
+    }
+
+    /// All derivatives, indexed by statement (the variable's position on the tape).
+    ///
+    /// ```
+    /// use retrograd::{Tape, prelude::*};
+    /// let mut tape = Tape::new();
+    /// let y = tape.record(|rec| { let x = rec.input(3.0); x * x });
+    /// assert_eq!(tape.gradient(y).values(), &[6.0, 1.0]); // x, then y itself
+    /// ```
+    pub fn values(&self) -> &[T] {
+        &self.values
+    }
+
+    fn prepare(&mut self, core: &TapeCore<T>) {
+        check_same(self.tape, core.id);
+        self.values.resize(core.ends.len(), T::zero());
+    }
+
+    #[track_caller]
+    fn seed(&mut self, core: &TapeCore<T>, seeds: &[(Var<T>, T)]) {
+        for &(v, s) in seeds {
+            if v.is_constant() {
+                continue;
+            }
+            check_same(v.tape_id(), core.id);
+            self.values[v.index() as usize] += s;
+        }
+    }
+}
+
+#[track_caller]
+fn check_same(var_tape: u32, tape: u32) {
+    if var_tape != tape {
+        foreign_var(var_tape, tape);
+    }
+}
+
+/// Reports a variable used with a tape it was not recorded on.
+#[cold]
+#[inline(never)]
+#[track_caller]
+pub(crate) fn foreign_var(var_tape: u32, tape: u32) -> ! {
+    panic!(
+        "retrograd: a variable of recording #{var_tape} was used with recording #{tape}; \
+         variables belong to the tape recording that created them and are invalid after \
+         that tape is cleared or dropped"
+    )
+}
+
+/// Reports an operation on a variable while no tape is recording.
+#[cold]
+#[inline(never)]
+#[track_caller]
+pub(crate) fn no_active_tape(var_tape: u32) -> ! {
+    panic!(
+        "retrograd: an operation on a variable of recording #{var_tape} ran while no tape \
+         was recording; operate on variables inside `Tape::record` or the closure given to \
+         `grad`/`jacobian`/..."
+    )
+}
+
+/// The active tape of this thread, checked against the recording `id` of an operand.
+#[inline(always)]
+#[track_caller]
+pub(crate) fn active<T: TapeScalar>(id: u32) -> &'static mut TapeCore<T> {
+    let p = T::active_slot().with(|slot| slot.get());
+    if p.is_null() {
+        no_active_tape(id);
+    }
+    // SAFETY: a non-null slot points to the core of a tape that is recording on this thread
+    // (set and restored by `Tape::record`); no other reference to it is live during an op.
+    let core = unsafe { &mut *p };
+    if core.id != id {
+        foreign_var(id, core.id);
+    }
+    core
+}
