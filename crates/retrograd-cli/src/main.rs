@@ -1,45 +1,56 @@
-//! The `retrograd` command line: one clap subcommand per tool; the work is done in the
-//! library (`retrograd_cli`), this file only dispatches and reports errors.
+//! The `retrograd` command line: one clap subcommand per tool; this file only dispatches
+//! and reports errors. With no subcommand it trains (the main job).
 
-use clap::{CommandFactory, Parser, Subcommand};
+mod eval;
+mod plot;
+mod predict;
+mod train;
+
+use clap::{Parser, Subcommand};
 use retrograd_cli::{grad, CliError};
 use std::io::Write;
 use std::process::ExitCode;
 
-/// retrograd: reverse-mode automatic differentiation from the command line.
+/// retrograd: automatic differentiation and a training stack, from the command line.
 #[derive(Debug, Parser)]
-#[command(name = "retrograd", version)]
+#[command(name = "retrograd", version, args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// With no subcommand, `retrograd` trains (`retrograd train` options apply).
+    #[command(flatten)]
+    train: train::TrainArgs,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Train a classifier (the default): progress, metrics, model file and plot.
+    Train(Box<train::TrainArgs>),
+    /// Evaluate a saved model: accuracy and confusion matrix.
+    Eval(eval::EvalArgs),
+    /// Print the predicted label of each sample.
+    Predict(predict::PredictArgs),
     /// Differentiate a formula at a point: its value, gradient and (with --hessian) Hessian.
     Grad(grad::GradArgs),
-    // `train` comes here as `Train(TrainArgs)`, dispatched in `run` below; it will also be
-    // what runs when no subcommand is given (the `None` arm).
 }
 
-fn run(command: Option<Command>) -> Result<(), CliError> {
-    match command {
-        Some(Command::Grad(args)) => grad::run(&args, &mut std::io::stdout().lock()),
-        None => {
-            // Until `train` is the default, a bare `retrograd` shows what it can do.
-            let help = Cli::command().render_long_help().to_string();
-            std::io::stdout()
-                .write_all(help.as_bytes())
-                .map_err(CliError::Output)
-        }
+fn run(cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
+    match &cli.command {
+        None => train::run(&cli.train),
+        Some(Command::Train(args)) => train::run(args),
+        Some(Command::Eval(args)) => eval::run(args),
+        Some(Command::Predict(args)) => predict::run(args),
+        Some(Command::Grad(args)) => match grad::run(args, &mut std::io::stdout().lock()) {
+            // A reader that stops early (`| head`) is not an error.
+            Err(CliError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            other => other.map_err(Into::into),
+        },
     }
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse().command) {
+    match run(&Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
-        // A reader that stops early (`| head`) is not an error.
-        Err(CliError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(error) => {
             // If even stderr is gone there is no one left to tell.
             let _ = writeln!(std::io::stderr(), "error: {error}");

@@ -13,6 +13,15 @@ use retrograd_nn::optim::LrSchedule;
 use retrograd_nn::train::{ModelKind, Observer, OptimizerKind, TrainConfig, Trainer};
 use serde_json::json;
 
+/// `println!` that ignores a closed stdout (`retrograd ... | head`) instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+pub(crate) use say;
+
 /// Options of `retrograd train` (also accepted with no subcommand).
 #[derive(Args, Debug, Clone)]
 pub struct TrainArgs {
@@ -131,7 +140,7 @@ impl Observer for Progress {
             bar.finish_and_clear();
         }
         if !self.quiet {
-            println!(
+            say!(
                 "epoch {:>3}/{epochs}  train loss {:.4}  test loss {:.4}  test accuracy {:6.2}%  ({:.2} s)",
                 r.epoch,
                 r.train_loss,
@@ -184,12 +193,12 @@ pub fn run(args: &TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
     });
     if !args.json {
         let (train, test) = trainer.data_sizes();
-        println!(
+        say!(
             "training {} on {} ({train} train / {test} test samples), {} epochs, {} lr {}, batch {}, seed {}",
             config.model, config.data, config.epochs, config.optimizer, config.lr, config.batch_size, config.seed
         );
         if let Some(path) = &args.resume {
-            println!(
+            say!(
                 "resuming from {} after epoch {}",
                 path.display(),
                 trainer.epochs_done()
@@ -231,19 +240,19 @@ pub fn run(args: &TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
             "config": config.to_json(),
             "history": outcome.history.iter().map(EpochRecord::to_json).collect::<Vec<_>>(),
         });
-        println!("{out}");
+        say!("{out}");
     } else {
         let c = &outcome.confusion;
-        println!(
+        say!(
             "test accuracy {:.2}% ({}/{}) after {epochs} epochs in {seconds:.1} s",
             100.0 * c.accuracy(),
             c.correct(),
             c.total()
         );
-        println!("model written to {}", args.out.display());
-        println!("checkpoint written to {}", checkpoint.display());
+        say!("model written to {}", args.out.display());
+        say!("checkpoint written to {}", checkpoint.display());
         if let Some(plot) = plot {
-            println!("plot written to {}", plot.display());
+            say!("plot written to {}", plot.display());
         }
     }
     Ok(())
