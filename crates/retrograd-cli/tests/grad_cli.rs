@@ -171,8 +171,8 @@ fn argument_forms() {
 }
 
 #[test]
-fn no_subcommand_prints_help() {
-    let out = stdout_of(&[]);
+fn help_lists_the_grad_subcommand() {
+    let out = stdout_of(&["--help"]);
     assert!(out.contains("grad"), "{out}");
 }
 
