@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::{Classifier, TrainConfig};
 use crate::data::{Batches, Dataset, Normalizer};
 use crate::io::Checkpoint;
+use crate::layers::Module;
 use crate::metrics::{ConfusionMatrix, EpochRecord};
 use crate::optim::{clip_grad_norm, Optimizer};
 use crate::{NnError, Result, Rng};
@@ -100,14 +101,13 @@ fn load_data(config: &TrainConfig) -> Result<(Dataset, Dataset, Normalizer)> {
 
 /// Indices of the parameters that get weight decay: matrices and kernels, not vectors.
 fn decayed(classifier: &Classifier) -> Vec<usize> {
-    let params = retrograd_nn_params(classifier);
+    let params = parameter_tensors(classifier);
     (0..params.len())
         .filter(|&i| params[i].rank() > 1)
         .collect()
 }
 
-fn retrograd_nn_params(classifier: &Classifier) -> Vec<Tensor> {
-    use crate::layers::Module;
+fn parameter_tensors(classifier: &Classifier) -> Vec<Tensor> {
     classifier
         .model
         .parameters()
@@ -127,7 +127,7 @@ impl Trainer {
         let classes = train.num_classes.max(test.num_classes);
         let classifier =
             Classifier::build_with(&config, &train.shape, classes, normalizer, &mut rng)?;
-        let n = retrograd_nn_params(&classifier).len();
+        let n = parameter_tensors(&classifier).len();
         let optimizer =
             config
                 .optimizer
@@ -226,7 +226,6 @@ impl Trainer {
     /// Trains until the planned number of epochs (or until `observer` stops it), writing a
     /// checkpoint after each epoch, and returns the classifier and its metrics.
     pub fn run(mut self, observer: &mut dyn Observer) -> Result<TrainOutcome> {
-        use crate::layers::Module;
         let confusion = match self.epochs(observer)? {
             Some(c) => c,
             None => self.classifier.evaluate(&self.test)?.confusion,
@@ -241,10 +240,9 @@ impl Trainer {
 
     /// The epochs themselves; returns the last epoch's confusion matrix, if any ran.
     fn epochs(&mut self, observer: &mut dyn Observer) -> Result<Option<ConfusionMatrix>> {
-        use crate::layers::Module;
         let mut train = self.train.clone();
         self.classifier.normalizer.apply_to(&mut train);
-        let params = retrograd_nn_params(&self.classifier);
+        let params = parameter_tensors(&self.classifier);
         let batches = train.len().div_ceil(self.config.batch_size);
         let total_steps = self.config.epochs * batches;
         let mut dims = vec![0];
