@@ -338,6 +338,22 @@ impl Classifier {
         self.model.describe()
     }
 
+    /// The number of trainable values.
+    ///
+    /// ```
+    /// # use retrograd_nn::{data::{digits, Normalizer}, train::{Classifier, TrainConfig}};
+    /// # let d = digits().unwrap();
+    /// let c = Classifier::build(&TrainConfig::default(), &d.shape, 10, Normalizer::fit_global(&d)).unwrap();
+    /// assert_eq!(c.num_parameters(), 64 * 128 + 128 + 128 * 10 + 10);
+    /// ```
+    pub fn num_parameters(&self) -> usize {
+        self.model
+            .parameters()
+            .iter()
+            .map(|(_, t)| t.elem_count())
+            .sum()
+    }
+
     /// The data set the classifier was trained on.
     ///
     /// ```

@@ -251,6 +251,17 @@ impl Trainer {
         (self.train.len(), self.test.len())
     }
 
+    /// The classifier being trained.
+    ///
+    /// ```
+    /// # use retrograd_nn::train::{TrainConfig, Trainer};
+    /// let t = Trainer::new(TrainConfig::default()).unwrap();
+    /// assert_eq!(t.classifier().num_classes, 10);
+    /// ```
+    pub fn classifier(&self) -> &Classifier {
+        &self.classifier
+    }
+
     /// Epochs completed (before a resumed run continues).
     ///
     /// ```
