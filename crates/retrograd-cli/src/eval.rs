@@ -34,7 +34,7 @@ pub fn run(args: &EvalArgs) -> Result<(), Box<dyn std::error::Error>> {
         Some(d) => d.clone(),
         None => classifier.data_spec()?,
     };
-    let (_, test) = spec.load()?;
+    let test = spec.load_test()?;
     let eval = classifier.evaluate(&test)?;
     let c = &eval.confusion;
     if args.json {

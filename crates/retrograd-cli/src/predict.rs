@@ -33,7 +33,7 @@ pub fn run(args: &PredictArgs) -> Result<(), Box<dyn std::error::Error>> {
     let mut classifier = Classifier::load(&args.model)?;
     let (samples, labelled): (Dataset, bool) = match &args.data {
         DataSpec::Csv(path) => classifier.read_csv_samples(path)?,
-        spec => (spec.load()?.1, true),
+        spec => (spec.load_test()?, true),
     };
     let predictions = classifier.predict(&samples)?;
     let accuracy = labelled.then(|| {
