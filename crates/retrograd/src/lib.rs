@@ -42,3 +42,8 @@ pub mod prelude {
     pub use crate::{Dual, Real, Var};
     pub use num_traits::{Float, FloatConst, One, Zero};
 }
+
+/// The README's examples, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

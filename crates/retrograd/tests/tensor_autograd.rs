@@ -494,3 +494,46 @@ fn nan_in_untaken_where_branch_does_not_leak() {
     z.abs().unwrap().sum_all().unwrap().backward().unwrap();
     assert_eq!(vec64(&z.grad().unwrap()), vec![0.0]);
 }
+
+#[test]
+fn long_chains_drop_and_backward_without_recursion() {
+    let _s = serial();
+    let x = Tensor::from_vec(vec![1.0f64], [1])
+        .unwrap()
+        .requires_grad_();
+    let nodes = live_nodes();
+    let chain = |n: usize| {
+        let mut h = x.clone();
+        for _ in 0..n {
+            h = h.mul_scalar(1.0).unwrap();
+        }
+        h
+    };
+    drop(chain(200_000)); // dropped without backward
+    assert_eq!(live_nodes(), nodes);
+    chain(200_000).sum_all().unwrap().backward().unwrap();
+    assert_eq!(x.grad().unwrap().item().unwrap(), 1.0);
+    assert_eq!(live_nodes(), nodes);
+}
+
+#[test]
+fn tensors_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Tensor>();
+    let w = Tensor::ones([4], DType::F32).requires_grad_();
+    let handles: Vec<_> = (0..2)
+        .map(|i| {
+            let w = w.clone();
+            std::thread::spawn(move || {
+                w.mul_scalar(i as f64)
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .item()
+                    .unwrap()
+            })
+        })
+        .collect();
+    let sums: Vec<f64> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(sums, vec![0.0, 4.0]);
+}

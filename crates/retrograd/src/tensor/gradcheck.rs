@@ -80,7 +80,7 @@ where
                 let mut v = base.clone();
                 v[j] += delta;
                 let mut probe = xs.clone();
-                probe[i] = Tensor::from_vec(v, xs[i].dims())?;
+                probe[i] = Tensor::from_vec(v, xs[i].dims())?.requires_grad_();
                 objective(&probe)?.item() // recording stays on: `f` may differentiate inside
             };
             let numeric = (eval(opts.eps)? - eval(-opts.eps)?) / (2.0 * opts.eps);

@@ -96,4 +96,4 @@ pub use gradcheck::{gradcheck, GradcheckOptions};
 pub use ops::{Conv1dOptions, Conv2dOptions, Reduction};
 pub use rng::Rng;
 pub use shape::{AllAxes, Axes, Layout, Shape};
-pub use storage::{live_storage_bytes, Device, Storage, StorageData};
+pub use storage::{live_storage_bytes, Device};

@@ -1,6 +1,6 @@
 //! Define-by-run autograd: graph nodes, recording, grad modes and anomaly detection.
 //!
-//! An op that has an input requiring grad records a [`Node`] inside its output tensor: the
+//! An op that has an input requiring grad records a `Node` inside its output tensor: the
 //! op's name, where it was called, its inputs, the storage versions of what its backward
 //! reads, and the backward rule (a closure written with differentiable tensor ops, so that
 //! running it with recording on yields grad-of-grad). Nodes point only to older tensors,
@@ -56,22 +56,22 @@ pub type Grads = Vec<Option<Tensor>>;
 pub(crate) type BackwardFn = dyn Fn(&BackwardCtx<'_>, &Tensor) -> Result<Grads> + Send + Sync;
 
 /// What a backward rule sees: the op's inputs and output, and which inputs need gradients.
-pub struct BackwardCtx<'a> {
+pub(crate) struct BackwardCtx<'a> {
     /// The inputs of the op, in order.
-    pub inputs: &'a [Tensor],
+    pub(crate) inputs: &'a [Tensor],
     /// The output of the op (with its node, so rules using it stay differentiable).
-    pub output: &'a Tensor,
+    pub(crate) output: &'a Tensor,
     /// For each input, whether backward needs its gradient (others may be `None`).
-    pub needs: &'a [bool],
+    pub(crate) needs: &'a [bool],
 }
 
 impl BackwardCtx<'_> {
     /// Input `i`.
-    pub fn input(&self, i: usize) -> &Tensor {
+    pub(crate) fn input(&self, i: usize) -> &Tensor {
         &self.inputs[i]
     }
     /// Whether input `i` needs a gradient.
-    pub fn needs(&self, i: usize) -> bool {
+    pub(crate) fn needs(&self, i: usize) -> bool {
         self.needs[i]
     }
 }
@@ -108,6 +108,19 @@ pub(crate) struct NodeState {
 impl Drop for NodeState {
     fn drop(&mut self) {
         LIVE_NODES.fetch_sub(1, Ordering::Relaxed);
+        // Dropping the last handle of a long chain (an unrolled loop of 10⁵ steps) would
+        // recurse once per node and overflow the stack. Unlink iteratively instead: before
+        // an input whose last handle we hold is dropped, move its own inputs onto the stack.
+        let mut stack = std::mem::take(&mut self.inputs);
+        while let Some(t) = stack.pop() {
+            if Arc::strong_count(&t.0) == 1 {
+                if let Some(node) = t.node() {
+                    if let Some(mut state) = node.state().take() {
+                        stack.append(&mut state.inputs);
+                    }
+                }
+            }
+        }
     }
 }
 

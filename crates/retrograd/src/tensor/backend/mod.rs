@@ -2,8 +2,11 @@
 //!
 //! Tensor ops and autograd never touch elements directly; they call the dispatch functions
 //! at the bottom of this file, which pick the backend from the storage variant. A new
-//! device (CUDA, ...) adds a [`StorageData`] variant, an implementation of [`Backend`] and
-//! a match arm per dispatch function; nothing in autograd changes.
+//! device (CUDA, ...) adds a `StorageData` variant, an implementation of [`Backend`] and
+//! a match arm per dispatch function; nothing in autograd changes. Host transfers are the
+//! other device-specific spot: tensors are created from host vectors (`from_vec`, `rand`)
+//! and read back (`to_vec`, `with_data`, `update_`) through `StorageData::Cpu`, so a device
+//! backend also adds `to_device`/host-copy arms there.
 
 pub mod cpu;
 

@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use std::borrow::Cow;
 
 /// Elementwise work below this many elements stays on the calling thread.
-pub(crate) const PAR_THRESHOLD: usize = 1 << 16;
+pub(crate) const PAR_THRESHOLD: usize = 1 << 18;
 const CHUNK: usize = 1 << 14;
 
 /// Calls `f(base offsets)` for every innermost row of `dims` (already coalesced, non-empty).
