@@ -34,7 +34,7 @@ pub fn run(args: &EvalArgs) -> Result<(), Box<dyn std::error::Error>> {
         Some(d) => d.clone(),
         None => classifier.data_spec()?,
     };
-    let (_, test) = spec.load()?;
+    let test = spec.load_test()?;
     let eval = classifier.evaluate(&test)?;
     let c = &eval.confusion;
     if args.json {
@@ -47,22 +47,22 @@ pub fn run(args: &EvalArgs) -> Result<(), Box<dyn std::error::Error>> {
             "model_file": args.model.display().to_string(),
             "confusion_matrix": c.counts,
         });
-        println!("{out}");
+        crate::train::say!("{out}");
     } else {
-        println!(
+        crate::train::say!(
             "model {} on the {spec} test set ({} samples)",
             args.model.display(),
             c.total()
         );
-        println!(
+        crate::train::say!(
             "accuracy {:.2}% ({}/{}), loss {:.4}",
             100.0 * c.accuracy(),
             c.correct(),
             c.total(),
             eval.loss
         );
-        println!("confusion matrix (rows: true class, columns: predicted):");
-        print!("{c}");
+        crate::train::say!("confusion matrix (rows: true class, columns: predicted):");
+        crate::train::say!("{}", c.to_string().trim_end());
     }
     Ok(())
 }

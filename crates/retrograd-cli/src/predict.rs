@@ -33,7 +33,7 @@ pub fn run(args: &PredictArgs) -> Result<(), Box<dyn std::error::Error>> {
     let mut classifier = Classifier::load(&args.model)?;
     let (samples, labelled): (Dataset, bool) = match &args.data {
         DataSpec::Csv(path) => classifier.read_csv_samples(path)?,
-        spec => (spec.load()?.1, true),
+        spec => (spec.load_test()?, true),
     };
     let predictions = classifier.predict(&samples)?;
     let accuracy = labelled.then(|| {
@@ -46,14 +46,14 @@ pub fn run(args: &PredictArgs) -> Result<(), Box<dyn std::error::Error>> {
     });
     if args.json {
         let out = json!({ "predictions": predictions, "accuracy": accuracy, "samples": predictions.len() });
-        println!("{out}");
+        crate::train::say!("{out}");
     } else {
         let mut text = String::with_capacity(predictions.len() * 2);
         for p in &predictions {
             text.push_str(&p.to_string());
             text.push('\n');
         }
-        print!("{text}");
+        crate::train::say!("{}", text.trim_end());
         if let Some(a) = accuracy {
             eprintln!(
                 "{} predictions, {:.2}% match the labels",

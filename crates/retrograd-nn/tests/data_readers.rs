@@ -69,6 +69,7 @@ fn idx_directory_raw_and_gzip() {
         assert_eq!(train.labels, vec![0, 1, 2, 3, 4, 9]);
         assert_eq!(train.sample(1)[0], 12.0);
         assert_eq!(test.labels, vec![5, 6]);
+        assert_eq!(DataSpec::Idx(d.clone()).load_test().unwrap(), test);
     }
 }
 

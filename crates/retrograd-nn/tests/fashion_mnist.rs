@@ -11,7 +11,10 @@ fn mlp_learns_a_fashion_mnist_subset() {
         .join("train-images-idx3-ubyte.gz")
         .exists()
     {
-        println!(
+        // Written to stderr directly, past the test harness's capture, so CI logs show it.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
             "skipped: Fashion-MNIST is not installed in {FASHION_MNIST_DIR} \
              (apt-get install dataset-fashion-mnist)"
         );

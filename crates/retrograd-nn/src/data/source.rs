@@ -106,37 +106,64 @@ impl DataSpec {
             DataSpec::Digits => Ok(digits()?.stratified_split(0.2, SPLIT_SEED)),
             DataSpec::Csv(file) => Ok(read_csv(file, None)?.stratified_split(0.2, SPLIT_SEED)),
             DataSpec::Idx(dir) => load_idx_dir(dir, None),
-            DataSpec::FashionMnist => load_idx_dir(
-                Path::new(FASHION_MNIST_DIR),
-                Some("install the Debian package `dataset-fashion-mnist` (apt-get install dataset-fashion-mnist)"),
-            ),
+            DataSpec::FashionMnist => {
+                load_idx_dir(Path::new(FASHION_MNIST_DIR), Some(FASHION_HINT))
+            }
+        }
+    }
+
+    /// Loads only the test part (for evaluation: IDX sets then skip their training files).
+    ///
+    /// ```
+    /// use retrograd_nn::data::DataSpec;
+    /// assert_eq!(DataSpec::Digits.load_test().unwrap(), DataSpec::Digits.load().unwrap().1);
+    /// ```
+    pub fn load_test(&self) -> Result<Dataset> {
+        match self {
+            DataSpec::Idx(dir) => load_idx_part(dir, "t10k", None),
+            DataSpec::FashionMnist => {
+                load_idx_part(Path::new(FASHION_MNIST_DIR), "t10k", Some(FASHION_HINT))
+            }
+            _ => Ok(self.load()?.1),
         }
     }
 }
 
+const FASHION_HINT: &str =
+    "install the Debian package `dataset-fashion-mnist` (apt-get install dataset-fashion-mnist)";
+
+/// Finds `DIR/STEM` or `DIR/STEM.gz`.
+fn find_idx(dir: &Path, stem: &str, hint: Option<&str>) -> Result<PathBuf> {
+    let raw = dir.join(stem);
+    let gz = dir.join(format!("{stem}.gz"));
+    if raw.is_file() {
+        Ok(raw)
+    } else if gz.is_file() {
+        Ok(gz)
+    } else {
+        let hint = hint
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("expected {stem} or {stem}.gz in {}", dir.display()));
+        Err(NnError::MissingData { path: gz, hint })
+    }
+}
+
+/// Loads `{part}-images-idx3-ubyte` and `{part}-labels-idx1-ubyte` of `dir`.
+fn load_idx_part(dir: &Path, part: &str, hint: Option<&str>) -> Result<Dataset> {
+    let images = find_idx(dir, &format!("{part}-images-idx3-ubyte"), hint)?;
+    let labels = find_idx(dir, &format!("{part}-labels-idx1-ubyte"), hint)?;
+    read_idx_pair(&images, &labels, 10)
+}
+
 /// Loads the MNIST-layout files of `dir`; `hint` says how to install them when missing.
-pub fn load_idx_dir(dir: &Path, hint: Option<&str>) -> Result<(Dataset, Dataset)> {
-    let find = |stem: &str| -> Result<PathBuf> {
-        let raw = dir.join(stem);
-        let gz = dir.join(format!("{stem}.gz"));
-        if raw.is_file() {
-            Ok(raw)
-        } else if gz.is_file() {
-            Ok(gz)
-        } else {
-            let hint = hint
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("expected {stem} or {stem}.gz in {}", dir.display()));
-            Err(NnError::MissingData { path: gz, hint })
-        }
-    };
+fn load_idx_dir(dir: &Path, hint: Option<&str>) -> Result<(Dataset, Dataset)> {
     let (tri, trl) = (
-        find("train-images-idx3-ubyte")?,
-        find("train-labels-idx1-ubyte")?,
+        find_idx(dir, "train-images-idx3-ubyte", hint)?,
+        find_idx(dir, "train-labels-idx1-ubyte", hint)?,
     );
     let (tei, tel) = (
-        find("t10k-images-idx3-ubyte")?,
-        find("t10k-labels-idx1-ubyte")?,
+        find_idx(dir, "t10k-images-idx3-ubyte", hint)?,
+        find_idx(dir, "t10k-labels-idx1-ubyte", hint)?,
     );
     let train = read_idx_pair(&tri, &trl, 10)?;
     let test = read_idx_pair(&tei, &tel, 10)?;

@@ -2,6 +2,9 @@
 
 use std::collections::VecDeque;
 
+use retrograd::tensor::autograd::no_grad;
+use retrograd::tensor::Tensor;
+
 /// Limited-memory BFGS (Nocedal's two-loop recursion) with an optional backtracking
 /// (Armijo) line search. For full-batch problems where each evaluation sees all the data.
 ///
@@ -187,6 +190,76 @@ impl Lbfgs {
             }
         }
         report(self.max_iter, evaluations, loss, false)
+    }
+
+    /// Minimises `loss()` over `f32` tensor parameters (which must require grad): each
+    /// evaluation writes the trial values into `params`, runs the closure and its backward
+    /// pass. On return `params` hold the result.
+    ///
+    /// ```
+    /// use retrograd::tensor::Tensor;
+    /// use retrograd_nn::optim::Lbfgs;
+    /// // least squares: minimise |A·w - b|² over w
+    /// let a = Tensor::from_vec(vec![1.0f32, 0.0, 1.0, 1.0, 1.0, 2.0], [3, 2]).unwrap();
+    /// let b = Tensor::from_vec(vec![1.0f32, 2.0, 3.0], [3, 1]).unwrap();
+    /// let w = Tensor::from_vec(vec![0.0f32, 0.0], [2, 1]).unwrap().requires_grad_();
+    /// let report = Lbfgs::new()
+    ///     .minimize_params(&[w.clone()], || Ok(a.matmul(&w)?.sub(&b)?.square()?.sum_all()?))
+    ///     .unwrap();
+    /// let w = w.to_vec::<f32>().unwrap();
+    /// assert!((w[0] - 1.0).abs() < 1e-3 && (w[1] - 1.0).abs() < 1e-3, "{w:?} {report:?}");
+    /// ```
+    pub fn minimize_params<F>(&self, params: &[Tensor], mut loss: F) -> crate::Result<LbfgsReport>
+    where
+        F: FnMut() -> crate::Result<Tensor>,
+    {
+        let sizes: Vec<usize> = params.iter().map(Tensor::elem_count).collect();
+        let mut x: Vec<f64> = Vec::with_capacity(sizes.iter().sum());
+        for p in params {
+            x.extend(p.to_vec::<f32>()?.iter().map(|&v| v as f64));
+        }
+        let write = |x: &[f64]| -> crate::Result<()> {
+            no_grad(|| -> crate::Result<()> {
+                let mut at = 0;
+                for (p, &n) in params.iter().zip(&sizes) {
+                    let chunk = &x[at..at + n];
+                    p.update_(|w: &mut [f32]| {
+                        w.iter_mut().zip(chunk).for_each(|(w, &v)| *w = v as f32)
+                    })?;
+                    at += n;
+                }
+                Ok(())
+            })
+        };
+        let mut failure: Option<crate::NnError> = None;
+        let mut evaluate = |x: &[f64]| -> crate::Result<(f64, Vec<f64>)> {
+            write(x)?;
+            for p in params {
+                p.zero_grad();
+            }
+            let l = loss()?;
+            l.backward()?;
+            let mut g = Vec::with_capacity(x.len());
+            for (p, &n) in params.iter().zip(&sizes) {
+                match p.grad() {
+                    Some(t) => g.extend(t.to_vec::<f32>()?.iter().map(|&v| v as f64)),
+                    None => g.extend(std::iter::repeat_n(0.0, n)),
+                }
+            }
+            Ok((l.item()?, g))
+        };
+        let report = self.minimize(&mut x, |x| match evaluate(x) {
+            Ok(v) => v,
+            Err(e) => {
+                failure.get_or_insert(e);
+                (f64::INFINITY, vec![0.0; x.len()])
+            }
+        });
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        write(&x)?;
+        Ok(report)
     }
 }
 

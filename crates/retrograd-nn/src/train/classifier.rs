@@ -131,6 +131,15 @@ fn build_network(
 
 impl Classifier {
     /// A freshly initialised classifier (weights drawn from `Rng::new(config.seed)`).
+    ///
+    /// ```
+    /// # use retrograd_nn::{data::{digits, Normalizer}, train::{Classifier, ModelKind, TrainConfig}};
+    /// # let d = digits().unwrap();
+    /// let cnn = TrainConfig::for_model(ModelKind::Cnn);
+    /// let c = Classifier::build(&cnn, &d.shape, 10, Normalizer::fit_global(&d)).unwrap();
+    /// assert!(c.model_description().starts_with("Sequential[Conv2d"));
+    /// assert!(Classifier::build(&cnn, &[64], 10, Normalizer::fit_global(&d)).is_err());
+    /// ```
     pub fn build(
         config: &TrainConfig,
         input_shape: &[usize],
@@ -184,6 +193,16 @@ impl Classifier {
     }
 
     /// Overwrites parameters and buffers with arrays read from `path` (checked by name and shape).
+    ///
+    /// ```
+    /// # use retrograd_nn::{data::{digits, Normalizer}, train::{Classifier, TrainConfig}};
+    /// # let d = digits().unwrap();
+    /// let cfg = TrainConfig::default();
+    /// let a = Classifier::build(&cfg, &d.shape, 10, Normalizer::fit_global(&d)).unwrap();
+    /// let b = Classifier::build(&TrainConfig { seed: 9, ..cfg }, &d.shape, 10, a.normalizer.clone()).unwrap();
+    /// b.load_arrays("a.safetensors".as_ref(), a.named_arrays().unwrap()).unwrap();
+    /// assert_eq!(a.named_arrays().unwrap(), b.named_arrays().unwrap());
+    /// ```
     pub fn load_arrays(&self, path: &Path, arrays: Vec<NamedArray>) -> Result<()> {
         let tensors: Vec<(String, Tensor)> = self
             .model
@@ -223,12 +242,34 @@ impl Classifier {
         ])
     }
 
-    /// Writes the model file (safetensors, atomically) with its metadata.
+    /// Writes the model file (safetensors, atomically) with its metadata: format,
+    /// architecture, settings, input shape, classes, normaliser and epoch.
+    ///
+    /// ```
+    /// # use retrograd_nn::{data::{digits, Normalizer}, train::{Classifier, TrainConfig}};
+    /// # let d = digits().unwrap();
+    /// let c = Classifier::build(&TrainConfig::default(), &d.shape, 10, Normalizer::fit_global(&d)).unwrap();
+    /// let path = std::env::temp_dir().join("retrograd-doc-classifier.safetensors");
+    /// c.save(&path).unwrap();
+    /// let meta = retrograd_nn::io::load_model_file(&path).unwrap().metadata;
+    /// assert_eq!(meta["format"], "retrograd-model");
+    /// ```
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         save_model_file(path, &self.named_arrays()?, &self.metadata())
     }
 
-    /// Reads a model file written by [`Classifier::save`].
+    /// Reads a model file written by [`Classifier::save`]; a damaged file, or one for
+    /// another architecture, is an error naming the file and the problem.
+    ///
+    /// ```
+    /// # use retrograd_nn::{data::{digits, Normalizer}, train::{Classifier, TrainConfig}};
+    /// # let d = digits().unwrap();
+    /// let c = Classifier::build(&TrainConfig::default(), &d.shape, 10, Normalizer::fit_global(&d)).unwrap();
+    /// let path = std::env::temp_dir().join("retrograd-doc-classifier-load.safetensors");
+    /// c.save(&path).unwrap();
+    /// let back = Classifier::load(&path).unwrap();
+    /// assert_eq!(back.named_arrays().unwrap(), c.named_arrays().unwrap());
+    /// ```
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let file = load_model_file(path)?;
@@ -285,7 +326,42 @@ impl Classifier {
         Ok(classifier)
     }
 
+    /// A one-line description of the network.
+    ///
+    /// ```
+    /// # use retrograd_nn::{data::{digits, Normalizer}, train::{Classifier, TrainConfig}};
+    /// # let d = digits().unwrap();
+    /// let c = Classifier::build(&TrainConfig::default(), &d.shape, 10, Normalizer::fit_global(&d)).unwrap();
+    /// assert_eq!(c.model_description(), "Sequential[Flatten, Linear(64 → 128), ReLU, Linear(128 → 10)]");
+    /// ```
+    pub fn model_description(&self) -> String {
+        self.model.describe()
+    }
+
+    /// The number of trainable values.
+    ///
+    /// ```
+    /// # use retrograd_nn::{data::{digits, Normalizer}, train::{Classifier, TrainConfig}};
+    /// # let d = digits().unwrap();
+    /// let c = Classifier::build(&TrainConfig::default(), &d.shape, 10, Normalizer::fit_global(&d)).unwrap();
+    /// assert_eq!(c.num_parameters(), 64 * 128 + 128 + 128 * 10 + 10);
+    /// ```
+    pub fn num_parameters(&self) -> usize {
+        self.model
+            .parameters()
+            .iter()
+            .map(|(_, t)| t.elem_count())
+            .sum()
+    }
+
     /// The data set the classifier was trained on.
+    ///
+    /// ```
+    /// # use retrograd_nn::{data::{digits, DataSpec, Normalizer}, train::{Classifier, TrainConfig}};
+    /// # let d = digits().unwrap();
+    /// let c = Classifier::build(&TrainConfig::default(), &d.shape, 10, Normalizer::fit_global(&d)).unwrap();
+    /// assert_eq!(c.data_spec().unwrap(), DataSpec::Digits);
+    /// ```
     pub fn data_spec(&self) -> Result<DataSpec> {
         Ok(self.config.data.clone())
     }
@@ -309,6 +385,15 @@ impl Classifier {
     }
 
     /// Mean loss and confusion matrix on `data` (in evaluation mode, without a graph).
+    ///
+    /// ```
+    /// # use retrograd_nn::{data::{digits, Normalizer}, train::{Classifier, TrainConfig}};
+    /// let d = digits().unwrap().take(100);
+    /// let mut c = Classifier::build(&TrainConfig::default(), &d.shape, 10, Normalizer::fit_global(&d)).unwrap();
+    /// let e = c.evaluate(&d).unwrap();
+    /// assert_eq!(e.confusion.total(), 100);
+    /// assert!(e.loss > 0.0);
+    /// ```
     pub fn evaluate(&mut self, data: &Dataset) -> Result<Evaluation> {
         self.check_input(data)?;
         self.model.set_training(false);
@@ -340,6 +425,13 @@ impl Classifier {
     }
 
     /// The predicted class of every sample of `data`.
+    ///
+    /// ```
+    /// # use retrograd_nn::{data::{digits, Normalizer}, train::{Classifier, TrainConfig}};
+    /// let d = digits().unwrap().take(20);
+    /// let mut c = Classifier::build(&TrainConfig::default(), &d.shape, 10, Normalizer::fit_global(&d)).unwrap();
+    /// assert!(c.predict(&d).unwrap().iter().all(|&p| p < 10));
+    /// ```
     pub fn predict(&mut self, data: &Dataset) -> Result<Vec<usize>> {
         self.check_input(data)?;
         self.model.set_training(false);
@@ -357,6 +449,16 @@ impl Classifier {
 
     /// Reads samples to classify from a CSV file: rows of the model's features, optionally
     /// followed by a label. Returns the samples and whether they carry labels.
+    ///
+    /// ```
+    /// # use retrograd_nn::{data::Normalizer, train::{Classifier, TrainConfig}};
+    /// let norm = Normalizer { mean: vec![0.0], std: vec![1.0] };
+    /// let c = Classifier::build(&TrainConfig::default(), &[2], 2, norm).unwrap();
+    /// let path = std::env::temp_dir().join("retrograd-doc-rows.csv");
+    /// std::fs::write(&path, "0.5,1.5\n2,3\n").unwrap();
+    /// let (rows, labelled) = c.read_csv_samples(&path).unwrap();
+    /// assert_eq!((rows.len(), labelled), (2, false));
+    /// ```
     pub fn read_csv_samples(&self, path: &Path) -> Result<(Dataset, bool)> {
         let features: usize = self.input_shape.iter().product();
         let text = std::fs::read_to_string(path).map_err(|e| NnError::io(path, e))?;

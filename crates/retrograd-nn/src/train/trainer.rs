@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::{Classifier, TrainConfig};
 use crate::data::{Batches, Dataset, Normalizer};
 use crate::io::Checkpoint;
+use crate::layers::Module;
 use crate::metrics::{ConfusionMatrix, EpochRecord};
 use crate::optim::{clip_grad_norm, Optimizer};
 use crate::{NnError, Result, Rng};
@@ -42,6 +43,14 @@ pub struct Silent;
 impl Observer for Silent {}
 
 /// What a training run produced.
+///
+/// ```
+/// use retrograd_nn::train::{Silent, TrainConfig, Trainer};
+/// let config = TrainConfig { epochs: 1, train_limit: Some(200), ..TrainConfig::default() };
+/// let outcome = Trainer::new(config).unwrap().run(&mut Silent).unwrap();
+/// assert_eq!(outcome.history.len(), 1);
+/// assert_eq!(outcome.confusion.total(), 359);
+/// ```
 pub struct TrainOutcome {
     /// The trained classifier.
     pub classifier: Classifier,
@@ -53,6 +62,13 @@ pub struct TrainOutcome {
 
 impl TrainOutcome {
     /// The test accuracy after the last epoch.
+    ///
+    /// ```
+    /// # use retrograd_nn::train::{Silent, TrainConfig, Trainer};
+    /// let config = TrainConfig { epochs: 2, ..TrainConfig::default() };
+    /// let acc = Trainer::new(config).unwrap().run(&mut Silent).unwrap().test_accuracy();
+    /// assert!(acc > 0.8);
+    /// ```
     pub fn test_accuracy(&self) -> f64 {
         self.confusion.accuracy()
     }
@@ -60,7 +76,7 @@ impl TrainOutcome {
 
 /// A training run: data, model, optimizer and generator, resumable from checkpoints.
 ///
-/// ```no_run
+/// ```
 /// use retrograd_nn::train::{Silent, TrainConfig, Trainer};
 /// let mut t = Trainer::new(TrainConfig { epochs: 2, ..TrainConfig::default() }).unwrap();
 /// let outcome = t.run(&mut Silent).unwrap();
@@ -100,14 +116,13 @@ fn load_data(config: &TrainConfig) -> Result<(Dataset, Dataset, Normalizer)> {
 
 /// Indices of the parameters that get weight decay: matrices and kernels, not vectors.
 fn decayed(classifier: &Classifier) -> Vec<usize> {
-    let params = retrograd_nn_params(classifier);
+    let params = parameter_tensors(classifier);
     (0..params.len())
         .filter(|&i| params[i].rank() > 1)
         .collect()
 }
 
-fn retrograd_nn_params(classifier: &Classifier) -> Vec<Tensor> {
-    use crate::layers::Module;
+fn parameter_tensors(classifier: &Classifier) -> Vec<Tensor> {
     classifier
         .model
         .parameters()
@@ -118,6 +133,13 @@ fn retrograd_nn_params(classifier: &Classifier) -> Vec<Tensor> {
 
 impl Trainer {
     /// A new run: loads the data, builds and initialises the model from `config.seed`.
+    ///
+    /// ```
+    /// use retrograd_nn::train::{TrainConfig, Trainer};
+    /// let t = Trainer::new(TrainConfig::default()).unwrap();
+    /// assert_eq!(t.data_sizes(), (1438, 359));
+    /// assert!(Trainer::new(TrainConfig { batch_size: 0, ..TrainConfig::default() }).is_err());
+    /// ```
     pub fn new(config: TrainConfig) -> Result<Self> {
         if config.batch_size == 0 {
             return Err(NnError::invalid("the batch size must be at least 1"));
@@ -127,7 +149,7 @@ impl Trainer {
         let classes = train.num_classes.max(test.num_classes);
         let classifier =
             Classifier::build_with(&config, &train.shape, classes, normalizer, &mut rng)?;
-        let n = retrograd_nn_params(&classifier).len();
+        let n = parameter_tensors(&classifier).len();
         let optimizer =
             config
                 .optimizer
@@ -146,7 +168,20 @@ impl Trainer {
     }
 
     /// Continues the run saved in the checkpoint at `path`, with its settings; `epochs`
-    /// (if given) replaces the planned number of epochs.
+    /// (if given) replaces the planned number of epochs. (Schedules that depend on the
+    /// length of the run then follow the new length.)
+    ///
+    /// ```
+    /// use retrograd_nn::train::{Silent, TrainConfig, Trainer};
+    /// let path = std::env::temp_dir().join("retrograd-doc-resume.ckpt.safetensors");
+    /// let config = TrainConfig { epochs: 1, train_limit: Some(200), ..TrainConfig::default() };
+    /// let mut t = Trainer::new(config).unwrap();
+    /// t.set_checkpoint(Some(path.clone()));
+    /// t.run(&mut Silent).unwrap();
+    /// let more = Trainer::resume(&path, Some(2)).unwrap();
+    /// assert_eq!(more.epochs_done(), 1);
+    /// assert_eq!(more.run(&mut Silent).unwrap().history.len(), 2);
+    /// ```
     pub fn resume(path: impl AsRef<Path>, epochs: Option<usize>) -> Result<Self> {
         let path = path.as_ref();
         let ckpt = Checkpoint::load(path)?;
@@ -185,21 +220,54 @@ impl Trainer {
     }
 
     /// Writes a checkpoint to `path` after every epoch (atomically), or none.
+    ///
+    /// ```
+    /// # use retrograd_nn::train::{TrainConfig, Trainer};
+    /// let mut t = Trainer::new(TrainConfig::default()).unwrap();
+    /// t.set_checkpoint(None);
+    /// ```
     pub fn set_checkpoint(&mut self, path: Option<PathBuf>) {
         self.checkpoint = path;
     }
 
     /// The run's settings.
+    ///
+    /// ```
+    /// # use retrograd_nn::train::{TrainConfig, Trainer};
+    /// assert_eq!(Trainer::new(TrainConfig::default()).unwrap().config().epochs, 30);
+    /// ```
     pub fn config(&self) -> &TrainConfig {
         &self.config
     }
 
     /// Sizes of the training and test sets.
+    ///
+    /// ```
+    /// # use retrograd_nn::train::{TrainConfig, Trainer};
+    /// let t = Trainer::new(TrainConfig { train_limit: Some(100), ..TrainConfig::default() }).unwrap();
+    /// assert_eq!(t.data_sizes(), (100, 359));
+    /// ```
     pub fn data_sizes(&self) -> (usize, usize) {
         (self.train.len(), self.test.len())
     }
 
+    /// The classifier being trained.
+    ///
+    /// ```
+    /// # use retrograd_nn::train::{TrainConfig, Trainer};
+    /// let t = Trainer::new(TrainConfig::default()).unwrap();
+    /// assert_eq!(t.classifier().num_classes, 10);
+    /// ```
+    pub fn classifier(&self) -> &Classifier {
+        &self.classifier
+    }
+
     /// Epochs completed (before a resumed run continues).
+    ///
+    /// ```
+    /// # use retrograd_nn::train::{TrainConfig, Trainer};
+    /// assert_eq!(Trainer::new(TrainConfig::default()).unwrap().epochs_done(), 0);
+    /// ```
     pub fn epochs_done(&self) -> usize {
         self.epochs_done
     }
@@ -225,8 +293,20 @@ impl Trainer {
 
     /// Trains until the planned number of epochs (or until `observer` stops it), writing a
     /// checkpoint after each epoch, and returns the classifier and its metrics.
+    ///
+    /// ```
+    /// use std::ops::ControlFlow;
+    /// use retrograd_nn::{metrics::EpochRecord, train::{Observer, TrainConfig, Trainer}};
+    /// struct StopAfterOne;
+    /// impl Observer for StopAfterOne {
+    ///     fn on_epoch_end(&mut self, _: &EpochRecord, _: usize) -> ControlFlow<()> {
+    ///         ControlFlow::Break(())
+    ///     }
+    /// }
+    /// let outcome = Trainer::new(TrainConfig::default()).unwrap().run(&mut StopAfterOne).unwrap();
+    /// assert_eq!(outcome.history.len(), 1);
+    /// ```
     pub fn run(mut self, observer: &mut dyn Observer) -> Result<TrainOutcome> {
-        use crate::layers::Module;
         let confusion = match self.epochs(observer)? {
             Some(c) => c,
             None => self.classifier.evaluate(&self.test)?.confusion,
@@ -241,10 +321,9 @@ impl Trainer {
 
     /// The epochs themselves; returns the last epoch's confusion matrix, if any ran.
     fn epochs(&mut self, observer: &mut dyn Observer) -> Result<Option<ConfusionMatrix>> {
-        use crate::layers::Module;
         let mut train = self.train.clone();
         self.classifier.normalizer.apply_to(&mut train);
-        let params = retrograd_nn_params(&self.classifier);
+        let params = parameter_tensors(&self.classifier);
         let batches = train.len().div_ceil(self.config.batch_size);
         let total_steps = self.config.epochs * batches;
         let mut dims = vec![0];
