@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Side-by-side benchmarks of retrograd against peer tools, and the table in docs/PERF.md.
 #
-#   bench/compare.sh [--quick] [--rounds N] [--threads "1 2"] [--only scalar,tensor,train]
-#                    [--no-install] [--no-report]
+#   bench/compare.sh [--quick] [--rounds N] [--threads "1 2"] [--train-threads "1"]
+#                    [--only scalar,tensor,train] [--no-install] [--no-report]
 #
 # 1. Installs the peers that package registries offer: ADOL-C (Debian libadolc-dev), the
 #    Fashion-MNIST data (Debian dataset-fashion-mnist) and g++ with apt-get; PyTorch, JAX,
@@ -16,9 +16,12 @@
 # 4. Writes the raw lines to bench/results/latest.txt and regenerates the section of
 #    docs/PERF.md between <!-- peer-compare:begin --> and <!-- peer-compare:end -->.
 #
-# Defaults: 3 rounds; threads "1 2" (the scalar comparison is single-threaded). A full run
-# takes about half an hour on 2 cores once everything is installed; --quick takes minutes
-# and is only a smoke test.
+# Defaults: 3 rounds; the tensor comparisons at 1 and 2 threads, training at 1 thread, the
+# scalar comparison single-threaded. On a 2-core machine shared with other work, PyTorch's
+# OpenMP threads wait for a busy core at every parallel region: 2-thread training steps of
+# PyTorch were measured 100× slower than at 1 thread there, so training uses 1 thread unless
+# --train-threads says otherwise. A full run takes about half an hour on 2 cores once
+# everything is installed; --quick takes minutes and is only a smoke test.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,6 +30,7 @@ cd "$ROOT"
 QUICK=""
 ROUNDS=3
 THREADS="1 2"
+TRAIN_THREADS="1"
 ONLY="scalar,tensor,train"
 INSTALL=1
 REPORT=1
@@ -35,10 +39,11 @@ while [ $# -gt 0 ]; do
     --quick) QUICK="--quick"; ROUNDS=1 ;;
     --rounds) ROUNDS=$2; shift ;;
     --threads) THREADS=$2; shift ;;
+    --train-threads) TRAIN_THREADS=$2; shift ;;
     --only) ONLY=$2; shift ;;
     --no-install) INSTALL=0 ;;
     --no-report) REPORT=0 ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -105,7 +110,7 @@ printf '"OBUFSIZE" "67108864"\n"LBUFSIZE" "67108864"\n"VBUFSIZE" "67108864"\n"TB
 # ------------------------------------------------------------------ machine and versions
 meta() { echo "META $1 $2" >> "$LOG"; }
 meta date "$(date -u '+%Y-%m-%d %H:%M UTC')"
-meta command "bench/compare.sh $QUICK --rounds $ROUNDS --threads \"$THREADS\" --only $ONLY"
+meta command "bench/compare.sh $QUICK --rounds $ROUNDS --threads \"$THREADS\" --train-threads \"$TRAIN_THREADS\" --only $ONLY"
 meta cpu "$(lscpu | sed -n 's/^Model name: *//p' | head -1)"
 meta cores "$(nproc) ($(lscpu | sed -n 's/^Thread(s) per core: *//p') thread(s) per core; L2 $(lscpu | sed -n 's/^L2 cache: *//p'), L3 $(lscpu | sed -n 's/^L3 cache: *//p'))"
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -117,7 +122,7 @@ meta numpy "$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$PY" bench/py/versio
 meta torch "$("$PY" bench/py/versions.py torch 2>/dev/null || echo 'not installed')"
 meta jax "$("$PY" bench/py/versions.py jax 2>/dev/null || echo 'not installed')"
 meta rounds "$ROUNDS (each figure: median of the round's repetitions; then median over rounds)"
-meta threads "$THREADS"
+meta threads "tensor engine: $THREADS; training: $TRAIN_THREADS; scalar tape: 1"
 
 # ------------------------------------------------------------------ 3. rounds
 # Runs one program with every thread setting at $1 threads; its output goes to the log, its
@@ -174,6 +179,8 @@ for r in $(seq 1 "$ROUNDS"); do
         'torch_t "$t" matmul elementwise conv mlp' \
         'jax_t "$t" mlp'
     fi
+  done
+  for t in $TRAIN_THREADS; do
     if want train; then
       say "round $r: training throughput, $t thread(s)"
       alternate "$r" \

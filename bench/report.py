@@ -128,6 +128,9 @@ def scalar_section(fig, out):
                    f"operations, {tape} locations; retrograd's: "
                    f"{fig.text('scalar_f1', 'retrograd-generic', '1', 'tape_bytes_per_input')} B (generic), "
                    f"{fig.text('scalar_f1', 'retrograd-sum_map', '1', 'tape_bytes_per_input')} B (`sum_map`).")
+    spilled = [b for b in ("scalar_f1", "scalar_f2") if fig.text(b, "adolc-retape", "1", "tape_in_files") not in (None, "0")]
+    if spilled:
+        out.append(f"\n**ADOL-C wrote its tape to files for {', '.join(spilled)}**: its figures there include file I/O.")
     out.append("")
 
 
