@@ -3,10 +3,21 @@
 //! Each call records the function on a fresh [`Tape`] and sweeps it. For many calls on the
 //! same shape, use a [`Tape`] directly to reuse its buffers.
 
-use super::tape::Tape;
+use super::tape::{Tape, TapeScalar};
 use super::var::Var;
 use crate::error::{check_len, Error};
 use crate::Dual;
+
+/// Records `f` at `x` on a fresh tape: returns the tape, the input variables and `f`'s result.
+fn record<T: TapeScalar, R>(x: &[T], f: impl FnOnce(&[Var<T>]) -> R) -> (Tape<T>, Vec<Var<T>>, R) {
+    let mut tape = Tape::new();
+    let (xs, out) = tape.record(|rec| {
+        let xs = rec.inputs(x);
+        let out = f(&xs);
+        (xs, out)
+    });
+    (tape, xs, out)
+}
 
 /// The gradient of a scalar function at `x`.
 ///
@@ -33,12 +44,7 @@ pub fn value_and_grad<F>(f: F, x: &[f64]) -> (f64, Vec<f64>)
 where
     F: FnOnce(&[Var]) -> Var,
 {
-    let mut tape = Tape::new();
-    let (xs, y) = tape.record(|rec| {
-        let xs = rec.inputs(x);
-        let y = f(&xs);
-        (xs, y)
-    });
+    let (tape, xs, y) = record(x, f);
     (y.value(), tape.gradient(y).wrt_all(&xs))
 }
 
@@ -53,12 +59,7 @@ pub fn vjp<F>(f: F, x: &[f64], v: &[f64]) -> Result<(Vec<f64>, Vec<f64>), Error>
 where
     F: FnOnce(&[Var]) -> Vec<Var>,
 {
-    let mut tape = Tape::new();
-    let (xs, ys) = tape.record(|rec| {
-        let xs = rec.inputs(x);
-        let ys = f(&xs);
-        (xs, ys)
-    });
+    let (tape, xs, ys) = record(x, f);
     check_len(
         || "vjp: the output seed (one value per output)".into(),
         ys.len(),
@@ -116,12 +117,7 @@ pub fn jacobian_with<F>(f: F, x: &[f64], mode: JacobianMode) -> Result<Vec<Vec<f
 where
     F: FnOnce(&[Var]) -> Vec<Var>,
 {
-    let mut tape = Tape::new();
-    let (xs, ys) = tape.record(|rec| {
-        let xs = rec.inputs(x);
-        let ys = f(&xs);
-        (xs, ys)
-    });
+    let (tape, xs, ys) = record(x, f);
     let forward = match mode {
         JacobianMode::Auto => xs.len() < ys.len(),
         JacobianMode::Forward => true,
@@ -165,17 +161,12 @@ where
         x.len(),
         v.len(),
     )?;
-    let mut tape: Tape<Dual> = Tape::new();
-    let (xs, y) = tape.record(|rec| {
-        let seeded: Vec<Dual> = x
-            .iter()
-            .zip(v)
-            .map(|(&xi, &vi)| Dual::new(xi, [vi]))
-            .collect();
-        let xs = rec.inputs(&seeded);
-        let y = f(&xs);
-        (xs, y)
-    });
+    let seeded: Vec<Dual> = x
+        .iter()
+        .zip(v)
+        .map(|(&xi, &vi)| Dual::new(xi, [vi]))
+        .collect();
+    let (tape, xs, y) = record(&seeded, f);
     let adj = tape.gradient(y);
     Ok(xs
         .iter()
