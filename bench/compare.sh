@@ -110,6 +110,7 @@ printf '"OBUFSIZE" "67108864"\n"LBUFSIZE" "67108864"\n"VBUFSIZE" "67108864"\n"TB
 # ------------------------------------------------------------------ machine and versions
 meta() { echo "META $1 $2" >> "$LOG"; }
 meta date "$(date -u '+%Y-%m-%d %H:%M UTC')"
+meta commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- crates bench 2>/dev/null || echo ' with local changes')"
 meta command "bench/compare.sh $QUICK --rounds $ROUNDS --threads \"$THREADS\" --train-threads \"$TRAIN_THREADS\" --only $ONLY"
 meta cpu "$(lscpu | sed -n 's/^Model name: *//p' | head -1)"
 meta cores "$(nproc) ($(lscpu | sed -n 's/^Thread(s) per core: *//p') thread(s) per core; L2 $(lscpu | sed -n 's/^L2 cache: *//p'), L3 $(lscpu | sed -n 's/^L3 cache: *//p'))"

@@ -235,7 +235,7 @@ def section(meta, rows):
                "sides of a comparison run alternately in each round, with the same thread count (rayon's "
                "`RAYON_NUM_THREADS`; `OMP_NUM_THREADS`, `MKL_NUM_THREADS`, `OPENBLAS_NUM_THREADS`, "
                "`torch.set_num_threads`, threadpoolctl; JAX pinned to that many CPUs with `taskset`).\n")
-    keys = [("date", "run"), ("command", "command"), ("cpu", "CPU"), ("cores", "cores"), ("load", "load average (start → end)"),
+    keys = [("date", "run"), ("commit", "commit"), ("command", "command"), ("cpu", "CPU"), ("cores", "cores"), ("load", "load average (start → end)"),
             ("rustc", "rustc"), ("cxx", "C++ compiler"), ("adolc", "ADOL-C"), ("python", "Python"), ("numpy", "NumPy"),
             ("torch", "PyTorch"), ("jax", "JAX / jaxlib"), ("rounds", "rounds"), ("threads", "threads")]
     out.append("| | |")
