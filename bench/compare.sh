@@ -14,7 +14,9 @@
 #    peers' programs one after the other (the order flips from round to round), with the same
 #    thread count on both sides.
 # 4. Writes the raw lines to bench/results/latest.txt and regenerates the section of
-#    docs/PERF.md between <!-- peer-compare:begin --> and <!-- peer-compare:end -->.
+#    docs/PERF.md between <!-- peer-compare:begin --> and <!-- peer-compare:end -->
+#    (not with --quick or --no-report: then the table is printed and the raw lines stay
+#    in target/peer-compare/results.txt).
 #
 # Defaults: 3 rounds; the tensor comparisons at 1 and 2 threads, training at 1 thread, the
 # scalar comparison single-threaded. On a 2-core machine shared with other work, PyTorch's
@@ -36,14 +38,14 @@ INSTALL=1
 REPORT=1
 while [ $# -gt 0 ]; do
   case "$1" in
-    --quick) QUICK="--quick"; ROUNDS=1 ;;
+    --quick) QUICK="--quick"; ROUNDS=1; REPORT=0 ;;
     --rounds) ROUNDS=$2; shift ;;
     --threads) THREADS=$2; shift ;;
     --train-threads) TRAIN_THREADS=$2; shift ;;
     --only) ONLY=$2; shift ;;
     --no-install) INSTALL=0 ;;
     --no-report) REPORT=0 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -65,7 +67,8 @@ if [ $INSTALL = 1 ]; then
   for p in g++ libadolc-dev dataset-fashion-mnist; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
   done
-  if ! python3 -m venv --help >/dev/null 2>&1; then missing+=(python3-venv); fi
+  # Debian ships venv's pip bootstrap (ensurepip) in python3-venv.
+  if ! python3 -c "import ensurepip, venv" >/dev/null 2>&1; then missing+=(python3-venv); fi
   if [ ${#missing[@]} -gt 0 ]; then
     say "apt-get install ${missing[*]}"
     as_root apt-get update
@@ -193,11 +196,14 @@ done
 meta load "$LOAD0 → $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min)"
 
 # ------------------------------------------------------------------ 4. report
-mkdir -p bench/results
-grep -E '^(META|ROUND|PEER) ' "$LOG" > bench/results/latest.txt
+# A smoke test (--quick) or --no-report leaves the recorded figures alone.
 if [ $REPORT = 1 ]; then
+  mkdir -p bench/results
+  grep -E '^(META|ROUND|PEER) ' "$LOG" > bench/results/latest.txt
   python3 bench/report.py bench/results/latest.txt docs/PERF.md
   say "docs/PERF.md regenerated (section peer-compare); raw lines in bench/results/latest.txt"
 else
-  python3 bench/report.py bench/results/latest.txt
+  grep -E '^(META|ROUND|PEER) ' "$LOG" > "$WORK/results.txt"
+  python3 bench/report.py "$WORK/results.txt"
+  say "figures of this run in $WORK/results.txt (docs/PERF.md unchanged)"
 fi
