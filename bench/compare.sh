@@ -45,7 +45,7 @@ while [ $# -gt 0 ]; do
     --only) ONLY=$2; shift ;;
     --no-install) INSTALL=0 ;;
     --no-report) REPORT=0 ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
