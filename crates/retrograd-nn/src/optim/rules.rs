@@ -83,19 +83,18 @@ impl UpdateRule for SgdConfig {
     fn apply(&self, lr: f32, _step: u64, w: &mut [f32], grad: &[f32], state: &mut [Vec<f32>]) {
         let (mu, wd) = (self.momentum as f32, self.weight_decay as f32);
         let buf = &mut state[0];
-        for i in 0..w.len() {
-            let g = grad[i] + wd * w[i];
-            let d = if mu == 0.0 {
-                g
-            } else {
-                buf[i] = mu * buf[i] + g;
-                if self.nesterov {
-                    g + mu * buf[i]
-                } else {
-                    buf[i]
-                }
-            };
-            w[i] -= lr * d;
+        // Branches hoisted and slices zipped, so each loop compiles to vector code.
+        if mu == 0.0 {
+            for (w, &g) in w.iter_mut().zip(grad) {
+                *w -= lr * (g + wd * *w);
+            }
+            return;
+        }
+        for ((w, &g), b) in w.iter_mut().zip(grad).zip(buf.iter_mut()) {
+            let g = g + wd * *w;
+            *b = mu * *b + g;
+            let d = if self.nesterov { g + mu * *b } else { *b };
+            *w -= lr * d;
         }
     }
 }
@@ -196,16 +195,23 @@ impl UpdateRule for AdamConfig {
         let c2 = 1.0 - self.beta2.powi(step as i32) as f32;
         let (m, v) = state.split_at_mut(1);
         let (m, v) = (&mut m[0], &mut v[0]);
-        for i in 0..w.len() {
-            let mut g = grad[i];
-            if self.decoupled {
-                w[i] -= lr * wd * w[i];
-            } else {
-                g += wd * w[i];
+        let moments = |w: &mut f32, g: f32, m: &mut f32, v: &mut f32| {
+            *m = b1 * *m + (1.0 - b1) * g;
+            *v = b2 * *v + (1.0 - b2) * g * g;
+            *w -= lr * (*m / c1) / ((*v / c2).sqrt() + eps);
+        };
+        // Branch hoisted and slices zipped, so each loop compiles to vector code.
+        let each = w.iter_mut().zip(grad).zip(m.iter_mut()).zip(v.iter_mut());
+        if self.decoupled {
+            for (((w, &g), m), v) in each {
+                *w -= lr * wd * *w;
+                moments(w, g, m, v);
             }
-            m[i] = b1 * m[i] + (1.0 - b1) * g;
-            v[i] = b2 * v[i] + (1.0 - b2) * g * g;
-            w[i] -= lr * (m[i] / c1) / ((v[i] / c2).sqrt() + eps);
+        } else {
+            for (((w, &g), m), v) in each {
+                let g = g + wd * *w;
+                moments(w, g, m, v);
+            }
         }
     }
 }
@@ -284,15 +290,16 @@ impl UpdateRule for RmsPropConfig {
         let (mu, wd) = (self.momentum as f32, self.weight_decay as f32);
         let (v, b) = state.split_at_mut(1);
         let (v, b) = (&mut v[0], &mut b[0]);
-        for i in 0..w.len() {
-            let g = grad[i] + wd * w[i];
-            v[i] = alpha * v[i] + (1.0 - alpha) * g * g;
-            let d = g / (v[i].sqrt() + eps);
+        let each = w.iter_mut().zip(grad).zip(v.iter_mut()).zip(b.iter_mut());
+        for (((w, &g), v), b) in each {
+            let g = g + wd * *w;
+            *v = alpha * *v + (1.0 - alpha) * g * g;
+            let d = g / (v.sqrt() + eps);
             if mu == 0.0 {
-                w[i] -= lr * d;
+                *w -= lr * d;
             } else {
-                b[i] = mu * b[i] + d;
-                w[i] -= lr * b[i];
+                *b = mu * *b + d;
+                *w -= lr * *b;
             }
         }
     }
@@ -353,10 +360,10 @@ impl UpdateRule for AdagradConfig {
     fn apply(&self, lr: f32, _step: u64, w: &mut [f32], grad: &[f32], state: &mut [Vec<f32>]) {
         let (eps, wd) = (self.eps as f32, self.weight_decay as f32);
         let s = &mut state[0];
-        for i in 0..w.len() {
-            let g = grad[i] + wd * w[i];
-            s[i] += g * g;
-            w[i] -= lr * g / (s[i].sqrt() + eps);
+        for ((w, &g), s) in w.iter_mut().zip(grad).zip(s.iter_mut()) {
+            let g = g + wd * *w;
+            *s += g * g;
+            *w -= lr * g / (s.sqrt() + eps);
         }
     }
 }
