@@ -92,8 +92,14 @@ fn main() -> Result<()> {
     let flat = c2 * (size / 4) * (size / 4);
     let w = param(&[classes, flat], 0.02, &mut rng);
     let b = Tensor::zeros([classes], DType::F32).requires_grad_();
-    let run1 = (Tensor::zeros([c1], DType::F32), Tensor::ones([c1], DType::F32));
-    let run2 = (Tensor::zeros([c2], DType::F32), Tensor::ones([c2], DType::F32));
+    let run1 = (
+        Tensor::zeros([c1], DType::F32),
+        Tensor::ones([c1], DType::F32),
+    );
+    let run2 = (
+        Tensor::zeros([c2], DType::F32),
+        Tensor::ones([c2], DType::F32),
+    );
     let params = [k1, b1, g1, h1, k2, b2, g2, h2, w, b];
     let mut adam = Adam {
         m: params.iter().map(|p| vec![0.0; p.elem_count()]).collect(),
