@@ -20,14 +20,14 @@ fn check(op: &'static str, i: i64, size: usize) -> Result<usize> {
     Ok(i as usize)
 }
 
-pub(crate) fn index_select<T: Copy + Default>(
+pub(crate) fn index_select<T: Copy + Default + 'static>(
     x: &[T],
     dims: &[usize],
     axis: usize,
     idx: &[i64],
 ) -> Result<Vec<T>> {
     let (outer, size, inner) = split(dims, axis);
-    let mut out = Vec::with_capacity(outer * idx.len() * inner);
+    let mut out = super::pool::take(outer * idx.len() * inner);
     let idx = idx
         .iter()
         .map(|&i| check("index_select", i, size))
@@ -41,14 +41,14 @@ pub(crate) fn index_select<T: Copy + Default>(
     Ok(out)
 }
 
-pub(crate) fn index_add<T: Copy + Default + std::ops::AddAssign>(
+pub(crate) fn index_add<T: Copy + Default + std::ops::AddAssign + 'static>(
     dims: &[usize],
     axis: usize,
     idx: &[i64],
     src: &[T],
 ) -> Result<Vec<T>> {
     let (outer, size, inner) = split(dims, axis);
-    let mut out = vec![T::default(); outer * size * inner];
+    let mut out = super::pool::filled(outer * size * inner, T::default());
     for o in 0..outer {
         for (j, &i) in idx.iter().enumerate() {
             let i = check("index_add", i, size)?;
@@ -96,26 +96,26 @@ fn walk(
     Ok(())
 }
 
-pub(crate) fn gather<T: Copy + Default>(
+pub(crate) fn gather<T: Copy + Default + 'static>(
     x: &[T],
     xdims: &[usize],
     axis: usize,
     idx: &[i64],
     idims: &[usize],
 ) -> Result<Vec<T>> {
-    let mut out = vec![T::default(); idx.len()];
+    let mut out = super::pool::filled(idx.len(), T::default());
     walk("gather", xdims, idims, axis, idx, |p, xo| out[p] = x[xo])?;
     Ok(out)
 }
 
-pub(crate) fn scatter_add<T: Copy + Default + std::ops::AddAssign>(
+pub(crate) fn scatter_add<T: Copy + Default + std::ops::AddAssign + 'static>(
     dims: &[usize],
     axis: usize,
     idx: &[i64],
     idims: &[usize],
     src: &[T],
 ) -> Result<Vec<T>> {
-    let mut out = vec![T::default(); dims.iter().product()];
+    let mut out = super::pool::filled(dims.iter().product(), T::default());
     walk("scatter_add", dims, idims, axis, idx, |p, xo| {
         out[xo] += src[p]
     })?;

@@ -35,7 +35,7 @@ pub(crate) fn matmul<
         return vec![T::zero(); nb * m * n];
     }
     // gemm overwrites every element (read_dst = false), so the buffer needs no zeroing.
-    let mut out: Vec<T> = Vec::with_capacity(nb * m * n);
+    let mut out: Vec<T> = super::pool::take(nb * m * n);
     // Base offsets of each batch's matrices.
     let mut bases = Vec::with_capacity(nb);
     if batch_dims.is_empty() {

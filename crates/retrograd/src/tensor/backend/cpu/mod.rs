@@ -6,6 +6,7 @@ mod elementwise;
 mod index;
 mod matmul;
 mod nn;
+pub(crate) mod pool;
 mod reduce;
 pub(crate) mod strided;
 
@@ -57,6 +58,14 @@ impl CpuStorage {
             CpuStorage::I64(v) => v,
         };
         any.downcast_mut::<Vec<T>>().map(|v| v.as_mut_slice())
+    }
+    /// Hands the buffer to the cache of freed buffers (leaving this storage empty).
+    pub(crate) fn recycle(&mut self) {
+        match self {
+            CpuStorage::F32(v) => pool::give(std::mem::take(v)),
+            CpuStorage::F64(v) => pool::give(std::mem::take(v)),
+            CpuStorage::I64(v) => pool::give(std::mem::take(v)),
+        }
     }
     /// Wraps a vector of any element type.
     pub(crate) fn from_vec<T: Element>(v: Vec<T>) -> Self {
@@ -140,9 +149,9 @@ impl Backend for CpuBackend {
 
     fn full(&self, dtype: DType, n: usize, value: f64) -> CpuStorage {
         match dtype {
-            DType::F32 => CpuStorage::F32(vec![value as f32; n]),
-            DType::F64 => CpuStorage::F64(vec![value; n]),
-            DType::I64 => CpuStorage::I64(vec![value as i64; n]),
+            DType::F32 => CpuStorage::F32(pool::filled(n, value as f32)),
+            DType::F64 => CpuStorage::F64(pool::filled(n, value)),
+            DType::I64 => CpuStorage::I64(pool::filled(n, value as i64)),
         }
     }
 
@@ -226,7 +235,7 @@ impl Backend for CpuBackend {
             CpuStorage::F64(v) => map(v, lm, |e| e != 0.0),
             CpuStorage::I64(v) => map(v, lm, |e| e != 0),
         };
-        fn pick<T: Copy + Send + Sync + Default>(
+        fn pick<T: Copy + Send + Sync + Default + 'static>(
             m: &[bool],
             a: &[T],
             la: &Layout,
