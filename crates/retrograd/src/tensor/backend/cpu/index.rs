@@ -96,6 +96,14 @@ fn walk(
     Ok(())
 }
 
+/// For `axis` the last of rank ≥ 1 and equal leading dims: the row length of `x` and of
+/// `idx` (the gather/scatter then works row by row, without coordinate arithmetic).
+fn last_axis_rows(xdims: &[usize], idims: &[usize], axis: usize) -> Option<(usize, usize)> {
+    let r = xdims.len();
+    (r >= 1 && axis == r - 1 && xdims[..r - 1] == idims[..r - 1])
+        .then(|| (xdims[r - 1], idims[r - 1]))
+}
+
 pub(crate) fn gather<T: Copy + Default + 'static>(
     x: &[T],
     xdims: &[usize],
@@ -103,6 +111,17 @@ pub(crate) fn gather<T: Copy + Default + 'static>(
     idx: &[i64],
     idims: &[usize],
 ) -> Result<Vec<T>> {
+    if let Some((xs, is)) = last_axis_rows(xdims, idims, axis) {
+        if is > 0 && xs > 0 {
+            let mut out = super::pool::take(idx.len());
+            for (xr, ir) in x.chunks_exact(xs).zip(idx.chunks_exact(is)) {
+                for &i in ir {
+                    out.push(xr[check("gather", i, xs)?]);
+                }
+            }
+            return Ok(out);
+        }
+    }
     let mut out = super::pool::filled(idx.len(), T::default());
     walk("gather", xdims, idims, axis, idx, |p, xo| out[p] = x[xo])?;
     Ok(out)
@@ -116,6 +135,20 @@ pub(crate) fn scatter_add<T: Copy + Default + std::ops::AddAssign + 'static>(
     src: &[T],
 ) -> Result<Vec<T>> {
     let mut out = super::pool::filled(dims.iter().product(), T::default());
+    if let Some((xs, is)) = last_axis_rows(dims, idims, axis) {
+        if is > 0 && xs > 0 {
+            for ((or, ir), sr) in out
+                .chunks_exact_mut(xs)
+                .zip(idx.chunks_exact(is))
+                .zip(src.chunks_exact(is))
+            {
+                for (&i, &v) in ir.iter().zip(sr) {
+                    or[check("scatter_add", i, xs)?] += v;
+                }
+            }
+            return Ok(out);
+        }
+    }
     walk("scatter_add", dims, idims, axis, idx, |p, xo| {
         out[xo] += src[p]
     })?;

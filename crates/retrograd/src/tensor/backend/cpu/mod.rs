@@ -130,6 +130,22 @@ fn same_type<'a>(
     Ok((a, b))
 }
 
+/// The elements of a float view of type `T` as a contiguous slice (copied only if needed).
+fn float_slice<'a, T: Element>(
+    op: &'static str,
+    x: &'a CpuStorage,
+    l: &Layout,
+) -> Result<std::borrow::Cow<'a, [T]>> {
+    match x.as_slice::<T>() {
+        Some(v) => Ok(contiguous(v, l)),
+        None => Err(TensorError::DTypeMismatch {
+            op,
+            lhs: T::DTYPE,
+            rhs: x.dtype(),
+        }),
+    }
+}
+
 fn indices<'a>(
     op: &'static str,
     idx: &'a CpuStorage,
@@ -381,6 +397,121 @@ impl Backend for CpuBackend {
             &contiguous(v, l),
             g
         )))
+    }
+
+    fn conv2d(
+        &self,
+        x: &CpuStorage,
+        lx: &Layout,
+        w: &CpuStorage,
+        lw: &Layout,
+        bias: Option<(&CpuStorage, &Layout)>,
+        g: &Conv2dGeometry,
+        groups: usize,
+    ) -> Result<CpuStorage> {
+        let o = lw.dims[0];
+        Ok(match (same_type("conv2d", x, w)?, bias) {
+            ((CpuStorage::F32(x), CpuStorage::F32(w)), b) => {
+                let b = b
+                    .map(|(b, l)| float_slice::<f32>("conv2d", b, l))
+                    .transpose()?;
+                CpuStorage::F32(conv::conv2d(
+                    &contiguous(x, lx),
+                    &contiguous(w, lw),
+                    b.as_deref(),
+                    g,
+                    o,
+                    groups,
+                ))
+            }
+            ((CpuStorage::F64(x), CpuStorage::F64(w)), b) => {
+                let b = b
+                    .map(|(b, l)| float_slice::<f64>("conv2d", b, l))
+                    .transpose()?;
+                CpuStorage::F64(conv::conv2d(
+                    &contiguous(x, lx),
+                    &contiguous(w, lw),
+                    b.as_deref(),
+                    g,
+                    o,
+                    groups,
+                ))
+            }
+            ((x, _), _) => {
+                return Err(TensorError::UnsupportedDType {
+                    op: "conv2d",
+                    dtype: x.dtype(),
+                })
+            }
+        })
+    }
+
+    fn conv2d_input_grad(
+        &self,
+        gy: &CpuStorage,
+        lgy: &Layout,
+        w: &CpuStorage,
+        lw: &Layout,
+        g: &Conv2dGeometry,
+        groups: usize,
+    ) -> Result<CpuStorage> {
+        let o = lw.dims[0];
+        Ok(match same_type("conv2d", gy, w)? {
+            (CpuStorage::F32(gy), CpuStorage::F32(w)) => CpuStorage::F32(conv::conv2d_input_grad(
+                &contiguous(gy, lgy),
+                &contiguous(w, lw),
+                g,
+                o,
+                groups,
+            )),
+            (CpuStorage::F64(gy), CpuStorage::F64(w)) => CpuStorage::F64(conv::conv2d_input_grad(
+                &contiguous(gy, lgy),
+                &contiguous(w, lw),
+                g,
+                o,
+                groups,
+            )),
+            (x, _) => {
+                return Err(TensorError::UnsupportedDType {
+                    op: "conv2d",
+                    dtype: x.dtype(),
+                })
+            }
+        })
+    }
+
+    fn conv2d_weight_grad(
+        &self,
+        x: &CpuStorage,
+        lx: &Layout,
+        gy: &CpuStorage,
+        lgy: &Layout,
+        g: &Conv2dGeometry,
+        groups: usize,
+    ) -> Result<CpuStorage> {
+        let o = lgy.dims[1];
+        Ok(match same_type("conv2d", x, gy)? {
+            (CpuStorage::F32(x), CpuStorage::F32(gy)) => CpuStorage::F32(conv::conv2d_weight_grad(
+                &contiguous(x, lx),
+                &contiguous(gy, lgy),
+                g,
+                o,
+                groups,
+            )),
+            (CpuStorage::F64(x), CpuStorage::F64(gy)) => CpuStorage::F64(conv::conv2d_weight_grad(
+                &contiguous(x, lx),
+                &contiguous(gy, lgy),
+                g,
+                o,
+                groups,
+            )),
+            (x, _) => {
+                return Err(TensorError::UnsupportedDType {
+                    op: "conv2d",
+                    dtype: x.dtype(),
+                })
+            }
+        })
     }
 
     fn max_pool2d(
