@@ -124,5 +124,9 @@ impl Storage {
 impl Drop for Storage {
     fn drop(&mut self) {
         LIVE_STORAGE_BYTES.fetch_sub(self.bytes, Ordering::Relaxed);
+        let data = self.data.get_mut().unwrap_or_else(|e| e.into_inner());
+        match data {
+            StorageData::Cpu(s) => s.recycle(),
+        }
     }
 }

@@ -87,6 +87,9 @@ pub(crate) enum Save {
     Output,
     /// Inputs and output.
     All,
+    /// The first this-many inputs (e.g. a convolution reads its input and weights, not its
+    /// bias).
+    Leading(usize),
 }
 
 /// The graph node stored in an op's output tensor.
@@ -172,8 +175,11 @@ where
         }
         return Ok(Tensor::from_parts(storage, layout, None));
     }
-    let input_versions = matches!(save, Save::Inputs | Save::All)
-        .then(|| inputs.iter().map(|t| t.version()).collect());
+    let input_versions = match save {
+        Save::Inputs | Save::All => Some(inputs.iter().map(|t| t.version()).collect()),
+        Save::Leading(k) => Some(inputs.iter().take(k).map(|t| t.version()).collect()),
+        Save::Nothing | Save::Output => None,
+    };
     let output_version = matches!(save, Save::Output | Save::All).then(|| storage.version());
     LIVE_NODES.fetch_add(1, Ordering::Relaxed);
     let state = NodeState {

@@ -273,6 +273,43 @@ pub trait Backend: Send + Sync {
     fn unfold2d(&self, x: &Self::Storage, l: &Layout, g: &Conv2dGeometry) -> Result<Self::Storage>;
     /// col2im, the adjoint of `unfold2d`: `(N, C·kh·kw, ho·wo)` to `(N, C, H, W)`, summing overlaps.
     fn fold2d(&self, x: &Self::Storage, l: &Layout, g: &Conv2dGeometry) -> Result<Self::Storage>;
+    /// 2-D convolution (cross-correlation) of `x` `(N, C, H, W)` with weights
+    /// `(O, C/groups, kh, kw)` and an optional bias `(O)`: `(N, O, ho, wo)`.
+    #[allow(clippy::too_many_arguments)]
+    fn conv2d(
+        &self,
+        x: &Self::Storage,
+        lx: &Layout,
+        w: &Self::Storage,
+        lw: &Layout,
+        bias: Option<(&Self::Storage, &Layout)>,
+        g: &Conv2dGeometry,
+        groups: usize,
+    ) -> Result<Self::Storage>;
+    /// The gradient of [`conv2d`](Backend::conv2d) with respect to its input: `(N, C, H, W)`
+    /// from the output gradient `gy` `(N, O, ho, wo)` and the weights.
+    #[allow(clippy::too_many_arguments)]
+    fn conv2d_input_grad(
+        &self,
+        gy: &Self::Storage,
+        lgy: &Layout,
+        w: &Self::Storage,
+        lw: &Layout,
+        g: &Conv2dGeometry,
+        groups: usize,
+    ) -> Result<Self::Storage>;
+    /// The gradient of [`conv2d`](Backend::conv2d) with respect to its weights:
+    /// `(O, C/groups, kh, kw)` from the input and the output gradient `gy`.
+    #[allow(clippy::too_many_arguments)]
+    fn conv2d_weight_grad(
+        &self,
+        x: &Self::Storage,
+        lx: &Layout,
+        gy: &Self::Storage,
+        lgy: &Layout,
+        g: &Conv2dGeometry,
+        groups: usize,
+    ) -> Result<Self::Storage>;
     /// Max pooling; returns values and, per output, the flat `h·W + w` index of the max.
     fn max_pool2d(
         &self,
@@ -444,6 +481,47 @@ pub(crate) fn unfold2d(x: &StorageData, l: &Layout, g: &Conv2dGeometry) -> Resul
 pub(crate) fn fold2d(x: &StorageData, l: &Layout, g: &Conv2dGeometry) -> Result<StorageData> {
     let StorageData::Cpu(x) = x;
     Ok(StorageData::Cpu(CpuBackend.fold2d(x, l, g)?))
+}
+
+pub(crate) fn conv2d(
+    x: (&StorageData, &Layout),
+    w: (&StorageData, &Layout),
+    bias: Option<(&StorageData, &Layout)>,
+    g: &Conv2dGeometry,
+    groups: usize,
+) -> Result<StorageData> {
+    let (StorageData::Cpu(xs), StorageData::Cpu(ws)) = (x.0, w.0);
+    let bias = bias.map(|(b, l)| {
+        let StorageData::Cpu(b) = b;
+        (b, l)
+    });
+    Ok(StorageData::Cpu(
+        CpuBackend.conv2d(xs, x.1, ws, w.1, bias, g, groups)?,
+    ))
+}
+
+pub(crate) fn conv2d_input_grad(
+    gy: (&StorageData, &Layout),
+    w: (&StorageData, &Layout),
+    g: &Conv2dGeometry,
+    groups: usize,
+) -> Result<StorageData> {
+    let (StorageData::Cpu(gs), StorageData::Cpu(ws)) = (gy.0, w.0);
+    Ok(StorageData::Cpu(
+        CpuBackend.conv2d_input_grad(gs, gy.1, ws, w.1, g, groups)?,
+    ))
+}
+
+pub(crate) fn conv2d_weight_grad(
+    x: (&StorageData, &Layout),
+    gy: (&StorageData, &Layout),
+    g: &Conv2dGeometry,
+    groups: usize,
+) -> Result<StorageData> {
+    let (StorageData::Cpu(xs), StorageData::Cpu(gs)) = (x.0, gy.0);
+    Ok(StorageData::Cpu(
+        CpuBackend.conv2d_weight_grad(xs, x.1, gs, gy.1, g, groups)?,
+    ))
 }
 
 pub(crate) fn max_pool2d(

@@ -1,6 +1,7 @@
-//! Convolution (im2col + GEMM) and pooling. `unfold2d` (im2col) and `fold2d` (col2im) are
-//! primitives and each other's adjoint, so convolution — an unfold followed by a batched
-//! matrix product — gets its backward (and higher derivatives) from theirs and matmul's.
+//! Convolution and pooling. `unfold2d` (im2col) and `fold2d` (col2im) are primitives and each
+//! other's adjoint. Convolution is a primitive too (im2col + GEMM inside one kernel, per
+//! sample, without intermediate tensors), with its input and weight gradients as two more
+//! primitives whose rules are made of the three, so it has derivatives of any order.
 
 use crate::tensor::autograd::{record_new, Save};
 use crate::tensor::backend::{self, Conv2dGeometry};
@@ -232,31 +233,18 @@ impl Tensor {
                 format!("input channels {} must equal weight channels {cg} × groups {groups}, and output channels {o} must divide by groups", g.c),
             ));
         }
-        let cols = self.unfold_with(g)?; // (N, C·kh·kw, L)
-        let l = g.ho * g.wo;
-        let k = cg * kh * kw;
-        let y = if groups == 1 {
-            weight.reshape([o, k])?.matmul(&cols)? // (N, O, L)
-        } else {
-            let cols = cols.reshape([g.n, groups, k, l])?;
-            let w = weight.reshape([groups, o / groups, k])?;
-            w.matmul(&cols)?.reshape([g.n, o, l])? // (N, G, O/G, L) -> (N, O, L)
-        };
-        let y = y.reshape([g.n, o, g.ho, g.wo])?;
-        match bias {
-            None => Ok(y),
-            Some(b) => {
-                if b.dims() != [o] {
-                    return Err(shape_mismatch(
-                        op,
-                        b.dims(),
-                        &[o],
-                        "bias must have one entry per output channel",
-                    ));
-                }
-                y.add(&b.reshape([1, o, 1, 1])?)
+        if let Some(b) = bias {
+            b.require_same_dtype(op, self)?;
+            if b.dims() != [o] {
+                return Err(shape_mismatch(
+                    op,
+                    b.dims(),
+                    &[o],
+                    "bias must have one entry per output channel",
+                ));
             }
         }
+        conv_with(self, weight, bias, ConvSpec { g, o, groups })
     }
 
     /// 1-D convolution of an `(N, C, L)` input with `(O, C/groups, k)` weights.
@@ -330,8 +318,8 @@ impl Tensor {
             Save::Nothing,
             move |_, grad| {
                 // Route each output gradient to its argmax: a scatter-add, itself differentiable.
-                let flat = Tensor::zeros([g.n, g.c, g.h * g.w], grad.dtype());
-                let gx = flat.scatter_add(2, &idx, &grad.reshape([g.n, g.c, g.ho * g.wo])?)?;
+                let grad = grad.reshape([g.n, g.c, g.ho * g.wo])?;
+                let gx = scatter_rows(&grad, &idx, vec![g.n, g.c, g.h * g.w])?;
                 Ok(vec![Some(gx.reshape(in_dims.as_slice())?)])
             },
         )
@@ -357,5 +345,303 @@ impl Tensor {
         let cols = self.unfold_with(g)?; // (N, C·kh·kw, L)
         let cols = cols.reshape([g.n, g.c, g.kh * g.kw, g.ho * g.wo])?;
         cols.mean(2, false)?.reshape([g.n, g.c, g.ho, g.wo])
+    }
+}
+
+/// Zeros of shape `dims` with `src` added at `idx` along the last axis (`src` and `idx` of
+/// equal shape): the backward of max pooling, recorded with `gather` as its rule.
+#[track_caller]
+fn scatter_rows(src: &Tensor, idx: &Tensor, dims: Vec<usize>) -> Result<Tensor> {
+    let axis = dims.len() - 1;
+    let data = Tensor::read_all(&[idx, src], |s| {
+        backend::scatter_add(&dims, axis, (s[0], idx.layout()), (s[1], src.layout()))
+    })?;
+    let idx = idx.clone();
+    record_new(
+        "max_pool2d_backward",
+        data,
+        dims,
+        &[src],
+        Save::Nothing,
+        move |_, g| Ok(vec![Some(g.gather(axis as isize, &idx)?)]),
+    )
+}
+
+/// A convolution's sizes: geometry, output channels, groups.
+#[derive(Clone, Copy)]
+struct ConvSpec {
+    g: Conv2dGeometry,
+    o: usize,
+    groups: usize,
+}
+
+// Convolution and its two gradients are three primitives, each linear in every argument, and
+// each one's derivative is made of the three: for `y = conv(x, w)`, `dx = input_grad(dy, w)`
+// and `dw = weight_grad(x, dy)`; `input_grad` is the adjoint of `conv` in `x`, `weight_grad`
+// its adjoint in `w`. So gradients of any order stay within them (and fast).
+
+/// `conv2d` on checked shapes: one kernel forward (bias included), no intermediate tensors.
+#[track_caller]
+fn conv_with(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, s: ConvSpec) -> Result<Tensor> {
+    let data = match bias {
+        Some(b) => Tensor::read_all(&[x, w, b], |st| {
+            backend::conv2d(
+                (st[0], x.layout()),
+                (st[1], w.layout()),
+                Some((st[2], b.layout())),
+                &s.g,
+                s.groups,
+            )
+        })?,
+        None => Tensor::read_all(&[x, w], |st| {
+            backend::conv2d(
+                (st[0], x.layout()),
+                (st[1], w.layout()),
+                None,
+                &s.g,
+                s.groups,
+            )
+        })?,
+    };
+    let dims = vec![s.g.n, s.o, s.g.ho, s.g.wo];
+    let mut inputs = vec![x, w];
+    inputs.extend(bias);
+    record_new(
+        "conv2d",
+        data,
+        dims,
+        &inputs,
+        Save::Leading(2),
+        move |ctx, g| {
+            let (x, w) = (ctx.input(0), ctx.input(1));
+            let mut grads = vec![
+                ctx.needs(0).then(|| conv_input_grad(g, w, s)).transpose()?,
+                ctx.needs(1)
+                    .then(|| conv_weight_grad(x, g, s))
+                    .transpose()?,
+            ];
+            if ctx.inputs.len() == 3 {
+                grads.push(ctx.needs(2).then(|| g.sum([0, 2, 3], false)).transpose()?);
+            }
+            Ok(grads)
+        },
+    )
+}
+
+/// The gradient of `conv(x, w)` with respect to `x`, given the output gradient `gy`.
+#[track_caller]
+fn conv_input_grad(gy: &Tensor, w: &Tensor, s: ConvSpec) -> Result<Tensor> {
+    let data = Tensor::read_all(&[gy, w], |st| {
+        backend::conv2d_input_grad((st[0], gy.layout()), (st[1], w.layout()), &s.g, s.groups)
+    })?;
+    let dims = vec![s.g.n, s.g.c, s.g.h, s.g.w];
+    record_new(
+        "conv2d_input_grad",
+        data,
+        dims,
+        &[gy, w],
+        Save::Inputs,
+        move |ctx, v| {
+            let (gy, w) = (ctx.input(0), ctx.input(1));
+            Ok(vec![
+                ctx.needs(0).then(|| conv_with(v, w, None, s)).transpose()?,
+                ctx.needs(1)
+                    .then(|| conv_weight_grad(v, gy, s))
+                    .transpose()?,
+            ])
+        },
+    )
+}
+
+/// The gradient of `conv(x, w)` with respect to `w`, given the output gradient `gy`.
+#[track_caller]
+fn conv_weight_grad(x: &Tensor, gy: &Tensor, s: ConvSpec) -> Result<Tensor> {
+    let data = Tensor::read_all(&[x, gy], |st| {
+        backend::conv2d_weight_grad((st[0], x.layout()), (st[1], gy.layout()), &s.g, s.groups)
+    })?;
+    let g = &s.g;
+    let dims = vec![s.o, g.c / s.groups, g.kh, g.kw];
+    record_new(
+        "conv2d_weight_grad",
+        data,
+        dims,
+        &[x, gy],
+        Save::Inputs,
+        move |ctx, v| {
+            let (x, gy) = (ctx.input(0), ctx.input(1));
+            Ok(vec![
+                ctx.needs(0)
+                    .then(|| conv_input_grad(gy, v, s))
+                    .transpose()?,
+                ctx.needs(1).then(|| conv_with(x, v, None, s)).transpose()?,
+            ])
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::tensor::autograd::{grad_with, BackwardOptions};
+    use crate::tensor::{gradcheck, Conv2dOptions, DType, GradcheckOptions, Result, Rng, Tensor};
+
+    fn randn(dims: &[usize], seed: u64, dtype: DType) -> Tensor {
+        Tensor::randn(dims, 0.0, 1.0, dtype, &mut Rng::new(seed))
+    }
+
+    /// The definition: unfold, then a (grouped) matrix product, then the bias.
+    fn reference(x: &Tensor, w: &Tensor, b: Option<&Tensor>, o: Conv2dOptions) -> Result<Tensor> {
+        let &[n, c, _, _] = x.dims() else { panic!() };
+        let &[oc, cg, kh, kw] = w.dims() else {
+            panic!()
+        };
+        let cols = x.unfold2d((kh, kw), o.stride, o.padding, o.dilation)?;
+        let l = cols.dims()[2];
+        let groups = c / cg;
+        let k = cg * kh * kw;
+        let cols = cols.reshape([n, groups, k, l])?;
+        let y = w.reshape([groups, oc / groups, k])?.matmul(&cols)?;
+        let y = y.reshape([n, oc, l])?;
+        let y = match b {
+            Some(b) => y.add(&b.reshape([1, oc, 1])?)?,
+            None => y,
+        };
+        let size = |i: usize, k: usize, s: usize, p: usize, d: usize| {
+            (i + 2 * p - d * (k - 1) - 1) / s + 1
+        };
+        let (h, wd) = (x.dims()[2], x.dims()[3]);
+        y.reshape([
+            n,
+            oc,
+            size(h, kh, o.stride.0, o.padding.0, o.dilation.0),
+            size(wd, kw, o.stride.1, o.padding.1, o.dilation.1),
+        ])
+    }
+
+    fn close(a: &Tensor, b: &Tensor, tol: f64) {
+        assert_eq!(a.dims(), b.dims());
+        for (x, y) in a.to_vec_f64().iter().zip(b.to_vec_f64()) {
+            assert!((x - y).abs() <= tol * (1.0 + y.abs()), "{x} vs {y}");
+        }
+    }
+
+    fn cases() -> Vec<([usize; 4], [usize; 4], Conv2dOptions, bool)> {
+        let o = |stride, padding, dilation, groups| Conv2dOptions {
+            stride,
+            padding,
+            dilation,
+            groups,
+        };
+        vec![
+            (
+                [2, 3, 7, 6],
+                [4, 3, 3, 3],
+                o((1, 1), (1, 1), (1, 1), 1),
+                true,
+            ),
+            (
+                [3, 4, 9, 8],
+                [6, 2, 3, 2],
+                o((2, 1), (1, 2), (1, 2), 2),
+                true,
+            ),
+            (
+                [2, 4, 5, 5],
+                [8, 4, 1, 1],
+                o((1, 1), (0, 0), (1, 1), 1),
+                true,
+            ), // pointwise
+            (
+                [2, 4, 5, 5],
+                [4, 2, 1, 1],
+                o((1, 1), (0, 0), (1, 1), 2),
+                false,
+            ),
+            (
+                [1, 2, 6, 7],
+                [3, 2, 2, 3],
+                o((3, 2), (0, 1), (2, 1), 1),
+                false,
+            ),
+            (
+                [8, 16, 12, 12],
+                [8, 16, 3, 3],
+                o((1, 1), (1, 1), (1, 1), 1),
+                true,
+            ), // threads
+        ]
+    }
+
+    /// Forward and all three gradients agree with the reference, in f32 and f64, on one
+    /// thread and on several.
+    #[test]
+    fn conv2d_matches_unfold_and_matmul() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        for threads in [false, true] {
+            for (i, (xd, wd, o, bias)) in cases().into_iter().enumerate() {
+                for dtype in [DType::F64, DType::F32] {
+                    let run = || -> Result<()> {
+                        let s = 10 * i as u64;
+                        let x = randn(&xd, s, dtype).requires_grad_();
+                        let w = randn(&wd, s + 1, dtype).requires_grad_();
+                        let b = randn(&[wd[0]], s + 2, dtype).requires_grad_();
+                        let b = bias.then_some(&b);
+                        let y = x.conv2d(&w, b, o)?;
+                        let r = reference(&x, &w, b, o)?;
+                        let tol = if dtype == DType::F32 { 1e-4 } else { 1e-12 };
+                        close(&y, &r, tol);
+                        let v = randn(y.dims(), s + 3, dtype);
+                        let mut wrt = vec![&x, &w];
+                        wrt.extend(b);
+                        let opts = BackwardOptions::default();
+                        let g1 = grad_with(&[&y.mul(&v)?.sum_all()?], &[], &wrt, opts)?;
+                        let g2 = grad_with(&[&r.mul(&v)?.sum_all()?], &[], &wrt, opts)?;
+                        for (a, b) in g1.iter().zip(&g2) {
+                            close(a, b, tol);
+                        }
+                        Ok(())
+                    };
+                    if threads {
+                        pool.install(run).unwrap();
+                    } else {
+                        run().unwrap();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Third derivatives through the three primitives, against finite differences of the
+    /// second (with a bias, and a pointwise kernel).
+    #[test]
+    fn conv2d_third_order() {
+        for (xd, wd, o, _) in cases().into_iter().take(3) {
+            let x = randn(&xd, 1, DType::F64);
+            let w = randn(&wd, 2, DType::F64);
+            let b = randn(&[wd[0]], 3, DType::F64);
+            let f = |v: &[Tensor]| -> Result<Tensor> {
+                let opts = BackwardOptions {
+                    create_graph: true,
+                    retain_graph: true,
+                };
+                let y = v[0].conv2d(&v[1], Some(&v[2]), o)?.tanh()?;
+                let g = grad_with(&[&y.sum_all()?], &[], &[&v[0], &v[1]], opts)?;
+                let s = g[0].square()?.sum_all()?.add(&g[1].square()?.sum_all()?)?;
+                let gg = grad_with(&[&s], &[], &[&v[0], &v[1], &v[2]], opts)?;
+                let flat = gg
+                    .iter()
+                    .map(|g| g.reshape([g.elem_count()]))
+                    .collect::<Result<Vec<_>>>()?;
+                Tensor::cat(&flat, 0)
+            };
+            let opts = GradcheckOptions {
+                eps: 1e-5,
+                atol: 1e-4,
+                rtol: 1e-3,
+            };
+            gradcheck(f, &[x, w, b], opts).unwrap();
+        }
     }
 }

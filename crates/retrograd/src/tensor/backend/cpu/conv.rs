@@ -6,8 +6,12 @@
 //! (computed once per tap), so the inner loops have no bounds logic and, at stride 1, are
 //! plain slice copies.
 
-use super::strided::{is_nan, PAR_THRESHOLD};
+use super::matmul::{gemm_into, Mat, SendPtr, PAR_GEMM_WORK};
+use super::pool;
+use super::strided::PAR_THRESHOLD;
 use crate::tensor::backend::Conv2dGeometry;
+use crate::tensor::FloatElement;
+use gemm::Parallelism;
 use rayon::prelude::*;
 
 /// Input row `o*s - p + k*d` of output row `o` and tap `k`, if inside `0..size`.
@@ -51,34 +55,75 @@ fn planes<T: Send>(out: &mut [T], plane: usize, f: impl Fn((usize, &mut [T])) + 
     }
 }
 
-/// `(N, C, H, W)` (contiguous) to `(N, C·kh·kw, ho·wo)`.
-pub(crate) fn unfold2d<T: Copy + Default + Send + Sync>(x: &[T], g: &Conv2dGeometry) -> Vec<T> {
-    let (kk, l) = (g.kh * g.kw, g.ho * g.wo);
-    let mut out = vec![T::default(); g.n * g.c * kk * l];
+/// im2col of one `(H, W)` plane into its `kh·kw` rows of `ho·wo` columns; writes every
+/// element of `dst` (zeros where the window covers padding).
+fn unfold_plane<T: Copy + Default>(src: &[T], dst: &mut [T], g: &Conv2dGeometry) {
+    let l = g.ho * g.wo;
+    let zero = T::default();
     let (sw, pw, dw) = (g.stride.1, g.padding.1, g.dilation.1);
-    planes(&mut out, kk * l, |(nc, dst)| {
-        let src = &x[nc * g.h * g.w..(nc + 1) * g.h * g.w];
-        for ki in 0..g.kh {
-            for kj in 0..g.kw {
-                let row = &mut dst[(ki * g.kw + kj) * l..(ki * g.kw + kj + 1) * l];
-                let (lo, hi, i0) = valid_range(g.wo, kj, sw, pw, dw, g.w);
-                for oh in 0..g.ho {
-                    let Some(ih) = src_pos(oh, ki, g.stride.0, g.padding.0, g.dilation.0, g.h)
-                    else {
-                        continue; // stays zero: padding
-                    };
-                    let seg = &mut row[oh * g.wo + lo..oh * g.wo + hi];
-                    let src_row = &src[ih * g.w..(ih + 1) * g.w];
-                    if sw == 1 {
-                        seg.copy_from_slice(&src_row[i0..i0 + seg.len()]);
-                    } else {
-                        for (j, o) in seg.iter_mut().enumerate() {
-                            *o = src_row[i0 + j * sw];
-                        }
+    for ki in 0..g.kh {
+        for kj in 0..g.kw {
+            let row = &mut dst[(ki * g.kw + kj) * l..(ki * g.kw + kj + 1) * l];
+            let (lo, hi, i0) = valid_range(g.wo, kj, sw, pw, dw, g.w);
+            for (oh, out) in row.chunks_exact_mut(g.wo).enumerate() {
+                let Some(ih) = src_pos(oh, ki, g.stride.0, g.padding.0, g.dilation.0, g.h) else {
+                    out.fill(zero); // padding rows
+                    continue;
+                };
+                out[..lo].fill(zero);
+                out[hi..].fill(zero);
+                let seg = &mut out[lo..hi];
+                let src_row = &src[ih * g.w..(ih + 1) * g.w];
+                if sw == 1 {
+                    seg.copy_from_slice(&src_row[i0..i0 + seg.len()]);
+                } else {
+                    for (j, o) in seg.iter_mut().enumerate() {
+                        *o = src_row[i0 + j * sw];
                     }
                 }
             }
         }
+    }
+}
+
+/// col2im of one plane: adds its `kh·kw` rows of `ho·wo` columns into the `(H, W)` plane
+/// `dst` (which the caller has initialised).
+fn fold_plane<T: Copy + std::ops::AddAssign>(src: &[T], dst: &mut [T], g: &Conv2dGeometry) {
+    let l = g.ho * g.wo;
+    let (sw, pw, dw) = (g.stride.1, g.padding.1, g.dilation.1);
+    for ki in 0..g.kh {
+        for kj in 0..g.kw {
+            let row = &src[(ki * g.kw + kj) * l..(ki * g.kw + kj + 1) * l];
+            let (lo, hi, i0) = valid_range(g.wo, kj, sw, pw, dw, g.w);
+            for oh in 0..g.ho {
+                let Some(ih) = src_pos(oh, ki, g.stride.0, g.padding.0, g.dilation.0, g.h) else {
+                    continue;
+                };
+                let seg = &row[oh * g.wo + lo..oh * g.wo + hi];
+                let dst_row = &mut dst[ih * g.w..(ih + 1) * g.w];
+                if sw == 1 {
+                    for (d, &v) in dst_row[i0..i0 + seg.len()].iter_mut().zip(seg) {
+                        *d += v;
+                    }
+                } else {
+                    for (j, &v) in seg.iter().enumerate() {
+                        dst_row[i0 + j * sw] += v;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `(N, C, H, W)` (contiguous) to `(N, C·kh·kw, ho·wo)`.
+pub(crate) fn unfold2d<T: Copy + Default + Send + Sync + 'static>(
+    x: &[T],
+    g: &Conv2dGeometry,
+) -> Vec<T> {
+    let (kk, l) = (g.kh * g.kw, g.ho * g.wo);
+    let mut out = pool::filled(g.n * g.c * kk * l, T::default());
+    planes(&mut out, kk * l, |(nc, dst)| {
+        unfold_plane(&x[nc * g.h * g.w..(nc + 1) * g.h * g.w], dst, g)
     });
     out
 }
@@ -86,38 +131,267 @@ pub(crate) fn unfold2d<T: Copy + Default + Send + Sync>(x: &[T], g: &Conv2dGeome
 /// The adjoint of [`unfold2d`]: scatters `(N, C·kh·kw, ho·wo)` back into `(N, C, H, W)`.
 pub(crate) fn fold2d<T>(cols: &[T], g: &Conv2dGeometry) -> Vec<T>
 where
-    T: Copy + Default + Send + Sync + std::ops::AddAssign,
+    T: Copy + Default + Send + Sync + std::ops::AddAssign + 'static,
 {
     let (kk, l) = (g.kh * g.kw, g.ho * g.wo);
-    let mut out = vec![T::default(); g.n * g.c * g.h * g.w];
-    let (sw, pw, dw) = (g.stride.1, g.padding.1, g.dilation.1);
+    let mut out = pool::filled(g.n * g.c * g.h * g.w, T::default());
     planes(&mut out, g.h * g.w, |(nc, dst)| {
-        let src = &cols[nc * kk * l..(nc + 1) * kk * l];
-        for ki in 0..g.kh {
-            for kj in 0..g.kw {
-                let row = &src[(ki * g.kw + kj) * l..(ki * g.kw + kj + 1) * l];
-                let (lo, hi, i0) = valid_range(g.wo, kj, sw, pw, dw, g.w);
-                for oh in 0..g.ho {
-                    let Some(ih) = src_pos(oh, ki, g.stride.0, g.padding.0, g.dilation.0, g.h)
-                    else {
-                        continue;
-                    };
-                    let seg = &row[oh * g.wo + lo..oh * g.wo + hi];
-                    let dst_row = &mut dst[ih * g.w..(ih + 1) * g.w];
-                    if sw == 1 {
-                        for (d, &v) in dst_row[i0..i0 + seg.len()].iter_mut().zip(seg) {
-                            *d += v;
-                        }
-                    } else {
-                        for (j, &v) in seg.iter().enumerate() {
-                            dst_row[i0 + j * sw] += v;
-                        }
-                    }
-                }
-            }
-        }
+        fold_plane(&cols[nc * kk * l..(nc + 1) * kk * l], dst, g)
     });
     out
+}
+
+/// Sizes of a convolution of `groups` channel groups, as the kernels below use them.
+#[derive(Clone, Copy)]
+struct ConvDims {
+    /// output channels per group
+    og: usize,
+    /// rows of a group's unfolded input: `cg·kh·kw`
+    k: usize,
+    /// output positions `ho·wo`
+    l: usize,
+    /// input plane `h·w`
+    hw: usize,
+    /// whether the unfolded input is the input itself (1×1 kernel, stride 1, no padding)
+    pointwise: bool,
+}
+
+impl ConvDims {
+    fn new(g: &Conv2dGeometry, o: usize, groups: usize) -> Self {
+        let cg = g.c / groups;
+        ConvDims {
+            og: o / groups,
+            k: cg * g.kh * g.kw,
+            l: g.ho * g.wo,
+            hw: g.h * g.w,
+            pointwise: g.kh == 1 && g.kw == 1 && g.stride == (1, 1) && g.padding == (0, 0),
+        }
+    }
+}
+
+/// Whether to split a convolution over samples across threads.
+fn split_samples(g: &Conv2dGeometry, work_per_sample: usize) -> bool {
+    g.n > 1 && rayon::current_num_threads() > 1 && work_per_sample * g.n >= PAR_GEMM_WORK / 4
+}
+
+/// The unfolded input of sample `i` (`C·kh·kw` rows of `ho·wo`): the input itself for
+/// pointwise convolutions, else written into `scratch`.
+fn sample_cols<'a, T: Copy + Default + 'static>(
+    x: &'a [T],
+    i: usize,
+    g: &Conv2dGeometry,
+    d: &ConvDims,
+    scratch: &'a mut Vec<T>,
+) -> &'a [T] {
+    let xs = &x[i * g.c * d.hw..(i + 1) * g.c * d.hw];
+    if d.pointwise {
+        return xs;
+    }
+    let kkl = g.kh * g.kw * d.l;
+    if scratch.len() != g.c * kkl {
+        scratch.clear();
+        scratch.resize(g.c * kkl, T::default());
+    }
+    for (c, dst) in scratch.chunks_exact_mut(kkl).enumerate() {
+        unfold_plane(&xs[c * d.hw..(c + 1) * d.hw], dst, g);
+    }
+    scratch
+}
+
+/// 2-D convolution: `x` `(N, C, H, W)`, `w` `(O, C/groups, kh, kw)`, optional `bias` `(O)`,
+/// all contiguous; returns `(N, O, ho, wo)`. Per sample and group, one matrix product of the
+/// weights with the unfolded sample (unfolded into a scratch buffer that stays in cache),
+/// accumulated onto the bias.
+pub(crate) fn conv2d<T: FloatElement>(
+    x: &[T],
+    w: &[T],
+    bias: Option<&[T]>,
+    g: &Conv2dGeometry,
+    o: usize,
+    groups: usize,
+) -> Vec<T> {
+    let d = ConvDims::new(g, o, groups);
+    let per_sample = o * d.l;
+    let mut out = pool::take::<T>(g.n * per_sample);
+    let dst = SendPtr(out.as_mut_ptr());
+    let par = split_samples(g, per_sample * d.k);
+    let run = |scratch: &mut Vec<T>, i: usize| {
+        // SAFETY: sample i owns out[i·O·L..(i+1)·O·L], within the capacity taken above.
+        let ys =
+            unsafe { std::slice::from_raw_parts_mut(dst.get().add(i * per_sample), per_sample) };
+        match bias {
+            Some(b) => {
+                for (row, &bv) in ys.chunks_exact_mut(d.l).zip(b) {
+                    row.fill(bv);
+                }
+            }
+            None if d.k == 0 => ys.fill(T::zero()),
+            None => {}
+        }
+        if d.k == 0 {
+            return;
+        }
+        let cols = sample_cols(x, i, g, &d, scratch);
+        for gi in 0..groups {
+            // SAFETY: the operands are in bounds: W_g is og×k, the group's columns k×l, the
+            // output rows og×l, all row-major.
+            unsafe {
+                gemm_into(
+                    (d.og, d.l, d.k),
+                    ys.as_mut_ptr().add(gi * d.og * d.l),
+                    (d.l as isize, 1),
+                    bias.is_some(),
+                    Mat(w.as_ptr().add(gi * d.og * d.k), d.k as isize, 1),
+                    Mat(cols.as_ptr().add(gi * d.k * d.l), d.l as isize, 1),
+                    Parallelism::None,
+                )
+            }
+        }
+    };
+    if par {
+        (0..g.n)
+            .into_par_iter()
+            .for_each_init(Vec::new, |s, i| run(s, i));
+    } else {
+        let mut scratch = Vec::new();
+        (0..g.n).for_each(|i| run(&mut scratch, i));
+    }
+    // SAFETY: every sample's block was written (fill and/or gemm).
+    unsafe { out.set_len(g.n * per_sample) };
+    out
+}
+
+/// The gradient of [`conv2d`] with respect to its input, given the output gradient `gy`
+/// `(N, O, ho, wo)` and the weights: per sample, `Wᵀ · gy` folded back into `(C, H, W)`.
+pub(crate) fn conv2d_input_grad<T: FloatElement>(
+    gy: &[T],
+    w: &[T],
+    g: &Conv2dGeometry,
+    o: usize,
+    groups: usize,
+) -> Vec<T> {
+    let d = ConvDims::new(g, o, groups);
+    let per_sample = g.c * d.hw;
+    let mut out = pool::take::<T>(g.n * per_sample);
+    let dst = SendPtr(out.as_mut_ptr());
+    let par = split_samples(g, o * d.l * d.k);
+    let run = |scratch: &mut Vec<T>, i: usize| {
+        // SAFETY: sample i owns its block of the output.
+        let dx =
+            unsafe { std::slice::from_raw_parts_mut(dst.get().add(i * per_sample), per_sample) };
+        if d.og == 0 || d.l == 0 {
+            dx.fill(T::zero());
+            return;
+        }
+        let gys = &gy[i * o * d.l..(i + 1) * o * d.l];
+        let kkl = g.kh * g.kw * d.l;
+        let cols: *mut T = if d.pointwise {
+            dx.as_mut_ptr()
+        } else {
+            if scratch.len() != g.c * kkl {
+                scratch.clear();
+                scratch.resize(g.c * kkl, T::zero());
+            }
+            scratch.as_mut_ptr()
+        };
+        for gi in 0..groups {
+            // SAFETY: W_gᵀ is k×og (W_g is og×k row-major), gy_g og×l, the columns k×l.
+            unsafe {
+                gemm_into(
+                    (d.k, d.l, d.og),
+                    cols.add(gi * d.k * d.l),
+                    (d.l as isize, 1),
+                    false,
+                    Mat(w.as_ptr().add(gi * d.og * d.k), 1, d.k as isize),
+                    Mat(gys.as_ptr().add(gi * d.og * d.l), d.l as isize, 1),
+                    Parallelism::None,
+                )
+            }
+        }
+        if !d.pointwise {
+            dx.fill(T::zero());
+            for (c, plane) in dx.chunks_exact_mut(d.hw).enumerate() {
+                fold_plane(&scratch[c * kkl..(c + 1) * kkl], plane, g);
+            }
+        }
+    };
+    if par {
+        (0..g.n)
+            .into_par_iter()
+            .for_each_init(Vec::new, |s, i| run(s, i));
+    } else {
+        let mut scratch = Vec::new();
+        (0..g.n).for_each(|i| run(&mut scratch, i));
+    }
+    // SAFETY: every sample's block was written.
+    unsafe { out.set_len(g.n * per_sample) };
+    out
+}
+
+/// The gradient of [`conv2d`] with respect to its weights, given the input `x` and the
+/// output gradient `gy`: `Σ_samples gy · unfold(x)ᵀ` per group, `(O, C/groups, kh, kw)`.
+pub(crate) fn conv2d_weight_grad<T: FloatElement>(
+    x: &[T],
+    gy: &[T],
+    g: &Conv2dGeometry,
+    o: usize,
+    groups: usize,
+) -> Vec<T> {
+    let d = ConvDims::new(g, o, groups);
+    let size = o * d.k;
+    // Adds sample i's contribution to `acc` (`first`: overwrite instead).
+    let add = |acc: &mut [T], scratch: &mut Vec<T>, i: usize, first: bool| {
+        let cols = sample_cols(x, i, g, &d, scratch);
+        let gys = &gy[i * o * d.l..(i + 1) * o * d.l];
+        for gi in 0..groups {
+            // SAFETY: gy_g is og×l, the columns' transpose l×k, dW_g og×k.
+            unsafe {
+                gemm_into(
+                    (d.og, d.k, d.l),
+                    acc.as_mut_ptr().add(gi * d.og * d.k),
+                    (d.k as isize, 1),
+                    !first,
+                    Mat(gys.as_ptr().add(gi * d.og * d.l), d.l as isize, 1),
+                    Mat(cols.as_ptr().add(gi * d.k * d.l), 1, d.l as isize),
+                    Parallelism::None,
+                )
+            }
+        }
+    };
+    if g.n == 0 || d.l == 0 || size == 0 {
+        return pool::filled(size, T::zero());
+    }
+    if split_samples(g, o * d.l * d.k) {
+        let chunk = g.n.div_ceil(rayon::current_num_threads());
+        let partial: Vec<Vec<T>> = (0..g.n)
+            .into_par_iter()
+            .step_by(chunk)
+            .map(|start| {
+                let mut acc = pool::filled(size, T::zero());
+                let mut scratch = Vec::new();
+                for i in start..(start + chunk).min(g.n) {
+                    add(&mut acc, &mut scratch, i, i == start);
+                }
+                acc
+            })
+            .collect();
+        let mut it = partial.into_iter();
+        let mut total = it.next().expect("at least one sample");
+        for p in it {
+            for (t, v) in total.iter_mut().zip(&p) {
+                *t += *v;
+            }
+            pool::give(p);
+        }
+        total
+    } else {
+        let mut acc = pool::filled(size, T::zero());
+        let mut scratch = Vec::new();
+        for i in 0..g.n {
+            add(&mut acc, &mut scratch, i, i == 0);
+        }
+        acc
+    }
 }
 
 /// The taps `lo..hi` of output position `o` whose input `o*s + k*d - p` lies in `0..size`.
@@ -139,11 +413,11 @@ fn tap_range(o: usize, kernel: usize, s: usize, p: usize, d: usize, size: usize)
 /// Max pooling (padding never wins); returns values and flat `ih·W + iw` argmax per output.
 pub(crate) fn max_pool2d<T>(x: &[T], g: &Conv2dGeometry) -> (Vec<T>, Vec<i64>)
 where
-    T: Copy + Default + Send + Sync + PartialOrd,
+    T: Copy + Default + Send + Sync + PartialOrd + 'static,
 {
     let l = g.ho * g.wo;
-    let mut vals = vec![T::default(); g.n * g.c * l];
-    let mut idx = vec![0i64; g.n * g.c * l];
+    let mut vals = pool::filled(g.n * g.c * l, T::default());
+    let mut idx = pool::filled(g.n * g.c * l, 0i64);
     let (sh, ph, dh) = (g.stride.0, g.padding.0, g.dilation.0);
     let (sw, pw, dw) = (g.stride.1, g.padding.1, g.dilation.1);
     // Valid taps per output row and column, computed once.
@@ -153,30 +427,28 @@ where
     let cols: Vec<(usize, usize)> = (0..g.wo)
         .map(|o| tap_range(o, g.kw, sw, pw, dw, g.w))
         .collect();
+    let two_by_two = (g.kh, g.kw, sh, sw, ph, pw) == (2, 2, 2, 2, 0, 0);
     let fill = |(nc, (vd, id)): (usize, (&mut [T], &mut [i64]))| {
         let src = &x[nc * g.h * g.w..(nc + 1) * g.h * g.w];
+        if two_by_two {
+            pool_2x2(src, g, vd, id);
+            return;
+        }
         for (oh, &(ki_lo, ki_hi)) in rows.iter().enumerate() {
             for (ow, &(kj_lo, kj_hi)) in cols.iter().enumerate() {
-                let mut best: Option<(T, usize)> = None;
+                // Padding is at most half the window, so every window has a tap.
+                let base = ow * sw + kj_lo * dw - pw;
+                let mut p = (oh * sh + ki_lo * dh - ph) * g.w + base;
+                let (mut v, mut i) = (src[p], p);
                 for ki in ki_lo..ki_hi {
-                    let row = (oh * sh + ki * dh - ph) * g.w;
-                    for kj in kj_lo..kj_hi {
-                        let p = row + ow * sw + kj * dw - pw;
-                        let s = src[p];
-                        best = match best {
-                            // Branch-free in the common case; NaN wins and stays.
-                            Some((v, i)) => {
-                                let take = (s > v) | (is_nan(s) & !is_nan(v));
-                                Some(if take { (s, p) } else { (v, i) })
-                            }
-                            None => Some((s, p)),
-                        };
+                    p = (oh * sh + ki * dh - ph) * g.w + base;
+                    for _ in kj_lo..kj_hi {
+                        (v, i) = better(src[p], p, v, i);
+                        p += dw;
                     }
                 }
-                let (v, p) =
-                    best.expect("padding is at most half the window: every window has a tap");
                 vd[oh * g.wo + ow] = v;
-                id[oh * g.wo + ow] = p as i64;
+                id[oh * g.wo + ow] = i as i64;
             }
         }
     };
@@ -192,6 +464,40 @@ where
             .for_each(fill);
     }
     (vals, idx)
+}
+
+/// The running maximum after seeing `s` at `p`: the first maximum wins ties, a NaN wins and
+/// stays. Written as selects, so the compiler emits no data-dependent branches.
+#[inline(always)]
+fn better<T: PartialOrd + Copy>(s: T, p: usize, v: T, i: usize) -> (T, usize) {
+    // `s > v`, or `s` NaN and `v` not: exactly "v is a number and not s <= v".
+    #[allow(clippy::eq_op, clippy::neg_cmp_op_on_partial_ord)]
+    let take = !(s <= v) & (v == v);
+    (if take { s } else { v }, if take { p } else { i })
+}
+
+/// 2×2 windows at stride 2 without padding (the common case) for one plane: the maximum of
+/// each row pair first, then of the two rows (the tap order of the general loop, so ties
+/// and NaNs resolve the same way).
+fn pool_2x2<T: PartialOrd + Copy>(src: &[T], g: &Conv2dGeometry, vd: &mut [T], id: &mut [i64]) {
+    for (oh, (vrow, irow)) in vd
+        .chunks_exact_mut(g.wo)
+        .zip(id.chunks_exact_mut(g.wo))
+        .enumerate()
+    {
+        let r0 = 2 * oh * g.w;
+        let top = src[r0..r0 + g.w].chunks_exact(2);
+        let bottom = src[r0 + g.w..r0 + 2 * g.w].chunks_exact(2);
+        let mut p = r0;
+        for (((t, b), v), i) in top.zip(bottom).zip(vrow).zip(irow) {
+            let (tm, ti) = better(t[1], 1, t[0], 0);
+            let (bm, bi) = better(b[1], g.w + 1, b[0], g.w);
+            let (m, k) = better(bm, bi, tm, ti);
+            *v = m;
+            *i = (p + k) as i64;
+            p += 2;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -20,14 +20,14 @@ fn check(op: &'static str, i: i64, size: usize) -> Result<usize> {
     Ok(i as usize)
 }
 
-pub(crate) fn index_select<T: Copy + Default>(
+pub(crate) fn index_select<T: Copy + Default + 'static>(
     x: &[T],
     dims: &[usize],
     axis: usize,
     idx: &[i64],
 ) -> Result<Vec<T>> {
     let (outer, size, inner) = split(dims, axis);
-    let mut out = Vec::with_capacity(outer * idx.len() * inner);
+    let mut out = super::pool::take(outer * idx.len() * inner);
     let idx = idx
         .iter()
         .map(|&i| check("index_select", i, size))
@@ -41,14 +41,14 @@ pub(crate) fn index_select<T: Copy + Default>(
     Ok(out)
 }
 
-pub(crate) fn index_add<T: Copy + Default + std::ops::AddAssign>(
+pub(crate) fn index_add<T: Copy + Default + std::ops::AddAssign + 'static>(
     dims: &[usize],
     axis: usize,
     idx: &[i64],
     src: &[T],
 ) -> Result<Vec<T>> {
     let (outer, size, inner) = split(dims, axis);
-    let mut out = vec![T::default(); outer * size * inner];
+    let mut out = super::pool::filled(outer * size * inner, T::default());
     for o in 0..outer {
         for (j, &i) in idx.iter().enumerate() {
             let i = check("index_add", i, size)?;
@@ -96,26 +96,59 @@ fn walk(
     Ok(())
 }
 
-pub(crate) fn gather<T: Copy + Default>(
+/// For `axis` the last of rank ≥ 1 and equal leading dims: the row length of `x` and of
+/// `idx` (the gather/scatter then works row by row, without coordinate arithmetic).
+fn last_axis_rows(xdims: &[usize], idims: &[usize], axis: usize) -> Option<(usize, usize)> {
+    let r = xdims.len();
+    (r >= 1 && axis == r - 1 && xdims[..r - 1] == idims[..r - 1])
+        .then(|| (xdims[r - 1], idims[r - 1]))
+}
+
+pub(crate) fn gather<T: Copy + Default + 'static>(
     x: &[T],
     xdims: &[usize],
     axis: usize,
     idx: &[i64],
     idims: &[usize],
 ) -> Result<Vec<T>> {
-    let mut out = vec![T::default(); idx.len()];
+    if let Some((xs, is)) = last_axis_rows(xdims, idims, axis) {
+        if is > 0 && xs > 0 {
+            let mut out = super::pool::take(idx.len());
+            for (xr, ir) in x.chunks_exact(xs).zip(idx.chunks_exact(is)) {
+                for &i in ir {
+                    out.push(xr[check("gather", i, xs)?]);
+                }
+            }
+            return Ok(out);
+        }
+    }
+    let mut out = super::pool::filled(idx.len(), T::default());
     walk("gather", xdims, idims, axis, idx, |p, xo| out[p] = x[xo])?;
     Ok(out)
 }
 
-pub(crate) fn scatter_add<T: Copy + Default + std::ops::AddAssign>(
+pub(crate) fn scatter_add<T: Copy + Default + std::ops::AddAssign + 'static>(
     dims: &[usize],
     axis: usize,
     idx: &[i64],
     idims: &[usize],
     src: &[T],
 ) -> Result<Vec<T>> {
-    let mut out = vec![T::default(); dims.iter().product()];
+    let mut out = super::pool::filled(dims.iter().product(), T::default());
+    if let Some((xs, is)) = last_axis_rows(dims, idims, axis) {
+        if is > 0 && xs > 0 {
+            for ((or, ir), sr) in out
+                .chunks_exact_mut(xs)
+                .zip(idx.chunks_exact(is))
+                .zip(src.chunks_exact(is))
+            {
+                for (&i, &v) in ir.iter().zip(sr) {
+                    or[check("scatter_add", i, xs)?] += v;
+                }
+            }
+            return Ok(out);
+        }
+    }
     walk("scatter_add", dims, idims, axis, idx, |p, xo| {
         out[xo] += src[p]
     })?;

@@ -6,16 +6,61 @@ use gemm::{gemm, Parallelism};
 use rayon::prelude::*;
 
 /// Multiply-adds per GEMM above which one product is split across threads.
-const PAR_GEMM_WORK: usize = 1 << 22;
+pub(crate) const PAR_GEMM_WORK: usize = 1 << 22;
 
+/// A raw pointer that may cross threads: each thread writes a disjoint part of the buffer.
 #[derive(Clone, Copy)]
-struct SendPtr<T>(*mut T);
+pub(crate) struct SendPtr<T>(pub(crate) *mut T);
 unsafe impl<T> Send for SendPtr<T> {}
 unsafe impl<T> Sync for SendPtr<T> {}
 impl<T> SendPtr<T> {
-    fn get(&self) -> *mut T {
+    pub(crate) fn get(&self) -> *mut T {
         self.0
     }
+}
+
+/// A matrix operand: pointer to element (0, 0), row stride, column stride (in elements).
+#[derive(Clone, Copy)]
+pub(crate) struct Mat<T>(pub(crate) *const T, pub(crate) isize, pub(crate) isize);
+
+/// `dst (m×n) = a (m×k) · b (k×n)`, or `dst += a · b` with `accumulate`.
+///
+/// # Safety
+/// Every element the three strided matrices describe must be valid (and `dst`'s writable and
+/// not aliased by `a` or `b`).
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub(crate) unsafe fn gemm_into<T: 'static + num_traits::Zero + num_traits::One>(
+    (m, n, k): (usize, usize, usize),
+    dst: *mut T,
+    (dst_rs, dst_cs): (isize, isize),
+    accumulate: bool,
+    a: Mat<T>,
+    b: Mat<T>,
+    par: Parallelism,
+) {
+    let alpha = if accumulate { T::one() } else { T::zero() };
+    gemm(
+        m,
+        n,
+        k,
+        dst,
+        dst_cs,
+        dst_rs,
+        accumulate,
+        a.0,
+        a.2,
+        a.1,
+        b.0,
+        b.2,
+        b.1,
+        alpha,
+        T::one(),
+        false,
+        false,
+        false,
+        par,
+    )
 }
 
 /// `(B.., m, k) x (B.., k, n)` with equal batch dims (batch strides may be 0).
@@ -35,7 +80,7 @@ pub(crate) fn matmul<
         return vec![T::zero(); nb * m * n];
     }
     // gemm overwrites every element (read_dst = false), so the buffer needs no zeroing.
-    let mut out: Vec<T> = Vec::with_capacity(nb * m * n);
+    let mut out: Vec<T> = super::pool::take(nb * m * n);
     // Base offsets of each batch's matrices.
     let mut bases = Vec::with_capacity(nb);
     if batch_dims.is_empty() {

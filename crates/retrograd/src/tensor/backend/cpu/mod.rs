@@ -6,6 +6,7 @@ mod elementwise;
 mod index;
 mod matmul;
 mod nn;
+pub(crate) mod pool;
 mod reduce;
 pub(crate) mod strided;
 
@@ -57,6 +58,14 @@ impl CpuStorage {
             CpuStorage::I64(v) => v,
         };
         any.downcast_mut::<Vec<T>>().map(|v| v.as_mut_slice())
+    }
+    /// Hands the buffer to the cache of freed buffers (leaving this storage empty).
+    pub(crate) fn recycle(&mut self) {
+        match self {
+            CpuStorage::F32(v) => pool::give(std::mem::take(v)),
+            CpuStorage::F64(v) => pool::give(std::mem::take(v)),
+            CpuStorage::I64(v) => pool::give(std::mem::take(v)),
+        }
     }
     /// Wraps a vector of any element type.
     pub(crate) fn from_vec<T: Element>(v: Vec<T>) -> Self {
@@ -121,6 +130,22 @@ fn same_type<'a>(
     Ok((a, b))
 }
 
+/// The elements of a float view of type `T` as a contiguous slice (copied only if needed).
+fn float_slice<'a, T: Element>(
+    op: &'static str,
+    x: &'a CpuStorage,
+    l: &Layout,
+) -> Result<std::borrow::Cow<'a, [T]>> {
+    match x.as_slice::<T>() {
+        Some(v) => Ok(contiguous(v, l)),
+        None => Err(TensorError::DTypeMismatch {
+            op,
+            lhs: T::DTYPE,
+            rhs: x.dtype(),
+        }),
+    }
+}
+
 fn indices<'a>(
     op: &'static str,
     idx: &'a CpuStorage,
@@ -140,9 +165,9 @@ impl Backend for CpuBackend {
 
     fn full(&self, dtype: DType, n: usize, value: f64) -> CpuStorage {
         match dtype {
-            DType::F32 => CpuStorage::F32(vec![value as f32; n]),
-            DType::F64 => CpuStorage::F64(vec![value; n]),
-            DType::I64 => CpuStorage::I64(vec![value as i64; n]),
+            DType::F32 => CpuStorage::F32(pool::filled(n, value as f32)),
+            DType::F64 => CpuStorage::F64(pool::filled(n, value)),
+            DType::I64 => CpuStorage::I64(pool::filled(n, value as i64)),
         }
     }
 
@@ -226,7 +251,7 @@ impl Backend for CpuBackend {
             CpuStorage::F64(v) => map(v, lm, |e| e != 0.0),
             CpuStorage::I64(v) => map(v, lm, |e| e != 0),
         };
-        fn pick<T: Copy + Send + Sync + Default>(
+        fn pick<T: Copy + Send + Sync + Default + 'static>(
             m: &[bool],
             a: &[T],
             la: &Layout,
@@ -372,6 +397,121 @@ impl Backend for CpuBackend {
             &contiguous(v, l),
             g
         )))
+    }
+
+    fn conv2d(
+        &self,
+        x: &CpuStorage,
+        lx: &Layout,
+        w: &CpuStorage,
+        lw: &Layout,
+        bias: Option<(&CpuStorage, &Layout)>,
+        g: &Conv2dGeometry,
+        groups: usize,
+    ) -> Result<CpuStorage> {
+        let o = lw.dims[0];
+        Ok(match (same_type("conv2d", x, w)?, bias) {
+            ((CpuStorage::F32(x), CpuStorage::F32(w)), b) => {
+                let b = b
+                    .map(|(b, l)| float_slice::<f32>("conv2d", b, l))
+                    .transpose()?;
+                CpuStorage::F32(conv::conv2d(
+                    &contiguous(x, lx),
+                    &contiguous(w, lw),
+                    b.as_deref(),
+                    g,
+                    o,
+                    groups,
+                ))
+            }
+            ((CpuStorage::F64(x), CpuStorage::F64(w)), b) => {
+                let b = b
+                    .map(|(b, l)| float_slice::<f64>("conv2d", b, l))
+                    .transpose()?;
+                CpuStorage::F64(conv::conv2d(
+                    &contiguous(x, lx),
+                    &contiguous(w, lw),
+                    b.as_deref(),
+                    g,
+                    o,
+                    groups,
+                ))
+            }
+            ((x, _), _) => {
+                return Err(TensorError::UnsupportedDType {
+                    op: "conv2d",
+                    dtype: x.dtype(),
+                })
+            }
+        })
+    }
+
+    fn conv2d_input_grad(
+        &self,
+        gy: &CpuStorage,
+        lgy: &Layout,
+        w: &CpuStorage,
+        lw: &Layout,
+        g: &Conv2dGeometry,
+        groups: usize,
+    ) -> Result<CpuStorage> {
+        let o = lw.dims[0];
+        Ok(match same_type("conv2d", gy, w)? {
+            (CpuStorage::F32(gy), CpuStorage::F32(w)) => CpuStorage::F32(conv::conv2d_input_grad(
+                &contiguous(gy, lgy),
+                &contiguous(w, lw),
+                g,
+                o,
+                groups,
+            )),
+            (CpuStorage::F64(gy), CpuStorage::F64(w)) => CpuStorage::F64(conv::conv2d_input_grad(
+                &contiguous(gy, lgy),
+                &contiguous(w, lw),
+                g,
+                o,
+                groups,
+            )),
+            (x, _) => {
+                return Err(TensorError::UnsupportedDType {
+                    op: "conv2d",
+                    dtype: x.dtype(),
+                })
+            }
+        })
+    }
+
+    fn conv2d_weight_grad(
+        &self,
+        x: &CpuStorage,
+        lx: &Layout,
+        gy: &CpuStorage,
+        lgy: &Layout,
+        g: &Conv2dGeometry,
+        groups: usize,
+    ) -> Result<CpuStorage> {
+        let o = lgy.dims[1];
+        Ok(match same_type("conv2d", x, gy)? {
+            (CpuStorage::F32(x), CpuStorage::F32(gy)) => CpuStorage::F32(conv::conv2d_weight_grad(
+                &contiguous(x, lx),
+                &contiguous(gy, lgy),
+                g,
+                o,
+                groups,
+            )),
+            (CpuStorage::F64(x), CpuStorage::F64(gy)) => CpuStorage::F64(conv::conv2d_weight_grad(
+                &contiguous(x, lx),
+                &contiguous(gy, lgy),
+                g,
+                o,
+                groups,
+            )),
+            (x, _) => {
+                return Err(TensorError::UnsupportedDType {
+                    op: "conv2d",
+                    dtype: x.dtype(),
+                })
+            }
+        })
     }
 
     fn max_pool2d(

@@ -11,7 +11,7 @@ use crate::tensor::shape::{coalesce, contiguous_strides, Layout};
 /// leading axes (a bias gradient) and trailing axes (a row sum) are both one pass.
 pub(crate) fn reduce<T>(op: ReduceOp, x: &[T], l: &Layout, axes: &[usize]) -> Vec<T>
 where
-    T: Copy + PartialOrd + std::ops::Add<Output = T> + Default,
+    T: Copy + PartialOrd + std::ops::Add<Output = T> + Default + 'static,
     T: num_traits::Zero + num_traits::Bounded,
 {
     let mut out_dims = l.dims.clone();
@@ -24,7 +24,7 @@ where
         ReduceOp::Max => T::min_value(),
         ReduceOp::Min => T::max_value(),
     };
-    let mut out = vec![init; n_out];
+    let mut out = super::pool::filled(n_out, init);
     if l.elem_count() == 0 {
         return out;
     }
@@ -91,7 +91,7 @@ fn reduce_with<T: Copy>(
 }
 
 /// Index of the first maximum (or minimum) along `axis`, as i64, keeping `axis` with size 1.
-pub(crate) fn arg_reduce<T: Copy + PartialOrd + Send + Sync + Default>(
+pub(crate) fn arg_reduce<T: Copy + PartialOrd + Send + Sync + Default + 'static>(
     max: bool,
     x: &[T],
     l: &Layout,

@@ -4,6 +4,7 @@
 //! outer dimensions are walked with an odometer and the innermost one is a plain loop the
 //! compiler can vectorise. Contiguous inputs skip all of this.
 
+use super::pool;
 use crate::tensor::shape::{coalesce, Layout};
 use rayon::prelude::*;
 use std::borrow::Cow;
@@ -54,7 +55,7 @@ pub(crate) fn for_each_row<const K: usize>(
 }
 
 /// The elements of a view as a contiguous slice, copying only when needed.
-pub(crate) fn contiguous<'a, T: Copy + Send + Sync + Default>(
+pub(crate) fn contiguous<'a, T: Copy + Send + Sync + Default + 'static>(
     x: &'a [T],
     l: &Layout,
 ) -> Cow<'a, [T]> {
@@ -68,28 +69,28 @@ pub(crate) fn contiguous<'a, T: Copy + Send + Sync + Default>(
 pub(crate) fn map<T, U>(x: &[T], l: &Layout, f: impl Fn(T) -> U + Sync + Send) -> Vec<U>
 where
     T: Copy + Send + Sync,
-    U: Copy + Send + Sync + Default,
+    U: Copy + Send + Sync + Default + 'static,
 {
     let n = l.elem_count();
     if let Some(r) = l.contiguous_range() {
         let src = &x[r];
         if n >= PAR_THRESHOLD {
-            let mut out = vec![U::default(); n];
-            out.par_chunks_mut(CHUNK)
-                .zip(src.par_chunks(CHUNK))
-                .for_each(|(o, s)| {
-                    for (o, &s) in o.iter_mut().zip(s) {
-                        *o = f(s);
-                    }
-                });
-            return out;
+            return pool::build(n, |out| {
+                out.par_chunks_mut(CHUNK)
+                    .zip(src.par_chunks(CHUNK))
+                    .for_each(|(o, s)| {
+                        for (o, &s) in o.iter_mut().zip(s) {
+                            o.write(f(s));
+                        }
+                    })
+            });
         }
-        return src.iter().map(|&v| f(v)).collect();
+        return pool::collect(src.iter().map(|&v| f(v)));
     }
     let (dims, [st]) = coalesce(&l.dims, [&l.strides]);
     let inner = *dims.last().unwrap();
     let is = *st.last().unwrap();
-    let mut out = Vec::with_capacity(n);
+    let mut out = pool::take(n);
     for_each_row(&dims, &[st], [l.offset], |[o]| {
         if is == 1 {
             out.extend(x[o..o + inner].iter().map(|&v| f(v)));
@@ -112,28 +113,28 @@ pub(crate) fn zip<T, U>(
 ) -> Vec<U>
 where
     T: Copy + Send + Sync,
-    U: Copy + Send + Sync + Default,
+    U: Copy + Send + Sync + Default + 'static,
 {
     let n = la.elem_count();
     if let (Some(ra), Some(rb)) = (la.contiguous_range(), lb.contiguous_range()) {
         let (sa, sb) = (&a[ra], &b[rb]);
         if n >= PAR_THRESHOLD {
-            let mut out = vec![U::default(); n];
-            out.par_chunks_mut(CHUNK)
-                .zip(sa.par_chunks(CHUNK).zip(sb.par_chunks(CHUNK)))
-                .for_each(|(o, (x, y))| {
-                    for ((o, &x), &y) in o.iter_mut().zip(x).zip(y) {
-                        *o = f(x, y);
-                    }
-                });
-            return out;
+            return pool::build(n, |out| {
+                out.par_chunks_mut(CHUNK)
+                    .zip(sa.par_chunks(CHUNK).zip(sb.par_chunks(CHUNK)))
+                    .for_each(|(o, (x, y))| {
+                        for ((o, &x), &y) in o.iter_mut().zip(x).zip(y) {
+                            o.write(f(x, y));
+                        }
+                    })
+            });
         }
-        return sa.iter().zip(sb).map(|(&x, &y)| f(x, y)).collect();
+        return pool::collect(sa.iter().zip(sb).map(|(&x, &y)| f(x, y)));
     }
     let (dims, [sa, sb]) = coalesce(&la.dims, [&la.strides, &lb.strides]);
     let inner = *dims.last().unwrap();
     let (ia, ib) = (*sa.last().unwrap(), *sb.last().unwrap());
-    let mut out = Vec::with_capacity(n);
+    let mut out = pool::take(n);
     for_each_row(
         &dims,
         &[sa, sb],
