@@ -128,7 +128,7 @@ impl Dir {
                         let mut s = Dual::constant(Dual::constant(0.0));
                         for &i in group {
                             let t = Dual::constant(Dual::constant(points[i * d + l])) - c;
-                            s = s + t * t;
+                            s += t * t;
                         }
                         [s]
                     });
