@@ -3,172 +3,13 @@
 //! - Forward over anything: `Dual<T, N>` is `Real` whenever `T` is.
 //! - Reverse over forward: a `Tape<Dual<f64>>` (`Var<Dual<f64>>`).
 //! - Forward over reverse: `Dual<Var<f64>, N>`.
-//! - Reverse over reverse: a tape whose numbers are themselves recorded on an outer tape.
-//!   retrograd's tapes record `f64` and `Dual<f64>`; its tape is generic over any
-//!   [`TapeScalar`], so [`Rev`] wraps an outer `Var<f64>` in a type that is one: an inner
-//!   `Tape<Rev>` then records values, partials and — during its reverse sweep — adjoints
-//!   that are outer variables, and every arithmetic operation on them, including those of
-//!   the inner sweep, is recorded on the outer `Tape<f64>`. The outer reverse sweep thus
-//!   differentiates the inner reverse sweep: genuine reverse-over-reverse.
+//! - Reverse over reverse: `Var<Var<f64>>`, an inner `Tape<Var<f64>>` whose values,
+//!   partials and — during its reverse sweep — adjoints are variables of the outer
+//!   `Tape<f64>`. Every arithmetic operation on them, including those of the inner sweep,
+//!   is recorded on the outer tape, whose reverse sweep thus differentiates the inner
+//!   reverse sweep: genuine reverse-over-reverse.
 
-use num_traits::{Float, FloatConst, Num, NumCast, One, ToPrimitive, Zero};
 use retrograd::{Dual, Real, Tape, TapeScalar, Var};
-use std::cell::Cell;
-use std::num::FpCategory;
-use std::ops::{
-    Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Rem, RemAssign, Sub, SubAssign,
-};
-
-/// An outer reverse-mode variable (`Var<f64>`) usable as the number type of an inner
-/// [`Tape`]. Every operation delegates to `Var<f64>`, so it is recorded on the active
-/// outer `Tape<f64>`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, PartialOrd)]
-pub struct Rev(pub Var<f64>);
-
-thread_local! {
-    static ACTIVE_REV: Cell<*mut retrograd::scalar::tape::TapeCore<Rev>> =
-        const { Cell::new(std::ptr::null_mut()) };
-}
-
-impl TapeScalar for Rev {
-    fn active_slot(
-    ) -> &'static std::thread::LocalKey<Cell<*mut retrograd::scalar::tape::TapeCore<Self>>> {
-        &ACTIVE_REV
-    }
-}
-
-impl std::fmt::Display for Rev {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Display::fmt(&self.0, f)
-    }
-}
-
-macro_rules! binary_ops {
-    ($($Op:ident $op:ident $OpA:ident $opa:ident),*) => {$(
-        impl $Op for Rev {
-            type Output = Rev;
-            #[inline]
-            fn $op(self, r: Rev) -> Rev {
-                Rev($Op::$op(self.0, r.0))
-            }
-        }
-        impl $OpA for Rev {
-            #[inline]
-            fn $opa(&mut self, r: Rev) {
-                *self = $Op::$op(*self, r);
-            }
-        }
-    )*};
-}
-binary_ops!(Add add AddAssign add_assign, Sub sub SubAssign sub_assign, Mul mul MulAssign mul_assign,
-            Div div DivAssign div_assign, Rem rem RemAssign rem_assign);
-
-impl Neg for Rev {
-    type Output = Rev;
-    #[inline]
-    fn neg(self) -> Rev {
-        Rev(-self.0)
-    }
-}
-
-impl std::iter::Sum for Rev {
-    fn sum<I: Iterator<Item = Rev>>(iter: I) -> Rev {
-        iter.fold(Rev::zero(), |a, b| a + b)
-    }
-}
-
-impl Zero for Rev {
-    fn zero() -> Self {
-        Rev(Var::constant(0.0))
-    }
-    fn is_zero(&self) -> bool {
-        self.0.value() == 0.0
-    }
-}
-
-impl One for Rev {
-    fn one() -> Self {
-        Rev(Var::constant(1.0))
-    }
-}
-
-impl Num for Rev {
-    type FromStrRadixErr = <f64 as Num>::FromStrRadixErr;
-    fn from_str_radix(s: &str, radix: u32) -> Result<Self, Self::FromStrRadixErr> {
-        f64::from_str_radix(s, radix).map(|v| Rev(Var::constant(v)))
-    }
-}
-
-impl NumCast for Rev {
-    fn from<N: ToPrimitive>(n: N) -> Option<Self> {
-        n.to_f64().map(|v| Rev(Var::constant(v)))
-    }
-}
-
-impl ToPrimitive for Rev {
-    fn to_i64(&self) -> Option<i64> {
-        self.0.to_i64()
-    }
-    fn to_u64(&self) -> Option<u64> {
-        self.0.to_u64()
-    }
-    fn to_f64(&self) -> Option<f64> {
-        Some(self.0.value())
-    }
-}
-
-macro_rules! delegate {
-    (unary $($m:ident)*) => {$( #[inline] fn $m(self) -> Self { Rev(Float::$m(self.0)) } )*};
-    (binary $($m:ident)*) => {$( #[inline] fn $m(self, o: Self) -> Self { Rev(Float::$m(self.0, o.0)) } )*};
-    (constant $($m:ident)*) => {$( fn $m() -> Self { Rev(Float::$m()) } )*};
-    (predicate $($m:ident)*) => {$( fn $m(self) -> bool { Float::$m(self.0) } )*};
-    (consts $($m:ident)*) => {$( #[allow(non_snake_case)] fn $m() -> Self { Rev(FloatConst::$m()) } )*};
-}
-
-impl Float for Rev {
-    delegate!(unary floor ceil round trunc fract abs signum recip sqrt exp exp2 ln log2 log10 cbrt
-              sin cos tan asin acos atan exp_m1 ln_1p sinh cosh tanh asinh acosh atanh
-              to_degrees to_radians);
-    delegate!(binary powf log max min abs_sub hypot atan2 copysign);
-    delegate!(constant nan infinity neg_infinity neg_zero min_value min_positive_value epsilon max_value);
-    delegate!(predicate is_nan is_infinite is_finite is_normal is_subnormal is_sign_positive is_sign_negative);
-    fn classify(self) -> FpCategory {
-        self.0.classify()
-    }
-    fn mul_add(self, a: Self, b: Self) -> Self {
-        Rev(self.0.mul_add(a.0, b.0))
-    }
-    fn powi(self, n: i32) -> Self {
-        Rev(self.0.powi(n))
-    }
-    fn sin_cos(self) -> (Self, Self) {
-        let (s, c) = self.0.sin_cos();
-        (Rev(s), Rev(c))
-    }
-    fn integer_decode(self) -> (u64, i16, i8) {
-        self.0.integer_decode()
-    }
-}
-
-impl FloatConst for Rev {
-    delegate!(consts E FRAC_1_PI FRAC_1_SQRT_2 FRAC_2_PI FRAC_2_SQRT_PI FRAC_PI_2 FRAC_PI_3
-              FRAC_PI_4 FRAC_PI_6 FRAC_PI_8 LN_10 LN_2 LOG10_E LOG2_E PI SQRT_2);
-}
-
-impl Real for Rev {
-    fn erf(self) -> Self {
-        Rev(self.0.erf())
-    }
-    fn erfc(self) -> Self {
-        Rev(self.0.erfc())
-    }
-    fn from_f64(x: f64) -> Self {
-        Rev(Var::constant(x))
-    }
-    fn value(self) -> f64 {
-        self.0.value()
-    }
-}
 
 /// A number type into which values of `T` embed as constants: the inner AD type of a
 /// nested derivative over outer values `T`.
@@ -246,14 +87,14 @@ pub fn outer_forward(g: impl Fn(&[Dual<f64>]) -> Dual<f64>, x: &[f64]) -> Vec<f6
         .collect()
 }
 
-/// The gradient of `g: Rⁿ → R` at `x` by outer reverse mode: `g` runs on [`Rev`]
+/// The gradient of `g: Rⁿ → R` at `x` by outer reverse mode: `g` runs on `Var<f64>`
 /// numbers recorded on a `Tape<f64>`, swept once.
-pub fn outer_reverse(g: impl Fn(&[Rev]) -> Rev, x: &[f64]) -> Vec<f64> {
+pub fn outer_reverse(g: impl Fn(&[Var<f64>]) -> Var<f64>, x: &[f64]) -> Vec<f64> {
     let mut tape = Tape::new();
     let (xs, y) = tape.record(|rec| {
         let xs = rec.inputs(x);
-        let wrapped: Vec<Rev> = xs.iter().map(|&v| Rev(v)).collect();
-        (xs, g(&wrapped).0)
+        let y = g(&xs);
+        (xs, y)
     });
     tape.gradient(y).wrt_all(&xs)
 }
@@ -282,15 +123,35 @@ mod tests {
         let fd = retrograd::gradcheck::finite_difference(|q| g::<f64, Reverse>(q[0]), &[p])[0];
         let ff = outer_forward_1(g::<Dual<f64>, Forward>, p);
         let fr = outer_forward_1(g::<Dual<f64>, Reverse>, p);
-        let rf = outer_reverse(|q| g::<Rev, Forward>(q[0]), &[p])[0];
-        let rr = outer_reverse(|q| g::<Rev, Reverse>(q[0]), &[p])[0];
+        let rf = outer_reverse(|q| g::<Var<f64>, Forward>(q[0]), &[p])[0];
+        let rr = outer_reverse(|q| g::<Var<f64>, Reverse>(q[0]), &[p])[0];
         for v in [ff, fr, rf, rr] {
             assert!((v - fd).abs() < 1e-7, "{v} vs {fd}");
         }
         // Reverse over reverse records the inner sweep on the outer tape.
         let mut tape = Tape::new();
-        let y = tape.record(|rec| g::<Rev, Reverse>(Rev(rec.input(p))).0);
+        let y = tape.record(|rec| g::<Var<f64>, Reverse>(rec.input(p)));
         assert!(tape.stats().statements > 10);
         assert!((tape.gradient(y).values()[0] - rr).abs() == 0.0);
+    }
+
+    #[test]
+    fn a_zero_inner_adjoint_keeps_its_outer_derivative() {
+        // g(p) = d/dx [x·3p·(p − 1)] = 3p(p − 1) at p = 1. The inner adjoint of x·3p is
+        // p − 1, zero by value but not a constant, so the inner sweep must not skip it:
+        // g'(1) = 6p − 3 = 3.
+        let mut tape = Tape::new();
+        let (p, g) = tape.record(|rec| {
+            let p = rec.input(1.0);
+            let (q, c) = (p * 3.0, p - 1.0);
+            let mut inner: Tape<Var<f64>> = Tape::new();
+            let (x, y) = inner.record(|r| {
+                let x = r.input(Var::constant(2.0));
+                (x, x * Var::constant(q) * Var::constant(c))
+            });
+            (p, inner.gradient(y).wrt(x))
+        });
+        assert_eq!(g.value(), 0.0);
+        assert_eq!(tape.gradient(g).wrt(p), 3.0);
     }
 }

@@ -5,7 +5,7 @@ use super::{input_with_runs, timed, unknown};
 use crate::json::{Rows, ToJson};
 use crate::protocol::Evaluated;
 use num_traits::Float;
-use retrograd::{Dual, Tape, Var};
+use retrograd::{Adjoints, Dual, Tape, Var};
 
 input_with_runs! {
     /// The `kmeans` input.
@@ -52,34 +52,106 @@ pub fn cost<T: Float>(points: &[f64], centroids: &[T], d: usize) -> T {
     total
 }
 
-/// The direction `J ⊘ diag(H)`. The centroids are recorded on a `Var<Dual>` tape with
-/// tangent one each, so a single reverse sweep gives the gradient (values) and `H·1`
-/// (tangents), which is the diagonal because `H` is diagonal. The minimum over centroids
-/// passes its derivative to the chosen distance only (as `min` does): the distances are
-/// compared on values and the closest one is recorded.
-pub fn dir(tape: &mut Tape<Dual>, points: &[f64], centroids: &[f64], d: usize) -> Vec<f64> {
-    tape.clear();
-    let seeded: Vec<Dual> = centroids.iter().map(|&c| Dual::new(c, [1.0])).collect();
-    let (cs, y) = tape.record(|rec| {
-        let cs = rec.inputs(&seeded);
-        let mut terms = Vec::with_capacity(points.len() / d);
-        let mut diff = vec![Var::constant(Dual::constant(0.0)); d];
-        for p in points.chunks_exact(d) {
-            let j = closest(p, centroids, d);
-            for ((t, &c), &x) in diff.iter_mut().zip(&cs[j * d..(j + 1) * d]).zip(p) {
-                *t = c - Dual::constant(x);
-            }
-            terms.push(retrograd::dot(&diff, &diff));
+/// The buffers of [`Dir`], kept across runs so that a run allocates nothing.
+#[derive(Default)]
+pub struct Dir {
+    tape: Tape<Dual>,
+    seeded: Vec<Dual>,
+    cs: Vec<Var<Dual>>,
+    parts: Vec<Var<Dual>>,
+    /// For each centroid, the start of its points in `members` (and one past the end).
+    starts: Vec<usize>,
+    /// Point indices grouped by closest centroid, in point order within a group.
+    members: Vec<usize>,
+    closest: Vec<usize>,
+    adj: Option<Adjoints<Dual>>,
+    /// The direction of the last run, row-major.
+    pub out: Vec<f64>,
+}
+
+impl Dir {
+    /// The direction `J ⊘ diag(H)`, left in `out`, by forward-over-reverse: the centroids
+    /// are recorded on a `Var<Dual>` tape with tangent one each, so a single reverse sweep
+    /// gives the gradient (values) and `H·1` (tangents), which is the diagonal because
+    /// `H` is diagonal.
+    ///
+    /// The minimum over centroids passes its derivative to the chosen distance only (as
+    /// `min` does): the distances are compared on values, and each point's distance to
+    /// its closest centroid is what gets differentiated. The cost is a sum over centroid
+    /// coordinates `c` of `Σᵢ (pᵢ − c)²` over the points whose closest centroid it
+    /// belongs to; each such sum is `preaccumulate`d (evaluated in forward mode on `Dual`
+    /// numbers and recorded as one statement with one operand), and the cost is one `sum`
+    /// of those statements.
+    pub fn run(&mut self, points: &[f64], centroids: &[f64], d: usize) {
+        let Dir {
+            tape,
+            seeded,
+            cs,
+            parts,
+            starts,
+            members,
+            closest: owner,
+            adj,
+            out,
+        } = self;
+        let k = centroids.len() / d;
+        let n = points.len() / d;
+        // Each point's closest centroid, then the points grouped by it (a counting sort).
+        owner.clear();
+        owner.extend(points.chunks_exact(d).map(|p| closest(p, centroids, d)));
+        starts.clear();
+        starts.resize(k + 1, 0);
+        for &j in owner.iter() {
+            starts[j + 1] += 1;
         }
-        (cs, retrograd::sum(&terms))
-    });
-    let adj = tape.gradient(y);
-    cs.iter()
-        .map(|&c| {
+        for j in 0..k {
+            starts[j + 1] += starts[j];
+        }
+        members.clear();
+        members.resize(n, 0);
+        let mut next = starts[..k].to_vec();
+        for (i, &j) in owner.iter().enumerate() {
+            members[next[j]] = i;
+            next[j] += 1;
+        }
+        tape.clear();
+        cs.clear();
+        parts.clear();
+        seeded.clear();
+        seeded.extend(centroids.iter().map(|&c| Dual::new(c, [1.0])));
+        let y = tape.record(|rec| {
+            rec.inputs_into(seeded, cs);
+            for j in 0..k {
+                let group = &members[starts[j]..starts[j + 1]];
+                for l in 0..d {
+                    let [part] = retrograd::preaccumulate([cs[j * d + l]], |[c]| {
+                        let mut s = Dual::constant(Dual::constant(0.0));
+                        for &i in group {
+                            let t = Dual::constant(Dual::constant(points[i * d + l])) - c;
+                            s += t * t;
+                        }
+                        [s]
+                    });
+                    parts.push(part);
+                }
+            }
+            retrograd::sum(parts)
+        });
+        let adj = adj.get_or_insert_with(|| tape.adjoints(&[]));
+        tape.adjoints_into(&[(y, Dual::constant(1.0))], adj);
+        out.clear();
+        out.extend(cs.iter().map(|&c| {
             let a = adj.wrt(c);
             a.value / a.tangent[0]
-        })
-        .collect()
+        }));
+    }
+}
+
+/// The direction `J ⊘ diag(H)` (see [`Dir::run`]).
+pub fn dir(points: &[f64], centroids: &[f64], d: usize) -> Vec<f64> {
+    let mut run = Dir::default();
+    run.run(points, centroids, d);
+    run.out
 }
 
 fn flatten(rows: &[Vec<f64>]) -> Result<(Vec<f64>, usize), String> {
@@ -101,11 +173,11 @@ pub fn evaluate(function: &str, input: &str) -> Result<Evaluated, String> {
     match function {
         "cost" => timed(input.runs(), || cost(&points, &centroids, d)),
         "dir" => {
-            let mut tape = Tape::new();
-            let (out, timings) =
-                crate::runs::repeat(input.runs(), || dir(&mut tape, &points, &centroids, d));
+            let mut run = Dir::default();
+            let ((), timings) =
+                crate::runs::repeat(input.runs(), || run.run(&points, &centroids, d));
             let output = crate::json::to_vec(&Rows {
-                data: &out,
+                data: &run.out,
                 cols: d,
             } as &dyn ToJson)?;
             Ok(Evaluated { output, timings })
@@ -124,7 +196,7 @@ mod tests {
         let points = [0.1, 0.2, 0.9, 0.8, 0.15, 0.3, 0.7, 0.95, 0.5, 0.4];
         let centroids = [0.2, 0.1, 0.8, 0.9];
         let d = 2;
-        let out = dir(&mut Tape::new(), &points, &centroids, d);
+        let out = dir(&points, &centroids, d);
         let grad = retrograd::grad(|c| cost(&points, c, d), &centroids);
         assert_matches_fd(|c| cost(&points, c, d), &centroids, &grad, 1e-6);
         // The Hessian of the cost is 2·(points per centroid) on the diagonal.

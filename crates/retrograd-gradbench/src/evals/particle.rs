@@ -5,10 +5,10 @@
 //! mode (forward or reverse); see [`crate::nested`].
 
 use super::unknown;
-use crate::nested::{outer_forward_1, outer_reverse, Fn2, Forward, Lift, Mode, Rev, Reverse};
+use crate::nested::{outer_forward_1, outer_reverse, Fn2, Forward, Lift, Mode, Reverse};
 use crate::protocol::Evaluated;
 use crate::runs::Runs;
-use retrograd::{Dual, Real};
+use retrograd::{Dual, Real, Var};
 use serde::Deserialize;
 
 /// The `particle` input.
@@ -75,10 +75,10 @@ pub fn run(function: &str, w0: f64) -> Option<f64> {
         "ff" => solve::<Forward>(w0, |w| outer_forward_1(miss::<Dual<f64>, Forward>, w)),
         "fr" => solve::<Reverse>(w0, |w| outer_forward_1(miss::<Dual<f64>, Reverse>, w)),
         "rf" => solve::<Forward>(w0, |w| {
-            outer_reverse(|v| miss::<Rev, Forward>(v[0]), &[w])[0]
+            outer_reverse(|v| miss::<Var<f64>, Forward>(v[0]), &[w])[0]
         }),
         "rr" => solve::<Reverse>(w0, |w| {
-            outer_reverse(|v| miss::<Rev, Reverse>(v[0]), &[w])[0]
+            outer_reverse(|v| miss::<Var<f64>, Reverse>(v[0]), &[w])[0]
         }),
         _ => return None,
     })
@@ -107,8 +107,8 @@ mod tests {
         let fd = retrograd::gradcheck::finite_difference(|v| miss::<f64, Forward>(v[0]), &[w])[0];
         let ff = outer_forward_1(miss::<Dual<f64>, Forward>, w);
         let fr = outer_forward_1(miss::<Dual<f64>, Reverse>, w);
-        let rf = outer_reverse(|v| miss::<Rev, Forward>(v[0]), &[w])[0];
-        let rr = outer_reverse(|v| miss::<Rev, Reverse>(v[0]), &[w])[0];
+        let rf = outer_reverse(|v| miss::<Var<f64>, Forward>(v[0]), &[w])[0];
+        let rr = outer_reverse(|v| miss::<Var<f64>, Reverse>(v[0]), &[w])[0];
         for d in [ff, fr, rf, rr] {
             assert!((d - fd).abs() < 1e-6 * fd.abs().max(1.0), "{d} vs {fd}");
         }

@@ -4,10 +4,10 @@
 //! name the outer then the inner mode; see [`crate::nested`].
 
 use super::unknown;
-use crate::nested::{outer_forward, outer_reverse, Fn2, Forward, Lift, Mode, Rev, Reverse};
+use crate::nested::{outer_forward, outer_reverse, Fn2, Forward, Lift, Mode, Reverse};
 use crate::protocol::Evaluated;
 use crate::runs::Runs;
-use retrograd::{Dual, Real};
+use retrograd::{Dual, Real, Var};
 use serde::Deserialize;
 
 /// The `saddle` input.
@@ -81,14 +81,7 @@ fn fwd_grad_y(x: [f64; 2], y: &[f64]) -> Vec<f64> {
 
 fn rev_grad_y(x: [f64; 2], y: &[f64]) -> Vec<f64> {
     retrograd::grad(
-        |v| {
-            f(
-                retrograd::Var::constant(x[0]),
-                retrograd::Var::constant(x[1]),
-                v[0],
-                v[1],
-            )
-        },
+        |v| f(Var::constant(x[0]), Var::constant(x[1]), v[0], v[1]),
         y,
     )
 }
@@ -108,12 +101,12 @@ pub fn run(function: &str, s: [f64; 2]) -> Option<Vec<f64>> {
         ),
         "rf" => solve::<Forward>(
             s,
-            |x| outer_reverse(|v| max_over_y::<Rev, Forward>([v[0], v[1]], s), x),
+            |x| outer_reverse(|v| max_over_y::<Var<f64>, Forward>([v[0], v[1]], s), x),
             rev_grad_y,
         ),
         "rr" => solve::<Reverse>(
             s,
-            |x| outer_reverse(|v| max_over_y::<Rev, Reverse>([v[0], v[1]], s), x),
+            |x| outer_reverse(|v| max_over_y::<Var<f64>, Reverse>([v[0], v[1]], s), x),
             rev_grad_y,
         ),
         _ => return None,
@@ -147,8 +140,8 @@ mod tests {
         );
         let ff = outer_forward(|v| max_over_y::<Dual<f64>, Forward>([v[0], v[1]], s), &x);
         let fr = outer_forward(|v| max_over_y::<Dual<f64>, Reverse>([v[0], v[1]], s), &x);
-        let rf = outer_reverse(|v| max_over_y::<Rev, Forward>([v[0], v[1]], s), &x);
-        let rr = outer_reverse(|v| max_over_y::<Rev, Reverse>([v[0], v[1]], s), &x);
+        let rf = outer_reverse(|v| max_over_y::<Var<f64>, Forward>([v[0], v[1]], s), &x);
+        let rr = outer_reverse(|v| max_over_y::<Var<f64>, Reverse>([v[0], v[1]], s), &x);
         for g in [ff, fr, rf, rr] {
             for (a, b) in g.iter().zip(&fd) {
                 assert!((a - b).abs() < 1e-4, "{g:?} vs {fd:?}");
