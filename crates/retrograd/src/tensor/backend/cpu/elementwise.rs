@@ -1,20 +1,21 @@
 //! Elementwise CPU kernels: one closure per [`UnaryOp`]/[`BinaryOp`], monomorphised so the
 //! inner loops vectorise.
 
+use super::math::FastMath;
 use super::strided::{map, zip};
 use crate::tensor::backend::{BinaryOp, UnaryOp};
 use crate::tensor::error::{Result, TensorError};
 use crate::tensor::shape::Layout;
 use crate::tensor::{DType, FloatElement};
 
-pub(crate) fn unary<T: FloatElement>(op: UnaryOp, x: &[T], l: &Layout) -> Vec<T> {
+pub(crate) fn unary<T: FastMath>(op: UnaryOp, x: &[T], l: &Layout) -> Vec<T> {
     let c = |v: f64| T::from_f64(v);
     let zero = T::zero();
     let one = T::one();
     match op {
         UnaryOp::Neg => map(x, l, |v| -v),
-        UnaryOp::Exp => map(x, l, |v| v.exp()),
-        UnaryOp::Log => map(x, l, |v| v.ln()),
+        UnaryOp::Exp => map(x, l, |v| v.exp_v()),
+        UnaryOp::Log => map(x, l, |v| v.ln_v()),
         UnaryOp::Sqrt => map(x, l, |v| v.sqrt()),
         UnaryOp::Abs => map(x, l, |v| v.abs()),
         UnaryOp::Sign => map(x, l, move |v| {
@@ -28,7 +29,7 @@ pub(crate) fn unary<T: FloatElement>(op: UnaryOp, x: &[T], l: &Layout) -> Vec<T>
         }),
         UnaryOp::Sin => map(x, l, |v| v.sin()),
         UnaryOp::Cos => map(x, l, |v| v.cos()),
-        UnaryOp::Tanh => map(x, l, |v| v.tanh()),
+        UnaryOp::Tanh => map(x, l, |v| v.tanh_v()),
         UnaryOp::Sigmoid => map(x, l, move |v| sigmoid(v)),
         UnaryOp::Relu => map(x, l, move |v| if v > zero { v } else { zero }),
         UnaryOp::Step => map(x, l, move |v| if v > zero { one } else { zero }),
@@ -86,13 +87,15 @@ pub(crate) fn unary<T: FloatElement>(op: UnaryOp, x: &[T], l: &Layout) -> Vec<T>
 }
 
 #[inline(always)]
-fn sigmoid<T: FloatElement>(v: T) -> T {
-    // Stable on both tails: e^v never overflows on the branch that uses it.
+fn sigmoid<T: FastMath>(v: T) -> T {
+    // Stable on both tails: with e = e^-|v|, never more than 1, σ(v) is 1/(1+e) for v ≥ 0
+    // and e/(1+e) below.
+    let e = (-v.abs()).exp_v();
+    let r = T::one() / (T::one() + e);
     if v >= T::zero() {
-        T::one() / (T::one() + (-v).exp())
+        r
     } else {
-        let e = v.exp();
-        e / (T::one() + e)
+        e * r
     }
 }
 

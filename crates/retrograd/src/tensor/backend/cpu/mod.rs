@@ -4,6 +4,7 @@
 mod conv;
 mod elementwise;
 mod index;
+mod math;
 mod matmul;
 mod nn;
 pub(crate) mod pool;

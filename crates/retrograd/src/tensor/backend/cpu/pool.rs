@@ -130,13 +130,6 @@ pub(crate) fn filled<T: Copy + 'static>(n: usize, value: T) -> Vec<T> {
     v
 }
 
-/// The items of an exact-size iterator, collected into a cached buffer.
-pub(crate) fn collect<T: Copy + 'static>(it: impl ExactSizeIterator<Item = T>) -> Vec<T> {
-    let mut v = take::<T>(it.len());
-    v.extend(it);
-    v
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,6 +163,5 @@ mod tests {
         assert_eq!(i[n / 2 - 1], (n / 2 - 1) as i64);
         give(i);
         let _ = reused;
-        assert_eq!(collect([1.0f64, 2.0].into_iter()), vec![1.0, 2.0]);
     }
 }

@@ -1,8 +1,10 @@
 //! Reductions over any set of axes, and arg-max/arg-min along one axis.
 
-use super::strided::{contiguous, for_each_row, is_nan};
+use super::math::vectorized;
+use super::strided::{contiguous, for_each_row, is_nan, parallel};
 use crate::tensor::backend::ReduceOp;
 use crate::tensor::shape::{coalesce, contiguous_strides, Layout};
+use rayon::prelude::*;
 
 /// Reduces `x` over the sorted `axes`; the output keeps rank with size 1 on `axes`.
 ///
@@ -11,7 +13,7 @@ use crate::tensor::shape::{coalesce, contiguous_strides, Layout};
 /// leading axes (a bias gradient) and trailing axes (a row sum) are both one pass.
 pub(crate) fn reduce<T>(op: ReduceOp, x: &[T], l: &Layout, axes: &[usize]) -> Vec<T>
 where
-    T: Copy + PartialOrd + std::ops::Add<Output = T> + Default + 'static,
+    T: Copy + PartialOrd + std::ops::Add<Output = T> + Default + Send + Sync + 'static,
     T: num_traits::Zero + num_traits::Bounded,
 {
     let mut out_dims = l.dims.clone();
@@ -33,15 +35,15 @@ where
         ostrides[a] = 0;
     }
     match op {
-        ReduceOp::Sum => reduce_with(x, l, &ostrides, &mut out, |acc, v| acc + v),
-        ReduceOp::Max => reduce_with(x, l, &ostrides, &mut out, |acc, v| {
+        ReduceOp::Sum => reduce_with(x, l, &ostrides, &mut out, init, |acc, v| acc + v),
+        ReduceOp::Max => reduce_with(x, l, &ostrides, &mut out, init, |acc, v| {
             if v > acc || is_nan(v) {
                 v
             } else {
                 acc
             }
         }),
-        ReduceOp::Min => reduce_with(x, l, &ostrides, &mut out, |acc, v| {
+        ReduceOp::Min => reduce_with(x, l, &ostrides, &mut out, init, |acc, v| {
             if v < acc || is_nan(v) {
                 v
             } else {
@@ -52,15 +54,60 @@ where
     out
 }
 
+/// Elements per independent part of a whole-tensor reduction.
+const WHOLE_CHUNK: usize = 1 << 16;
+
+/// `combine` folded over a contiguous run, in 16 interleaved lanes (so that the loop
+/// vectorises and sums have 16 independent dependency chains), the lanes combined at the
+/// end. For sums this reorders the additions, which also lowers the rounding error.
+#[inline(always)]
+fn fold_lanes<T: Copy>(x: &[T], init: T, combine: &impl Fn(T, T) -> T) -> T {
+    const LANES: usize = 16;
+    vectorized(|| {
+        let mut acc = [init; LANES];
+        let chunks = x.chunks_exact(LANES);
+        let rest = chunks.remainder();
+        for c in chunks {
+            for j in 0..LANES {
+                acc[j] = combine(acc[j], c[j]);
+            }
+        }
+        let mut w = LANES;
+        while w > 1 {
+            w /= 2;
+            for j in 0..w {
+                acc[j] = combine(acc[j], acc[j + w]);
+            }
+        }
+        rest.iter().fold(acc[0], |a, &v| combine(a, v))
+    })
+}
+
 /// The reduction loop, monomorphised per combine function so the inner loops vectorise.
 #[inline(always)]
-fn reduce_with<T: Copy>(
+fn reduce_with<T: Copy + Send + Sync>(
     x: &[T],
     l: &Layout,
     ostrides: &[isize],
     out: &mut [T],
-    combine: impl Fn(T, T) -> T,
+    init: T,
+    combine: impl Fn(T, T) -> T + Sync + Send,
 ) {
+    if out.len() == 1 {
+        if let Some(r) = l.contiguous_range() {
+            // A whole tensor to one value: fixed-size parts (in parallel when large), their
+            // results combined in order, so the result does not depend on the thread count.
+            let x = &x[r];
+            let part = |c: &[T]| fold_lanes(c, init, &combine);
+            out[0] = if parallel(x.len()) {
+                let parts: Vec<T> = x.par_chunks(WHOLE_CHUNK).map(part).collect();
+                parts.into_iter().fold(init, &combine)
+            } else {
+                x.chunks(WHOLE_CHUNK).map(part).fold(init, &combine)
+            };
+            return;
+        }
+    }
     let (dims, [si, so]) = coalesce(&l.dims, [&l.strides, ostrides]);
     let inner = *dims.last().unwrap();
     let (ii, io) = (*si.last().unwrap(), *so.last().unwrap());
@@ -68,9 +115,7 @@ fn reduce_with<T: Copy>(
         if io == 0 {
             let mut acc = out[oo];
             if ii == 1 {
-                for &v in &x[oi..oi + inner] {
-                    acc = combine(acc, v);
-                }
+                acc = combine(acc, fold_lanes(&x[oi..oi + inner], init, &combine));
             } else {
                 for j in 0..inner as isize {
                     acc = combine(acc, x[(oi as isize + j * ii) as usize]);
@@ -78,9 +123,12 @@ fn reduce_with<T: Copy>(
             }
             out[oo] = acc;
         } else if io == 1 && ii == 1 {
-            for (o, &v) in out[oo..oo + inner].iter_mut().zip(&x[oi..oi + inner]) {
-                *o = combine(*o, v);
-            }
+            let (dst, src) = (&mut out[oo..oo + inner], &x[oi..oi + inner]);
+            vectorized(|| {
+                for (o, &v) in dst.iter_mut().zip(src) {
+                    *o = combine(*o, v);
+                }
+            });
         } else {
             for j in 0..inner as isize {
                 let o = (oo as isize + j * io) as usize;

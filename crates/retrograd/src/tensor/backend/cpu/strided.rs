@@ -4,10 +4,12 @@
 //! outer dimensions are walked with an odometer and the innermost one is a plain loop the
 //! compiler can vectorise. Contiguous inputs skip all of this.
 
+use super::math::vectorized;
 use super::pool;
 use crate::tensor::shape::{coalesce, Layout};
 use rayon::prelude::*;
 use std::borrow::Cow;
+use std::mem::MaybeUninit;
 
 /// Elementwise work below this many elements stays on the calling thread.
 pub(crate) const PAR_THRESHOLD: usize = 1 << 18;
@@ -65,6 +67,32 @@ pub(crate) fn contiguous<'a, T: Copy + Send + Sync + Default + 'static>(
     }
 }
 
+/// Whether elementwise work on `n` elements is split across threads.
+#[inline]
+pub(crate) fn parallel(n: usize) -> bool {
+    n >= PAR_THRESHOLD && rayon::current_num_threads() > 1
+}
+
+/// `dst[i] = f(src[i])`, compiled with the widest vectors the processor has.
+#[inline(always)]
+fn map_slice<T: Copy, U>(dst: &mut [MaybeUninit<U>], src: &[T], f: &impl Fn(T) -> U) {
+    vectorized(|| {
+        for (o, &s) in dst.iter_mut().zip(src) {
+            o.write(f(s));
+        }
+    })
+}
+
+/// `dst[i] = f(a[i], b[i])`, compiled with the widest vectors the processor has.
+#[inline(always)]
+fn zip_slices<T: Copy, U>(dst: &mut [MaybeUninit<U>], a: &[T], b: &[T], f: &impl Fn(T, T) -> U) {
+    vectorized(|| {
+        for ((o, &x), &y) in dst.iter_mut().zip(a).zip(b) {
+            o.write(f(x, y));
+        }
+    })
+}
+
 /// `f` applied to every element of a view, in row-major order.
 pub(crate) fn map<T, U>(x: &[T], l: &Layout, f: impl Fn(T) -> U + Sync + Send) -> Vec<U>
 where
@@ -74,33 +102,32 @@ where
     let n = l.elem_count();
     if let Some(r) = l.contiguous_range() {
         let src = &x[r];
-        if n >= PAR_THRESHOLD {
-            return pool::build(n, |out| {
+        return pool::build(n, |out| {
+            if parallel(n) {
                 out.par_chunks_mut(CHUNK)
                     .zip(src.par_chunks(CHUNK))
-                    .for_each(|(o, s)| {
-                        for (o, &s) in o.iter_mut().zip(s) {
-                            o.write(f(s));
-                        }
-                    })
-            });
-        }
-        return pool::collect(src.iter().map(|&v| f(v)));
+                    .for_each(|(o, s)| map_slice(o, s, &f));
+            } else {
+                map_slice(out, src, &f);
+            }
+        });
     }
     let (dims, [st]) = coalesce(&l.dims, [&l.strides]);
     let inner = *dims.last().unwrap();
     let is = *st.last().unwrap();
-    let mut out = pool::take(n);
-    for_each_row(&dims, &[st], [l.offset], |[o]| {
-        if is == 1 {
-            out.extend(x[o..o + inner].iter().map(|&v| f(v)));
-        } else {
-            for j in 0..inner {
-                out.push(f(x[(o as isize + j as isize * is) as usize]));
+    pool::build(n, |out| {
+        let mut rows = out.chunks_exact_mut(inner.max(1));
+        for_each_row(&dims, &[st], [l.offset], |[o]| {
+            let dst = rows.next().expect("one output row per input row");
+            if is == 1 {
+                map_slice(dst, &x[o..o + inner], &f);
+            } else {
+                for (j, d) in dst.iter_mut().enumerate() {
+                    d.write(f(x[(o as isize + j as isize * is) as usize]));
+                }
             }
-        }
-    });
-    out
+        });
+    })
 }
 
 /// `f` applied pairwise to two views with equal dims (strides may be 0 for broadcasting).
@@ -118,52 +145,50 @@ where
     let n = la.elem_count();
     if let (Some(ra), Some(rb)) = (la.contiguous_range(), lb.contiguous_range()) {
         let (sa, sb) = (&a[ra], &b[rb]);
-        if n >= PAR_THRESHOLD {
-            return pool::build(n, |out| {
+        return pool::build(n, |out| {
+            if parallel(n) {
                 out.par_chunks_mut(CHUNK)
                     .zip(sa.par_chunks(CHUNK).zip(sb.par_chunks(CHUNK)))
-                    .for_each(|(o, (x, y))| {
-                        for ((o, &x), &y) in o.iter_mut().zip(x).zip(y) {
-                            o.write(f(x, y));
-                        }
-                    })
-            });
-        }
-        return pool::collect(sa.iter().zip(sb).map(|(&x, &y)| f(x, y)));
+                    .for_each(|(o, (x, y))| zip_slices(o, x, y, &f));
+            } else {
+                zip_slices(out, sa, sb, &f);
+            }
+        });
     }
     let (dims, [sa, sb]) = coalesce(&la.dims, [&la.strides, &lb.strides]);
     let inner = *dims.last().unwrap();
     let (ia, ib) = (*sa.last().unwrap(), *sb.last().unwrap());
-    let mut out = pool::take(n);
-    for_each_row(
-        &dims,
-        &[sa, sb],
-        [la.offset, lb.offset],
-        |[oa, ob]| match (ia, ib) {
-            (1, 1) => out.extend(
-                a[oa..oa + inner]
-                    .iter()
-                    .zip(&b[ob..ob + inner])
-                    .map(|(&x, &y)| f(x, y)),
-            ),
-            (1, 0) => {
-                let y = b[ob];
-                out.extend(a[oa..oa + inner].iter().map(|&x| f(x, y)));
-            }
-            (0, 1) => {
-                let x = a[oa];
-                out.extend(b[ob..ob + inner].iter().map(|&y| f(x, y)));
-            }
-            _ => {
-                for j in 0..inner as isize {
-                    let x = a[(oa as isize + j * ia) as usize];
-                    let y = b[(ob as isize + j * ib) as usize];
-                    out.push(f(x, y));
+    let rows = |out: &mut [MaybeUninit<U>]| {
+        let mut rows = out.chunks_exact_mut(inner.max(1));
+        for_each_row(
+            &dims,
+            &[sa.clone(), sb.clone()],
+            [la.offset, lb.offset],
+            |[oa, ob]| {
+                let dst = rows.next().expect("one output row per input row");
+                match (ia, ib) {
+                    (1, 1) => zip_slices(dst, &a[oa..oa + inner], &b[ob..ob + inner], &f),
+                    (1, 0) => {
+                        let y = b[ob];
+                        map_slice(dst, &a[oa..oa + inner], &|x| f(x, y));
+                    }
+                    (0, 1) => {
+                        let x = a[oa];
+                        map_slice(dst, &b[ob..ob + inner], &|y| f(x, y));
+                    }
+                    _ => {
+                        for (j, d) in dst.iter_mut().enumerate() {
+                            let j = j as isize;
+                            let x = a[(oa as isize + j * ia) as usize];
+                            let y = b[(ob as isize + j * ib) as usize];
+                            d.write(f(x, y));
+                        }
+                    }
                 }
-            }
-        },
-    );
-    out
+            },
+        );
+    };
+    pool::build(n, rows)
 }
 
 /// Writes `src` (laid out with the same dims as `dst`) into the view `dst` of `buf`.
