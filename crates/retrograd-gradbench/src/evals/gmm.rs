@@ -129,12 +129,15 @@ pub fn objective<T: Float>(pb: &Problem, p: &[T]) -> T {
             for j in 0..d {
                 qx[j] = qdiags[ik * d + j] * xc[j];
             }
+            // Column i of the strictly lower part, entries (j, i) for j > i, stored
+            // consecutively: the same updates as the reference's loop, as slices.
             let mut idx = ik * lsz;
             for i in 0..d {
-                for j in i + 1..d {
-                    qx[j] = qx[j] + l[idx] * xc[i];
-                    idx += 1;
+                let (xi, len) = (xc[i], d - i - 1);
+                for (o, &lv) in qx[i + 1..].iter_mut().zip(&l[idx..idx + len]) {
+                    *o = *o + lv * xi;
                 }
+                idx += len;
             }
             let sq = qx.iter().fold(T::zero(), |a, &b| a + b * b);
             main[ik] = alpha[ik] + sum_qs[ik] - c(0.5) * sq;
@@ -162,7 +165,8 @@ fn prior<T: Float>(pb: &Problem, qdiags: &[T], sum_qs: &[T], l: &[T]) -> T {
     -out + T::from(k as f64 * cst).unwrap()
 }
 
-/// The gradient of the log posterior.
+/// The gradient of the log posterior on the scalar tape: an independent check of
+/// [`tensor::gradient`] (used by the tests), slower at every size.
 ///
 /// The likelihood is a sum over points of `logsumexp_k(βᵢₖ)`: each point's term is
 /// recorded, swept into the accumulated adjoints and dropped (`Recorder::mark` /
@@ -239,8 +243,8 @@ pub fn evaluate(function: &str, input: &str) -> Result<Evaluated, String> {
     match function {
         "objective" => timed(input.runs(), || objective(&pb, &pb.params)),
         "jacobian" => {
-            let mut tape = Tape::new();
-            let (g, timings) = crate::runs::repeat(input.runs(), || gradient(&mut tape, &pb));
+            let (g, timings) = crate::runs::repeat(input.runs(), || tensor::gradient(&pb));
+            let g = g.map_err(|e| e.to_string())?;
             let (d, k) = (pb.d, pb.k);
             let (alpha, rest) = g.split_at(k);
             let (mu, rest) = rest.split_at(k * d);
@@ -294,5 +298,179 @@ mod tests {
         };
         let g = gradient(&mut Tape::new(), &pb);
         assert_matches_fd(|p| objective(&pb, p), &pb.params, &g, 1e-6);
+    }
+}
+
+/// The gradient by retrograd's tensor autograd, batched over points and components.
+///
+/// The same function as [`objective`], written on tensors: for a batch of points, the
+/// centred points `xᵢ − μₖ` of every component, `Qₖ(xᵢ − μₖ)` as one batched matrix
+/// product, `‖·‖²`, `αₖ + Σ qₖ − ½‖·‖²`, the log-sum-exp over components and the sum over
+/// points; then the weights' log-normaliser and the prior. `backward` differentiates it
+/// (its matrix products are differentiated by matrix products).
+///
+/// `Q` (built from `exp(q)` and `l` by `index_add`) and `α + Σ q` are computed once and
+/// cut from the graph: each batch's backward accumulates their gradients, and one last
+/// backward carries those (as `Σ Q ⊙ Q̄ + Σ b ⊙ b̄`, the same chain rule) to `q`, `l` and
+/// `α`, together with the prior's.
+pub mod tensor {
+    use super::Problem;
+    use retrograd::tensor::{DType, Result, Tensor};
+
+    /// Elements (`components × points × d`) per batch when points run along the last
+    /// axis (small `d`) and along the middle axis (large `d`): small enough that a batch's
+    /// tensors stay in cache, large enough for few graph passes and good matrix products
+    /// (measured).
+    const BATCH_COLUMNS: usize = 1 << 15;
+    const BATCH_ROWS: usize = 1 << 18;
+
+    /// The gradient `alpha | mu | q | l`, flattened as [`Problem::params`].
+    pub fn gradient(pb: &Problem) -> Result<Vec<f64>> {
+        // Below this dimension the points run along the last axis, so elementwise work
+        // and reductions run over long rows; from it on, along the middle axis, where the
+        // matrix products (`points × d` by `d × d`) are faster.
+        let columns = pb.d < 16;
+        let batch = if columns { BATCH_COLUMNS } else { BATCH_ROWS };
+        gradient_with(pb, batch, columns)
+    }
+
+    /// [`gradient`] with a given batch size (in elements) and layout.
+    pub fn gradient_with(pb: &Problem, batch: usize, columns: bool) -> Result<Vec<f64>> {
+        let (d, k, n) = (pb.d, pb.k, pb.n);
+        let lsz = pb.lsz();
+        let p = &pb.params;
+        let alpha = Tensor::from_slice(&p[..k], [k])?.requires_grad_();
+        let mu = Tensor::from_slice(&p[k..k + k * d], [k, d])?.requires_grad_();
+        let q = Tensor::from_slice(&p[k + k * d..k + 2 * k * d], [k, d])?.requires_grad_();
+        let l = Tensor::from_slice(&p[k + 2 * k * d..], [k, lsz])?.requires_grad_();
+        let idx_diag: Vec<i64> = (0..d).map(|j| (j * d + j) as i64).collect();
+        let mut idx_l = Vec::with_capacity(lsz);
+        for i in 0..d {
+            for j in i + 1..d {
+                idx_l.push((j * d + i) as i64);
+            }
+        }
+        let idx_diag = Tensor::from_vec(idx_diag, [d])?;
+        let idx_l = Tensor::from_vec(idx_l, [lsz])?;
+        let qdiag = q.exp()?;
+        let mut qflat = Tensor::zeros([k, d * d], DType::F64).index_add(1, &idx_diag, &qdiag)?;
+        if lsz > 0 {
+            qflat = qflat.index_add(1, &idx_l, &l)?;
+        }
+        // Q, and αₖ + Σ qₖ: computed once, cut from the graph for the batches of points
+        // (their gradients accumulate there), then swept back to q, l and α at the end.
+        let qm = qflat.reshape([k, d, d])?;
+        let qm_cut = qm.detach().requires_grad_();
+        let base = alpha.unsqueeze(1)?.add(&q.sum(1, true)?)?;
+        let base_cut = base.detach().requires_grad_();
+        let batch = (batch / (k * d)).max(1);
+        if columns {
+            // Points as columns: every elementwise op and reduction below runs along points.
+            let mut xt = vec![0.0; n * d];
+            for (i, xi) in pb.x.chunks_exact(d).enumerate() {
+                for (j, &v) in xi.iter().enumerate() {
+                    xt[j * n + i] = v;
+                }
+            }
+            let xt = Tensor::from_vec(xt, [1, d, n])?;
+            let mut start = 0;
+            while start < n {
+                let nb = batch.min(n - start);
+                let xc = xt.narrow(2, start, nb)?.sub(&mu.unsqueeze(2)?)?;
+                let qx = qm_cut.matmul(&xc)?;
+                let sq = qx.square()?.sum(1, false)?;
+                let main = base_cut.sub(&sq.mul_scalar(0.5)?)?;
+                main.logsumexp(0, false)?.sum_all()?.backward()?;
+                start += nb;
+            }
+        } else {
+            let x = Tensor::from_slice(&pb.x, [1, n, d])?;
+            let mut start = 0;
+            while start < n {
+                let nb = batch.min(n - start);
+                let xc = x.narrow(1, start, nb)?.sub(&mu.unsqueeze(1)?)?;
+                let qx = xc.matmul(&qm_cut.mt()?)?;
+                let sq = qx.square()?.sum(2, false)?;
+                let main = base_cut.sub(&sq.mul_scalar(0.5)?)?;
+                main.logsumexp(0, false)?.sum_all()?.backward()?;
+                start += nb;
+            }
+        }
+        // logsumexp(alpha) and the prior.
+        let lse_alpha = alpha.logsumexp(0, false)?;
+        let frob = qdiag.square()?.sum_all()?.add(&l.square()?.sum_all()?)?;
+        let sumq = q.sum_all()?;
+        let prior = frob
+            .mul_scalar(0.5 * pb.gamma * pb.gamma)?
+            .sub(&sumq.mul_scalar(pb.m as f64)?)?
+            .mul_scalar(-1.0)?;
+        let cut = qm
+            .mul(&grad_of(&qm_cut))?
+            .sum_all()?
+            .add(&base.mul(&grad_of(&base_cut))?.sum_all()?)?;
+        let rest = prior.sub(&lse_alpha.mul_scalar(n as f64)?)?.add(&cut)?;
+        rest.backward()?;
+        let mut g = grad_of(&alpha).to_vec_f64();
+        for t in [&mu, &q, &l] {
+            g.extend(grad_of(t).to_vec_f64());
+        }
+        Ok(g)
+    }
+
+    /// The accumulated gradient of a leaf; zeros when nothing reached it (no points).
+    fn grad_of(t: &Tensor) -> Tensor {
+        t.grad().unwrap_or_else(|| Tensor::zeros_like(t))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::super::*;
+
+        #[test]
+        fn agrees_with_the_tape() {
+            let (d, k, n) = (4, 3, 7);
+            let lsz = 6;
+            let v = |i: usize| ((i * 37 + 11) % 17) as f64 / 10.0 - 0.8;
+            let pb = Problem {
+                d,
+                k,
+                n,
+                x: (0..n * d).map(v).collect(),
+                m: 2,
+                gamma: 1.3,
+                params: (0..k + 2 * k * d + k * lsz).map(|i| v(i + 100)).collect(),
+            };
+            let g = gradient(&mut Tape::new(), &pb);
+            for (batch, columns) in [(1, false), (40, true), (40, false), (1000, true)] {
+                let t = super::gradient_with(&pb, batch, columns).unwrap();
+                for (a, b) in g.iter().zip(&t) {
+                    assert!((a - b).abs() < 1e-12 * (1.0 + a.abs()), "{a} {b}");
+                }
+            }
+        }
+
+        #[test]
+        fn handles_one_dimension_and_no_points() {
+            let v = |i: usize| ((i * 37 + 11) % 17) as f64 / 10.0 - 0.8;
+            for (d, n) in [(1, 5), (3, 0)] {
+                let k = 2;
+                let lsz = d * (d - 1) / 2;
+                let pb = Problem {
+                    d,
+                    k,
+                    n,
+                    x: (0..n * d).map(v).collect(),
+                    m: 1,
+                    gamma: 0.7,
+                    params: (0..k + 2 * k * d + k * lsz).map(|i| v(i + 3)).collect(),
+                };
+                let g = gradient(&mut Tape::new(), &pb);
+                let t = super::gradient(&pb).unwrap();
+                assert_eq!(g.len(), t.len());
+                for (a, b) in g.iter().zip(&t) {
+                    assert!((a - b).abs() < 1e-12 * (1.0 + a.abs()), "{a} {b}");
+                }
+            }
+        }
     }
 }
