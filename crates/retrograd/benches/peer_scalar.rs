@@ -15,36 +15,9 @@ use retrograd::Tape;
 use std::hint::black_box;
 use std::time::Instant;
 
-fn f1<T: Float>(x: &[T]) -> T {
-    let mut s = T::zero();
-    for &xi in x {
-        s = s + xi.sin() * xi * xi + (-xi).exp();
-    }
-    s
-}
-
-fn f2<T: Float>(x: &[T]) -> T {
-    let mut s = T::zero();
-    let hundred = T::from(100.0).unwrap();
-    for c in x.chunks_exact(2) {
-        let t = c[1] - c[0] * c[0];
-        let u = T::one() - c[0];
-        s = s + hundred * t * t + u * u;
-    }
-    s
-}
-
-fn f1_sum_map(x: &[Var]) -> Var {
-    retrograd::sum_map(x, |t| t.sin() * t * t + (-t).exp())
-}
-
-fn f2_sum_map_chunks(x: &[Var]) -> Var {
-    retrograd::sum_map_chunks(x, |[a, b]| {
-        let t = b - a * a;
-        let u = 1.0 - a;
-        100.0 * t * t + u * u
-    })
-}
+#[path = "common/functions.rs"]
+mod functions;
+use functions::{f1, f1_gradient, f1_sum_map, f2, f2_gradient, f2_sum_map_chunks, inputs};
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -107,18 +80,10 @@ fn run(
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    let input = |n: usize| -> Vec<f64> {
-        (0..n)
-            .map(|i| 0.5 + 0.4 * (0.001 * i as f64).sin())
-            .collect()
-    };
     let (r1, r2) = if quick { (3, 5) } else { (15, 201) };
 
-    let x = input(1_000_000);
-    let hand: Vec<f64> = x
-        .iter()
-        .map(|&v| v.cos() * v * v + 2.0 * v * v.sin() - (-v).exp())
-        .collect();
+    let x = inputs(1_000_000);
+    let hand = f1_gradient(&x);
     run("scalar_f1", "retrograd-generic", &x, r1, f1, f1, &hand);
     run(
         "scalar_f1",
@@ -130,14 +95,8 @@ fn main() {
         &hand,
     );
 
-    let x = input(100_000);
-    let hand: Vec<f64> = x
-        .chunks_exact(2)
-        .flat_map(|c| {
-            let (t, u) = (c[1] - c[0] * c[0], 1.0 - c[0]);
-            [-400.0 * t * c[0] - 2.0 * u, 200.0 * t]
-        })
-        .collect();
+    let x = inputs(100_000);
+    let hand = f2_gradient(&x);
     run("scalar_f2", "retrograd-generic", &x, r2, f2, f2, &hand);
     run(
         "scalar_f2",

@@ -14,26 +14,9 @@ use std::time::{Duration, Instant};
 
 // ---------------------------------------------------------------- the functions
 
-/// (a) f1(x) = Σ sin(xᵢ)·xᵢ² + exp(−xᵢ)
-fn f1<T: Float>(x: &[T]) -> T {
-    let mut s = T::zero();
-    for &xi in x {
-        s = s + xi.sin() * xi * xi + (-xi).exp();
-    }
-    s
-}
-
-/// (b) extended Rosenbrock, paired form: Σ 100 (x₂ⱼ₊₁ − x₂ⱼ²)² + (1 − x₂ⱼ)²
-fn f2<T: Float>(x: &[T]) -> T {
-    let mut s = T::zero();
-    let hundred = T::from(100.0).unwrap();
-    for c in x.chunks_exact(2) {
-        let t = c[1] - c[0] * c[0];
-        let u = T::one() - c[0];
-        s = s + hundred * t * t + u * u;
-    }
-    s
-}
+#[path = "common/functions.rs"]
+mod functions;
+use functions::{f1, f1_gradient, f1_sum_map, f2, f2_gradient, f2_sum_map_chunks, inputs};
 
 /// (c) RK4 for Lotka–Volterra u' = a·u − b·u·v, v' = c·u·v − d·v, dt = 0.01.
 struct LotkaVolterra;
@@ -175,18 +158,6 @@ fn bench_slice(
     g
 }
 
-fn f1_fused(x: &[Var]) -> Var {
-    retrograd::sum_map(x, |t| t.sin() * t * t + (-t).exp())
-}
-
-fn f2_fused(x: &[Var]) -> Var {
-    retrograd::sum_map_chunks(x, |[a, b]| {
-        let t = b - a * a;
-        let u = 1.0 - a;
-        100.0 * t * t + u * u
-    })
-}
-
 fn check(name: &str, g: &[f64], expected: &[f64]) {
     let worst = g
         .iter()
@@ -317,37 +288,28 @@ fn checkpoint_bench() {
 }
 
 fn main() {
-    // The inputs of the peer harness: xᵢ = 0.5 + 0.4·sin(0.001·i).
-    let input = |n: usize| {
-        (0..n)
-            .map(|i| 0.5 + 0.4 * (0.001 * i as f64).sin())
-            .collect::<Vec<f64>>()
-    };
     let quick = std::env::args().any(|a| a == "--quick");
     let (r1, r2, r3) = if quick { (3, 5, 5) } else { (31, 201, 201) };
     println!("retrograd scalar benchmark (medians; ratio = gradient / plain f64)");
 
-    let x = input(1_000_000);
-    let hand: Vec<f64> = x
-        .iter()
-        .map(|&v| v.cos() * v * v + 2.0 * v * v.sin() - (-v).exp())
-        .collect();
+    let x = inputs(1_000_000);
+    let hand = f1_gradient(&x);
     let g = bench_slice("(a) f1 n=1e6, generic code", &x, r1, f1, f1);
     check("f1", &g, &hand);
-    let g = bench_slice("(a) f1 n=1e6, sum_map", &x, r1, f1, f1_fused);
+    let g = bench_slice("(a) f1 n=1e6, sum_map", &x, r1, f1, f1_sum_map);
     check("f1 sum_map", &g, &hand);
 
-    let x = input(100_000);
-    let hand: Vec<f64> = x
-        .chunks_exact(2)
-        .flat_map(|c| {
-            let (t, u) = (c[1] - c[0] * c[0], 1.0 - c[0]);
-            [-400.0 * t * c[0] - 2.0 * u, 200.0 * t]
-        })
-        .collect();
+    let x = inputs(100_000);
+    let hand = f2_gradient(&x);
     let g = bench_slice("(b) Rosenbrock n=1e5, generic code", &x, r2, f2, f2);
     check("f2", &g, &hand);
-    let g = bench_slice("(b) Rosenbrock n=1e5, sum_map_chunks", &x, r2, f2, f2_fused);
+    let g = bench_slice(
+        "(b) Rosenbrock n=1e5, sum_map_chunks",
+        &x,
+        r2,
+        f2,
+        f2_sum_map_chunks,
+    );
     check("f2 sum_map_chunks", &g, &hand);
 
     lv_bench(r3);
