@@ -296,12 +296,14 @@ mod tests {
         let pb = Problem::from_input(&input).unwrap();
         let j = jacobian(&pb);
         assert_eq!(j.rows.len(), 3 * 4 + 1);
-        // Row 0 (x error of observation 0) against finite differences.
+        // Rows 0 and 1 (the errors of observation 0) against finite differences.
         let mut z: Vec<f64> = input.cam.clone();
         z.extend(&input.x);
         z.push(input.w);
-        let f = |z: &[f64]| reproj_error(&z[..11], &z[11..14], z[14], &input.feat)[0];
-        assert_matches_fd(f, &z, &j.vals[..15], 1e-6);
+        for row in 0..2 {
+            let f = |z: &[f64]| reproj_error(&z[..11], &z[11..14], z[14], &input.feat)[row];
+            assert_matches_fd(f, &z, &j.vals[15 * row..15 * (row + 1)], 1e-6);
+        }
         assert_eq!(j.cols[11], 22); // first point column: 11·n
         assert_eq!(*j.vals.last().unwrap(), -2.0 * 0.8);
     }
