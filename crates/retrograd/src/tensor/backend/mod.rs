@@ -93,6 +93,8 @@ pub enum BinaryOp {
     Gt,
     /// `1` where `a >= b`
     Ge,
+    /// `a` times the step function of `b` (`a · 1[b > 0]`): the relu rule in one pass
+    MulStep,
 }
 
 /// A reduction over a set of axes.
@@ -213,6 +215,16 @@ pub trait Backend: Send + Sync {
         op: ReduceOp,
         x: &Self::Storage,
         l: &Layout,
+        axes: &[usize],
+    ) -> Result<Self::Storage>;
+    /// `Σ a·b` over sorted `axes` of two float views with equal dims (strides may be 0); the
+    /// result has their rank (size 1 on `axes`). One pass, without the product in memory.
+    fn mul_reduce(
+        &self,
+        a: &Self::Storage,
+        la: &Layout,
+        b: &Self::Storage,
+        lb: &Layout,
         axes: &[usize],
     ) -> Result<Self::Storage>;
     /// Index (as i64) of the max (or min) along `axis`; the result keeps `axis` with size 1.
@@ -405,6 +417,17 @@ pub(crate) fn reduce(
 ) -> Result<StorageData> {
     let StorageData::Cpu(x) = x;
     Ok(StorageData::Cpu(CpuBackend.reduce(op, x, l, axes)?))
+}
+
+pub(crate) fn mul_reduce(
+    a: (&StorageData, &Layout),
+    b: (&StorageData, &Layout),
+    axes: &[usize],
+) -> Result<StorageData> {
+    let (StorageData::Cpu(x), StorageData::Cpu(y)) = (a.0, b.0);
+    Ok(StorageData::Cpu(
+        CpuBackend.mul_reduce(x, a.1, y, b.1, axes)?,
+    ))
 }
 
 pub(crate) fn arg_reduce(

@@ -101,34 +101,6 @@ binary_ops! {
     /// assert_eq!(a.add(&b).unwrap().to_vec::<f32>().unwrap(), vec![11.0, 22.0, 13.0, 24.0]);
     /// ```
     add: Add, Nothing, |a, b, y, g| Ok((g.clone(), g.clone()));
-    /// `a - b` with broadcasting.
-    ///
-    /// ```
-    /// # use retrograd::tensor::Tensor;
-    /// let a = Tensor::from_vec(vec![1.0f64], [1]).unwrap();
-    /// assert_eq!(a.sub(&a).unwrap().item().unwrap(), 0.0);
-    /// ```
-    sub: Sub, Nothing, |a, b, y, g| Ok((g.clone(), g.neg()?));
-    /// `a · b` elementwise, with broadcasting.
-    ///
-    /// ```
-    /// # use retrograd::tensor::Tensor;
-    /// let a = Tensor::from_vec(vec![2.0f64, 3.0], [2]).unwrap();
-    /// assert_eq!(a.mul(&a).unwrap().to_vec::<f64>().unwrap(), vec![4.0, 9.0]);
-    /// ```
-    mul: Mul, Inputs, |a, b, y, g| Ok((g.mul(b)?, g.mul(a)?));
-    /// `a / b` elementwise, with broadcasting; rule `(g/b, -g a/b²)`.
-    ///
-    /// ```
-    /// # use retrograd::tensor::Tensor;
-    /// let a = Tensor::from_vec(vec![3.0f64], [1]).unwrap();
-    /// let b = Tensor::from_vec(vec![2.0f64], [1]).unwrap();
-    /// assert_eq!(a.div(&b).unwrap().item().unwrap(), 1.5);
-    /// ```
-    div: Div, Inputs, |a, b, y, g| {
-        let gb = g.mul(a)?.div(&b.square()?)?.neg()?;
-        Ok((g.div(b)?, gb))
-    };
     /// `aᵇ` elementwise, with broadcasting. The exponent's gradient `g aᵇ ln a` is taken as
     /// 0 where `a <= 0` (where `ln a` is undefined).
     ///
@@ -169,6 +141,135 @@ binary_ops! {
         let (wa, wb) = select_weights(a, b, BinaryOp::Lt)?;
         Ok((g.mul(&wa)?, g.mul(&wb)?))
     };
+}
+
+/// A rule that returns input gradients already summed to the inputs' shapes (so it can
+/// reduce before it multiplies, or fuse the product into the reduction).
+type ReducingRule = fn(&Tensor, &Tensor, &Tensor, [bool; 2]) -> Result<[Option<Tensor>; 2]>;
+
+impl Tensor {
+    #[track_caller]
+    fn binary_reducing(
+        &self,
+        name: &'static str,
+        op: BinaryOp,
+        rhs: &Tensor,
+        save: Save,
+        rule: ReducingRule,
+    ) -> Result<Tensor> {
+        let (data, dims) = self.broadcast_kernel(name, op, rhs)?;
+        record_new(name, data, dims, &[self, rhs], save, move |ctx, g| {
+            let [ga, gb] = rule(ctx.input(0), ctx.input(1), g, [ctx.needs(0), ctx.needs(1)])?;
+            Ok(vec![ga, gb])
+        })
+    }
+
+    /// `a - b` with broadcasting.
+    ///
+    /// ```
+    /// # use retrograd::tensor::Tensor;
+    /// let a = Tensor::from_vec(vec![1.0f64], [1]).unwrap();
+    /// assert_eq!(a.sub(&a).unwrap().item().unwrap(), 0.0);
+    /// ```
+    #[track_caller]
+    pub fn sub(&self, rhs: &Tensor) -> Result<Tensor> {
+        // The negation is applied after the reduction (it commutes with it exactly).
+        self.binary_reducing(
+            "sub",
+            BinaryOp::Sub,
+            rhs,
+            Save::Nothing,
+            |a, b, g, needs| {
+                Ok([
+                    needs[0].then(|| g.sum_to(a.dims())).transpose()?,
+                    needs[1].then(|| g.sum_to(b.dims())?.neg()).transpose()?,
+                ])
+            },
+        )
+    }
+
+    /// `a · b` elementwise, with broadcasting.
+    ///
+    /// ```
+    /// # use retrograd::tensor::Tensor;
+    /// let a = Tensor::from_vec(vec![2.0f64, 3.0], [2]).unwrap();
+    /// assert_eq!(a.mul(&a).unwrap().to_vec::<f64>().unwrap(), vec![4.0, 9.0]);
+    /// ```
+    #[track_caller]
+    pub fn mul(&self, rhs: &Tensor) -> Result<Tensor> {
+        self.binary_reducing("mul", BinaryOp::Mul, rhs, Save::Inputs, |a, b, g, needs| {
+            Ok([
+                needs[0].then(|| g.mul_sum_to(b, a.dims())).transpose()?,
+                needs[1].then(|| g.mul_sum_to(a, b.dims())).transpose()?,
+            ])
+        })
+    }
+
+    /// `a / b` elementwise, with broadcasting; rule `(g/b, -g a/b²)`.
+    ///
+    /// ```
+    /// # use retrograd::tensor::Tensor;
+    /// let a = Tensor::from_vec(vec![3.0f64], [1]).unwrap();
+    /// let b = Tensor::from_vec(vec![2.0f64], [1]).unwrap();
+    /// assert_eq!(a.div(&b).unwrap().item().unwrap(), 1.5);
+    /// ```
+    #[track_caller]
+    pub fn div(&self, rhs: &Tensor) -> Result<Tensor> {
+        self.binary_reducing("div", BinaryOp::Div, rhs, Save::Inputs, |a, b, g, needs| {
+            let ga = needs[0].then(|| g.div(b)?.sum_to(a.dims())).transpose()?;
+            let gb = needs[1]
+                .then(|| {
+                    // b is constant along the axes its gradient is summed over, so
+                    // Σ(-g·a/b²) = -(Σ g·a)/b²: one fused pass over the large operands.
+                    g.mul_sum_to(a, b.dims())?.div(&b.square()?)?.neg()
+                })
+                .transpose()?;
+            Ok([ga, gb])
+        })
+    }
+
+    /// `Σ self·other` summed to `dims` (as [`sum_to`](Tensor::sum_to)), the product never
+    /// stored: the gradient of a product with a broadcast operand.
+    #[track_caller]
+    pub(crate) fn mul_sum_to(&self, other: &Tensor, dims: &[usize]) -> Result<Tensor> {
+        let op = "mul";
+        let out = broadcast_shapes(op, self.dims(), other.dims())?;
+        let lead = out.len() - dims.len();
+        let axes: Vec<usize> = (0..out.len())
+            .filter(|&i| i < lead || (dims[i - lead] == 1 && out[i] != 1))
+            .collect();
+        if axes.is_empty() {
+            return self.mul(other)?.reshape(dims);
+        }
+        self.require_same_dtype(op, other)?;
+        let la = broadcast_layout(op, self.layout(), &out)?;
+        let lb = broadcast_layout(op, other.layout(), &out)?;
+        let data = Tensor::read_all(&[self, other], |s| {
+            backend::mul_reduce((s[0], &la), (s[1], &lb), &axes)
+        })?;
+        let keep: Vec<usize> = (0..out.len())
+            .map(|i| if axes.contains(&i) { 1 } else { out[i] })
+            .collect();
+        let summed = record_new(
+            "mul_sum",
+            data,
+            keep,
+            &[self, other],
+            Save::Inputs,
+            move |ctx, v| {
+                let (a, b) = (ctx.input(0), ctx.input(1));
+                Ok(vec![
+                    ctx.needs(0)
+                        .then(|| v.mul_sum_to(b, a.dims()))
+                        .transpose()?,
+                    ctx.needs(1)
+                        .then(|| v.mul_sum_to(a, b.dims()))
+                        .transpose()?,
+                ])
+            },
+        )?;
+        summed.reshape(dims)
+    }
 }
 
 macro_rules! comparisons {

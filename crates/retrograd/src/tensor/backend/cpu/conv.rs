@@ -6,6 +6,7 @@
 //! (computed once per tap), so the inner loops have no bounds logic and, at stride 1, are
 //! plain slice copies.
 
+use super::math::vectorized;
 use super::matmul::{gemm_into, Mat, SendPtr, PAR_GEMM_WORK};
 use super::pool;
 use super::strided::PAR_THRESHOLD;
@@ -466,20 +467,37 @@ where
     (vals, idx)
 }
 
-/// The running maximum after seeing `s` at `p`: the first maximum wins ties, a NaN wins and
-/// stays. Written as selects, so the compiler emits no data-dependent branches.
+/// Whether `s`, seen after the running maximum `v`, replaces it: the first maximum wins
+/// ties, a NaN wins and stays (`s > v`, or `s` NaN and `v` not).
 #[inline(always)]
-fn better<T: PartialOrd + Copy>(s: T, p: usize, v: T, i: usize) -> (T, usize) {
-    // `s > v`, or `s` NaN and `v` not: exactly "v is a number and not s <= v".
+fn takes<T: PartialOrd>(s: T, v: T) -> bool {
     #[allow(clippy::eq_op, clippy::neg_cmp_op_on_partial_ord)]
     let take = !(s <= v) & (v == v);
+    take
+}
+
+/// The running maximum after seeing `s` at `p` (see [`takes`]), as selects.
+#[inline(always)]
+fn better<T: PartialOrd + Copy>(s: T, p: usize, v: T, i: usize) -> (T, usize) {
+    let take = takes(s, v);
     (if take { s } else { v }, if take { p } else { i })
 }
 
 /// 2×2 windows at stride 2 without padding (the common case) for one plane: the maximum of
 /// each row pair first, then of the two rows (the tap order of the general loop, so ties
 /// and NaNs resolve the same way).
+#[inline(never)]
 fn pool_2x2<T: PartialOrd + Copy>(src: &[T], g: &Conv2dGeometry, vd: &mut [T], id: &mut [i64]) {
+    vectorized(|| pool_2x2_rows(src, g, vd, id))
+}
+
+#[inline(always)]
+fn pool_2x2_rows<T: PartialOrd + Copy>(
+    src: &[T],
+    g: &Conv2dGeometry,
+    vd: &mut [T],
+    id: &mut [i64],
+) {
     for (oh, (vrow, irow)) in vd
         .chunks_exact_mut(g.wo)
         .zip(id.chunks_exact_mut(g.wo))
@@ -488,13 +506,18 @@ fn pool_2x2<T: PartialOrd + Copy>(src: &[T], g: &Conv2dGeometry, vd: &mut [T], i
         let r0 = 2 * oh * g.w;
         let top = src[r0..r0 + g.w].chunks_exact(2);
         let bottom = src[r0 + g.w..r0 + 2 * g.w].chunks_exact(2);
-        let mut p = r0;
+        let mut p = r0 as i64;
+        let w = g.w as i64;
         for (((t, b), v), i) in top.zip(bottom).zip(vrow).zip(irow) {
-            let (tm, ti) = better(t[1], 1, t[0], 0);
-            let (bm, bi) = better(b[1], g.w + 1, b[0], g.w);
-            let (m, k) = better(bm, bi, tm, ti);
-            *v = m;
-            *i = (p + k) as i64;
+            // Selects and index arithmetic only: no branch depends on the data.
+            let tt = takes(t[1], t[0]);
+            let tm = if tt { t[1] } else { t[0] };
+            let bt = takes(b[1], b[0]);
+            let bm = if bt { b[1] } else { b[0] };
+            let vt = takes(bm, tm);
+            *v = if vt { bm } else { tm };
+            let (ti, bi) = (tt as i64, w + bt as i64);
+            *i = p + ti + (vt as i64) * (bi - ti);
             p += 2;
         }
     }

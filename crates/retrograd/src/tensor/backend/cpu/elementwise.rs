@@ -128,6 +128,12 @@ pub(crate) fn binary_float<T: FloatElement>(
         BinaryOp::Le => zip(a, la, b, lb, |x, y| bool_to(x <= y)),
         BinaryOp::Gt => zip(a, la, b, lb, |x, y| bool_to(x > y)),
         BinaryOp::Ge => zip(a, la, b, lb, |x, y| bool_to(x >= y)),
+        BinaryOp::MulStep => {
+            let (zero, one) = (T::zero(), T::one());
+            zip(a, la, b, lb, move |x, y| {
+                x * if y > zero { one } else { zero }
+            })
+        }
     }
 }
 
@@ -150,6 +156,7 @@ pub(crate) fn binary_int(
         BinaryOp::Le => zip(a, la, b, lb, |x, y| bool_to(x <= y)),
         BinaryOp::Gt => zip(a, la, b, lb, |x, y| bool_to(x > y)),
         BinaryOp::Ge => zip(a, la, b, lb, |x, y| bool_to(x >= y)),
+        BinaryOp::MulStep => zip(a, la, b, lb, |x, y| if y > 0 { x } else { 0 }),
         BinaryOp::Div | BinaryOp::Pow => {
             return Err(TensorError::UnsupportedDType {
                 op: if op == BinaryOp::Div { "div" } else { "pow" },

@@ -283,6 +283,30 @@ impl Backend for CpuBackend {
         Ok(any_type!(x, |v| reduce::reduce(op, v, l, axes)))
     }
 
+    fn mul_reduce(
+        &self,
+        a: &CpuStorage,
+        la: &Layout,
+        b: &CpuStorage,
+        lb: &Layout,
+        axes: &[usize],
+    ) -> Result<CpuStorage> {
+        Ok(match same_type("mul_reduce", a, b)? {
+            (CpuStorage::F32(a), CpuStorage::F32(b)) => {
+                CpuStorage::F32(reduce::mul_reduce(a, la, b, lb, axes))
+            }
+            (CpuStorage::F64(a), CpuStorage::F64(b)) => {
+                CpuStorage::F64(reduce::mul_reduce(a, la, b, lb, axes))
+            }
+            (x, _) => {
+                return Err(TensorError::UnsupportedDType {
+                    op: "mul_reduce",
+                    dtype: x.dtype(),
+                })
+            }
+        })
+    }
+
     fn arg_reduce(&self, max: bool, x: &CpuStorage, l: &Layout, axis: usize) -> Result<CpuStorage> {
         Ok(CpuStorage::I64(match x {
             CpuStorage::F32(v) => reduce::arg_reduce(max, v, l, axis),

@@ -4,6 +4,7 @@ use super::math::vectorized;
 use super::strided::{contiguous, for_each_row, is_nan, parallel};
 use crate::tensor::backend::ReduceOp;
 use crate::tensor::shape::{coalesce, contiguous_strides, Layout};
+use crate::tensor::FloatElement;
 use rayon::prelude::*;
 
 /// Reduces `x` over the sorted `axes`; the output keeps rank with size 1 on `axes`.
@@ -136,6 +137,102 @@ fn reduce_with<T: Copy + Send + Sync>(
             }
         }
     });
+}
+
+/// `Σ a·b` over sorted `axes` (layouts with equal dims); keeps rank with size 1 on `axes`.
+pub(crate) fn mul_reduce<T: FloatElement>(
+    a: &[T],
+    la: &Layout,
+    b: &[T],
+    lb: &Layout,
+    axes: &[usize],
+) -> Vec<T> {
+    let mut out_dims = la.dims.clone();
+    for &ax in axes {
+        out_dims[ax] = 1;
+    }
+    let mut out = super::pool::filled(out_dims.iter().product(), T::zero());
+    if la.elem_count() == 0 {
+        return out;
+    }
+    let mut ostrides = contiguous_strides(&out_dims);
+    for &ax in axes {
+        ostrides[ax] = 0;
+    }
+    let (dims, [sa, sb, so]) = coalesce(&la.dims, [&la.strides, &lb.strides, &ostrides]);
+    let inner = *dims.last().unwrap();
+    let (ia, ib, io) = (
+        *sa.last().unwrap(),
+        *sb.last().unwrap(),
+        *so.last().unwrap(),
+    );
+    let sum = |acc: T, v: T| acc + v;
+    for_each_row(
+        &dims,
+        &[sa, sb, so],
+        [la.offset, lb.offset, 0],
+        |[oa, ob, oo]| {
+            match (ia, ib, io) {
+                (1, 1, 0) => {
+                    let (x, y) = (&a[oa..oa + inner], &b[ob..ob + inner]);
+                    out[oo] += dot_lanes(x, y);
+                }
+                (1, 0, 0) | (0, 1, 0) => {
+                    // One factor constant along the row: its sum times the constant.
+                    let (run, c) = if ia == 1 {
+                        (&a[oa..oa + inner], b[ob])
+                    } else {
+                        (&b[ob..ob + inner], a[oa])
+                    };
+                    out[oo] += fold_lanes(run, T::zero(), &sum) * c;
+                }
+                (1, 1, 1) => {
+                    let (dst, x, y) = (
+                        &mut out[oo..oo + inner],
+                        &a[oa..oa + inner],
+                        &b[ob..ob + inner],
+                    );
+                    vectorized(|| {
+                        for ((o, &u), &v) in dst.iter_mut().zip(x).zip(y) {
+                            *o += u * v;
+                        }
+                    });
+                }
+                _ => {
+                    for j in 0..inner as isize {
+                        let u = a[(oa as isize + j * ia) as usize];
+                        let v = b[(ob as isize + j * ib) as usize];
+                        out[(oo as isize + j * io) as usize] += u * v;
+                    }
+                }
+            }
+        },
+    );
+    out
+}
+
+/// `Σ x[i]·y[i]` in 16 interleaved lanes (see [`fold_lanes`]).
+#[inline(always)]
+fn dot_lanes<T: FloatElement>(x: &[T], y: &[T]) -> T {
+    const LANES: usize = 16;
+    vectorized(|| {
+        let mut acc = [T::zero(); LANES];
+        let (cx, cy) = (x.chunks_exact(LANES), y.chunks_exact(LANES));
+        let (rx, ry) = (cx.remainder(), cy.remainder());
+        for (u, v) in cx.zip(cy) {
+            for j in 0..LANES {
+                acc[j] += u[j] * v[j];
+            }
+        }
+        let mut w = LANES;
+        while w > 1 {
+            w /= 2;
+            for j in 0..w {
+                acc[j] += acc[j + w];
+            }
+        }
+        rx.iter().zip(ry).fold(acc[0], |a, (&u, &v)| a + u * v)
+    })
 }
 
 /// Index of the first maximum (or minimum) along `axis`, as i64, keeping `axis` with size 1.
