@@ -1,6 +1,7 @@
 //! Every differentiable op checked against central finite differences by the shared
 //! `gradcheck` helper, including broadcasting and views.
 
+use proptest::prelude::*;
 use retrograd::tensor::{
     gradcheck, Conv1dOptions, Conv2dOptions, DType, GradcheckOptions, Reduction, Result, Rng,
     Tensor,
@@ -295,6 +296,127 @@ fn nn_functions() {
         |v| v[0].dropout(0.3, &mut Rng::new(5)),
         std::slice::from_ref(&x),
     );
+}
+
+#[test]
+fn batch_norm_gradients() {
+    // rank 2 and 4, with and without the affine parameters, and a strided (transposed) view
+    let x2 = randn(&[5, 3], 140);
+    let x4 = randn(&[3, 2, 4, 3], 141);
+    let (w, b) = (randn(&[2], 142), randn(&[2], 143));
+    check(
+        |v| Ok(v[0].batch_norm(Some(&v[1]), Some(&v[2]), 1e-5)?.0),
+        &[x4.clone(), w.clone(), b.clone()],
+    );
+    check(
+        |v| Ok(v[0].batch_norm(None, None, 1e-5)?.0),
+        std::slice::from_ref(&x2),
+    );
+    check(
+        |v| Ok(v[0].batch_norm(None, Some(&v[1]), 0.1)?.0),
+        &[x4.clone(), b],
+    );
+    check(
+        |v| Ok(v[0].transpose(0, 1)?.batch_norm(Some(&v[1]), None, 1e-5)?.0),
+        &[randn(&[2, 4], 144), w.clone()],
+    );
+    // a weight that needs a gradient on an input that does not
+    let w = w.requires_grad_();
+    let (y, _) = x4.batch_norm(Some(&w), None, 1e-5).unwrap();
+    y.sum_all().unwrap().backward().unwrap();
+    assert!(w
+        .grad()
+        .unwrap()
+        .to_vec::<f64>()
+        .unwrap()
+        .iter()
+        .all(|g| g.abs() < 1e-9));
+}
+
+/// The composition `(x - mean) / sqrt(var + eps) · w + b` out of generic ops.
+fn batch_norm_composed(x: &Tensor, w: &Tensor, b: &Tensor, eps: f64) -> Result<Tensor> {
+    let mean = x.mean([0, 2], true)?;
+    let var = x.sub(&mean)?.square()?.mean([0, 2], true)?;
+    let c = [1, x.dims()[1], 1];
+    x.sub(&mean)?
+        .div(&var.add_scalar(eps)?.sqrt()?)?
+        .mul(&w.reshape(c)?)?
+        .add(&b.reshape(c)?)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    /// The fused kernels agree with the composition, in f64 and f32, for any batch, channel
+    /// and spatial sizes, and for data far from zero (no cancellation in the variance).
+    #[test]
+    fn batch_norm_matches_its_composition(
+        n in 1usize..5, c in 1usize..4, s in 1usize..7,
+        offset in -1e4f64..1e4, scale in 0.01f64..100.0, seed in 0u64..1000,
+    ) {
+        // inputs representable in f32, so both precisions see the same data
+        let f32_exact = |t: Tensor| t.to_dtype(DType::F32).unwrap().to_dtype(DType::F64).unwrap();
+        let x = f32_exact(randn(&[n, c, s], seed).affine(scale, offset).unwrap());
+        let (w, b) = (f32_exact(randn(&[c], seed + 1)), f32_exact(randn(&[c], seed + 2)));
+        let gy = f32_exact(randn(&[n, c, s], seed + 3));
+        let run = |dt: DType, fused: bool| {
+            let [x, w, b, gy] = [&x, &w, &b, &gy].map(|t| t.to_dtype(dt).unwrap().detach());
+            let [x, w, b] = [x, w, b].map(|t| t.requires_grad_());
+            let y = if fused {
+                x.batch_norm(Some(&w), Some(&b), 1e-3).unwrap().0
+            } else {
+                batch_norm_composed(&x, &w, &b, 1e-3).unwrap()
+            };
+            y.mul(&gy).unwrap().sum_all().unwrap().backward().unwrap();
+            [y, x.grad().unwrap(), w.grad().unwrap(), b.grad().unwrap()]
+                .map(|t| t.to_dtype(DType::F64).unwrap().to_vec::<f64>().unwrap())
+        };
+        let reference = run(DType::F64, false);
+        // In f32 the centred values `x - mean` carry an error of about 2⁻²⁴·|x|, relative
+        // error ρ = 2⁻²⁴·|x| / σ (σ = sqrt(var + eps) of the channel); the outputs scale with
+        // 1/σ. The tolerance follows that model with a wide margin.
+        let sigma = x.sub(&x.mean([0, 2], true).unwrap()).unwrap().square().unwrap()
+            .mean([0, 2], false).unwrap().add_scalar(1e-3).unwrap().sqrt().unwrap()
+            .to_vec::<f64>().unwrap().into_iter().fold(f64::INFINITY, f64::min);
+        let rho = (offset.abs() + 5.0 * scale) * 6e-8 / sigma;
+        let f32_tol = 1e-4 + 100.0 * rho * (1.0 + 1.0 / sigma);
+        for (dt, tol) in [(DType::F64, 1e-9), (DType::F32, f32_tol)] {
+            for (got, want) in run(dt, true).iter().zip(&reference) {
+                let size = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+                for (g, w) in got.iter().zip(want) {
+                    prop_assert!((g - w).abs() <= tol * size, "{:?}: {} vs {}", dt, g, w);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn batch_norm_edge_cases() {
+    // one value per channel: variance 0, the output is the bias
+    let x = Tensor::from_vec(vec![3.0f64, -2.0], [1, 2]).unwrap();
+    let b = Tensor::from_vec(vec![0.5f64, -0.5], [2]).unwrap();
+    let (y, stats) = x.batch_norm(None, Some(&b), 1e-5).unwrap();
+    assert_eq!(y.to_vec::<f64>().unwrap(), vec![0.5, -0.5]);
+    assert_eq!(stats.var.to_vec::<f64>().unwrap(), vec![0.0, 0.0]);
+    // a NaN poisons its own channel only
+    let x = Tensor::from_vec(vec![f64::NAN, 1.0, 2.0, 3.0], [2, 2]).unwrap();
+    let y = x
+        .batch_norm(None, None, 1e-5)
+        .unwrap()
+        .0
+        .to_vec::<f64>()
+        .unwrap();
+    assert!(y[0].is_nan() && y[2].is_nan());
+    assert!((y[1] + 1.0).abs() < 1e-5 && (y[3] - 1.0).abs() < 1e-5);
+    // huge values stay finite
+    let x = Tensor::from_vec(vec![1e150f64, -1e150], [2, 1]).unwrap();
+    let y = x
+        .batch_norm(None, None, 0.0)
+        .unwrap()
+        .0
+        .to_vec::<f64>()
+        .unwrap();
+    assert_eq!(y, vec![1.0, -1.0]);
 }
 
 #[test]

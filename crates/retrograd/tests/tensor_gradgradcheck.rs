@@ -117,3 +117,13 @@ fn nn_and_indexing() {
     check2(|v| Tensor::cat(&[v[0].square()?, v[0].sin()?], 1), one(&x));
     check2(|v| v[0].narrow(1, 1, 2)?.t()?.square(), one(&x));
 }
+
+#[test]
+fn batch_norm() {
+    let (x, w, b) = (randn(&[3, 2, 2], 60), randn(&[2], 61), randn(&[2], 62));
+    check2(
+        |v| Ok(v[0].batch_norm(Some(&v[1]), Some(&v[2]), 1e-3)?.0),
+        &[x.clone(), w, b],
+    );
+    check2(|v| Ok(v[0].batch_norm(None, None, 1e-3)?.0), one(&x));
+}

@@ -146,6 +146,25 @@ fn shape_errors_name_the_op_and_both_shapes() {
         msg.starts_with("conv2d:") && msg.contains("[1, 3, 8, 8]") && msg.contains("[4, 2, 3, 3]"),
         "{msg}"
     );
+    let w = Tensor::ones([4], DType::F32);
+    let msg = Tensor::zeros([2, 3, 5], DType::F32)
+        .batch_norm(Some(&w), None, 1e-5)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.starts_with("batch_norm:") && msg.contains("[2, 3, 5]") && msg.contains("[4]"),
+        "{msg}"
+    );
+    for bad in [vec![3], vec![0, 3]] {
+        let msg = Tensor::zeros(bad.as_slice(), DType::F32)
+            .batch_norm(None, None, 1e-5)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.starts_with("batch_norm:") && msg.contains(&format!("{bad:?}")),
+            "{msg}"
+        );
+    }
     let t = Tensor::from_vec(vec![0i64, 1], [2]).unwrap();
     let msg = Tensor::zeros([3, 4], DType::F32)
         .cross_entropy(&t)

@@ -1,6 +1,5 @@
 //! Normalisation layers: batch norm (with running statistics) and layer norm.
 
-use retrograd::tensor::autograd::no_grad;
 use retrograd::tensor::{DType, Tensor};
 
 use super::{parameter, Module};
@@ -96,44 +95,36 @@ impl Module for BatchNorm {
                 x.dims()
             )));
         }
-        let axes: Vec<usize> = if self.spatial { vec![0, 2, 3] } else { vec![0] };
-        let (mean, var) = if self.training {
-            let mean = x.mean(axes.clone(), true)?;
-            let var = x.sub(&mean)?.square()?.mean(axes.clone(), true)?;
-            let n = x.elem_count() / c;
-            // Running statistics: outside the graph, written in place.
-            no_grad(|| -> Result<()> {
-                let m = self.momentum as f32;
-                let bm = mean.to_vec::<f32>()?;
-                let bv = var.to_vec::<f32>()?;
-                let unbias = if n > 1 {
-                    n as f32 / (n - 1) as f32
-                } else {
-                    1.0
-                };
-                self.running_mean.update_(|r: &mut [f32]| {
-                    r.iter_mut()
-                        .zip(&bm)
-                        .for_each(|(r, b)| *r = (1.0 - m) * *r + m * b)
-                })?;
-                self.running_var.update_(|r: &mut [f32]| {
-                    r.iter_mut()
-                        .zip(&bv)
-                        .for_each(|(r, b)| *r = (1.0 - m) * *r + m * b * unbias)
-                })?;
-                Ok(())
-            })?;
-            (mean, var)
+        if !self.training {
+            // An affine map per channel: two passes over the input.
+            let scale = self
+                .weight
+                .div(&self.running_var.add_scalar(self.eps)?.sqrt()?)?;
+            let shift = self.bias.sub(&self.running_mean.mul(&scale)?)?;
+            return Ok(x
+                .mul(&self.per_channel(&scale)?)?
+                .add(&self.per_channel(&shift)?)?);
+        }
+        let (y, stats) = x.batch_norm(Some(&self.weight), Some(&self.bias), self.eps)?;
+        // Running statistics: outside the graph, written in place.
+        let m = self.momentum as f32;
+        let unbias = if stats.count > 1 {
+            stats.count as f32 / (stats.count - 1) as f32
         } else {
-            (
-                self.per_channel(&self.running_mean)?,
-                self.per_channel(&self.running_var)?,
-            )
+            1.0
         };
-        let xhat = x.sub(&mean)?.div(&var.add_scalar(self.eps)?.sqrt()?)?;
-        Ok(xhat
-            .mul(&self.per_channel(&self.weight)?)?
-            .add(&self.per_channel(&self.bias)?)?)
+        let (bm, bv) = (stats.mean.to_vec::<f32>()?, stats.var.to_vec::<f32>()?);
+        self.running_mean.update_(|r: &mut [f32]| {
+            r.iter_mut()
+                .zip(&bm)
+                .for_each(|(r, b)| *r = (1.0 - m) * *r + m * b)
+        })?;
+        self.running_var.update_(|r: &mut [f32]| {
+            r.iter_mut()
+                .zip(&bv)
+                .for_each(|(r, b)| *r = (1.0 - m) * *r + m * b * unbias)
+        })?;
+        Ok(y)
     }
 
     fn parameters(&self) -> Vec<(String, Tensor)> {

@@ -31,7 +31,8 @@
 //! `index_select`, `index_add`, `gather`, `scatter_add`, `one_hot`, `embedding`. Joining:
 //! `Tensor::cat`, `Tensor::stack`, `split`, `chunk`. NN: `softmax`, `log_softmax`,
 //! `cross_entropy(&targets)` (fused, `I64` targets), `cross_entropy_with(.., Reduction)`,
-//! `nll_loss`, `mse_loss`, `dropout(p, &mut rng)`.
+//! `nll_loss`, `mse_loss`, `dropout(p, &mut rng)`, `batch_norm` (fused, training mode;
+//! returns [`BatchStats`]).
 //!
 //! **Autograd.** `t.requires_grad_()` / `set_requires_grad`, `loss.backward()`,
 //! `y.backward_with(Some(&dy), BackwardOptions { retain_graph, create_graph })`,
@@ -93,7 +94,7 @@ pub use core::Tensor;
 pub use dtype::{DType, Element, FloatElement};
 pub use error::{Result, TensorError};
 pub use gradcheck::{gradcheck, GradcheckOptions};
-pub use ops::{Conv1dOptions, Conv2dOptions, Reduction};
+pub use ops::{BatchStats, Conv1dOptions, Conv2dOptions, Reduction};
 pub use rng::Rng;
 pub use shape::{AllAxes, Axes, Layout, Shape};
 pub use storage::{live_storage_bytes, peak_storage_bytes, reset_peak_storage_bytes, Device};

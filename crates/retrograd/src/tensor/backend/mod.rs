@@ -339,6 +339,31 @@ pub trait Backend: Send + Sync {
         targets: &Self::Storage,
         lt: &Layout,
     ) -> Result<Self::Storage>;
+    /// Training-mode batch normalisation over axis 1 of an `(N, C, ..)` float view, with an
+    /// optional per-channel `weight` and `bias` (`C` elements each): returns the normalised,
+    /// scaled and shifted output, and the per-channel mean and biased variance (`C` each).
+    fn batch_norm(
+        &self,
+        x: &Self::Storage,
+        l: &Layout,
+        weight: Option<&Self::Storage>,
+        bias: Option<&Self::Storage>,
+        eps: f64,
+    ) -> Result<(Self::Storage, Self::Storage, Self::Storage)>;
+    /// The gradients of [`batch_norm`](Backend::batch_norm) from the output gradient `gy`
+    /// (same dims as `x`) and the saved `mean` and `var`: the input gradient (if
+    /// `input_grad`), and the weight and bias gradients (`C` each).
+    #[allow(clippy::too_many_arguments)]
+    fn batch_norm_backward(
+        &self,
+        x: (&Self::Storage, &Layout),
+        gy: (&Self::Storage, &Layout),
+        mean: &Self::Storage,
+        var: &Self::Storage,
+        weight: Option<&Self::Storage>,
+        eps: f64,
+        input_grad: bool,
+    ) -> Result<(Option<Self::Storage>, Self::Storage, Self::Storage)>;
     /// `(softmax(x_i) - onehot(t_i)) * g_i`, the gradient of `cross_entropy` given row weights `g`.
     #[allow(clippy::too_many_arguments)]
     fn cross_entropy_backward(
@@ -581,4 +606,51 @@ pub(crate) fn cross_entropy_backward(
     Ok(StorageData::Cpu(
         CpuBackend.cross_entropy_backward(xs, x.1, ts, t.1, gs, g.1)?,
     ))
+}
+
+pub(crate) fn batch_norm(
+    x: (&StorageData, &Layout),
+    weight: Option<&StorageData>,
+    bias: Option<&StorageData>,
+    eps: f64,
+) -> Result<(StorageData, StorageData, StorageData)> {
+    let StorageData::Cpu(xs) = x.0;
+    let (y, mean, var) = CpuBackend.batch_norm(xs, x.1, weight.map(cpu), bias.map(cpu), eps)?;
+    Ok((
+        StorageData::Cpu(y),
+        StorageData::Cpu(mean),
+        StorageData::Cpu(var),
+    ))
+}
+
+pub(crate) fn batch_norm_backward(
+    x: (&StorageData, &Layout),
+    gy: (&StorageData, &Layout),
+    stats: (&StorageData, &StorageData),
+    weight: Option<&StorageData>,
+    eps: f64,
+    input_grad: bool,
+) -> Result<(Option<StorageData>, StorageData, StorageData)> {
+    let (StorageData::Cpu(xs), StorageData::Cpu(gs)) = (x.0, gy.0);
+    let (StorageData::Cpu(mean), StorageData::Cpu(var)) = stats;
+    let (gx, gw, gb) = CpuBackend.batch_norm_backward(
+        (xs, x.1),
+        (gs, gy.1),
+        mean,
+        var,
+        weight.map(cpu),
+        eps,
+        input_grad,
+    )?;
+    Ok((
+        gx.map(StorageData::Cpu),
+        StorageData::Cpu(gw),
+        StorageData::Cpu(gb),
+    ))
+}
+
+/// The CPU storage of an optional operand.
+fn cpu(s: &StorageData) -> &cpu::CpuStorage {
+    let StorageData::Cpu(s) = s;
+    s
 }

@@ -15,7 +15,7 @@ mod update;
 mod view;
 
 pub use conv::{Conv1dOptions, Conv2dOptions};
-pub use nn::Reduction;
+pub use nn::{BatchStats, Reduction};
 
 use super::error::{Result, TensorError};
 use super::Tensor;

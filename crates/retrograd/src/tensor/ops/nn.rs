@@ -1,12 +1,13 @@
-//! Neural-network functions: softmax, log-softmax, the fused cross-entropy, NLL, MSE and
-//! dropout.
+//! Neural-network functions: softmax, log-softmax, the fused cross-entropy, NLL, MSE,
+//! dropout and batch normalisation.
 //!
 //! Cross-entropy from logits is one kernel forward (a stable log-sum-exp per row) and one
 //! kernel backward (`softmax - onehot`, scaled per row). That backward kernel is itself a
 //! recorded op whose rule is written with differentiable ops, so the loss still has second
-//! derivatives.
+//! derivatives. Batch normalisation is likewise one kernel each way; when its gradient must
+//! itself be differentiable (`create_graph`), the rule is written with differentiable ops.
 
-use crate::tensor::autograd::{no_grad, record_new, Save};
+use crate::tensor::autograd::{is_grad_enabled, no_grad, record_new, Save};
 use crate::tensor::backend;
 use crate::tensor::error::{invalid, shape_mismatch, Result};
 use crate::tensor::shape::resolve_axis;
@@ -224,6 +225,196 @@ impl Tensor {
         let mask = Tensor::from_vec(m, self.dims())?.to_dtype(self.dtype())?;
         self.mul(&mask)
     }
+}
+
+/// The per-channel statistics of a batch, returned by [`Tensor::batch_norm`] (constants:
+/// no gradient flows through them).
+///
+/// ```
+/// use retrograd::tensor::Tensor;
+/// let x = Tensor::from_vec(vec![1.0f64, 10.0, 3.0, 30.0], [2, 2]).unwrap();
+/// let (_, stats) = x.batch_norm(None, None, 0.0).unwrap();
+/// assert_eq!(stats.mean.to_vec::<f64>().unwrap(), vec![2.0, 20.0]);
+/// assert_eq!(stats.var.to_vec::<f64>().unwrap(), vec![1.0, 100.0]);
+/// assert_eq!(stats.count, 2);
+/// ```
+#[derive(Clone, Debug)]
+pub struct BatchStats {
+    /// The mean of each channel, shape `(C)`.
+    pub mean: Tensor,
+    /// The biased variance of each channel (divided by `count`), shape `(C)`; times
+    /// `count / (count - 1)` it is the unbiased estimate that running averages use.
+    pub var: Tensor,
+    /// How many values each channel's statistics were taken over (`N` times the spatial size).
+    pub count: usize,
+}
+
+impl Tensor {
+    /// Batch normalisation in training mode over axis 1 of an `(N, C, ..)` input: each
+    /// channel is standardised with the mean and biased variance of its values in the batch,
+    /// `(x - mean) / sqrt(var + eps)`, then scaled by `weight` and shifted by `bias` (`(C)`
+    /// each, both optional). Returns the output and the batch statistics (for running
+    /// averages). One fused kernel forward and one backward.
+    ///
+    /// ```
+    /// use retrograd::tensor::{DType, Rng, Tensor};
+    /// let x = Tensor::randn([8, 3, 4, 4], 2.0, 5.0, DType::F64, &mut Rng::new(1));
+    /// let w = Tensor::ones([3], DType::F64).requires_grad_();
+    /// let (y, _) = x.batch_norm(Some(&w), None, 1e-5).unwrap();
+    /// // each channel of the output has mean 0 and variance 1
+    /// let m = y.mean([0, 2, 3], false).unwrap().to_vec::<f64>().unwrap();
+    /// assert!(m.iter().all(|v| v.abs() < 1e-12));
+    /// y.square().unwrap().sum_all().unwrap().backward().unwrap();
+    /// assert_eq!(w.grad().unwrap().dims(), &[3]);
+    /// ```
+    #[track_caller]
+    pub fn batch_norm(
+        &self,
+        weight: Option<&Tensor>,
+        bias: Option<&Tensor>,
+        eps: f64,
+    ) -> Result<(Tensor, BatchStats)> {
+        let op = "batch_norm";
+        self.require_float(op)?;
+        if self.rank() < 2 {
+            return Err(invalid(
+                op,
+                format!("needs an (N, C, ..) input, got shape {:?}", self.dims()),
+            ));
+        }
+        let c = self.dims()[1];
+        let count = self.elem_count() / c.max(1);
+        for p in weight.iter().chain(&bias) {
+            p.require_same_dtype(op, self)?;
+            if p.dims() != [c] {
+                return Err(shape_mismatch(
+                    op,
+                    self.dims(),
+                    p.dims(),
+                    format!("weight and bias need one entry per channel: ({c})"),
+                ));
+            }
+        }
+        if count == 0 {
+            return Err(invalid(
+                op,
+                format!(
+                    "needs at least one value per channel, got shape {:?}",
+                    self.dims()
+                ),
+            ));
+        }
+        if !(eps >= 0.0 && eps.is_finite()) {
+            return Err(invalid(op, format!("eps {eps} must be finite and ≥ 0")));
+        }
+        let mut inputs = vec![self];
+        inputs.extend(weight);
+        inputs.extend(bias);
+        let (y, mean, var) = Tensor::read_all(&inputs, |s| {
+            let w = weight.map(|_| s[1]);
+            let b = bias.map(|_| s[inputs.len() - 1]);
+            backend::batch_norm((s[0], self.layout()), w, b, eps)
+        })?;
+        let stats = BatchStats {
+            mean: Tensor::from_data(mean, vec![c]),
+            var: Tensor::from_data(var, vec![c]),
+            count,
+        };
+        let saved = stats.clone();
+        let has_weight = weight.is_some();
+        let y = record_new(
+            op,
+            y,
+            self.dims().to_vec(),
+            &inputs,
+            Save::Leading(1 + has_weight as usize),
+            move |ctx, gy| {
+                let x = ctx.input(0);
+                let w = has_weight.then(|| ctx.input(1));
+                let (gx, gw, gb) = if is_grad_enabled() {
+                    batch_norm_grads_differentiable(x, w, gy, eps, ctx.needs(0))?
+                } else {
+                    batch_norm_grads(x, w, gy, &saved, eps, ctx.needs(0))?
+                };
+                let mut grads = vec![gx];
+                if has_weight {
+                    grads.push(ctx.needs(1).then_some(gw));
+                }
+                if ctx.inputs.len() > grads.len() {
+                    grads.push(ctx.needs(grads.len()).then_some(gb));
+                }
+                Ok(grads)
+            },
+        )?;
+        Ok((y, stats))
+    }
+}
+
+/// Input (if `input_grad`), weight and bias gradients of `batch_norm`, by the fused kernel.
+fn batch_norm_grads(
+    x: &Tensor,
+    w: Option<&Tensor>,
+    gy: &Tensor,
+    stats: &BatchStats,
+    eps: f64,
+    input_grad: bool,
+) -> Result<(Option<Tensor>, Tensor, Tensor)> {
+    let c = stats.mean.elem_count();
+    let mut all = vec![x, gy, &stats.mean, &stats.var];
+    all.extend(w);
+    let (gx, gw, gb) = Tensor::read_all(&all, |s| {
+        backend::batch_norm_backward(
+            (s[0], x.layout()),
+            (s[1], gy.layout()),
+            (s[2], s[3]),
+            w.map(|_| s[4]),
+            eps,
+            input_grad,
+        )
+    })?;
+    Ok((
+        gx.map(|g| Tensor::from_data(g, x.dims().to_vec())),
+        Tensor::from_data(gw, vec![c]),
+        Tensor::from_data(gb, vec![c]),
+    ))
+}
+
+/// The same gradients as [`batch_norm_grads`], written with differentiable ops of `x`, `w`
+/// and `gy` (the statistics recomputed from `x`), for second derivatives.
+fn batch_norm_grads_differentiable(
+    x: &Tensor,
+    w: Option<&Tensor>,
+    gy: &Tensor,
+    eps: f64,
+    input_grad: bool,
+) -> Result<(Option<Tensor>, Tensor, Tensor)> {
+    let c = x.dims()[1];
+    let axes: Vec<usize> = (0..x.rank()).filter(|&a| a != 1).collect();
+    let mut channel = vec![1; x.rank()];
+    channel[1] = c;
+    let m = (x.elem_count() / c) as f64;
+    let xc = x.sub(&x.mean(axes.clone(), true)?)?;
+    let invstd = xc
+        .square()?
+        .mean(axes.clone(), true)?
+        .add_scalar(eps)?
+        .powf(-0.5)?;
+    let xhat = xc.mul(&invstd)?;
+    let gb = gy.sum(axes.clone(), true)?;
+    let gw = gy.mul(&xhat)?.sum(axes, true)?;
+    let gx = if input_grad {
+        let a = match w {
+            Some(w) => invstd.mul(&w.reshape(channel.as_slice())?)?,
+            None => invstd,
+        };
+        let centred = gy
+            .sub(&gb.mul_scalar(1.0 / m)?)?
+            .sub(&xhat.mul(&gw.mul_scalar(1.0 / m)?)?)?;
+        Some(a.mul(&centred)?)
+    } else {
+        None
+    };
+    Ok((gx, gw.reshape([c])?, gb.reshape([c])?))
 }
 
 /// `(softmax(x) - onehot(t)) * g[:, None]` as a recorded op, differentiable in `x` and `g`.

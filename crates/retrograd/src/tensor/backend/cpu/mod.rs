@@ -14,7 +14,7 @@ pub(crate) mod strided;
 use super::{Backend, BinaryOp, Conv2dGeometry, ReduceOp, UnaryOp};
 use crate::tensor::error::{Result, TensorError};
 use crate::tensor::shape::Layout;
-use crate::tensor::{DType, Element};
+use crate::tensor::{DType, Element, FloatElement};
 use strided::{contiguous, map};
 
 /// Elements on the host, one vector per element type.
@@ -614,5 +614,100 @@ impl Backend for CpuBackend {
                 })
             }
         })
+    }
+
+    fn batch_norm(
+        &self,
+        x: &CpuStorage,
+        l: &Layout,
+        weight: Option<&CpuStorage>,
+        bias: Option<&CpuStorage>,
+        eps: f64,
+    ) -> Result<(CpuStorage, CpuStorage, CpuStorage)> {
+        fn run<T: FloatElement>(
+            x: &[T],
+            l: &Layout,
+            weight: Option<&CpuStorage>,
+            bias: Option<&CpuStorage>,
+            eps: f64,
+        ) -> Result<(CpuStorage, CpuStorage, CpuStorage)> {
+            let x = contiguous(x, l);
+            let w = weight.map(channel_vec::<T>).transpose()?;
+            let b = bias.map(channel_vec::<T>).transpose()?;
+            let (y, m, v) = nn::batch_norm(&x, planes(l), w, b, eps);
+            let wrap = CpuStorage::from_vec::<T>;
+            Ok((wrap(y), wrap(m), wrap(v)))
+        }
+        match x {
+            CpuStorage::F32(v) => run(v, l, weight, bias, eps),
+            CpuStorage::F64(v) => run(v, l, weight, bias, eps),
+            CpuStorage::I64(_) => Err(TensorError::UnsupportedDType {
+                op: "batch_norm",
+                dtype: DType::I64,
+            }),
+        }
+    }
+
+    fn batch_norm_backward(
+        &self,
+        x: (&CpuStorage, &Layout),
+        gy: (&CpuStorage, &Layout),
+        mean: &CpuStorage,
+        var: &CpuStorage,
+        weight: Option<&CpuStorage>,
+        eps: f64,
+        input_grad: bool,
+    ) -> Result<(Option<CpuStorage>, CpuStorage, CpuStorage)> {
+        fn run<T: FloatElement>(
+            x: (&[T], &Layout),
+            gy: (&CpuStorage, &Layout),
+            stats: (&CpuStorage, &CpuStorage),
+            weight: Option<&CpuStorage>,
+            eps: f64,
+            input_grad: bool,
+        ) -> Result<(Option<CpuStorage>, CpuStorage, CpuStorage)> {
+            let xs = contiguous(x.0, x.1);
+            let gs = float_slice::<T>("batch_norm", gy.0, gy.1)?;
+            let (gx, gw, gb) = nn::batch_norm_backward(
+                &xs,
+                &gs,
+                planes(x.1),
+                channel_vec::<T>(stats.0)?,
+                channel_vec::<T>(stats.1)?,
+                weight.map(channel_vec::<T>).transpose()?,
+                eps,
+                input_grad,
+            );
+            let wrap = CpuStorage::from_vec::<T>;
+            Ok((gx.map(wrap), wrap(gw), wrap(gb)))
+        }
+        let stats = (mean, var);
+        match x.0 {
+            CpuStorage::F32(v) => run((v, x.1), gy, stats, weight, eps, input_grad),
+            CpuStorage::F64(v) => run((v, x.1), gy, stats, weight, eps, input_grad),
+            CpuStorage::I64(_) => Err(TensorError::UnsupportedDType {
+                op: "batch_norm",
+                dtype: DType::I64,
+            }),
+        }
+    }
+}
+
+/// A per-channel vector of a batch normalisation as `T` elements (a dtype mismatch is an
+/// error naming the op).
+fn channel_vec<T: Element>(p: &CpuStorage) -> Result<&[T]> {
+    p.as_slice::<T>().ok_or(TensorError::DTypeMismatch {
+        op: "batch_norm",
+        lhs: T::DTYPE,
+        rhs: p.dtype(),
+    })
+}
+
+/// An `(N, C, ..)` layout as `(N, C, S)` planes.
+fn planes(l: &Layout) -> nn::Planes {
+    nn::Planes {
+        n: l.dims[0],
+        c: l.dims[1],
+        s: l.dims[2..].iter().product(),
     }
 }
