@@ -108,6 +108,18 @@ pub enum ReduceOp {
     Min,
 }
 
+/// The gradients of a batch normalisation with respect to its input (when asked for), its
+/// weight and its bias.
+#[derive(Clone, Debug)]
+pub struct BatchNormGrads<S> {
+    /// `(N, C, ..)`, like the input.
+    pub input: Option<S>,
+    /// `(C)`
+    pub weight: S,
+    /// `(C)`
+    pub bias: S,
+}
+
 /// Sizes of a 2-D convolution or pooling window over an `(N, C, H, W)` input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Conv2dGeometry {
@@ -363,7 +375,7 @@ pub trait Backend: Send + Sync {
         weight: Option<&Self::Storage>,
         eps: f64,
         input_grad: bool,
-    ) -> Result<(Option<Self::Storage>, Self::Storage, Self::Storage)>;
+    ) -> Result<BatchNormGrads<Self::Storage>>;
     /// `(softmax(x_i) - onehot(t_i)) * g_i`, the gradient of `cross_entropy` given row weights `g`.
     #[allow(clippy::too_many_arguments)]
     fn cross_entropy_backward(
@@ -630,10 +642,10 @@ pub(crate) fn batch_norm_backward(
     weight: Option<&StorageData>,
     eps: f64,
     input_grad: bool,
-) -> Result<(Option<StorageData>, StorageData, StorageData)> {
+) -> Result<BatchNormGrads<StorageData>> {
     let (StorageData::Cpu(xs), StorageData::Cpu(gs)) = (x.0, gy.0);
     let (StorageData::Cpu(mean), StorageData::Cpu(var)) = stats;
-    let (gx, gw, gb) = CpuBackend.batch_norm_backward(
+    let g = CpuBackend.batch_norm_backward(
         (xs, x.1),
         (gs, gy.1),
         mean,
@@ -642,11 +654,11 @@ pub(crate) fn batch_norm_backward(
         eps,
         input_grad,
     )?;
-    Ok((
-        gx.map(StorageData::Cpu),
-        StorageData::Cpu(gw),
-        StorageData::Cpu(gb),
-    ))
+    Ok(BatchNormGrads {
+        input: g.input.map(StorageData::Cpu),
+        weight: StorageData::Cpu(g.weight),
+        bias: StorageData::Cpu(g.bias),
+    })
 }
 
 /// The CPU storage of an optional operand.

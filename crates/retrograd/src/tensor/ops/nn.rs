@@ -362,7 +362,7 @@ fn batch_norm_grads(
     let c = stats.mean.elem_count();
     let mut all = vec![x, gy, &stats.mean, &stats.var];
     all.extend(w);
-    let (gx, gw, gb) = Tensor::read_all(&all, |s| {
+    let g = Tensor::read_all(&all, |s| {
         backend::batch_norm_backward(
             (s[0], x.layout()),
             (s[1], gy.layout()),
@@ -373,9 +373,9 @@ fn batch_norm_grads(
         )
     })?;
     Ok((
-        gx.map(|g| Tensor::from_data(g, x.dims().to_vec())),
-        Tensor::from_data(gw, vec![c]),
-        Tensor::from_data(gb, vec![c]),
+        g.input.map(|g| Tensor::from_data(g, x.dims().to_vec())),
+        Tensor::from_data(g.weight, vec![c]),
+        Tensor::from_data(g.bias, vec![c]),
     ))
 }
 

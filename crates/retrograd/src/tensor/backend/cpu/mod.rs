@@ -11,7 +11,7 @@ pub(crate) mod pool;
 mod reduce;
 pub(crate) mod strided;
 
-use super::{Backend, BinaryOp, Conv2dGeometry, ReduceOp, UnaryOp};
+use super::{Backend, BatchNormGrads, BinaryOp, Conv2dGeometry, ReduceOp, UnaryOp};
 use crate::tensor::error::{Result, TensorError};
 use crate::tensor::shape::Layout;
 use crate::tensor::{DType, Element, FloatElement};
@@ -657,7 +657,7 @@ impl Backend for CpuBackend {
         weight: Option<&CpuStorage>,
         eps: f64,
         input_grad: bool,
-    ) -> Result<(Option<CpuStorage>, CpuStorage, CpuStorage)> {
+    ) -> Result<BatchNormGrads<CpuStorage>> {
         fn run<T: FloatElement>(
             x: (&[T], &Layout),
             gy: (&CpuStorage, &Layout),
@@ -665,7 +665,7 @@ impl Backend for CpuBackend {
             weight: Option<&CpuStorage>,
             eps: f64,
             input_grad: bool,
-        ) -> Result<(Option<CpuStorage>, CpuStorage, CpuStorage)> {
+        ) -> Result<BatchNormGrads<CpuStorage>> {
             let xs = contiguous(x.0, x.1);
             let gs = float_slice::<T>("batch_norm", gy.0, gy.1)?;
             let (gx, gw, gb) = nn::batch_norm_backward(
@@ -679,7 +679,11 @@ impl Backend for CpuBackend {
                 input_grad,
             );
             let wrap = CpuStorage::from_vec::<T>;
-            Ok((gx.map(wrap), wrap(gw), wrap(gb)))
+            Ok(BatchNormGrads {
+                input: gx.map(wrap),
+                weight: wrap(gw),
+                bias: wrap(gb),
+            })
         }
         let stats = (mean, var);
         match x.0 {
