@@ -8,6 +8,10 @@
 //! `value` is the median over repetitions. The thread count is rayon's (`RAYON_NUM_THREADS`).
 //! The peers' scripts define the same cases on the same shapes; see `bench/README.md`.
 
+#[path = "common/mlp.rs"]
+mod mlp;
+
+use mlp::Mlp;
 use retrograd::tensor::autograd::no_grad;
 use retrograd::tensor::{Conv2dOptions, DType, Result, Rng, Tensor};
 use std::hint::black_box;
@@ -157,40 +161,11 @@ fn conv(o: &Opts) -> Result<()> {
     Ok(())
 }
 
-/// One SGD training step (forward, cross-entropy, backward, update; f32) of an MLP with ReLU
-/// between layers: `h = x·W + b`, weights `randn / sqrt(fan_in)`, zero biases, lr 0.01,
-/// labels `i mod classes` — the definitions of the peers' scripts.
+/// One SGD training step (forward, cross-entropy, backward, update; f32) of the MLP of
+/// `common/mlp.rs`, lr 0.01 — the definitions of the peers' scripts.
 fn mlp_step(dims: &[usize], batch: usize, reps: usize) -> Result<(f64, f64)> {
-    let mut rng = Rng::new(4);
-    let x = Tensor::randn([batch, dims[0]], 0.0, 1.0, DType::F32, &mut rng);
-    let classes = *dims.last().unwrap() as i64;
-    let y = Tensor::from_vec((0..batch as i64).map(|i| i % classes).collect(), [batch])?;
-    let mut params = Vec::new();
-    for w in dims.windows(2) {
-        let std = 1.0 / (w[0] as f64).sqrt();
-        params.push(Tensor::randn([w[0], w[1]], 0.0, std, DType::F32, &mut rng).requires_grad_());
-        params.push(Tensor::zeros([w[1]], DType::F32).requires_grad_());
-    }
-    let layers = params.len() / 2;
-    let step = || -> Result<f64> {
-        let mut h = x.clone();
-        for l in 0..layers {
-            h = h.matmul(&params[2 * l])?.add(&params[2 * l + 1])?;
-            if l + 1 < layers {
-                h = h.relu()?;
-            }
-        }
-        let loss = h.cross_entropy(&y)?;
-        loss.backward()?;
-        no_grad(|| -> Result<()> {
-            for p in &params {
-                p.add_scaled_(&p.grad().expect("reached by backward"), -0.01)?;
-                p.zero_grad();
-            }
-            Ok(())
-        })?;
-        loss.item()
-    };
+    let mlp = Mlp::new(dims, batch, 4)?;
+    let step = || mlp.step(0.01);
     let first = step()?;
     let (med, min) = time(20, reps, || step().unwrap());
     let last = step()?;

@@ -4,8 +4,12 @@
 //! `cargo run --release -p retrograd --example tensor_mlp_step -- [BATCH] [WIDTHS] [STEPS]`
 //! (defaults: batch 64, widths `64-128-10`, 2000 timed steps); e.g. `128 784-256-256-10 500`.
 
+#[path = "../benches/common/mlp.rs"]
+mod mlp;
+
+use mlp::Mlp;
 use retrograd::tensor::autograd::no_grad;
-use retrograd::tensor::{DType, Result, Rng, Tensor};
+use retrograd::tensor::Result;
 use std::time::Instant;
 
 /// The median of the per-call times of `f` in microseconds, over `iters` calls.
@@ -29,39 +33,10 @@ fn main() -> Result<()> {
             .collect()
     });
     let iters: usize = args.get(2).map_or(2000, |s| s.parse().expect("steps"));
-    let c = *dims.last().unwrap();
-    let mut rng = Rng::new(0);
-    let x = Tensor::randn([n, dims[0]], 0.0, 1.0, DType::F32, &mut rng);
-    let y = Tensor::from_vec((0..n as i64).map(|i| i % c as i64).collect(), [n])?;
-    let mut params = Vec::new();
-    for w in dims.windows(2) {
-        let std = 1.0 / (w[0] as f64).sqrt();
-        params.push(Tensor::randn([w[0], w[1]], 0.0, std, DType::F32, &mut rng).requires_grad_());
-        params.push(Tensor::zeros([w[1]], DType::F32).requires_grad_());
-    }
-    let layers = params.len() / 2;
-    let forward = || -> Result<Tensor> {
-        let mut h = x.clone();
-        for l in 0..layers {
-            h = h.matmul(&params[2 * l])?.add(&params[2 * l + 1])?;
-            if l + 1 < layers {
-                h = h.relu()?;
-            }
-        }
-        h.cross_entropy(&y)
-    };
+    let mlp = Mlp::new(&dims, n, 0)?;
     let last = std::cell::Cell::new(0.0);
     let step = || -> Result<()> {
-        let loss = forward()?;
-        loss.backward()?;
-        no_grad(|| -> Result<()> {
-            for p in &params {
-                p.add_scaled_(&p.grad().expect("reached by backward"), -0.05)?;
-                p.zero_grad();
-            }
-            Ok(())
-        })?;
-        last.set(loss.item()?);
+        last.set(mlp.step(0.05)?);
         Ok(())
     };
     step()?;
@@ -70,7 +45,7 @@ fn main() -> Result<()> {
         step()?;
     }
     let step_us = median_us(iters, step)?;
-    let fwd_us = median_us(iters, || no_grad(forward).map(drop))?;
+    let fwd_us = median_us(iters, || no_grad(|| mlp.loss()).map(drop))?;
     let widths: Vec<String> = dims.iter().map(|d| d.to_string()).collect();
     println!(
         "mlp {} batch {n}: loss {first:.4} -> {:.4}; training step {step_us:.1} us, \

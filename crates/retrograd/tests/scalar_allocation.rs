@@ -3,23 +3,38 @@
 use retrograd::prelude::*;
 use retrograd::Tape;
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
 
 struct Counting;
 
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    // Allocations made by this thread. Counting per thread keeps allocations of other
+    // threads (the test harness, other tests) out of the count. Const-initialised and
+    // without a destructor, so reading it never allocates (which would recurse).
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn count() {
+    // `try_with`: never panic inside the allocator, even while a thread shuts down.
+    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+}
+
+/// Allocations made so far by the calling thread.
+fn allocations() -> usize {
+    ALLOCATIONS.with(Cell::get)
+}
 
 // SAFETY: delegates to the system allocator, only counting calls.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count();
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count();
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -53,9 +68,11 @@ fn rerecording_allocates_nothing() {
     // The first `clear` may enlarge the statement buffer once (the tape keeps at least as
     // much free room for statements as for operands); from then on nothing is allocated.
     run(&mut tape, &mut inputs);
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    // Recording runs on this thread only (the active tape is thread-local), so this
+    // thread's count covers every allocation it makes.
+    let before = allocations();
     let second = run(&mut tape, &mut inputs);
-    let after = ALLOCATIONS.load(Ordering::Relaxed);
+    let after = allocations();
     assert_eq!(first, second);
     assert_eq!(
         after - before,

@@ -255,20 +255,22 @@ pub fn evaluate(function: &str, input: &str) -> Result<Evaluated, String> {
             ]))?;
             Ok(Evaluated { output, timings })
         }
-        "jacobian" => {
-            let mut j = SparseMat {
+        "jacobian" => super::timed_in_place(
+            input.runs(),
+            &mut SparseMat {
                 rows: Vec::new(),
                 cols: Vec::new(),
                 vals: Vec::new(),
-            };
-            let ((), timings) = crate::runs::repeat(input.runs(), || jacobian_into(&pb, &mut j));
-            let output = crate::json::to_vec(&Object(&[
-                ("rows", &abbreviated(&j.rows)),
-                ("cols", &abbreviated(&j.cols)),
-                ("vals", &abbreviated(&j.vals)),
-            ]))?;
-            Ok(Evaluated { output, timings })
-        }
+            },
+            |j| jacobian_into(&pb, j),
+            |j| {
+                crate::json::to_vec(&Object(&[
+                    ("rows", &abbreviated(&j.rows)),
+                    ("cols", &abbreviated(&j.cols)),
+                    ("vals", &abbreviated(&j.vals)),
+                ]))
+            },
+        ),
         _ => unknown(function),
     }
 }

@@ -282,20 +282,32 @@ mod tests {
     use super::*;
     use crate::evals::testing::assert_matches_fd;
 
-    #[test]
-    fn gradient_matches_finite_differences() {
-        let (d, k, n) = (3, 2, 4);
-        let lsz = 3;
+    /// A problem of the given sizes and prior with made-up points and parameters (taken
+    /// from a fixed sequence, the parameters from `shift` entries on).
+    pub(super) fn problem(
+        d: usize,
+        k: usize,
+        n: usize,
+        m: i64,
+        gamma: f64,
+        shift: usize,
+    ) -> Problem {
         let v = |i: usize| ((i * 37 + 11) % 17) as f64 / 10.0 - 0.8;
-        let pb = Problem {
+        let lsz = d * (d - 1) / 2;
+        Problem {
             d,
             k,
             n,
             x: (0..n * d).map(v).collect(),
-            m: 2,
-            gamma: 1.3,
-            params: (0..k + 2 * k * d + k * lsz).map(|i| v(i + 100)).collect(),
-        };
+            m,
+            gamma,
+            params: (0..k + 2 * k * d + k * lsz).map(|i| v(i + shift)).collect(),
+        }
+    }
+
+    #[test]
+    fn gradient_matches_finite_differences() {
+        let pb = problem(3, 2, 4, 2, 1.3, 100);
         let g = gradient(&mut Tape::new(), &pb);
         assert_matches_fd(|p| objective(&pb, p), &pb.params, &g, 1e-6);
     }
@@ -424,22 +436,12 @@ pub mod tensor {
 
     #[cfg(test)]
     mod tests {
+        use super::super::tests::problem;
         use super::super::*;
 
         #[test]
         fn agrees_with_the_tape() {
-            let (d, k, n) = (4, 3, 7);
-            let lsz = 6;
-            let v = |i: usize| ((i * 37 + 11) % 17) as f64 / 10.0 - 0.8;
-            let pb = Problem {
-                d,
-                k,
-                n,
-                x: (0..n * d).map(v).collect(),
-                m: 2,
-                gamma: 1.3,
-                params: (0..k + 2 * k * d + k * lsz).map(|i| v(i + 100)).collect(),
-            };
+            let pb = problem(4, 3, 7, 2, 1.3, 100);
             let g = gradient(&mut Tape::new(), &pb);
             for (batch, columns) in [(1, false), (40, true), (40, false), (1000, true)] {
                 let t = super::gradient_with(&pb, batch, columns).unwrap();
@@ -451,19 +453,8 @@ pub mod tensor {
 
         #[test]
         fn handles_one_dimension_and_no_points() {
-            let v = |i: usize| ((i * 37 + 11) % 17) as f64 / 10.0 - 0.8;
             for (d, n) in [(1, 5), (3, 0)] {
-                let k = 2;
-                let lsz = d * (d - 1) / 2;
-                let pb = Problem {
-                    d,
-                    k,
-                    n,
-                    x: (0..n * d).map(v).collect(),
-                    m: 1,
-                    gamma: 0.7,
-                    params: (0..k + 2 * k * d + k * lsz).map(|i| v(i + 3)).collect(),
-                };
+                let pb = problem(d, 2, n, 1, 0.7, 3);
                 let g = gradient(&mut Tape::new(), &pb);
                 let t = super::gradient(&pb).unwrap();
                 assert_eq!(g.len(), t.len());

@@ -1,7 +1,7 @@
 //! `kmeans`: the cost `Σᵢ minⱼ |Cⱼ − Pᵢ|²` and the Newton direction `J ⊘ diag(H)`, with the
 //! gradient `J` and the Hessian diagonal from one forward-over-reverse sweep.
 
-use super::{input_with_runs, timed, unknown};
+use super::{input_with_runs, timed, timed_in_place, unknown};
 use crate::json::{Rows, ToJson};
 use crate::protocol::Evaluated;
 use num_traits::Float;
@@ -172,16 +172,17 @@ pub fn evaluate(function: &str, input: &str) -> Result<Evaluated, String> {
     }
     match function {
         "cost" => timed(input.runs(), || cost(&points, &centroids, d)),
-        "dir" => {
-            let mut run = Dir::default();
-            let ((), timings) =
-                crate::runs::repeat(input.runs(), || run.run(&points, &centroids, d));
-            let output = crate::json::to_vec(&Rows {
-                data: &run.out,
-                cols: d,
-            } as &dyn ToJson)?;
-            Ok(Evaluated { output, timings })
-        }
+        "dir" => timed_in_place(
+            input.runs(),
+            &mut Dir::default(),
+            |run| run.run(&points, &centroids, d),
+            |run| {
+                crate::json::to_vec(&Rows {
+                    data: &run.out,
+                    cols: d,
+                } as &dyn ToJson)
+            },
+        ),
         _ => unknown(function),
     }
 }

@@ -1,10 +1,9 @@
 //! `llsq`: the linear least squares objective `½ Σᵢ (sᵢ − Σⱼ xⱼ tᵢʲ)²` with
 //! `tᵢ = −1 + 2i/(n − 1)`, `sᵢ = sign(tᵢ)`, and its gradient.
 
-use super::{input_with_runs, timed, unknown};
+use super::{input_with_runs, timed, timed_in_place, unknown};
 use crate::json;
 use crate::protocol::Evaluated;
-use crate::runs::repeat;
 use num_traits::Float;
 use retrograd::{Adjoints, Tape, Var};
 
@@ -136,14 +135,12 @@ pub fn evaluate(function: &str, input: &str) -> Result<Evaluated, String> {
     let input: Input = super::parse(input)?;
     match function {
         "primal" => timed(input.runs(), || primal(&input.x, input.n)),
-        "gradient" => {
-            let mut g = Gradient::default();
-            let ((), timings) = repeat(input.runs(), || g.run(&input.x, input.n));
-            Ok(Evaluated {
-                output: json::to_vec(&g.out)?,
-                timings,
-            })
-        }
+        "gradient" => timed_in_place(
+            input.runs(),
+            &mut Gradient::default(),
+            |g| g.run(&input.x, input.n),
+            |g| json::to_vec(&g.out),
+        ),
         _ => unknown(function),
     }
 }

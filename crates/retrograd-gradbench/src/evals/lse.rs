@@ -1,10 +1,9 @@
 //! `lse`: LogSumExp with the max trick, `a + ln Σ exp(xᵢ − a)` where `a = max x`, and its
 //! gradient.
 
-use super::{input_with_runs, max_element, timed, unknown};
+use super::{input_with_runs, max_element, timed, timed_in_place, unknown};
 use crate::json;
 use crate::protocol::Evaluated;
-use crate::runs::repeat;
 use num_traits::Float;
 use retrograd::{Adjoints, Tape, Var};
 
@@ -120,14 +119,12 @@ pub fn evaluate(function: &str, input: &str) -> Result<Evaluated, String> {
     }
     match function {
         "primal" => timed(input.runs(), || primal(&input.x)),
-        "gradient" => {
-            let mut g = Gradient::default();
-            let ((), timings) = repeat(input.runs(), || g.run(&input.x));
-            Ok(Evaluated {
-                output: json::to_vec(&g.out)?,
-                timings,
-            })
-        }
+        "gradient" => timed_in_place(
+            input.runs(),
+            &mut Gradient::default(),
+            |g| g.run(&input.x),
+            |g| json::to_vec(&g.out),
+        ),
         _ => unknown(function),
     }
 }

@@ -58,6 +58,21 @@ pub(crate) fn timed<O: ToJson>(runs: Runs, f: impl FnMut() -> O) -> Result<Evalu
     })
 }
 
+/// Runs `run` on `state` as `runs` asks (the state keeps its buffers from run to run), then
+/// serializes the output with `output`, which reads it from the state.
+pub(crate) fn timed_in_place<S>(
+    runs: Runs,
+    state: &mut S,
+    mut run: impl FnMut(&mut S),
+    output: impl FnOnce(&S) -> Result<Vec<u8>, String>,
+) -> Result<Evaluated, String> {
+    let ((), timings) = repeat(runs, || run(state));
+    Ok(Evaluated {
+        output: output(state)?,
+        timings,
+    })
+}
+
 /// The error for a function name a module does not have.
 pub(crate) fn unknown(function: &str) -> Result<Evaluated, String> {
     Err(format!("unknown function `{function}`"))

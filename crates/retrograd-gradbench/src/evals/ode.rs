@@ -1,10 +1,9 @@
 //! `ode`: `s` steps of classical Runge–Kutta on `y₀' = x₀`, `yᵢ' = xᵢ·yᵢ₋₁` from `y(0) = 0`
 //! to `t = 2`, and the gradient of the last component of `y(2)` with respect to `x`.
 
-use super::{input_with_runs, timed, unknown};
+use super::{input_with_runs, timed, timed_in_place, unknown};
 use crate::json;
 use crate::protocol::Evaluated;
-use crate::runs::repeat;
 use num_traits::Float;
 use retrograd::{Adjoints, Tape, Var};
 
@@ -300,14 +299,12 @@ pub fn evaluate(function: &str, input: &str) -> Result<Evaluated, String> {
     }
     match function {
         "primal" => timed(input.runs(), || primal(&input.x, input.s)),
-        "gradient" => {
-            let mut g = Gradient::default();
-            let ((), timings) = repeat(input.runs(), || g.run(&input.x, input.s));
-            Ok(Evaluated {
-                output: json::to_vec(&g.out)?,
-                timings,
-            })
-        }
+        "gradient" => timed_in_place(
+            input.runs(),
+            &mut Gradient::default(),
+            |g| g.run(&input.x, input.s),
+            |g| json::to_vec(&g.out),
+        ),
         _ => unknown(function),
     }
 }
