@@ -11,28 +11,22 @@ use retrograd::tensor::autograd::no_grad;
 use retrograd::tensor::{Conv2dOptions, DType, Result, Rng, Tensor};
 use std::time::Instant;
 
-/// Batch norm over `(N, C, H, W)` in training mode, as `retrograd_nn::layers::BatchNorm`.
+/// Batch norm over `(N, C, H, W)` in training mode, as `retrograd_nn::layers::BatchNorm`:
+/// the fused op, then the running averages updated from the batch statistics.
 fn batch_norm(x: &Tensor, w: &Tensor, b: &Tensor, run: &(Tensor, Tensor)) -> Result<Tensor> {
-    let c = w.dims()[0];
-    let mean = x.mean([0, 2, 3], true)?;
-    let var = x.sub(&mean)?.square()?.mean([0, 2, 3], true)?;
-    no_grad(|| -> Result<()> {
-        let (bm, bv) = (mean.to_vec::<f32>()?, var.to_vec::<f32>()?);
-        run.0.update_(|r: &mut [f32]| {
-            r.iter_mut()
-                .zip(&bm)
-                .for_each(|(r, b)| *r = 0.9 * *r + 0.1 * b)
-        })?;
-        run.1.update_(|r: &mut [f32]| {
-            r.iter_mut()
-                .zip(&bv)
-                .for_each(|(r, b)| *r = 0.9 * *r + 0.1 * b)
-        })?;
-        Ok(())
+    let (y, stats) = x.batch_norm(Some(w), Some(b), 1e-5)?;
+    let (bm, bv) = (stats.mean.to_vec::<f32>()?, stats.var.to_vec::<f32>()?);
+    run.0.update_(|r: &mut [f32]| {
+        r.iter_mut()
+            .zip(&bm)
+            .for_each(|(r, b)| *r = 0.9 * *r + 0.1 * b)
     })?;
-    let xhat = x.sub(&mean)?.div(&var.add_scalar(1e-5)?.sqrt()?)?;
-    xhat.mul(&w.reshape([1, c, 1, 1])?)?
-        .add(&b.reshape([1, c, 1, 1])?)
+    run.1.update_(|r: &mut [f32]| {
+        r.iter_mut()
+            .zip(&bv)
+            .for_each(|(r, b)| *r = 0.9 * *r + 0.1 * b)
+    })?;
+    Ok(y)
 }
 
 struct Adam {
