@@ -334,13 +334,31 @@ pub trait Backend: Send + Sync {
         g: &Conv2dGeometry,
         groups: usize,
     ) -> Result<Self::Storage>;
-    /// Max pooling; returns values and, per output, the flat `h·W + w` index of the max.
+    /// Max pooling (padding never wins): `(N, C, ho, wo)`.
     fn max_pool2d(
         &self,
         x: &Self::Storage,
         l: &Layout,
         g: &Conv2dGeometry,
-    ) -> Result<(Self::Storage, Self::Storage)>;
+    ) -> Result<Self::Storage>;
+    /// The gradient of [`max_pool2d`](Backend::max_pool2d) with respect to its input: each
+    /// element of `gy` `(N, C, ho, wo)` added at the position of its window's maximum in
+    /// `x`; `(N, C, H, W)`.
+    fn max_pool2d_backward(
+        &self,
+        x: (&Self::Storage, &Layout),
+        gy: (&Self::Storage, &Layout),
+        g: &Conv2dGeometry,
+    ) -> Result<Self::Storage>;
+    /// The adjoint of [`max_pool2d_backward`](Backend::max_pool2d_backward) in `gy`: per
+    /// window, the element of `v` `(N, C, H, W)` at the position of the maximum of `x`;
+    /// `(N, C, ho, wo)`.
+    fn max_pool2d_select(
+        &self,
+        x: (&Self::Storage, &Layout),
+        v: (&Self::Storage, &Layout),
+        g: &Conv2dGeometry,
+    ) -> Result<Self::Storage>;
     /// Softmax (or log-softmax) over the last axis.
     fn softmax(&self, x: &Self::Storage, l: &Layout, log: bool) -> Result<Self::Storage>;
     /// Per-row cross-entropy `logsumexp(x_i) - x_i[t_i]` of `(N, C)` logits and i64 targets.
@@ -584,14 +602,32 @@ pub(crate) fn conv2d_weight_grad(
     ))
 }
 
-pub(crate) fn max_pool2d(
-    x: &StorageData,
-    l: &Layout,
+pub(crate) fn max_pool2d(x: &StorageData, l: &Layout, g: &Conv2dGeometry) -> Result<StorageData> {
+    Ok(StorageData::Cpu(CpuBackend.max_pool2d(cpu(x), l, g)?))
+}
+
+pub(crate) fn max_pool2d_backward(
+    x: (&StorageData, &Layout),
+    gy: (&StorageData, &Layout),
     g: &Conv2dGeometry,
-) -> Result<(StorageData, StorageData)> {
-    let StorageData::Cpu(x) = x;
-    let (v, i) = CpuBackend.max_pool2d(x, l, g)?;
-    Ok((StorageData::Cpu(v), StorageData::Cpu(i)))
+) -> Result<StorageData> {
+    Ok(StorageData::Cpu(CpuBackend.max_pool2d_backward(
+        (cpu(x.0), x.1),
+        (cpu(gy.0), gy.1),
+        g,
+    )?))
+}
+
+pub(crate) fn max_pool2d_select(
+    x: (&StorageData, &Layout),
+    v: (&StorageData, &Layout),
+    g: &Conv2dGeometry,
+) -> Result<StorageData> {
+    Ok(StorageData::Cpu(CpuBackend.max_pool2d_select(
+        (cpu(x.0), x.1),
+        (cpu(v.0), v.1),
+        g,
+    )?))
 }
 
 pub(crate) fn softmax(x: &StorageData, l: &Layout, log: bool) -> Result<StorageData> {

@@ -307,21 +307,14 @@ impl Tensor {
             ));
         }
         let g = self.geometry(op, kernel, stride, padding, (1, 1))?;
-        let (vals, idx) = backend::max_pool2d(&self.read(), self.layout(), &g)?;
-        let idx = Tensor::from_data(idx, vec![g.n, g.c, g.ho * g.wo]);
-        let in_dims = self.dims().to_vec();
+        let vals = backend::max_pool2d(&self.read(), self.layout(), &g)?;
         record_new(
             op,
             vals,
             vec![g.n, g.c, g.ho, g.wo],
             &[self],
-            Save::Nothing,
-            move |_, grad| {
-                // Route each output gradient to its argmax: a scatter-add, itself differentiable.
-                let grad = grad.reshape([g.n, g.c, g.ho * g.wo])?;
-                let gx = scatter_rows(&grad, &idx, vec![g.n, g.c, g.h * g.w])?;
-                Ok(vec![Some(gx.reshape(in_dims.as_slice())?)])
-            },
+            Save::Inputs,
+            move |ctx, gy| Ok(vec![Some(max_pool_route(ctx.input(0), gy, g)?)]),
         )
     }
 
@@ -348,22 +341,42 @@ impl Tensor {
     }
 }
 
-/// Zeros of shape `dims` with `src` added at `idx` along the last axis (`src` and `idx` of
-/// equal shape): the backward of max pooling, recorded with `gather` as its rule.
+// Max pooling stores no indices: its gradient `max_pool_route` finds each window's maximum
+// again in the input, and so does `max_pool_select`, its adjoint in the gradient. Both are
+// linear in the gradient and locally constant in the input (no gradient flows to `x`), and
+// each one's rule is the other.
+
+/// Each element of `gy` `(N, C, ho, wo)` added at the position of its window's maximum in
+/// `x` `(N, C, H, W)`: the gradient of `max_pool2d`.
 #[track_caller]
-fn scatter_rows(src: &Tensor, idx: &Tensor, dims: Vec<usize>) -> Result<Tensor> {
-    let axis = dims.len() - 1;
-    let data = Tensor::read_all(&[idx, src], |s| {
-        backend::scatter_add(&dims, axis, (s[0], idx.layout()), (s[1], src.layout()))
+fn max_pool_route(x: &Tensor, gy: &Tensor, g: Conv2dGeometry) -> Result<Tensor> {
+    let data = Tensor::read_all(&[x, gy], |s| {
+        backend::max_pool2d_backward((s[0], x.layout()), (s[1], gy.layout()), &g)
     })?;
-    let idx = idx.clone();
     record_new(
         "max_pool2d_backward",
         data,
-        dims,
-        &[src],
-        Save::Nothing,
-        move |_, g| Ok(vec![Some(g.gather(axis as isize, &idx)?)]),
+        x.dims().to_vec(),
+        &[x, gy],
+        Save::Inputs,
+        move |ctx, v| Ok(vec![None, Some(max_pool_select(ctx.input(0), v, g)?)]),
+    )
+}
+
+/// Per window, the element of `v` `(N, C, H, W)` where `x` has its maximum: the adjoint of
+/// [`max_pool_route`] in its gradient.
+#[track_caller]
+fn max_pool_select(x: &Tensor, v: &Tensor, g: Conv2dGeometry) -> Result<Tensor> {
+    let data = Tensor::read_all(&[x, v], |s| {
+        backend::max_pool2d_select((s[0], x.layout()), (s[1], v.layout()), &g)
+    })?;
+    record_new(
+        "max_pool2d_select",
+        data,
+        vec![g.n, g.c, g.ho, g.wo],
+        &[x, v],
+        Save::Inputs,
+        move |ctx, u| Ok(vec![None, Some(max_pool_route(ctx.input(0), u, g)?)]),
     )
 }
 

@@ -10,10 +10,12 @@ use super::math::vectorized;
 use super::matmul::{gemm_into, Mat, SendPtr, PAR_GEMM_WORK};
 use super::pool;
 use super::strided::PAR_THRESHOLD;
+use super::window2x2;
 use crate::tensor::backend::Conv2dGeometry;
 use crate::tensor::FloatElement;
 use gemm::Parallelism;
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Input row `o*s - p + k*d` of output row `o` and tap `k`, if inside `0..size`.
 #[inline]
@@ -411,60 +413,147 @@ fn tap_range(o: usize, kernel: usize, s: usize, p: usize, d: usize, size: usize)
     (lo.min(hi), hi)
 }
 
-/// Max pooling (padding never wins); returns values and flat `ih·W + iw` argmax per output.
-pub(crate) fn max_pool2d<T>(x: &[T], g: &Conv2dGeometry) -> (Vec<T>, Vec<i64>)
-where
-    T: Copy + Default + Send + Sync + PartialOrd + 'static,
-{
-    let l = g.ho * g.wo;
-    let mut vals = pool::filled(g.n * g.c * l, T::default());
-    let mut idx = pool::filled(g.n * g.c * l, 0i64);
-    let (sh, ph, dh) = (g.stride.0, g.padding.0, g.dilation.0);
-    let (sw, pw, dw) = (g.stride.1, g.padding.1, g.dilation.1);
-    // Valid taps per output row and column, computed once.
-    let rows: Vec<(usize, usize)> = (0..g.ho)
-        .map(|o| tap_range(o, g.kh, sh, ph, dh, g.h))
-        .collect();
-    let cols: Vec<(usize, usize)> = (0..g.wo)
-        .map(|o| tap_range(o, g.kw, sw, pw, dw, g.w))
-        .collect();
-    let two_by_two = (g.kh, g.kw, sh, sw, ph, pw) == (2, 2, 2, 2, 0, 0);
-    let fill = |(nc, (vd, id)): (usize, (&mut [T], &mut [i64]))| {
-        let src = &x[nc * g.h * g.w..(nc + 1) * g.h * g.w];
-        if two_by_two {
-            pool_2x2(src, g, vd, id);
-            return;
+/// The windows of a max pooling: the valid taps of every output row and column (padding
+/// is at most half the window, so every window has one).
+struct Windows {
+    g: Conv2dGeometry,
+    rows: Vec<(usize, usize)>,
+    cols: Vec<(usize, usize)>,
+}
+
+impl Windows {
+    fn new(g: &Conv2dGeometry) -> Self {
+        let (sh, ph, dh) = (g.stride.0, g.padding.0, g.dilation.0);
+        let (sw, pw, dw) = (g.stride.1, g.padding.1, g.dilation.1);
+        Windows {
+            g: *g,
+            rows: (0..g.ho)
+                .map(|o| tap_range(o, g.kh, sh, ph, dh, g.h))
+                .collect(),
+            cols: (0..g.wo)
+                .map(|o| tap_range(o, g.kw, sw, pw, dw, g.w))
+                .collect(),
         }
-        for (oh, &(ki_lo, ki_hi)) in rows.iter().enumerate() {
-            for (ow, &(kj_lo, kj_hi)) in cols.iter().enumerate() {
-                // Padding is at most half the window, so every window has a tap.
-                let base = ow * sw + kj_lo * dw - pw;
-                let mut p = (oh * sh + ki_lo * dh - ph) * g.w + base;
-                let (mut v, mut i) = (src[p], p);
-                for ki in ki_lo..ki_hi {
-                    p = (oh * sh + ki * dh - ph) * g.w + base;
-                    for _ in kj_lo..kj_hi {
-                        (v, i) = better(src[p], p, v, i);
-                        p += dw;
-                    }
+    }
+
+    /// 2×2 windows at stride 2 without padding: the common case, with kernels of its own.
+    fn two_by_two(&self) -> bool {
+        let g = &self.g;
+        (g.kh, g.kw, g.stride, g.padding, g.dilation) == (2, 2, (2, 2), (0, 0), (1, 1))
+    }
+
+    /// The flat `ih·W + iw` position of the maximum of window `(oh, ow)` of the plane `src`
+    /// (taps in row-major order, so the first maximum wins ties; a NaN wins).
+    #[inline]
+    fn argmax<T: PartialOrd + Copy>(&self, src: &[T], oh: usize, ow: usize) -> usize {
+        let g = &self.g;
+        let ((ki_lo, ki_hi), (kj_lo, kj_hi)) = (self.rows[oh], self.cols[ow]);
+        let base = ow * g.stride.1 + kj_lo * g.dilation.1 - g.padding.1;
+        let row = |ki: usize| (oh * g.stride.0 + ki * g.dilation.0 - g.padding.0) * g.w + base;
+        let mut i = row(ki_lo);
+        let mut v = src[i];
+        for ki in ki_lo..ki_hi {
+            let mut p = row(ki);
+            for _ in kj_lo..kj_hi {
+                if takes(src[p], v) {
+                    (v, i) = (src[p], p);
                 }
-                vd[oh * g.wo + ow] = v;
-                id[oh * g.wo + ow] = i as i64;
+                p += g.dilation.1;
             }
         }
-    };
-    if vals.len() * g.kh * g.kw >= PAR_THRESHOLD {
-        vals.par_chunks_mut(l)
-            .zip(idx.par_chunks_mut(l))
-            .enumerate()
-            .for_each(fill);
-    } else {
-        vals.chunks_mut(l)
-            .zip(idx.chunks_mut(l))
-            .enumerate()
-            .for_each(fill);
+        i
     }
-    (vals, idx)
+}
+
+/// Runs `f(plane index, plane)` over the `plane`-element chunks of `out`, on threads when
+/// the pooling does `work` comparisons in all and that is large.
+fn pool_planes<U: Send>(
+    out: &mut [U],
+    plane: usize,
+    work: usize,
+    f: impl Fn((usize, &mut [U])) + Sync + Send,
+) {
+    if plane == 0 {
+        return;
+    }
+    if work >= PAR_THRESHOLD {
+        out.par_chunks_mut(plane).enumerate().for_each(f);
+    } else {
+        out.chunks_mut(plane).enumerate().for_each(f);
+    }
+}
+
+/// Max pooling (padding never wins): the maximum of every window, `(N, C, ho, wo)`.
+pub(crate) fn max_pool2d<T: FloatElement>(x: &[T], g: &Conv2dGeometry) -> Vec<T> {
+    let win = Windows::new(g);
+    let (hw, l) = (g.h * g.w, g.ho * g.wo);
+    pool::build(g.n * g.c * l, |out| {
+        pool_planes(out, l, out.len() * g.kh * g.kw, |(nc, dst)| {
+            let src = &x[nc * hw..(nc + 1) * hw];
+            if win.two_by_two() {
+                if !window2x2::max(src, g, dst) {
+                    vectorized(|| max_2x2(src, g, dst));
+                }
+                return;
+            }
+            for (k, o) in dst.iter_mut().enumerate() {
+                o.write(src[win.argmax(src, k / g.wo, k % g.wo)]);
+            }
+        })
+    })
+}
+
+/// The gradient of [`max_pool2d`] with respect to its input: each output gradient `gy`
+/// `(N, C, ho, wo)` goes to the position of its window's maximum in `x` (summed where
+/// windows overlap); `(N, C, H, W)`.
+pub(crate) fn max_pool2d_backward<T: FloatElement>(
+    x: &[T],
+    gy: &[T],
+    g: &Conv2dGeometry,
+) -> Vec<T> {
+    let win = Windows::new(g);
+    let (hw, l) = (g.h * g.w, g.ho * g.wo);
+    let work = g.n * g.c * l * g.kh * g.kw;
+    if win.two_by_two() {
+        return pool::build(g.n * g.c * hw, |out| {
+            pool_planes(out, hw, work, |(nc, dst)| {
+                let (src, gs) = (&x[nc * hw..(nc + 1) * hw], &gy[nc * l..(nc + 1) * l]);
+                if !window2x2::route(src, gs, g, dst) {
+                    vectorized(|| route_2x2(src, gs, g, dst));
+                }
+            })
+        });
+    }
+    let mut out = pool::filled(g.n * g.c * hw, T::zero());
+    pool_planes(&mut out, hw, work, |(nc, dst)| {
+        let (src, gs) = (&x[nc * hw..(nc + 1) * hw], &gy[nc * l..(nc + 1) * l]);
+        for (k, &gk) in gs.iter().enumerate() {
+            dst[win.argmax(src, k / g.wo, k % g.wo)] += gk;
+        }
+    });
+    out
+}
+
+/// The adjoint of [`max_pool2d_backward`] in its gradient argument: for every window, the
+/// element of `v` `(N, C, H, W)` at the position of the window's maximum in `x`;
+/// `(N, C, ho, wo)`.
+pub(crate) fn max_pool2d_select<T: FloatElement>(x: &[T], v: &[T], g: &Conv2dGeometry) -> Vec<T> {
+    let win = Windows::new(g);
+    let (hw, l) = (g.h * g.w, g.ho * g.wo);
+    pool::build(g.n * g.c * l, |out| {
+        pool_planes(out, l, out.len() * g.kh * g.kw, |(nc, dst)| {
+            let (src, vs) = (&x[nc * hw..(nc + 1) * hw], &v[nc * hw..(nc + 1) * hw]);
+            if win.two_by_two() {
+                if !window2x2::select(src, vs, g, dst) {
+                    vectorized(|| select_2x2(src, vs, g, dst));
+                }
+                return;
+            }
+            for (k, o) in dst.iter_mut().enumerate() {
+                o.write(vs[win.argmax(src, k / g.wo, k % g.wo)]);
+            }
+        })
+    })
 }
 
 /// Whether `s`, seen after the running maximum `v`, replaces it: the first maximum wins
@@ -476,49 +565,91 @@ fn takes<T: PartialOrd>(s: T, v: T) -> bool {
     take
 }
 
-/// The running maximum after seeing `s` at `p` (see [`takes`]), as selects.
+/// `if c { a } else { b }`.
 #[inline(always)]
-fn better<T: PartialOrd + Copy>(s: T, p: usize, v: T, i: usize) -> (T, usize) {
-    let take = takes(s, v);
-    (if take { s } else { v }, if take { p } else { i })
+fn pick<T>(c: bool, a: T, b: T) -> T {
+    if c {
+        a
+    } else {
+        b
+    }
 }
 
-/// 2×2 windows at stride 2 without padding (the common case) for one plane: the maximum of
-/// each row pair first, then of the two rows (the tap order of the general loop, so ties
-/// and NaNs resolve the same way).
-#[inline(never)]
-fn pool_2x2<T: PartialOrd + Copy>(src: &[T], g: &Conv2dGeometry, vd: &mut [T], id: &mut [i64]) {
-    vectorized(|| pool_2x2_rows(src, g, vd, id))
+/// Which element of a 2×2 window `[a, b; c, d]` is its maximum, in the tap order of the
+/// general loop (so ties and NaNs resolve the same way): `(b beats a, d beats c, the
+/// bottom row wins)`.
+#[inline(always)]
+fn winner_2x2<T: PartialOrd + Copy>(a: T, b: T, c: T, d: T) -> (bool, bool, bool) {
+    let (tr, br) = (takes(b, a), takes(d, c));
+    let bottom = takes(pick(br, d, c), pick(tr, b, a));
+    (tr, br, bottom)
 }
 
+/// The rows `2·oh` and `2·oh + 1` of a plane of width `w`, `2·wo` elements each.
 #[inline(always)]
-fn pool_2x2_rows<T: PartialOrd + Copy>(
-    src: &[T],
-    g: &Conv2dGeometry,
-    vd: &mut [T],
-    id: &mut [i64],
-) {
-    for (oh, (vrow, irow)) in vd
-        .chunks_exact_mut(g.wo)
-        .zip(id.chunks_exact_mut(g.wo))
-        .enumerate()
-    {
-        let r0 = 2 * oh * g.w;
-        let top = src[r0..r0 + g.w].chunks_exact(2);
-        let bottom = src[r0 + g.w..r0 + 2 * g.w].chunks_exact(2);
-        let mut p = r0 as i64;
-        let w = g.w as i64;
-        for (((t, b), v), i) in top.zip(bottom).zip(vrow).zip(irow) {
-            // Selects and index arithmetic only: no branch depends on the data.
-            let tt = takes(t[1], t[0]);
-            let tm = if tt { t[1] } else { t[0] };
-            let bt = takes(b[1], b[0]);
-            let bm = if bt { b[1] } else { b[0] };
-            let vt = takes(bm, tm);
-            *v = if vt { bm } else { tm };
-            let (ti, bi) = (tt as i64, w + bt as i64);
-            *i = p + ti + (vt as i64) * (bi - ti);
-            p += 2;
+fn row_pair<T>(src: &[T], (w, wo): (usize, usize), oh: usize) -> (&[T], &[T]) {
+    let r0 = 2 * oh * w;
+    (&src[r0..r0 + 2 * wo], &src[r0 + w..r0 + w + 2 * wo])
+}
+
+// The three portable 2×2 kernels below are written with selects; `window2x2` has the same
+// kernels in AVX2 for `f32`, which these serve as the fallback for.
+
+/// Window maxima of one plane.
+#[inline(always)]
+fn max_2x2<T: PartialOrd + Copy>(src: &[T], g: &Conv2dGeometry, out: &mut [MaybeUninit<T>]) {
+    let w = (g.w, g.wo);
+    for (oh, orow) in out.chunks_exact_mut(w.1).enumerate() {
+        let (top, bottom) = row_pair(src, w, oh);
+        for (j, o) in orow.iter_mut().enumerate() {
+            let (a, b) = (top[2 * j], top[2 * j + 1]);
+            let (c, d) = (bottom[2 * j], bottom[2 * j + 1]);
+            let (tr, br, bottom) = winner_2x2(a, b, c, d);
+            o.write(pick(bottom, pick(br, d, c), pick(tr, b, a)));
+        }
+    }
+}
+
+/// Routes one plane's output gradients to the window maxima; writes all of `out` (zeros
+/// elsewhere, including a last odd row or column that no window covers).
+#[inline(always)]
+fn route_2x2<T: FloatElement>(src: &[T], gy: &[T], g: &Conv2dGeometry, out: &mut [MaybeUninit<T>]) {
+    let zero = T::zero();
+    let (w, wo, ho) = (g.w, g.wo, g.ho);
+    for (oh, grow) in gy.chunks_exact(wo).enumerate() {
+        let (top, bottom) = row_pair(src, (w, wo), oh);
+        let (otop, obottom) = out[2 * oh * w..(2 * oh + 2) * w].split_at_mut(w);
+        for (j, &gj) in grow.iter().enumerate() {
+            let (a, b) = (top[2 * j], top[2 * j + 1]);
+            let (c, d) = (bottom[2 * j], bottom[2 * j + 1]);
+            let (tr, br, bottom) = winner_2x2(a, b, c, d);
+            otop[2 * j].write(pick(!bottom & !tr, gj, zero));
+            otop[2 * j + 1].write(pick(!bottom & tr, gj, zero));
+            obottom[2 * j].write(pick(bottom & !br, gj, zero));
+            obottom[2 * j + 1].write(pick(bottom & br, gj, zero));
+        }
+        for o in otop[2 * wo..].iter_mut().chain(&mut obottom[2 * wo..]) {
+            o.write(zero);
+        }
+    }
+    for o in &mut out[2 * ho * w..] {
+        o.write(zero);
+    }
+}
+
+/// Picks, per window of one plane, the element of `v` where `src` has its maximum.
+#[inline(always)]
+fn select_2x2<T: FloatElement>(src: &[T], v: &[T], g: &Conv2dGeometry, out: &mut [MaybeUninit<T>]) {
+    let w = (g.w, g.wo);
+    for (oh, orow) in out.chunks_exact_mut(w.1).enumerate() {
+        let ((top, bottom), (vtop, vbottom)) = (row_pair(src, w, oh), row_pair(v, w, oh));
+        for (j, o) in orow.iter_mut().enumerate() {
+            let (a, b) = (top[2 * j], top[2 * j + 1]);
+            let (c, d) = (bottom[2 * j], bottom[2 * j + 1]);
+            let (tr, br, bottom) = winner_2x2(a, b, c, d);
+            let upper = pick(tr, vtop[2 * j + 1], vtop[2 * j]);
+            let lower = pick(br, vbottom[2 * j + 1], vbottom[2 * j]);
+            o.write(pick(bottom, lower, upper));
         }
     }
 }
@@ -557,6 +688,68 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// The first maximum of each 2×2 window in row-major order (a NaN wins), by brute force.
+    fn argmax_2x2<T: PartialOrd + Copy>(plane: &[T], w: usize, oh: usize, ow: usize) -> usize {
+        let taps = [(0, 0), (0, 1), (1, 0), (1, 1)];
+        let pos = taps.map(|(i, j)| (2 * oh + i) * w + 2 * ow + j);
+        pos.into_iter()
+            .reduce(|best, p| {
+                if takes(plane[p], plane[best]) {
+                    p
+                } else {
+                    best
+                }
+            })
+            .unwrap()
+    }
+
+    fn check_2x2<T: FloatElement>(x: &[T], v: &[T], gy: &[T], planes: usize, h: usize, w: usize) {
+        let g = Conv2dGeometry::new((planes, 1, h, w), (2, 2), (2, 2), (0, 0), (1, 1)).unwrap();
+        let (ho, wo) = (g.ho, g.wo);
+        let same = |a: T, b: T| a == b || (a.is_nan() && b.is_nan());
+        let (vals, routed, picked) = (
+            max_pool2d(x, &g),
+            max_pool2d_backward(x, gy, &g),
+            max_pool2d_select(x, v, &g),
+        );
+        let mut want_routed = vec![T::zero(); x.len()];
+        for p in 0..planes {
+            let plane = &x[p * h * w..(p + 1) * h * w];
+            for k in 0..ho * wo {
+                let at = p * h * w + argmax_2x2(plane, w, k / wo, k % wo);
+                let o = p * ho * wo + k;
+                assert!(
+                    same(vals[o], x[at]),
+                    "max at {o}: {:?} vs {:?}",
+                    vals[o],
+                    x[at]
+                );
+                assert!(picked[o] == v[at], "select at {o}");
+                want_routed[at] = gy[o];
+            }
+        }
+        assert!(routed == want_routed, "route {h}×{w}");
+    }
+
+    proptest::proptest! {
+        /// The 2×2 kernels (vectorised for f32, portable for f64) against brute force, with
+        /// ties and NaNs frequent, odd sizes, and rows that end in a partial block.
+        #[test]
+        fn pooling_2x2_matches_brute_force(
+            planes in 1usize..3, h in 2usize..7, w in 2usize..40,
+            picks in proptest::collection::vec(0usize..5, 3 * 7 * 40),
+        ) {
+            let n = planes * h * w;
+            let level = [-1.0, 0.0, 0.0, 2.0, f64::NAN];
+            let x: Vec<f64> = picks[..n].iter().map(|&i| level[i]).collect();
+            let v: Vec<f64> = (0..n).map(|i| i as f64 + 0.5).collect();
+            let gy: Vec<f64> = (0..planes * (h / 2) * (w / 2)).map(|i| -(i as f64) - 1.0).collect();
+            check_2x2(&x, &v, &gy, planes, h, w);
+            let f = |s: &[f64]| s.iter().map(|&a| a as f32).collect::<Vec<f32>>();
+            check_2x2(&f(&x), &f(&v), &f(&gy), planes, h, w);
         }
     }
 }

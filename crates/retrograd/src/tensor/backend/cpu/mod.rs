@@ -10,6 +10,7 @@ mod nn;
 pub(crate) mod pool;
 mod reduce;
 pub(crate) mod strided;
+mod window2x2;
 
 use super::{Backend, BatchNormGrads, BinaryOp, Conv2dGeometry, ReduceOp, UnaryOp};
 use crate::tensor::error::{Result, TensorError};
@@ -539,29 +540,37 @@ impl Backend for CpuBackend {
         })
     }
 
-    fn max_pool2d(
+    fn max_pool2d(&self, x: &CpuStorage, l: &Layout, g: &Conv2dGeometry) -> Result<CpuStorage> {
+        Ok(float_only!("max_pool2d", x, |v| conv::max_pool2d(
+            &contiguous(v, l),
+            g
+        )))
+    }
+
+    fn max_pool2d_backward(
         &self,
-        x: &CpuStorage,
-        l: &Layout,
+        x: (&CpuStorage, &Layout),
+        gy: (&CpuStorage, &Layout),
         g: &Conv2dGeometry,
-    ) -> Result<(CpuStorage, CpuStorage)> {
-        let (v, i) = match x {
-            CpuStorage::F32(v) => {
-                let (a, b) = conv::max_pool2d(&contiguous(v, l), g);
-                (CpuStorage::F32(a), b)
-            }
-            CpuStorage::F64(v) => {
-                let (a, b) = conv::max_pool2d(&contiguous(v, l), g);
-                (CpuStorage::F64(a), b)
-            }
-            CpuStorage::I64(_) => {
-                return Err(TensorError::UnsupportedDType {
-                    op: "max_pool2d",
-                    dtype: DType::I64,
-                })
-            }
-        };
-        Ok((v, CpuStorage::I64(i)))
+    ) -> Result<CpuStorage> {
+        let gs = gy.0;
+        Ok(float_only!("max_pool2d", x.0, |v| {
+            let gy = float_slice("max_pool2d", gs, gy.1)?;
+            conv::max_pool2d_backward(&contiguous(v, x.1), &gy, g)
+        }))
+    }
+
+    fn max_pool2d_select(
+        &self,
+        x: (&CpuStorage, &Layout),
+        v: (&CpuStorage, &Layout),
+        g: &Conv2dGeometry,
+    ) -> Result<CpuStorage> {
+        let vs = v.0;
+        Ok(float_only!("max_pool2d", x.0, |xv| {
+            let v = float_slice("max_pool2d", vs, v.1)?;
+            conv::max_pool2d_select(&contiguous(xv, x.1), &v, g)
+        }))
     }
 
     fn softmax(&self, x: &CpuStorage, l: &Layout, log: bool) -> Result<CpuStorage> {
