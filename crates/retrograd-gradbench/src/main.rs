@@ -15,8 +15,8 @@ fn keep_freed_memory() {
     }
     const M_TRIM_THRESHOLD: i32 = -1;
     const M_MMAP_THRESHOLD: i32 = -3;
-    // SAFETY: mallopt only changes allocator settings; it is called before any thread
-    // is started. (32 MB is the largest mmap threshold glibc accepts.)
+    // SAFETY: mallopt only changes allocator settings; it is called before any other
+    // thread is started. (32 MB is the largest mmap threshold glibc accepts.)
     unsafe {
         mallopt(M_MMAP_THRESHOLD, 32 << 20);
         mallopt(M_TRIM_THRESHOLD, 1 << 30);
@@ -28,10 +28,9 @@ fn keep_freed_memory() {}
 
 fn main() -> ExitCode {
     // Single-threaded, as the reference tool is measured: the tensor backend's threads
-    // come from rayon's global pool.
-    let _ = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build_global();
+    // come from rayon's global pool, which reads its size from this variable when it is
+    // first used. (No other thread has been started yet.)
+    std::env::set_var("RAYON_NUM_THREADS", "1");
     keep_freed_memory();
     let stdin = io::stdin();
     let stdout = io::stdout();
