@@ -6,7 +6,6 @@
 //! (computed once per tap), so the inner loops have no bounds logic and, at stride 1, are
 //! plain slice copies.
 
-use super::math::vectorized;
 use super::matmul::{gemm_into, Mat, SendPtr, PAR_GEMM_WORK};
 use super::pool;
 use super::strided::PAR_THRESHOLD;
@@ -59,6 +58,9 @@ fn planes<T: Send>(out: &mut [T], plane: usize, f: impl Fn((usize, &mut [T])) + 
 /// im2col of one `(H, W)` plane into its `kh·kw` rows of `ho·wo` columns; writes every
 /// element of `dst` (zeros where the window covers padding).
 fn unfold_plane<T: Copy + Default>(src: &[T], dst: &mut [T], g: &Conv2dGeometry) {
+    if g.stride == (1, 1) && (g.ho, g.wo) == (g.h, g.w) {
+        return unfold_plane_same(src, dst, g);
+    }
     let l = g.ho * g.wo;
     let zero = T::default();
     let (sw, pw, dw) = (g.stride.1, g.padding.1, g.dilation.1);
@@ -80,6 +82,51 @@ fn unfold_plane<T: Copy + Default>(src: &[T], dst: &mut [T], g: &Conv2dGeometry)
                 } else {
                     for (j, o) in seg.iter_mut().enumerate() {
                         *o = src_row[i0 + j * sw];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// [`unfold_plane`] when the output has the input's size at stride 1 ("same" padding): each
+/// tap's row is the whole plane shifted by `dy·W + dx`, copied in one piece, then the
+/// positions whose source falls outside the image (rows at the top or bottom, `|dx|`
+/// columns at one edge of every row) are zeroed.
+fn unfold_plane_same<T: Copy + Default>(src: &[T], dst: &mut [T], g: &Conv2dGeometry) {
+    let (h, w) = (g.h as isize, g.w as isize);
+    let l = g.h * g.w;
+    let zero = T::default();
+    for ki in 0..g.kh {
+        let dy = (ki * g.dilation.0) as isize - g.padding.0 as isize;
+        for kj in 0..g.kw {
+            let dx = (kj * g.dilation.1) as isize - g.padding.1 as isize;
+            let row = &mut dst[(ki * g.kw + kj) * l..(ki * g.kw + kj + 1) * l];
+            // Rows whose source row is inside the image: oh in [top, bottom).
+            let top = (-dy).clamp(0, h) as usize;
+            let bottom = (h - dy).clamp(0, h) as usize;
+            if top >= bottom || dx.unsigned_abs() >= g.w {
+                row.fill(zero);
+                continue;
+            }
+            let (lo, hi) = (top * g.w, bottom * g.w);
+            let shift = dy * w + dx;
+            // Within [lo, hi) the source index o + shift stays inside the plane except for
+            // the first (dx < 0) or last (dx > 0) element, which is an edge column anyway.
+            let s_lo = (lo as isize + shift).max(0) as usize;
+            let d_lo = (s_lo as isize - shift) as usize;
+            let s_hi = ((hi as isize + shift) as usize).min(l);
+            let d_hi = (s_hi as isize - shift) as usize;
+            row[..d_lo].fill(zero);
+            row[d_lo..d_hi].copy_from_slice(&src[s_lo..s_hi]);
+            row[d_hi..].fill(zero);
+            let edge = dx.unsigned_abs();
+            if edge > 0 {
+                for r in row[lo..hi].chunks_exact_mut(g.w) {
+                    if dx > 0 {
+                        r[g.w - edge..].fill(zero);
+                    } else {
+                        r[..edge].fill(zero);
                     }
                 }
             }
@@ -414,7 +461,7 @@ fn tap_range(o: usize, kernel: usize, s: usize, p: usize, d: usize, size: usize)
 /// Max pooling (padding never wins); returns values and flat `ih·W + iw` argmax per output.
 pub(crate) fn max_pool2d<T>(x: &[T], g: &Conv2dGeometry) -> (Vec<T>, Vec<i64>)
 where
-    T: Copy + Default + Send + Sync + PartialOrd + 'static,
+    T: Select + Default + Send + Sync + 'static,
 {
     let l = g.ho * g.wo;
     let mut vals = pool::filled(g.n * g.c * l, T::default());
@@ -428,13 +475,26 @@ where
     let cols: Vec<(usize, usize)> = (0..g.wo)
         .map(|o| tap_range(o, g.kw, sw, pw, dw, g.w))
         .collect();
-    let two_by_two = (g.kh, g.kw, sh, sw, ph, pw) == (2, 2, 2, 2, 0, 0);
+    if (g.kh, g.kw, sh, sw, ph, pw) == (2, 2, 2, 2, 0, 0) && l > 0 {
+        // Several planes per call, so that small planes cost no per-plane overhead.
+        let per_call = (PAR_THRESHOLD / 16 / l).max(1);
+        let run = |(k, (vd, id)): (usize, (&mut [T], &mut [i64]))| {
+            let hw = g.h * g.w;
+            let first = k * per_call;
+            pool_2x2(&x[first * hw..(first + vd.len() / l) * hw], g, vd, id);
+        };
+        if vals.len() * 4 >= PAR_THRESHOLD {
+            vals.par_chunks_mut(per_call * l)
+                .zip(idx.par_chunks_mut(per_call * l))
+                .enumerate()
+                .for_each(run);
+        } else {
+            run((0, (&mut vals, &mut idx)));
+        }
+        return (vals, idx);
+    }
     let fill = |(nc, (vd, id)): (usize, (&mut [T], &mut [i64]))| {
         let src = &x[nc * g.h * g.w..(nc + 1) * g.h * g.w];
-        if two_by_two {
-            pool_2x2(src, g, vd, id);
-            return;
-        }
         for (oh, &(ki_lo, ki_hi)) in rows.iter().enumerate() {
             for (ow, &(kj_lo, kj_hi)) in cols.iter().enumerate() {
                 // Padding is at most half the window, so every window has a tap.
@@ -486,18 +546,44 @@ fn better<T: PartialOrd + Copy>(s: T, p: usize, v: T, i: usize) -> (T, usize) {
 /// 2×2 windows at stride 2 without padding (the common case) for one plane: the maximum of
 /// each row pair first, then of the two rows (the tap order of the general loop, so ties
 /// and NaNs resolve the same way).
+/// `src` holds whole planes, `vd` and `id` their outputs.
 #[inline(never)]
-fn pool_2x2<T: PartialOrd + Copy>(src: &[T], g: &Conv2dGeometry, vd: &mut [T], id: &mut [i64]) {
-    vectorized(|| pool_2x2_rows(src, g, vd, id))
+fn pool_2x2<T: Select>(src: &[T], g: &Conv2dGeometry, vd: &mut [T], id: &mut [i64]) {
+    let (hw, l) = (g.h * g.w, g.ho * g.wo);
+    for ((plane, vd), id) in src
+        .chunks_exact(hw)
+        .zip(vd.chunks_exact_mut(l))
+        .zip(id.chunks_exact_mut(l))
+    {
+        pool_2x2_plane(plane, g, vd, id);
+    }
+}
+
+/// A select on the bits, which compilers keep branch-free (a data-dependent branch on
+/// random data is mispredicted half the time).
+pub(crate) trait Select: PartialOrd + Copy {
+    /// `if c { a } else { b }`
+    fn select(c: bool, a: Self, b: Self) -> Self;
+}
+
+impl Select for f32 {
+    #[inline(always)]
+    fn select(c: bool, a: f32, b: f32) -> f32 {
+        let m = (c as u32).wrapping_neg();
+        f32::from_bits((a.to_bits() & m) | (b.to_bits() & !m))
+    }
+}
+
+impl Select for f64 {
+    #[inline(always)]
+    fn select(c: bool, a: f64, b: f64) -> f64 {
+        let m = (c as u64).wrapping_neg();
+        f64::from_bits((a.to_bits() & m) | (b.to_bits() & !m))
+    }
 }
 
 #[inline(always)]
-fn pool_2x2_rows<T: PartialOrd + Copy>(
-    src: &[T],
-    g: &Conv2dGeometry,
-    vd: &mut [T],
-    id: &mut [i64],
-) {
+fn pool_2x2_plane<T: Select>(src: &[T], g: &Conv2dGeometry, vd: &mut [T], id: &mut [i64]) {
     for (oh, (vrow, irow)) in vd
         .chunks_exact_mut(g.wo)
         .zip(id.chunks_exact_mut(g.wo))
@@ -511,11 +597,11 @@ fn pool_2x2_rows<T: PartialOrd + Copy>(
         for (((t, b), v), i) in top.zip(bottom).zip(vrow).zip(irow) {
             // Selects and index arithmetic only: no branch depends on the data.
             let tt = takes(t[1], t[0]);
-            let tm = if tt { t[1] } else { t[0] };
+            let tm = T::select(tt, t[1], t[0]);
             let bt = takes(b[1], b[0]);
-            let bm = if bt { b[1] } else { b[0] };
+            let bm = T::select(bt, b[1], b[0]);
             let vt = takes(bm, tm);
-            *v = if vt { bm } else { tm };
+            *v = T::select(vt, bm, tm);
             let (ti, bi) = (tt as i64, w + bt as i64);
             *i = p + ti + (vt as i64) * (bi - ti);
             p += 2;
@@ -526,6 +612,47 @@ fn pool_2x2_rows<T: PartialOrd + Copy>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unfold_same_size_matches_the_general_loop() {
+        for (h, w) in [(1, 1), (3, 5), (8, 8), (5, 2)] {
+            for (kh, kw) in [(1, 1), (3, 3), (2, 3), (5, 5), (7, 7)] {
+                for (dh, dw) in [(1, 1), (2, 1), (1, 3)] {
+                    for (ph, pw) in [(0, 0), (1, 1), (2, 4), (6, 6)] {
+                        let Some(g) =
+                            Conv2dGeometry::new((1, 1, h, w), (kh, kw), (1, 1), (ph, pw), (dh, dw))
+                        else {
+                            continue;
+                        };
+                        if (g.ho, g.wo) != (h, w) {
+                            continue;
+                        }
+                        let src: Vec<f64> = (0..h * w).map(|i| i as f64 + 1.0).collect();
+                        let mut fast = vec![-1.0; kh * kw * h * w];
+                        let mut slow = vec![0.0; kh * kw * h * w];
+                        unfold_plane_same(&src, &mut fast, &g);
+                        // the definition, position by position
+                        for ki in 0..kh {
+                            for kj in 0..kw {
+                                for oh in 0..h {
+                                    for ow in 0..w {
+                                        let (Some(ih), Some(iw)) = (
+                                            src_pos(oh, ki, 1, ph, dh, h),
+                                            src_pos(ow, kj, 1, pw, dw, w),
+                                        ) else {
+                                            continue;
+                                        };
+                                        slow[((ki * kw + kj) * h + oh) * w + ow] = src[ih * w + iw];
+                                    }
+                                }
+                            }
+                        }
+                        assert_eq!(fast, slow, "{h}x{w} k{kh}x{kw} d{dh},{dw} p{ph},{pw}");
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn valid_range_matches_brute_force() {
