@@ -1,33 +1,34 @@
 //! Softmax and the fused cross-entropy kernels, one row at a time.
 
+use super::math::{vectorized, FastMath};
 use crate::tensor::error::{invalid, Result};
-use crate::tensor::FloatElement;
 
-pub(crate) fn softmax<T: FloatElement>(x: &[T], row: usize, log: bool) -> Vec<T> {
-    let mut out = vec![T::zero(); x.len()];
+pub(crate) fn softmax<T: FastMath>(x: &[T], row: usize, log: bool) -> Vec<T> {
+    let mut out = super::pool::filled(x.len(), T::zero());
     if row == 0 {
         return out;
     }
-    for (src, dst) in x.chunks(row).zip(out.chunks_mut(row)) {
-        let m = src.iter().fold(T::neg_infinity(), |a, &b| a.max(b));
-        let m = if m.is_finite() { m } else { T::zero() };
-        let mut sum = T::zero();
-        for (d, &s) in dst.iter_mut().zip(src) {
-            *d = (s - m).exp();
-            sum += *d;
-        }
-        if log {
-            let lse = sum.ln();
+    vectorized(|| {
+        for (src, dst) in x.chunks(row).zip(out.chunks_mut(row)) {
+            let m = src.iter().fold(T::neg_infinity(), |a, &b| a.max(b));
+            let m = if m.is_finite() { m } else { T::zero() };
             for (d, &s) in dst.iter_mut().zip(src) {
-                *d = s - m - lse;
+                *d = (s - m).exp_v();
             }
-        } else {
-            let inv = T::one() / sum;
-            for d in dst.iter_mut() {
-                *d *= inv;
+            let sum = dst.iter().fold(T::zero(), |a, &b| a + b);
+            if log {
+                let lse = sum.ln_v();
+                for (d, &s) in dst.iter_mut().zip(src) {
+                    *d = s - m - lse;
+                }
+            } else {
+                let inv = T::one() / sum;
+                for d in dst.iter_mut() {
+                    *d *= inv;
+                }
             }
         }
-    }
+    });
     out
 }
 
@@ -41,18 +42,22 @@ fn target(t: i64, classes: usize) -> Result<usize> {
     Ok(t as usize)
 }
 
-pub(crate) fn cross_entropy<T: FloatElement>(x: &[T], classes: usize, t: &[i64]) -> Result<Vec<T>> {
+pub(crate) fn cross_entropy<T: FastMath>(x: &[T], classes: usize, t: &[i64]) -> Result<Vec<T>> {
     let mut out = Vec::with_capacity(t.len());
-    for (src, &ti) in x.chunks(classes).zip(t) {
-        let ti = target(ti, classes)?;
-        let m = src.iter().fold(T::neg_infinity(), |a, &b| a.max(b));
-        let sum: T = src.iter().map(|&v| (v - m).exp()).sum();
-        out.push(m + sum.ln() - src[ti]);
+    for &ti in t {
+        target(ti, classes)?;
     }
+    vectorized(|| {
+        for (src, &ti) in x.chunks(classes).zip(t) {
+            let m = src.iter().fold(T::neg_infinity(), |a, &b| a.max(b));
+            let sum = src.iter().fold(T::zero(), |a, &v| a + (v - m).exp_v());
+            out.push(m + sum.ln_v() - src[ti as usize]);
+        }
+    });
     Ok(out)
 }
 
-pub(crate) fn cross_entropy_backward<T: FloatElement>(
+pub(crate) fn cross_entropy_backward<T: FastMath>(
     x: &[T],
     classes: usize,
     t: &[i64],
