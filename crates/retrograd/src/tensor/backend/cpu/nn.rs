@@ -3,32 +3,52 @@
 use super::math::{vectorized, FastMath};
 use crate::tensor::error::{invalid, Result};
 
-pub(crate) fn softmax<T: FastMath>(x: &[T], row: usize, log: bool) -> Vec<T> {
-    let mut out = super::pool::filled(x.len(), T::zero());
-    if row == 0 {
-        return out;
+/// Row maxima (0 for rows without a finite maximum, so that they stay NaN/inf-faithful),
+/// and `e^(x - max)` for every element in one flat pass (short rows would leave the vector
+/// units idle if exponentiated row by row).
+fn shifted_exp<T: FastMath>(x: &[T], row: usize) -> (Vec<T>, Vec<T>) {
+    let maxima: Vec<T> = x
+        .chunks(row)
+        .map(|src| {
+            let m = src.iter().fold(T::neg_infinity(), |a, &b| a.max(b));
+            if m.is_finite() {
+                m
+            } else {
+                T::zero()
+            }
+        })
+        .collect();
+    let mut e = super::pool::take(x.len());
+    for (src, &m) in x.chunks(row).zip(&maxima) {
+        e.extend(src.iter().map(|&v| v - m));
     }
     vectorized(|| {
-        for (src, dst) in x.chunks(row).zip(out.chunks_mut(row)) {
-            let m = src.iter().fold(T::neg_infinity(), |a, &b| a.max(b));
-            let m = if m.is_finite() { m } else { T::zero() };
-            for (d, &s) in dst.iter_mut().zip(src) {
-                *d = (s - m).exp_v();
-            }
-            let sum = dst.iter().fold(T::zero(), |a, &b| a + b);
-            if log {
-                let lse = sum.ln_v();
-                for (d, &s) in dst.iter_mut().zip(src) {
-                    *d = s - m - lse;
-                }
-            } else {
-                let inv = T::one() / sum;
-                for d in dst.iter_mut() {
-                    *d *= inv;
-                }
-            }
+        for v in e.iter_mut() {
+            *v = v.exp_v();
         }
     });
+    (maxima, e)
+}
+
+pub(crate) fn softmax<T: FastMath>(x: &[T], row: usize, log: bool) -> Vec<T> {
+    if row == 0 || x.is_empty() {
+        return super::pool::filled(x.len(), T::zero());
+    }
+    let (maxima, mut out) = shifted_exp(x, row);
+    for ((dst, src), &m) in out.chunks_mut(row).zip(x.chunks(row)).zip(&maxima) {
+        let sum = dst.iter().fold(T::zero(), |a, &b| a + b);
+        if log {
+            let lse = sum.ln_v();
+            for (d, &s) in dst.iter_mut().zip(src) {
+                *d = s - m - lse;
+            }
+        } else {
+            let inv = T::one() / sum;
+            for d in dst.iter_mut() {
+                *d *= inv;
+            }
+        }
+    }
     out
 }
 
@@ -43,17 +63,23 @@ fn target(t: i64, classes: usize) -> Result<usize> {
 }
 
 pub(crate) fn cross_entropy<T: FastMath>(x: &[T], classes: usize, t: &[i64]) -> Result<Vec<T>> {
-    let mut out = Vec::with_capacity(t.len());
     for &ti in t {
         target(ti, classes)?;
     }
-    vectorized(|| {
-        for (src, &ti) in x.chunks(classes).zip(t) {
-            let m = src.iter().fold(T::neg_infinity(), |a, &b| a.max(b));
-            let sum = src.iter().fold(T::zero(), |a, &v| a + (v - m).exp_v());
-            out.push(m + sum.ln_v() - src[ti as usize]);
-        }
-    });
+    if classes == 0 {
+        return Ok(Vec::new());
+    }
+    let (maxima, e) = shifted_exp(x, classes);
+    let out = e
+        .chunks(classes)
+        .zip(x.chunks(classes))
+        .zip(maxima.iter().zip(t))
+        .map(|((row, src), (&m, &ti))| {
+            let sum = row.iter().fold(T::zero(), |a, &b| a + b);
+            m + sum.ln_v() - src[ti as usize]
+        })
+        .collect();
+    super::pool::give(e);
     Ok(out)
 }
 
