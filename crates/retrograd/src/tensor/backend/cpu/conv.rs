@@ -134,6 +134,52 @@ fn unfold_plane_same<T: Copy + Default>(src: &[T], dst: &mut [T], g: &Conv2dGeom
     }
 }
 
+/// [`fold_plane`] when the output has the input's size at stride 1 (see
+/// [`unfold_plane_same`]): per tap, the entries whose source column wraps around a row edge
+/// are zeroed in `src` (a scratch the caller discards), then the rest of the tap's row is
+/// added to the plane shifted by `dy·W + dx` in one contiguous run.
+fn fold_plane_same<T: Copy + Default + std::ops::AddAssign>(
+    src: &mut [T],
+    dst: &mut [T],
+    g: &Conv2dGeometry,
+) {
+    let (h, w) = (g.h as isize, g.w as isize);
+    let l = g.h * g.w;
+    let zero = T::default();
+    for ki in 0..g.kh {
+        let dy = (ki * g.dilation.0) as isize - g.padding.0 as isize;
+        for kj in 0..g.kw {
+            let dx = (kj * g.dilation.1) as isize - g.padding.1 as isize;
+            let t = ki * g.kw + kj;
+            let row = &mut src[t * l..(t + 1) * l];
+            let top = (-dy).clamp(0, h) as usize;
+            let bottom = (h - dy).clamp(0, h) as usize;
+            let edge = dx.unsigned_abs();
+            if top >= bottom || edge >= g.w {
+                continue;
+            }
+            let (lo, hi) = (top * g.w, bottom * g.w);
+            if edge > 0 {
+                for r in row[lo..hi].chunks_exact_mut(g.w) {
+                    if dx > 0 {
+                        r[g.w - edge..].fill(zero);
+                    } else {
+                        r[..edge].fill(zero);
+                    }
+                }
+            }
+            let shift = dy * w + dx;
+            let s_lo = (lo as isize + shift).max(0) as usize;
+            let d_lo = (s_lo as isize - shift) as usize;
+            let s_hi = ((hi as isize + shift) as usize).min(l);
+            let d_hi = (s_hi as isize - shift) as usize;
+            for (d, &v) in dst[s_lo..s_hi].iter_mut().zip(&row[d_lo..d_hi]) {
+                *d += v;
+            }
+        }
+    }
+}
+
 /// col2im of one plane: adds its `kh·kw` rows of `ho·wo` columns into the `(H, W)` plane
 /// `dst` (which the caller has initialised).
 fn fold_plane<T: Copy + std::ops::AddAssign>(src: &[T], dst: &mut [T], g: &Conv2dGeometry) {
@@ -358,8 +404,13 @@ pub(crate) fn conv2d_input_grad<T: FloatElement>(
         }
         if !d.pointwise {
             dx.fill(T::zero());
+            let same = g.stride == (1, 1) && (g.ho, g.wo) == (g.h, g.w);
             for (c, plane) in dx.chunks_exact_mut(d.hw).enumerate() {
-                fold_plane(&scratch[c * kkl..(c + 1) * kkl], plane, g);
+                if same {
+                    fold_plane_same(&mut scratch[c * kkl..(c + 1) * kkl], plane, g);
+                } else {
+                    fold_plane(&scratch[c * kkl..(c + 1) * kkl], plane, g);
+                }
             }
         }
     };
@@ -647,6 +698,33 @@ mod tests {
                                 }
                             }
                         }
+                        assert_eq!(fast, slow, "{h}x{w} k{kh}x{kw} d{dh},{dw} p{ph},{pw}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fold_same_size_matches_the_general_loop() {
+        for (h, w) in [(1, 1), (3, 5), (8, 8), (5, 2)] {
+            for (kh, kw) in [(1, 1), (3, 3), (2, 3), (5, 5)] {
+                for (dh, dw) in [(1, 1), (2, 1), (1, 3)] {
+                    for (ph, pw) in [(0, 0), (1, 1), (2, 4), (6, 6)] {
+                        let Some(g) =
+                            Conv2dGeometry::new((1, 1, h, w), (kh, kw), (1, 1), (ph, pw), (dh, dw))
+                        else {
+                            continue;
+                        };
+                        if (g.ho, g.wo) != (h, w) {
+                            continue;
+                        }
+                        let mut cols: Vec<f64> =
+                            (0..kh * kw * h * w).map(|i| (i % 7) as f64 - 2.5).collect();
+                        let mut slow = vec![0.0; h * w];
+                        fold_plane(&cols, &mut slow, &g);
+                        let mut fast = vec![0.0; h * w];
+                        fold_plane_same(&mut cols, &mut fast, &g);
                         assert_eq!(fast, slow, "{h}x{w} k{kh}x{kw} d{dh},{dw} p{ph},{pw}");
                     }
                 }
