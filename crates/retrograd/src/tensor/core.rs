@@ -74,6 +74,19 @@ impl Tensor {
     /// Runs `f` with read access to the storages of `ts`, locking each distinct storage once
     /// (several operands may be views of one storage).
     pub(crate) fn read_all<R>(ts: &[&Tensor], f: impl FnOnce(&[&StorageData]) -> R) -> R {
+        // The common cases without allocating: one or two operands.
+        match ts {
+            [a] => return f(&[&*a.read()]),
+            [a, b] if Arc::ptr_eq(&a.0.storage, &b.0.storage) => {
+                let g = a.read();
+                return f(&[&*g, &*g]);
+            }
+            [a, b] => {
+                let (ga, gb) = (a.read(), b.read());
+                return f(&[&*ga, &*gb]);
+            }
+            _ => {}
+        }
         let mut guards: Vec<(*const Storage, RwLockReadGuard<'_, StorageData>)> = Vec::new();
         let mut slot = Vec::with_capacity(ts.len());
         for t in ts {

@@ -2,7 +2,7 @@
 //! the op, the kernel, what its rule reads, and the rule `d/dx` applied to the upstream
 //! gradient `g`, given the input `x` and the output `y`.
 
-use crate::tensor::autograd::{constant, no_grad, record_new, Save};
+use crate::tensor::autograd::{constant, is_grad_enabled, no_grad, record_new, Save};
 use crate::tensor::backend::{self, BinaryOp, UnaryOp};
 use crate::tensor::error::Result;
 use crate::tensor::shape::broadcast_layout;
@@ -191,6 +191,18 @@ unary_ops! {
 }
 
 impl Tensor {
+    /// This view with every broadcast axis (stride 0, size > 1) narrowed to size 1: the same
+    /// values in compact form, which broadcasts back to this shape.
+    fn compact_broadcast(&self) -> Result<Tensor> {
+        let mut t = self.clone();
+        for (a, (&d, &s)) in self.dims().iter().zip(self.strides()).enumerate() {
+            if s == 0 && d > 1 {
+                t = t.narrow(a as isize, 0, 1)?;
+            }
+        }
+        Ok(t)
+    }
+
     /// `self · 1[x > 0]` in one pass (the relu rule); differentiable in `self` only, like a
     /// product with the detached mask `1[x > 0]`.
     #[track_caller]
@@ -242,6 +254,13 @@ impl Tensor {
             Save::Inputs,
             move |ctx, g| {
                 let x = ctx.input(0);
+                if p == 2.0 && !is_grad_enabled() {
+                    // g·2x = (2g)·x exactly; when g is a broadcast (the gradient of a sum or
+                    // mean), doubling its compact form saves a full pass. Only when the rule
+                    // is not recorded: the compact view would route second derivatives to
+                    // one slice of g.
+                    return Ok(vec![Some(g.compact_broadcast()?.mul_scalar(2.0)?.mul(x)?)]);
+                }
                 let d = if p == 2.0 {
                     x.mul_scalar(2.0)?
                 } else {

@@ -61,6 +61,9 @@ fn planes<T: Send>(out: &mut [T], plane: usize, f: impl Fn((usize, &mut [T])) + 
 /// im2col of one `(H, W)` plane into its `kh·kw` rows of `ho·wo` columns; writes every
 /// element of `dst` (zeros where the window covers padding).
 fn unfold_plane<T: Copy + Default>(src: &[T], dst: &mut [T], g: &Conv2dGeometry) {
+    if g.stride == (1, 1) && (g.ho, g.wo) == (g.h, g.w) {
+        return unfold_plane_same(src, dst, g);
+    }
     let l = g.ho * g.wo;
     let zero = T::default();
     let (sw, pw, dw) = (g.stride.1, g.padding.1, g.dilation.1);
@@ -84,6 +87,97 @@ fn unfold_plane<T: Copy + Default>(src: &[T], dst: &mut [T], g: &Conv2dGeometry)
                         *o = src_row[i0 + j * sw];
                     }
                 }
+            }
+        }
+    }
+}
+
+/// [`unfold_plane`] when the output has the input's size at stride 1 ("same" padding): each
+/// tap's row is the whole plane shifted by `dy·W + dx`, copied in one piece, then the
+/// positions whose source falls outside the image (rows at the top or bottom, `|dx|`
+/// columns at one edge of every row) are zeroed.
+fn unfold_plane_same<T: Copy + Default>(src: &[T], dst: &mut [T], g: &Conv2dGeometry) {
+    let (h, w) = (g.h as isize, g.w as isize);
+    let l = g.h * g.w;
+    let zero = T::default();
+    for ki in 0..g.kh {
+        let dy = (ki * g.dilation.0) as isize - g.padding.0 as isize;
+        for kj in 0..g.kw {
+            let dx = (kj * g.dilation.1) as isize - g.padding.1 as isize;
+            let row = &mut dst[(ki * g.kw + kj) * l..(ki * g.kw + kj + 1) * l];
+            // Rows whose source row is inside the image: oh in [top, bottom).
+            let top = (-dy).clamp(0, h) as usize;
+            let bottom = (h - dy).clamp(0, h) as usize;
+            if top >= bottom || dx.unsigned_abs() >= g.w {
+                row.fill(zero);
+                continue;
+            }
+            let (lo, hi) = (top * g.w, bottom * g.w);
+            let shift = dy * w + dx;
+            // Within [lo, hi) the source index o + shift stays inside the plane except for
+            // the first (dx < 0) or last (dx > 0) element, which is an edge column anyway.
+            let s_lo = (lo as isize + shift).max(0) as usize;
+            let d_lo = (s_lo as isize - shift) as usize;
+            let s_hi = ((hi as isize + shift) as usize).min(l);
+            let d_hi = (s_hi as isize - shift) as usize;
+            row[..d_lo].fill(zero);
+            row[d_lo..d_hi].copy_from_slice(&src[s_lo..s_hi]);
+            row[d_hi..].fill(zero);
+            let edge = dx.unsigned_abs();
+            if edge > 0 {
+                for r in row[lo..hi].chunks_exact_mut(g.w) {
+                    if dx > 0 {
+                        r[g.w - edge..].fill(zero);
+                    } else {
+                        r[..edge].fill(zero);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// [`fold_plane`] when the output has the input's size at stride 1 (see
+/// [`unfold_plane_same`]): per tap, the entries whose source column wraps around a row edge
+/// are zeroed in `src` (a scratch the caller discards), then the rest of the tap's row is
+/// added to the plane shifted by `dy·W + dx` in one contiguous run.
+fn fold_plane_same<T: Copy + Default + std::ops::AddAssign>(
+    src: &mut [T],
+    dst: &mut [T],
+    g: &Conv2dGeometry,
+) {
+    let (h, w) = (g.h as isize, g.w as isize);
+    let l = g.h * g.w;
+    let zero = T::default();
+    for ki in 0..g.kh {
+        let dy = (ki * g.dilation.0) as isize - g.padding.0 as isize;
+        for kj in 0..g.kw {
+            let dx = (kj * g.dilation.1) as isize - g.padding.1 as isize;
+            let t = ki * g.kw + kj;
+            let row = &mut src[t * l..(t + 1) * l];
+            let top = (-dy).clamp(0, h) as usize;
+            let bottom = (h - dy).clamp(0, h) as usize;
+            let edge = dx.unsigned_abs();
+            if top >= bottom || edge >= g.w {
+                continue;
+            }
+            let (lo, hi) = (top * g.w, bottom * g.w);
+            if edge > 0 {
+                for r in row[lo..hi].chunks_exact_mut(g.w) {
+                    if dx > 0 {
+                        r[g.w - edge..].fill(zero);
+                    } else {
+                        r[..edge].fill(zero);
+                    }
+                }
+            }
+            let shift = dy * w + dx;
+            let s_lo = (lo as isize + shift).max(0) as usize;
+            let d_lo = (s_lo as isize - shift) as usize;
+            let s_hi = ((hi as isize + shift) as usize).min(l);
+            let d_hi = (s_hi as isize - shift) as usize;
+            for (d, &v) in dst[s_lo..s_hi].iter_mut().zip(&row[d_lo..d_hi]) {
+                *d += v;
             }
         }
     }
@@ -313,8 +407,13 @@ pub(crate) fn conv2d_input_grad<T: FloatElement>(
         }
         if !d.pointwise {
             dx.fill(T::zero());
+            let same = g.stride == (1, 1) && (g.ho, g.wo) == (g.h, g.w);
             for (c, plane) in dx.chunks_exact_mut(d.hw).enumerate() {
-                fold_plane(&scratch[c * kkl..(c + 1) * kkl], plane, g);
+                if same {
+                    fold_plane_same(&mut scratch[c * kkl..(c + 1) * kkl], plane, g);
+                } else {
+                    fold_plane(&scratch[c * kkl..(c + 1) * kkl], plane, g);
+                }
             }
         }
     };
@@ -657,6 +756,74 @@ fn select_2x2<T: FloatElement>(src: &[T], v: &[T], g: &Conv2dGeometry, out: &mut
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unfold_same_size_matches_the_general_loop() {
+        for (h, w) in [(1, 1), (3, 5), (8, 8), (5, 2)] {
+            for (kh, kw) in [(1, 1), (3, 3), (2, 3), (5, 5), (7, 7)] {
+                for (dh, dw) in [(1, 1), (2, 1), (1, 3)] {
+                    for (ph, pw) in [(0, 0), (1, 1), (2, 4), (6, 6)] {
+                        let Some(g) =
+                            Conv2dGeometry::new((1, 1, h, w), (kh, kw), (1, 1), (ph, pw), (dh, dw))
+                        else {
+                            continue;
+                        };
+                        if (g.ho, g.wo) != (h, w) {
+                            continue;
+                        }
+                        let src: Vec<f64> = (0..h * w).map(|i| i as f64 + 1.0).collect();
+                        let mut fast = vec![-1.0; kh * kw * h * w];
+                        let mut slow = vec![0.0; kh * kw * h * w];
+                        unfold_plane_same(&src, &mut fast, &g);
+                        // the definition, position by position
+                        for ki in 0..kh {
+                            for kj in 0..kw {
+                                for oh in 0..h {
+                                    for ow in 0..w {
+                                        let (Some(ih), Some(iw)) = (
+                                            src_pos(oh, ki, 1, ph, dh, h),
+                                            src_pos(ow, kj, 1, pw, dw, w),
+                                        ) else {
+                                            continue;
+                                        };
+                                        slow[((ki * kw + kj) * h + oh) * w + ow] = src[ih * w + iw];
+                                    }
+                                }
+                            }
+                        }
+                        assert_eq!(fast, slow, "{h}x{w} k{kh}x{kw} d{dh},{dw} p{ph},{pw}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fold_same_size_matches_the_general_loop() {
+        for (h, w) in [(1, 1), (3, 5), (8, 8), (5, 2)] {
+            for (kh, kw) in [(1, 1), (3, 3), (2, 3), (5, 5)] {
+                for (dh, dw) in [(1, 1), (2, 1), (1, 3)] {
+                    for (ph, pw) in [(0, 0), (1, 1), (2, 4), (6, 6)] {
+                        let Some(g) =
+                            Conv2dGeometry::new((1, 1, h, w), (kh, kw), (1, 1), (ph, pw), (dh, dw))
+                        else {
+                            continue;
+                        };
+                        if (g.ho, g.wo) != (h, w) {
+                            continue;
+                        }
+                        let mut cols: Vec<f64> =
+                            (0..kh * kw * h * w).map(|i| (i % 7) as f64 - 2.5).collect();
+                        let mut slow = vec![0.0; h * w];
+                        fold_plane(&cols, &mut slow, &g);
+                        let mut fast = vec![0.0; h * w];
+                        fold_plane_same(&mut cols, &mut fast, &g);
+                        assert_eq!(fast, slow, "{h}x{w} k{kh}x{kw} d{dh},{dw} p{ph},{pw}");
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn valid_range_matches_brute_force() {

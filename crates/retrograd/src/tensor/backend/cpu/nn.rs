@@ -1,7 +1,7 @@
 //! Softmax and the fused cross-entropy kernels (one row at a time), and batch
 //! normalisation (one channel at a time).
 
-use super::math::vectorized;
+use super::math::{vectorized, FastMath};
 use super::pool;
 use super::strided::parallel;
 use crate::tensor::error::{invalid, Result};
@@ -9,21 +9,42 @@ use crate::tensor::{Element, FloatElement};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
-pub(crate) fn softmax<T: FloatElement>(x: &[T], row: usize, log: bool) -> Vec<T> {
-    let mut out = vec![T::zero(); x.len()];
-    if row == 0 {
-        return out;
+/// Row maxima (0 for rows without a finite maximum, so that they stay NaN/inf-faithful),
+/// and `e^(x - max)` for every element in one flat pass (short rows would leave the vector
+/// units idle if exponentiated row by row).
+fn shifted_exp<T: FastMath>(x: &[T], row: usize) -> (Vec<T>, Vec<T>) {
+    let maxima: Vec<T> = x
+        .chunks(row)
+        .map(|src| {
+            let m = src.iter().fold(T::neg_infinity(), |a, &b| a.max(b));
+            if m.is_finite() {
+                m
+            } else {
+                T::zero()
+            }
+        })
+        .collect();
+    let mut e = super::pool::take(x.len());
+    for (src, &m) in x.chunks(row).zip(&maxima) {
+        e.extend(src.iter().map(|&v| v - m));
     }
-    for (src, dst) in x.chunks(row).zip(out.chunks_mut(row)) {
-        let m = src.iter().fold(T::neg_infinity(), |a, &b| a.max(b));
-        let m = if m.is_finite() { m } else { T::zero() };
-        let mut sum = T::zero();
-        for (d, &s) in dst.iter_mut().zip(src) {
-            *d = (s - m).exp();
-            sum += *d;
+    vectorized(|| {
+        for v in e.iter_mut() {
+            *v = v.exp_v();
         }
+    });
+    (maxima, e)
+}
+
+pub(crate) fn softmax<T: FastMath>(x: &[T], row: usize, log: bool) -> Vec<T> {
+    if row == 0 || x.is_empty() {
+        return super::pool::filled(x.len(), T::zero());
+    }
+    let (maxima, mut out) = shifted_exp(x, row);
+    for ((dst, src), &m) in out.chunks_mut(row).zip(x.chunks(row)).zip(&maxima) {
+        let sum = dst.iter().fold(T::zero(), |a, &b| a + b);
         if log {
-            let lse = sum.ln();
+            let lse = sum.ln_v();
             for (d, &s) in dst.iter_mut().zip(src) {
                 *d = s - m - lse;
             }
@@ -47,18 +68,28 @@ fn target(t: i64, classes: usize) -> Result<usize> {
     Ok(t as usize)
 }
 
-pub(crate) fn cross_entropy<T: FloatElement>(x: &[T], classes: usize, t: &[i64]) -> Result<Vec<T>> {
-    let mut out = Vec::with_capacity(t.len());
-    for (src, &ti) in x.chunks(classes).zip(t) {
-        let ti = target(ti, classes)?;
-        let m = src.iter().fold(T::neg_infinity(), |a, &b| a.max(b));
-        let sum: T = src.iter().map(|&v| (v - m).exp()).sum();
-        out.push(m + sum.ln() - src[ti]);
+pub(crate) fn cross_entropy<T: FastMath>(x: &[T], classes: usize, t: &[i64]) -> Result<Vec<T>> {
+    for &ti in t {
+        target(ti, classes)?;
     }
+    if classes == 0 {
+        return Ok(Vec::new());
+    }
+    let (maxima, e) = shifted_exp(x, classes);
+    let out = e
+        .chunks(classes)
+        .zip(x.chunks(classes))
+        .zip(maxima.iter().zip(t))
+        .map(|((row, src), (&m, &ti))| {
+            let sum = row.iter().fold(T::zero(), |a, &b| a + b);
+            m + sum.ln_v() - src[ti as usize]
+        })
+        .collect();
+    super::pool::give(e);
     Ok(out)
 }
 
-pub(crate) fn cross_entropy_backward<T: FloatElement>(
+pub(crate) fn cross_entropy_backward<T: FastMath>(
     x: &[T],
     classes: usize,
     t: &[i64],
