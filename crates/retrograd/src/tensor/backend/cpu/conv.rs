@@ -591,7 +591,10 @@ pub(crate) fn max_pool2d<T: FloatElement>(x: &[T], g: &Conv2dGeometry) -> Vec<T>
             let src = &x[nc * hw..(nc + 1) * hw];
             if win.two_by_two() {
                 if !window2x2::max(src, g, dst) {
-                    vectorized(|| max_2x2(src, g, dst));
+                    vectorized(
+                        #[inline(always)]
+                        || max_2x2(src, g, dst),
+                    );
                 }
                 return;
             }
@@ -618,7 +621,10 @@ pub(crate) fn max_pool2d_backward<T: FloatElement>(
             pool_planes(out, hw, work, |(nc, dst)| {
                 let (src, gs) = (&x[nc * hw..(nc + 1) * hw], &gy[nc * l..(nc + 1) * l]);
                 if !window2x2::route(src, gs, g, dst) {
-                    vectorized(|| route_2x2(src, gs, g, dst));
+                    vectorized(
+                        #[inline(always)]
+                        || route_2x2(src, gs, g, dst),
+                    );
                 }
             })
         });
@@ -644,7 +650,10 @@ pub(crate) fn max_pool2d_select<T: FloatElement>(x: &[T], v: &[T], g: &Conv2dGeo
             let (src, vs) = (&x[nc * hw..(nc + 1) * hw], &v[nc * hw..(nc + 1) * hw]);
             if win.two_by_two() {
                 if !window2x2::select(src, vs, g, dst) {
-                    vectorized(|| select_2x2(src, vs, g, dst));
+                    vectorized(
+                        #[inline(always)]
+                        || select_2x2(src, vs, g, dst),
+                    );
                 }
                 return;
             }

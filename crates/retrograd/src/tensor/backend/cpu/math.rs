@@ -18,9 +18,12 @@
 use crate::tensor::FloatElement;
 
 /// Runs `f` compiled with AVX-512 (F, BW, DQ, VL) or else AVX2, each with FMA, when the
-/// processor supports them (the feature tests are cached loads), else as is. `f` should be a loop that the compiler can
-/// inline here (a closure over slices; calls it makes to non-inlined functions run without
-/// the wider vectors).
+/// processor supports them (the feature tests are cached loads), else as is.
+///
+/// Only code inlined into `f` gets the wider vectors, and `f` itself is compiled into the
+/// wrappers below only if it is inlined there: mark the closure `#[inline(always)]` (the
+/// compiler otherwise calls a closure with a loop of any size, compiled for the baseline),
+/// and keep what it calls `#[inline(always)]` too.
 #[inline(always)]
 pub(crate) fn vectorized<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
@@ -280,7 +283,10 @@ mod tests {
     #[test]
     fn vectorized_loops_agree_with_scalar_calls() {
         let x: Vec<f32> = (0..1000).map(|i| i as f32 * 0.37 - 150.0).collect();
-        let v: Vec<f32> = vectorized(|| x.iter().map(|&v| exp_f32(v)).collect());
+        let v: Vec<f32> = vectorized(
+            #[inline(always)]
+            || x.iter().map(|&v| exp_f32(v)).collect(),
+        );
         for (a, &b) in v.iter().zip(&x) {
             assert_eq!(a.to_bits(), exp_f32(b).to_bits());
         }

@@ -28,11 +28,14 @@ fn shifted_exp<T: FastMath>(x: &[T], row: usize) -> (Vec<T>, Vec<T>) {
     for (src, &m) in x.chunks(row).zip(&maxima) {
         e.extend(src.iter().map(|&v| v - m));
     }
-    vectorized(|| {
-        for v in e.iter_mut() {
-            *v = v.exp_v();
-        }
-    });
+    vectorized(
+        #[inline(always)]
+        || {
+            for v in e.iter_mut() {
+                *v = v.exp_v();
+            }
+        },
+    );
     (maxima, e)
 }
 
@@ -173,7 +176,7 @@ impl Planes {
     }
 }
 
-/// `Σ f(a_i, b_i)` for each of the `K` components of `f`, in 8 interleaved lanes (so that
+/// `Σ f(a_i, b_i)` for each of the `K` components of `f`, in 16 interleaved lanes (so that
 /// the loop vectorises), the lanes added in `f64` at the end.
 #[inline(always)]
 fn sums<T: FloatElement, const K: usize>(
@@ -181,27 +184,30 @@ fn sums<T: FloatElement, const K: usize>(
     b: &[T],
     f: &impl Fn(T, T) -> [T; K],
 ) -> [f64; K] {
-    const LANES: usize = 8;
-    vectorized(|| {
-        let mut acc = [[T::zero(); LANES]; K];
-        let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-        let (ra, rb) = (ca.remainder(), cb.remainder());
-        for (u, v) in ca.zip(cb) {
-            for j in 0..LANES {
-                let r = f(u[j], v[j]);
+    const LANES: usize = 16;
+    vectorized(
+        #[inline(always)]
+        || {
+            let mut acc = [[T::zero(); LANES]; K];
+            let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+            let (ra, rb) = (ca.remainder(), cb.remainder());
+            for (u, v) in ca.zip(cb) {
+                for j in 0..LANES {
+                    let r = f(u[j], v[j]);
+                    for k in 0..K {
+                        acc[k][j] += r[k];
+                    }
+                }
+            }
+            for (j, (&u, &v)) in ra.iter().zip(rb).enumerate() {
+                let r = f(u, v);
                 for k in 0..K {
                     acc[k][j] += r[k];
                 }
             }
-        }
-        for (&u, &v) in ra.iter().zip(rb) {
-            let r = f(u, v);
-            for k in 0..K {
-                acc[k][0] += r[k];
-            }
-        }
-        acc.map(|lanes| lanes.iter().map(|&v| Element::to_f64(v)).sum())
-    })
+            acc.map(|lanes| lanes.iter().map(|&v| Element::to_f64(v)).sum())
+        },
+    )
 }
 
 /// Training-mode batch normalisation of a contiguous `(N, C, S)` buffer: per channel, the
@@ -227,11 +233,14 @@ pub(crate) fn batch_norm<T: FloatElement>(
         let a = T::from_f64(scale[ch]);
         let b = T::from_f64(bias.map_or(0.0, |b| Element::to_f64(b[ch])));
         let src = &x[p * d.s..][..d.s];
-        vectorized(|| {
-            for (o, &v) in dst.iter_mut().zip(src) {
-                o.write((v - m) * a + b);
-            }
-        })
+        vectorized(
+            #[inline(always)]
+            || {
+                for (o, &v) in dst.iter_mut().zip(src) {
+                    o.write((v - m) * a + b);
+                }
+            },
+        )
     });
     let cast = |v: Vec<f64>| v.into_iter().map(T::from_f64).collect();
     (y, cast(mean), cast(var))
@@ -280,11 +289,14 @@ pub(crate) fn batch_norm_backward<T: FloatElement>(
                 T::from_f64(-a * sg / d.count()),
             );
             let (xs, gs) = (&x[p * d.s..][..d.s], &gy[p * d.s..][..d.s]);
-            vectorized(|| {
-                for ((o, &u), &g) in dst.iter_mut().zip(xs).zip(gs) {
-                    o.write(a * g + k * (u - m) + b);
-                }
-            })
+            vectorized(
+                #[inline(always)]
+                || {
+                    for ((o, &u), &g) in dst.iter_mut().zip(xs).zip(gs) {
+                        o.write(a * g + k * (u - m) + b);
+                    }
+                },
+            )
         })
     });
     (gx, gw, gb)

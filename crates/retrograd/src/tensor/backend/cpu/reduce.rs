@@ -64,24 +64,27 @@ const WHOLE_CHUNK: usize = 1 << 16;
 #[inline(always)]
 fn fold_lanes<T: Copy>(x: &[T], init: T, combine: &impl Fn(T, T) -> T) -> T {
     const LANES: usize = 16;
-    vectorized(|| {
-        let mut acc = [init; LANES];
-        let chunks = x.chunks_exact(LANES);
-        let rest = chunks.remainder();
-        for c in chunks {
-            for j in 0..LANES {
-                acc[j] = combine(acc[j], c[j]);
+    vectorized(
+        #[inline(always)]
+        || {
+            let mut acc = [init; LANES];
+            let chunks = x.chunks_exact(LANES);
+            let rest = chunks.remainder();
+            for c in chunks {
+                for j in 0..LANES {
+                    acc[j] = combine(acc[j], c[j]);
+                }
             }
-        }
-        let mut w = LANES;
-        while w > 1 {
-            w /= 2;
-            for j in 0..w {
-                acc[j] = combine(acc[j], acc[j + w]);
+            let mut w = LANES;
+            while w > 1 {
+                w /= 2;
+                for j in 0..w {
+                    acc[j] = combine(acc[j], acc[j + w]);
+                }
             }
-        }
-        rest.iter().fold(acc[0], |a, &v| combine(a, v))
-    })
+            rest.iter().fold(acc[0], |a, &v| combine(a, v))
+        },
+    )
 }
 
 /// The reduction loop, monomorphised per combine function so the inner loops vectorise.
@@ -125,11 +128,14 @@ fn reduce_with<T: Copy + Send + Sync>(
             out[oo] = acc;
         } else if io == 1 && ii == 1 {
             let (dst, src) = (&mut out[oo..oo + inner], &x[oi..oi + inner]);
-            vectorized(|| {
-                for (o, &v) in dst.iter_mut().zip(src) {
-                    *o = combine(*o, v);
-                }
-            });
+            vectorized(
+                #[inline(always)]
+                || {
+                    for (o, &v) in dst.iter_mut().zip(src) {
+                        *o = combine(*o, v);
+                    }
+                },
+            );
         } else {
             for j in 0..inner as isize {
                 let o = (oo as isize + j * io) as usize;
@@ -192,11 +198,14 @@ pub(crate) fn mul_reduce<T: FloatElement>(
                         &a[oa..oa + inner],
                         &b[ob..ob + inner],
                     );
-                    vectorized(|| {
-                        for ((o, &u), &v) in dst.iter_mut().zip(x).zip(y) {
-                            *o += u * v;
-                        }
-                    });
+                    vectorized(
+                        #[inline(always)]
+                        || {
+                            for ((o, &u), &v) in dst.iter_mut().zip(x).zip(y) {
+                                *o += u * v;
+                            }
+                        },
+                    );
                 }
                 _ => {
                     for j in 0..inner as isize {
@@ -215,24 +224,27 @@ pub(crate) fn mul_reduce<T: FloatElement>(
 #[inline(always)]
 fn dot_lanes<T: FloatElement>(x: &[T], y: &[T]) -> T {
     const LANES: usize = 16;
-    vectorized(|| {
-        let mut acc = [T::zero(); LANES];
-        let (cx, cy) = (x.chunks_exact(LANES), y.chunks_exact(LANES));
-        let (rx, ry) = (cx.remainder(), cy.remainder());
-        for (u, v) in cx.zip(cy) {
-            for j in 0..LANES {
-                acc[j] += u[j] * v[j];
+    vectorized(
+        #[inline(always)]
+        || {
+            let mut acc = [T::zero(); LANES];
+            let (cx, cy) = (x.chunks_exact(LANES), y.chunks_exact(LANES));
+            let (rx, ry) = (cx.remainder(), cy.remainder());
+            for (u, v) in cx.zip(cy) {
+                for j in 0..LANES {
+                    acc[j] += u[j] * v[j];
+                }
             }
-        }
-        let mut w = LANES;
-        while w > 1 {
-            w /= 2;
-            for j in 0..w {
-                acc[j] += acc[j + w];
+            let mut w = LANES;
+            while w > 1 {
+                w /= 2;
+                for j in 0..w {
+                    acc[j] += acc[j + w];
+                }
             }
-        }
-        rx.iter().zip(ry).fold(acc[0], |a, (&u, &v)| a + u * v)
-    })
+            rx.iter().zip(ry).fold(acc[0], |a, (&u, &v)| a + u * v)
+        },
+    )
 }
 
 /// Index of the first maximum (or minimum) along `axis`, as i64, keeping `axis` with size 1.

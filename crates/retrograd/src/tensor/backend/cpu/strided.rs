@@ -76,21 +76,27 @@ pub(crate) fn parallel(n: usize) -> bool {
 /// `dst[i] = f(src[i])`, compiled with the widest vectors the processor has.
 #[inline(always)]
 fn map_slice<T: Copy, U>(dst: &mut [MaybeUninit<U>], src: &[T], f: &impl Fn(T) -> U) {
-    vectorized(|| {
-        for (o, &s) in dst.iter_mut().zip(src) {
-            o.write(f(s));
-        }
-    })
+    vectorized(
+        #[inline(always)]
+        || {
+            for (o, &s) in dst.iter_mut().zip(src) {
+                o.write(f(s));
+            }
+        },
+    )
 }
 
 /// `dst[i] = f(a[i], b[i])`, compiled with the widest vectors the processor has.
 #[inline(always)]
 fn zip_slices<T: Copy, U>(dst: &mut [MaybeUninit<U>], a: &[T], b: &[T], f: &impl Fn(T, T) -> U) {
-    vectorized(|| {
-        for ((o, &x), &y) in dst.iter_mut().zip(a).zip(b) {
-            o.write(f(x, y));
-        }
-    })
+    vectorized(
+        #[inline(always)]
+        || {
+            for ((o, &x), &y) in dst.iter_mut().zip(a).zip(b) {
+                o.write(f(x, y));
+            }
+        },
+    )
 }
 
 /// `f` applied to every element of a view, in row-major order.
