@@ -33,7 +33,7 @@ pub use scalar::api::{
 };
 pub use scalar::checkpoint;
 pub use scalar::custom::{custom_op, custom_vjp};
-pub use scalar::slice::{dot, norm, preaccumulate, sum, sum_map, sum_map_chunks};
+pub use scalar::slice::{dot, norm, preaccumulate, sum, sum_map, sum_map_chunks, weighted_sum};
 pub use scalar::tape::{Adjoints, Mark, Recorder, Tape, TapeScalar, TapeStats};
 pub use scalar::var::Var;
 

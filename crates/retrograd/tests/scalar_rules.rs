@@ -165,6 +165,18 @@ proptest! {
         for (a, b) in per_op.iter().zip(&fused) {
             prop_assert!((a - b).abs() <= 1e-12 * (1.0 + a.abs()));
         }
+        // A linear form with data weights, against dot with constant variables and by hand.
+        let w: Vec<f64> = x.iter().map(|v| 1.0 - v).collect();
+        let f = |v: &[Var]| retrograd::weighted_sum(&w, v) * retrograd::sum(v);
+        let g = |v: &[Var]| {
+            let c: Vec<Var> = w.iter().map(|&a| Var::constant(a)).collect();
+            retrograd::dot(&c, v) * retrograd::sum(v)
+        };
+        let (lin, s) = (x.iter().zip(&w).map(|(a, b)| a * b).sum::<f64>(), x.iter().sum::<f64>());
+        for ((a, b), wi) in grad(f, x).iter().zip(grad(g, x)).zip(&w) {
+            prop_assert!((a - b).abs() <= 1e-12 * (1.0 + a.abs()));
+            prop_assert!((a - (wi * s + lin)).abs() <= 1e-12 * (1.0 + a.abs()));
+        }
     }
 }
 

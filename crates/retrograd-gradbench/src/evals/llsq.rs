@@ -53,8 +53,8 @@ const B: usize = 4;
 pub struct Gradient {
     tape: Tape,
     vars: Vec<Var>,
-    coef: Vec<[Var; B]>,
-    row: Vec<Var>,
+    coef: Vec<[f64; B]>,
+    row: Vec<f64>,
     seeds: Vec<(Var, f64)>,
     adj: Option<Adjoints>,
     /// The gradient of the last run.
@@ -64,7 +64,7 @@ pub struct Gradient {
 impl Gradient {
     /// The gradient of the objective; left in `out`. The objective is a sum of
     /// independent terms: `B` terms at a time are recorded (each one's inner sum as one
-    /// `dot` statement with one operand per coefficient), swept into the accumulated
+    /// `weighted_sum` statement with one operand per coefficient), swept into the accumulated
     /// adjoints and dropped, so the tape stays the size of a few terms.
     pub fn run(&mut self, x: &[f64], n: usize) {
         let Gradient {
@@ -79,9 +79,8 @@ impl Gradient {
         tape.clear();
         vars.clear();
         let m = x.len();
-        let zero = Var::constant(0.0);
-        coef.resize(m + 1, [zero; B]);
-        row.resize(m + 1, zero);
+        coef.resize(m + 1, [0.0; B]);
+        row.resize(m + 1, 0.0);
         tape.record(|rec| rec.inputs_into(x, vars));
         vars.push(Var::constant(1.0));
         // Binds the kept adjoint buffer to this recording (a sweep of the inputs alone).
@@ -95,18 +94,18 @@ impl Gradient {
                 let mut mul = [1.0; B];
                 for c in &mut coef[..m] {
                     for k in 0..B {
-                        c[k] = Var::constant(-mul[k]);
+                        c[k] = -mul[k];
                         mul[k] *= ts[k];
                     }
                 }
-                coef[m] = ts.map(|t| Var::constant(s(t)));
+                coef[m] = ts.map(s);
                 let mark = rec.mark();
                 seeds.clear();
                 for k in 0..b {
                     for (r, c) in row.iter_mut().zip(coef.iter()) {
                         *r = c[k];
                     }
-                    let inner = retrograd::dot(vars, row);
+                    let inner = retrograd::weighted_sum(row, vars);
                     seeds.push((inner * inner * 0.5, 1.0));
                 }
                 rec.sweep_and_reset(mark, seeds, adj);

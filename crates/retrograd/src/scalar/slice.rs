@@ -1,5 +1,5 @@
-//! Statement-level recording: helpers that record a whole sum, dot product or small
-//! function as one tape statement, instead of one statement per elementary operation.
+//! Statement-level recording: helpers that record a whole sum, dot product, linear form or
+//! small function as one tape statement, instead of one statement per elementary operation.
 //!
 //! Generic code on `Var` records every operator separately (Rust has no overloadable
 //! assignment to close an expression). These helpers compute local derivatives first —
@@ -105,6 +105,36 @@ pub fn dot<T: TapeScalar>(a: &[Var<T>], b: &[Var<T>]) -> Var<T> {
             total
         },
     )
+}
+
+/// `Σ wᵢ·xᵢ` with constant weights `w` (a linear form: a dot product where one side is
+/// data), recorded as one statement with one operand per active `xᵢ`, of partial `wᵢ`.
+/// Cheaper to record than [`dot`] with constant `Var`s on one side, which checks and skips
+/// every constant.
+///
+/// Panics if the lengths differ.
+///
+/// ```
+/// let g = retrograd::grad(|x| retrograd::weighted_sum(&[2.0, -1.0], x), &[5.0, 7.0]);
+/// assert_eq!(g, vec![2.0, -1.0]);
+/// ```
+#[track_caller]
+pub fn weighted_sum<T: TapeScalar>(weights: &[T], xs: &[Var<T>]) -> Var<T> {
+    assert_eq!(
+        weights.len(),
+        xs.len(),
+        "retrograd::weighted_sum: {} weights for {} variables",
+        weights.len(),
+        xs.len()
+    );
+    statement(recording(xs.iter().copied()), xs.len(), |mut tape| {
+        let mut total = T::zero();
+        for (&w, &x) in weights.iter().zip(xs) {
+            total += w * x.value();
+            operand(&mut tape, x, w);
+        }
+        total
+    })
 }
 
 /// The Euclidean norm `√(Σ xᵢ²)`, recorded as one statement. Its gradient at the zero
