@@ -1,6 +1,7 @@
 //! Batched matrix multiplication through the `gemm` crate (any strides, no copies).
 
 use super::strided::for_each_row;
+use super::team;
 use crate::tensor::shape::{coalesce, Layout};
 use gemm::{gemm, Parallelism};
 use rayon::prelude::*;
@@ -102,23 +103,24 @@ pub(crate) fn matmul<
     let (b_rs, b_cs) = (lb.strides[r - 2], lb.strides[r - 1]);
     let work = m * n * k;
     let dst = SendPtr(out.as_mut_ptr());
-    let run = |i: usize, par: Parallelism| {
+    // Columns `cols` of batch `i`'s product.
+    let part = |i: usize, cols: std::ops::Range<usize>| {
         let (oa, ob) = bases[i];
         // SAFETY: every (batch, row, col) of `out` is written by exactly one call; `a` and `b`
         // are valid for all offsets their layouts describe.
         unsafe {
             gemm(
                 m,
-                n,
+                cols.len(),
                 k,
-                dst.get().add(i * m * n),
+                dst.get().add(i * m * n + cols.start),
                 1,
                 n as isize,
                 false,
                 a.as_ptr().add(oa),
                 a_cs,
                 a_rs,
-                b.as_ptr().add(ob),
+                b.as_ptr().offset(ob as isize + cols.start as isize * b_cs),
                 b_cs,
                 b_rs,
                 T::zero(),
@@ -126,23 +128,32 @@ pub(crate) fn matmul<
                 false,
                 false,
                 false,
-                par,
+                Parallelism::None,
             )
         }
     };
+    // One product, on the team's threads when it is large: its columns split in blocks
+    // of 16 (whole vector widths), one block per thread.
+    let run = |i: usize, threaded: bool| {
+        let threads = team::size();
+        if !threaded || threads < 2 || n < 16 * threads {
+            return part(i, 0..n);
+        }
+        let width = n.div_ceil(threads).next_multiple_of(16);
+        team::split(threads, &|p| {
+            let cols = (p * width).min(n)..((p + 1) * width).min(n);
+            if !cols.is_empty() {
+                part(i, cols)
+            }
+        });
+    };
     let threads = rayon::current_num_threads();
     if nb > 1 && work * nb >= PAR_GEMM_WORK && threads > 1 && work < PAR_GEMM_WORK * 4 {
-        (0..nb)
-            .into_par_iter()
-            .for_each(|i| run(i, Parallelism::None));
+        (0..nb).into_par_iter().for_each(|i| run(i, false));
     } else {
-        let par = if work >= PAR_GEMM_WORK && threads > 1 {
-            Parallelism::Rayon(threads)
-        } else {
-            Parallelism::None
-        };
+        let threaded = work >= PAR_GEMM_WORK && threads > 1;
         for i in 0..nb {
-            run(i, par);
+            run(i, threaded);
         }
     }
     // SAFETY: the products above wrote all nb·m·n elements (T is a plain float).

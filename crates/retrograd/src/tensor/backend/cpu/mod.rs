@@ -10,6 +10,7 @@ mod nn;
 pub(crate) mod pool;
 mod reduce;
 pub(crate) mod strided;
+mod team;
 mod window2x2;
 
 use super::{Backend, BatchNormGrads, BinaryOp, Conv2dGeometry, ReduceOp, UnaryOp};
