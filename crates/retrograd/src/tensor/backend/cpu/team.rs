@@ -37,6 +37,7 @@ struct Helper {
     parked: AtomicBool,
     /// A panic of the helper's part, handed to the poster.
     panic: Mutex<Option<Box<dyn std::any::Any + Send>>>,
+    /// The helper's thread (set by the helper itself, before it can park).
     thread: OnceLock<Thread>,
 }
 
@@ -59,11 +60,10 @@ fn team() -> &'static Team {
                     panic: Mutex::new(None),
                     thread: OnceLock::new(),
                 }));
-                let t = thread::Builder::new()
+                thread::Builder::new()
                     .name("retrograd-team".into())
                     .spawn(move || serve(h))
                     .expect("spawning a team thread");
-                let _ = h.thread.set(t.thread().clone());
                 h
             })
             .collect();
@@ -81,6 +81,8 @@ pub(crate) fn size() -> usize {
 
 /// A helper's loop: wait for a posted job, run its part, report.
 fn serve(h: &'static Helper) {
+    // Set before the first park, so that whoever sees `parked` can unpark this thread.
+    let _ = h.thread.set(thread::current());
     loop {
         let job = wait(h);
         // SAFETY: `job` is the address of a `Part` that its poster keeps alive until it has
