@@ -104,7 +104,7 @@ pub(crate) fn matmul<
     let work = m * n * k;
     let dst = SendPtr(out.as_mut_ptr());
     // Columns `cols` of batch `i`'s product.
-    let part = |i: usize, cols: std::ops::Range<usize>| {
+    let part = |i: usize, cols: std::ops::Range<usize>, par: Parallelism| {
         let (oa, ob) = bases[i];
         // SAFETY: every (batch, row, col) of `out` is written by exactly one call; `a` and `b`
         // are valid for all offsets their layouts describe.
@@ -128,24 +128,27 @@ pub(crate) fn matmul<
                 false,
                 false,
                 false,
-                Parallelism::None,
+                par,
             )
         }
     };
-    // One product, on the team's threads when it is large: its columns split in blocks
-    // of 16 (whole vector widths), one block per thread.
+    // One product; when it is large, its columns split in blocks of whole vector widths
+    // (16) over the team's threads, or, if it has too few columns, threaded by gemm.
     let run = |i: usize, threaded: bool| {
-        let threads = team::size();
-        if !threaded || threads < 2 || n < 16 * threads {
-            return part(i, 0..n);
+        let parts = team::size().min(n / 16);
+        if !threaded {
+            part(i, 0..n, Parallelism::None)
+        } else if parts < 2 {
+            part(i, 0..n, Parallelism::Rayon(rayon::current_num_threads()))
+        } else {
+            let width = n.div_ceil(parts).next_multiple_of(16);
+            team::split(parts, &|p| {
+                let cols = (p * width).min(n)..((p + 1) * width).min(n);
+                if !cols.is_empty() {
+                    part(i, cols, Parallelism::None)
+                }
+            });
         }
-        let width = n.div_ceil(threads).next_multiple_of(16);
-        team::split(threads, &|p| {
-            let cols = (p * width).min(n)..((p + 1) * width).min(n);
-            if !cols.is_empty() {
-                part(i, cols)
-            }
-        });
     };
     let threads = rayon::current_num_threads();
     if nb > 1 && work * nb >= PAR_GEMM_WORK && threads > 1 && work < PAR_GEMM_WORK * 4 {

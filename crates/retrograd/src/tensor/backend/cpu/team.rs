@@ -29,7 +29,7 @@ struct Helper {
     /// The job's address while one is posted (a `Part` whose lifetime the poster
     /// guarantees by waiting), or 0.
     job: AtomicUsize,
-    /// Number of parts, and this helper's part, of the posted job.
+    /// This helper's part of the posted job.
     part: AtomicUsize,
     /// Set by the helper when its part is done.
     done: AtomicBool,
