@@ -110,7 +110,9 @@ pub(crate) fn cross_entropy_backward<T: FastMath>(
 }
 
 /// Sizes of a batch-normalisation input viewed as `(N, C, S)`: batch, channels, and the
-/// product of the remaining (spatial) dims.
+/// product of the remaining (spatial) dims. Channels of spatial inputs are walked plane by
+/// plane (`S` contiguous values); `(N, C)` inputs (`S = 1`) row by row, vectorised across
+/// channels.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Planes {
     pub(crate) n: usize,
@@ -124,53 +126,92 @@ impl Planes {
         (self.n * self.s) as f64
     }
 
-    /// `stat(ch)` for every channel (threads over channels when the input is large).
-    fn per_channel<R: Send>(&self, stat: impl Fn(usize) -> R + Sync + Send) -> Vec<R> {
-        if parallel(self.n * self.c * self.s) {
-            (0..self.c).into_par_iter().map(stat).collect()
-        } else {
-            (0..self.c).map(stat).collect()
-        }
-    }
-
-    /// `Σ f(a_i, b_i)` over the planes of channel `ch` in `a` and `b` (see [`sums`]).
+    /// Per channel `ch`, `Σ f(a_i, b_i, centre[ch])` over the channel's values in `a` and
+    /// `b`, for each of the `K` components of `f` (summed in `f64`).
     fn channel_sums<T: FloatElement, const K: usize>(
         &self,
         a: &[T],
         b: &[T],
-        ch: usize,
-        f: impl Fn(T, T) -> [T; K],
-    ) -> [f64; K] {
+        centre: &[T],
+        f: impl Fn(T, T, T) -> [T; K] + Sync + Send,
+    ) -> Vec<[f64; K]> {
         let Planes { n, c, s } = *self;
-        let mut total = [0.0; K];
-        for i in 0..n {
-            let at = (i * c + ch) * s;
-            let part = sums(&a[at..at + s], &b[at..at + s], &f);
-            for k in 0..K {
-                total[k] += part[k];
-            }
+        if s == 1 {
+            let mut acc = vec![[0.0f64; K]; c];
+            vectorized(
+                #[inline(always)]
+                || {
+                    for (ra, rb) in a.chunks_exact(c).zip(b.chunks_exact(c)) {
+                        for (((t, &u), &v), &m) in acc.iter_mut().zip(ra).zip(rb).zip(centre) {
+                            let r = f(u, v, m);
+                            for k in 0..K {
+                                t[k] += Element::to_f64(r[k]);
+                            }
+                        }
+                    }
+                },
+            );
+            return acc;
         }
-        total
+        let channel = |ch: usize| {
+            let mut total = [0.0; K];
+            for i in 0..n {
+                let at = (i * c + ch) * s;
+                let m = centre[ch];
+                let part = sums(&a[at..at + s], &b[at..at + s], &|u, v| f(u, v, m));
+                for k in 0..K {
+                    total[k] += part[k];
+                }
+            }
+            total
+        };
+        if parallel(n * c * s) {
+            (0..c).into_par_iter().map(channel).collect()
+        } else {
+            (0..c).map(channel).collect()
+        }
     }
 
-    /// A new buffer written plane by plane: `f(channel, plane index, plane)`.
-    fn build<T: Copy + Send + Sync + 'static>(
+    /// A new buffer of `f(a_i, b_i, coef[ch])` for every value, `ch` its channel.
+    fn map<T: FloatElement, C: Copy + Send + Sync>(
         &self,
-        f: impl Fn(usize, usize, &mut [MaybeUninit<T>]) + Sync + Send,
+        a: &[T],
+        b: &[T],
+        coef: &[C],
+        f: impl Fn(T, T, C) -> T + Sync + Send,
     ) -> Vec<T> {
         let Planes { n, c, s } = *self;
         pool::build(n * c * s, |out| {
-            if s == 0 {
+            if s == 0 || c == 0 {
                 return;
             }
+            let row = c * s;
+            let fill = |(i, dst): (usize, &mut [MaybeUninit<T>])| {
+                let (ra, rb) = (&a[i * row..][..row], &b[i * row..][..row]);
+                vectorized(
+                    #[inline(always)]
+                    || {
+                        if s == 1 {
+                            for (((o, &u), &v), &k) in dst.iter_mut().zip(ra).zip(rb).zip(coef) {
+                                o.write(f(u, v, k));
+                            }
+                            return;
+                        }
+                        for (ch, &k) in coef.iter().enumerate() {
+                            let at = ch * s..(ch + 1) * s;
+                            for ((o, &u), &v) in
+                                dst[at.clone()].iter_mut().zip(&ra[at.clone()]).zip(&rb[at])
+                            {
+                                o.write(f(u, v, k));
+                            }
+                        }
+                    },
+                )
+            };
             if parallel(out.len()) {
-                out.par_chunks_mut(s)
-                    .enumerate()
-                    .for_each(|(p, dst)| f(p % c, p, dst));
+                out.par_chunks_mut(row).enumerate().for_each(fill);
             } else {
-                for (p, dst) in out.chunks_mut(s).enumerate() {
-                    f(p % c, p, dst);
-                }
+                out.chunks_mut(row).enumerate().for_each(fill);
             }
         })
     }
@@ -220,30 +261,28 @@ pub(crate) fn batch_norm<T: FloatElement>(
     bias: Option<&[T]>,
     eps: f64,
 ) -> (Vec<T>, Vec<T>, Vec<T>) {
-    let mean = d.per_channel(|ch| d.channel_sums(x, x, ch, |u, _| [u])[0] / d.count());
-    let var = d.per_channel(|ch| {
-        let m = T::from_f64(mean[ch]);
-        d.channel_sums(x, x, ch, |u, _| [(u - m) * (u - m)])[0] / d.count()
-    });
-    let scale: Vec<f64> = (0..d.c)
-        .map(|ch| weight.map_or(1.0, |w| Element::to_f64(w[ch])) / (var[ch] + eps).sqrt())
+    let zeros = vec![T::zero(); d.c];
+    let mean: Vec<f64> = d
+        .channel_sums(x, x, &zeros, |u, _, _| [u])
+        .iter()
+        .map(|t| t[0] / d.count())
         .collect();
-    let y = d.build(|ch, p, dst| {
-        let m = T::from_f64(mean[ch]);
-        let a = T::from_f64(scale[ch]);
-        let b = T::from_f64(bias.map_or(0.0, |b| Element::to_f64(b[ch])));
-        let src = &x[p * d.s..][..d.s];
-        vectorized(
-            #[inline(always)]
-            || {
-                for (o, &v) in dst.iter_mut().zip(src) {
-                    o.write((v - m) * a + b);
-                }
-            },
-        )
-    });
-    let cast = |v: Vec<f64>| v.into_iter().map(T::from_f64).collect();
-    (y, cast(mean), cast(var))
+    let centre: Vec<T> = mean.iter().map(|&m| T::from_f64(m)).collect();
+    let var: Vec<f64> = d
+        .channel_sums(x, x, &centre, |u, _, m| [(u - m) * (u - m)])
+        .iter()
+        .map(|t| t[0] / d.count())
+        .collect();
+    // y = (x - mean)·a + b per channel.
+    let coef: Vec<(T, T, T)> = (0..d.c)
+        .map(|ch| {
+            let a = weight.map_or(1.0, |w| Element::to_f64(w[ch])) / (var[ch] + eps).sqrt();
+            let b = bias.map_or(0.0, |b| Element::to_f64(b[ch]));
+            (centre[ch], T::from_f64(a), T::from_f64(b))
+        })
+        .collect();
+    let y = d.map(x, x, &coef, |u, _, (m, a, b)| (u - m) * a + b);
+    (y, centre, var.into_iter().map(T::from_f64).collect())
 }
 
 /// The gradients of [`batch_norm`] given the output gradient `gy`. Per channel, one pass
@@ -263,41 +302,32 @@ pub(crate) fn batch_norm_backward<T: FloatElement>(
     eps: f64,
     input_grad: bool,
 ) -> (Option<Vec<T>>, Vec<T>, Vec<T>) {
-    let sums = d.per_channel(|ch| {
-        let m = mean[ch];
-        d.channel_sums(x, gy, ch, |u, g| [g, g * (u - m)])
-    });
+    let totals = d.channel_sums(x, gy, mean, |u, g, m| [g, g * (u - m)]);
     let invstd: Vec<f64> = var
         .iter()
         .map(|&v| 1.0 / (Element::to_f64(v) + eps).sqrt())
         .collect();
-    let gb = sums.iter().map(|s| T::from_f64(s[0])).collect();
-    let gw = sums
+    let gb = totals.iter().map(|t| T::from_f64(t[0])).collect();
+    let gw = totals
         .iter()
         .zip(&invstd)
-        .map(|(s, &is)| T::from_f64(s[1] * is))
+        .map(|(t, &is)| T::from_f64(t[1] * is))
         .collect();
     let gx = input_grad.then(|| {
-        d.build(|ch, p, dst| {
-            let [sg, sgx] = sums[ch];
-            let is = invstd[ch];
-            let a = weight.map_or(1.0, |w| Element::to_f64(w[ch])) * is;
-            let (m, a, k, b) = (
-                mean[ch],
-                T::from_f64(a),
-                T::from_f64(-a * is * is * sgx / d.count()),
-                T::from_f64(-a * sg / d.count()),
-            );
-            let (xs, gs) = (&x[p * d.s..][..d.s], &gy[p * d.s..][..d.s]);
-            vectorized(
-                #[inline(always)]
-                || {
-                    for ((o, &u), &g) in dst.iter_mut().zip(xs).zip(gs) {
-                        o.write(a * g + k * (u - m) + b);
-                    }
-                },
-            )
-        })
+        // gx = a·gy + k·(x - mean) + b per channel.
+        let coef: Vec<(T, T, T, T)> = (0..d.c)
+            .map(|ch| {
+                let ([sg, sgx], is) = (totals[ch], invstd[ch]);
+                let a = weight.map_or(1.0, |w| Element::to_f64(w[ch])) * is;
+                (
+                    mean[ch],
+                    T::from_f64(a),
+                    T::from_f64(-a * is * is * sgx / d.count()),
+                    T::from_f64(-a * sg / d.count()),
+                )
+            })
+            .collect();
+        d.map(x, gy, &coef, |u, g, (m, a, k, b)| a * g + k * (u - m) + b)
     });
     (gx, gw, gb)
 }
