@@ -766,41 +766,17 @@ fn select_2x2<T: FloatElement>(src: &[T], v: &[T], g: &Conv2dGeometry, out: &mut
 mod tests {
     use super::*;
 
-    #[test]
-    fn unfold_same_size_matches_the_general_loop() {
+    /// Calls `f` with every single-plane geometry of stride 1 whose output has the input's
+    /// size, over a spread of image, kernel, dilation and padding sizes.
+    fn same_size_geometries(kernels: &[(usize, usize)], mut f: impl FnMut(&Conv2dGeometry)) {
         for (h, w) in [(1, 1), (3, 5), (8, 8), (5, 2)] {
-            for (kh, kw) in [(1, 1), (3, 3), (2, 3), (5, 5), (7, 7)] {
-                for (dh, dw) in [(1, 1), (2, 1), (1, 3)] {
-                    for (ph, pw) in [(0, 0), (1, 1), (2, 4), (6, 6)] {
-                        let Some(g) =
-                            Conv2dGeometry::new((1, 1, h, w), (kh, kw), (1, 1), (ph, pw), (dh, dw))
-                        else {
-                            continue;
-                        };
-                        if (g.ho, g.wo) != (h, w) {
-                            continue;
+            for &k in kernels {
+                for d in [(1, 1), (2, 1), (1, 3)] {
+                    for p in [(0, 0), (1, 1), (2, 4), (6, 6)] {
+                        match Conv2dGeometry::new((1, 1, h, w), k, (1, 1), p, d) {
+                            Some(g) if (g.ho, g.wo) == (h, w) => f(&g),
+                            _ => {}
                         }
-                        let src: Vec<f64> = (0..h * w).map(|i| i as f64 + 1.0).collect();
-                        let mut fast = vec![-1.0; kh * kw * h * w];
-                        let mut slow = vec![0.0; kh * kw * h * w];
-                        unfold_plane_same(&src, &mut fast, &g);
-                        // the definition, position by position
-                        for ki in 0..kh {
-                            for kj in 0..kw {
-                                for oh in 0..h {
-                                    for ow in 0..w {
-                                        let (Some(ih), Some(iw)) = (
-                                            src_pos(oh, ki, 1, ph, dh, h),
-                                            src_pos(ow, kj, 1, pw, dw, w),
-                                        ) else {
-                                            continue;
-                                        };
-                                        slow[((ki * kw + kj) * h + oh) * w + ow] = src[ih * w + iw];
-                                    }
-                                }
-                            }
-                        }
-                        assert_eq!(fast, slow, "{h}x{w} k{kh}x{kw} d{dh},{dw} p{ph},{pw}");
                     }
                 }
             }
@@ -808,30 +784,47 @@ mod tests {
     }
 
     #[test]
-    fn fold_same_size_matches_the_general_loop() {
-        for (h, w) in [(1, 1), (3, 5), (8, 8), (5, 2)] {
-            for (kh, kw) in [(1, 1), (3, 3), (2, 3), (5, 5)] {
-                for (dh, dw) in [(1, 1), (2, 1), (1, 3)] {
-                    for (ph, pw) in [(0, 0), (1, 1), (2, 4), (6, 6)] {
-                        let Some(g) =
-                            Conv2dGeometry::new((1, 1, h, w), (kh, kw), (1, 1), (ph, pw), (dh, dw))
-                        else {
-                            continue;
-                        };
-                        if (g.ho, g.wo) != (h, w) {
-                            continue;
+    fn unfold_same_size_matches_the_general_loop() {
+        let kernels = [(1, 1), (3, 3), (2, 3), (5, 5), (7, 7)];
+        same_size_geometries(&kernels, |g| {
+            let (h, w, kh, kw) = (g.h, g.w, g.kh, g.kw);
+            let src: Vec<f64> = (0..h * w).map(|i| i as f64 + 1.0).collect();
+            let mut fast = vec![-1.0; kh * kw * h * w];
+            let mut slow = vec![0.0; kh * kw * h * w];
+            unfold_plane_same(&src, &mut fast, g);
+            // the definition, position by position
+            for ki in 0..kh {
+                for kj in 0..kw {
+                    for oh in 0..h {
+                        for ow in 0..w {
+                            let (Some(ih), Some(iw)) = (
+                                src_pos(oh, ki, 1, g.padding.0, g.dilation.0, h),
+                                src_pos(ow, kj, 1, g.padding.1, g.dilation.1, w),
+                            ) else {
+                                continue;
+                            };
+                            slow[((ki * kw + kj) * h + oh) * w + ow] = src[ih * w + iw];
                         }
-                        let mut cols: Vec<f64> =
-                            (0..kh * kw * h * w).map(|i| (i % 7) as f64 - 2.5).collect();
-                        let mut slow = vec![0.0; h * w];
-                        fold_plane(&cols, &mut slow, &g);
-                        let mut fast = vec![0.0; h * w];
-                        fold_plane_same(&mut cols, &mut fast, &g);
-                        assert_eq!(fast, slow, "{h}x{w} k{kh}x{kw} d{dh},{dw} p{ph},{pw}");
                     }
                 }
             }
-        }
+            assert_eq!(fast, slow, "{g:?}");
+        });
+    }
+
+    #[test]
+    fn fold_same_size_matches_the_general_loop() {
+        same_size_geometries(&[(1, 1), (3, 3), (2, 3), (5, 5)], |g| {
+            let (h, w) = (g.h, g.w);
+            let mut cols: Vec<f64> = (0..g.kh * g.kw * h * w)
+                .map(|i| (i % 7) as f64 - 2.5)
+                .collect();
+            let mut slow = vec![0.0; h * w];
+            fold_plane(&cols, &mut slow, g);
+            let mut fast = vec![0.0; h * w];
+            fold_plane_same(&mut cols, &mut fast, g);
+            assert_eq!(fast, slow, "{g:?}");
+        });
     }
 
     #[test]
