@@ -107,6 +107,24 @@ macro_rules! float_only {
     };
 }
 
+/// Runs `$body` with `$a`, `$b` bound to the vectors of two float operands of one type,
+/// wrapping the result in that type's variant; differing types, or I64, are errors naming
+/// `$op`.
+macro_rules! float_pair {
+    ($op:expr, $x:expr, $y:expr, |$a:ident, $b:ident| $body:expr) => {
+        match same_type($op, $x, $y)? {
+            (CpuStorage::F32($a), CpuStorage::F32($b)) => CpuStorage::F32($body),
+            (CpuStorage::F64($a), CpuStorage::F64($b)) => CpuStorage::F64($body),
+            (x, _) => {
+                return Err(TensorError::UnsupportedDType {
+                    op: $op,
+                    dtype: x.dtype(),
+                })
+            }
+        }
+    };
+}
+
 /// Runs `$body` for every element type, wrapping the result in the same variant.
 macro_rules! any_type {
     ($x:expr, |$v:ident| $body:expr) => {
@@ -293,20 +311,9 @@ impl Backend for CpuBackend {
         lb: &Layout,
         axes: &[usize],
     ) -> Result<CpuStorage> {
-        Ok(match same_type("mul_reduce", a, b)? {
-            (CpuStorage::F32(a), CpuStorage::F32(b)) => {
-                CpuStorage::F32(reduce::mul_reduce(a, la, b, lb, axes))
-            }
-            (CpuStorage::F64(a), CpuStorage::F64(b)) => {
-                CpuStorage::F64(reduce::mul_reduce(a, la, b, lb, axes))
-            }
-            (x, _) => {
-                return Err(TensorError::UnsupportedDType {
-                    op: "mul_reduce",
-                    dtype: x.dtype(),
-                })
-            }
-        })
+        Ok(float_pair!("mul_reduce", a, b, |a, b| reduce::mul_reduce(
+            a, la, b, lb, axes
+        )))
     }
 
     fn arg_reduce(&self, max: bool, x: &CpuStorage, l: &Layout, axis: usize) -> Result<CpuStorage> {
@@ -324,20 +331,9 @@ impl Backend for CpuBackend {
         b: &CpuStorage,
         lb: &Layout,
     ) -> Result<CpuStorage> {
-        Ok(match same_type("matmul", a, b)? {
-            (CpuStorage::F32(a), CpuStorage::F32(b)) => {
-                CpuStorage::F32(matmul::matmul(a, la, b, lb))
-            }
-            (CpuStorage::F64(a), CpuStorage::F64(b)) => {
-                CpuStorage::F64(matmul::matmul(a, la, b, lb))
-            }
-            (x, _) => {
-                return Err(TensorError::UnsupportedDType {
-                    op: "matmul",
-                    dtype: x.dtype(),
-                })
-            }
-        })
+        Ok(float_pair!("matmul", a, b, |a, b| matmul::matmul(
+            a, la, b, lb
+        )))
     }
 
     fn index_select(
@@ -483,28 +479,9 @@ impl Backend for CpuBackend {
         groups: usize,
     ) -> Result<CpuStorage> {
         let o = lw.dims[0];
-        Ok(match same_type("conv2d", gy, w)? {
-            (CpuStorage::F32(gy), CpuStorage::F32(w)) => CpuStorage::F32(conv::conv2d_input_grad(
-                &contiguous(gy, lgy),
-                &contiguous(w, lw),
-                g,
-                o,
-                groups,
-            )),
-            (CpuStorage::F64(gy), CpuStorage::F64(w)) => CpuStorage::F64(conv::conv2d_input_grad(
-                &contiguous(gy, lgy),
-                &contiguous(w, lw),
-                g,
-                o,
-                groups,
-            )),
-            (x, _) => {
-                return Err(TensorError::UnsupportedDType {
-                    op: "conv2d",
-                    dtype: x.dtype(),
-                })
-            }
-        })
+        Ok(float_pair!("conv2d", gy, w, |gy, w| {
+            conv::conv2d_input_grad(&contiguous(gy, lgy), &contiguous(w, lw), g, o, groups)
+        }))
     }
 
     fn conv2d_weight_grad(
@@ -517,28 +494,9 @@ impl Backend for CpuBackend {
         groups: usize,
     ) -> Result<CpuStorage> {
         let o = lgy.dims[1];
-        Ok(match same_type("conv2d", x, gy)? {
-            (CpuStorage::F32(x), CpuStorage::F32(gy)) => CpuStorage::F32(conv::conv2d_weight_grad(
-                &contiguous(x, lx),
-                &contiguous(gy, lgy),
-                g,
-                o,
-                groups,
-            )),
-            (CpuStorage::F64(x), CpuStorage::F64(gy)) => CpuStorage::F64(conv::conv2d_weight_grad(
-                &contiguous(x, lx),
-                &contiguous(gy, lgy),
-                g,
-                o,
-                groups,
-            )),
-            (x, _) => {
-                return Err(TensorError::UnsupportedDType {
-                    op: "conv2d",
-                    dtype: x.dtype(),
-                })
-            }
-        })
+        Ok(float_pair!("conv2d", x, gy, |x, gy| {
+            conv::conv2d_weight_grad(&contiguous(x, lx), &contiguous(gy, lgy), g, o, groups)
+        }))
     }
 
     fn max_pool2d(&self, x: &CpuStorage, l: &Layout, g: &Conv2dGeometry) -> Result<CpuStorage> {
@@ -554,10 +512,8 @@ impl Backend for CpuBackend {
         gy: (&CpuStorage, &Layout),
         g: &Conv2dGeometry,
     ) -> Result<CpuStorage> {
-        let gs = gy.0;
-        Ok(float_only!("max_pool2d", x.0, |v| {
-            let gy = float_slice("max_pool2d", gs, gy.1)?;
-            conv::max_pool2d_backward(&contiguous(v, x.1), &gy, g)
+        Ok(float_pair!("max_pool2d", x.0, gy.0, |xs, gs| {
+            conv::max_pool2d_backward(&contiguous(xs, x.1), &contiguous(gs, gy.1), g)
         }))
     }
 
@@ -567,10 +523,8 @@ impl Backend for CpuBackend {
         v: (&CpuStorage, &Layout),
         g: &Conv2dGeometry,
     ) -> Result<CpuStorage> {
-        let vs = v.0;
-        Ok(float_only!("max_pool2d", x.0, |xv| {
-            let v = float_slice("max_pool2d", vs, v.1)?;
-            conv::max_pool2d_select(&contiguous(xv, x.1), &v, g)
+        Ok(float_pair!("max_pool2d", x.0, v.0, |xs, vs| {
+            conv::max_pool2d_select(&contiguous(xs, x.1), &contiguous(vs, v.1), g)
         }))
     }
 
@@ -610,20 +564,9 @@ impl Backend for CpuBackend {
     ) -> Result<CpuStorage> {
         let t = indices("cross_entropy", targets, lt)?;
         let c = l.dims[1];
-        Ok(match same_type("cross_entropy", logits, g)? {
-            (CpuStorage::F32(x), CpuStorage::F32(g)) => CpuStorage::F32(
-                nn::cross_entropy_backward(&contiguous(x, l), c, &t, &contiguous(g, lg))?,
-            ),
-            (CpuStorage::F64(x), CpuStorage::F64(g)) => CpuStorage::F64(
-                nn::cross_entropy_backward(&contiguous(x, l), c, &t, &contiguous(g, lg))?,
-            ),
-            (x, _) => {
-                return Err(TensorError::UnsupportedDType {
-                    op: "cross_entropy",
-                    dtype: x.dtype(),
-                })
-            }
-        })
+        Ok(float_pair!("cross_entropy", logits, g, |x, g| {
+            nn::cross_entropy_backward(&contiguous(x, l), c, &t, &contiguous(g, lg))?
+        }))
     }
 
     fn batch_norm(
