@@ -295,6 +295,37 @@ fn sample_cols<'a, T: Copy + Default + 'static>(
     scratch
 }
 
+/// A new buffer of `n` blocks of `per_sample` elements, block `i` written by
+/// `run(scratch, i, block)`, which must write all of it: on threads over samples when
+/// `par`, each thread reusing one scratch vector.
+fn by_sample<T: Copy + Send + Sync + 'static>(
+    n: usize,
+    per_sample: usize,
+    par: bool,
+    run: impl Fn(&mut Vec<T>, usize, &mut [T]) + Sync + Send,
+) -> Vec<T> {
+    let mut out = pool::take::<T>(n * per_sample);
+    let dst = SendPtr(out.as_mut_ptr());
+    let block = |scratch: &mut Vec<T>, i: usize| {
+        // SAFETY: sample i owns out[i·per_sample..(i+1)·per_sample], within the capacity
+        // taken above.
+        let b =
+            unsafe { std::slice::from_raw_parts_mut(dst.get().add(i * per_sample), per_sample) };
+        run(scratch, i, b)
+    };
+    if par {
+        (0..n)
+            .into_par_iter()
+            .for_each_init(Vec::new, |s, i| block(s, i));
+    } else {
+        let mut scratch = Vec::new();
+        (0..n).for_each(|i| block(&mut scratch, i));
+    }
+    // SAFETY: `run` wrote every block.
+    unsafe { out.set_len(n * per_sample) };
+    out
+}
+
 /// 2-D convolution: `x` `(N, C, H, W)`, `w` `(O, C/groups, kh, kw)`, optional `bias` `(O)`,
 /// all contiguous; returns `(N, O, ho, wo)`. Per sample and group, one matrix product of the
 /// weights with the unfolded sample (unfolded into a scratch buffer that stays in cache),
@@ -309,13 +340,8 @@ pub(crate) fn conv2d<T: FloatElement>(
 ) -> Vec<T> {
     let d = ConvDims::new(g, o, groups);
     let per_sample = o * d.l;
-    let mut out = pool::take::<T>(g.n * per_sample);
-    let dst = SendPtr(out.as_mut_ptr());
     let par = split_samples(g, per_sample * d.k);
-    let run = |scratch: &mut Vec<T>, i: usize| {
-        // SAFETY: sample i owns out[i·O·L..(i+1)·O·L], within the capacity taken above.
-        let ys =
-            unsafe { std::slice::from_raw_parts_mut(dst.get().add(i * per_sample), per_sample) };
+    by_sample(g.n, per_sample, par, |scratch, i, ys| {
         match bias {
             Some(b) => {
                 for (row, &bv) in ys.chunks_exact_mut(d.l).zip(b) {
@@ -344,18 +370,7 @@ pub(crate) fn conv2d<T: FloatElement>(
                 )
             }
         }
-    };
-    if par {
-        (0..g.n)
-            .into_par_iter()
-            .for_each_init(Vec::new, |s, i| run(s, i));
-    } else {
-        let mut scratch = Vec::new();
-        (0..g.n).for_each(|i| run(&mut scratch, i));
-    }
-    // SAFETY: every sample's block was written (fill and/or gemm).
-    unsafe { out.set_len(g.n * per_sample) };
-    out
+    })
 }
 
 /// The gradient of [`conv2d`] with respect to its input, given the output gradient `gy`
@@ -368,14 +383,8 @@ pub(crate) fn conv2d_input_grad<T: FloatElement>(
     groups: usize,
 ) -> Vec<T> {
     let d = ConvDims::new(g, o, groups);
-    let per_sample = g.c * d.hw;
-    let mut out = pool::take::<T>(g.n * per_sample);
-    let dst = SendPtr(out.as_mut_ptr());
     let par = split_samples(g, o * d.l * d.k);
-    let run = |scratch: &mut Vec<T>, i: usize| {
-        // SAFETY: sample i owns its block of the output.
-        let dx =
-            unsafe { std::slice::from_raw_parts_mut(dst.get().add(i * per_sample), per_sample) };
+    by_sample(g.n, g.c * d.hw, par, |scratch, i, dx| {
         if d.og == 0 || d.l == 0 {
             dx.fill(T::zero());
             return;
@@ -416,18 +425,7 @@ pub(crate) fn conv2d_input_grad<T: FloatElement>(
                 }
             }
         }
-    };
-    if par {
-        (0..g.n)
-            .into_par_iter()
-            .for_each_init(Vec::new, |s, i| run(s, i));
-    } else {
-        let mut scratch = Vec::new();
-        (0..g.n).for_each(|i| run(&mut scratch, i));
-    }
-    // SAFETY: every sample's block was written.
-    unsafe { out.set_len(g.n * per_sample) };
-    out
+    })
 }
 
 /// The gradient of [`conv2d`] with respect to its weights, given the input `x` and the
