@@ -18,9 +18,8 @@ use std::mem::MaybeUninit;
 /// The window maxima of one `(H, W)` plane into `out` (`ho·wo`).
 pub(super) fn max<T: Element>(src: &[T], g: &Conv2dGeometry, out: &mut [MaybeUninit<T>]) -> bool {
     #[cfg(target_arch = "x86_64")]
-    if T::DTYPE == DType::F32 && avx2::available() {
-        // SAFETY: `T` is `f32` (the element types are sealed, and `DTYPE` names the type);
-        // the processor has AVX2; the slices have the plane's sizes (checked inside).
+    if usable::<T>() {
+        // SAFETY: `usable`; the slices have the plane's sizes (checked inside).
         unsafe { avx2::max(cast(src), g, cast_mut(out)) };
         return true;
     }
@@ -36,7 +35,7 @@ pub(super) fn route<T: Element>(
     out: &mut [MaybeUninit<T>],
 ) -> bool {
     #[cfg(target_arch = "x86_64")]
-    if T::DTYPE == DType::F32 && avx2::available() {
+    if usable::<T>() {
         // SAFETY: as in `max`.
         unsafe { avx2::route(cast(src), cast(gy), g, cast_mut(out)) };
         return true;
@@ -52,12 +51,19 @@ pub(super) fn select<T: Element>(
     out: &mut [MaybeUninit<T>],
 ) -> bool {
     #[cfg(target_arch = "x86_64")]
-    if T::DTYPE == DType::F32 && avx2::available() {
+    if usable::<T>() {
         // SAFETY: as in `max`.
         unsafe { avx2::select(cast(src), cast(v), g, cast_mut(out)) };
         return true;
     }
     false
+}
+
+/// Whether the kernels here apply: `T` is `f32` (the element types are sealed, and `DTYPE`
+/// names the type) and the processor has AVX2.
+#[cfg(target_arch = "x86_64")]
+fn usable<T: Element>() -> bool {
+    T::DTYPE == DType::F32 && avx2::available()
 }
 
 /// `&[T]` as `&[f32]`. Safety: `T` must be `f32`.
