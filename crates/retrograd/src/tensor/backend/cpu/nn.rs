@@ -217,36 +217,49 @@ impl Planes {
     }
 }
 
-/// `Σ f(a_i, b_i)` for each of the `K` components of `f`, in 16 interleaved lanes (so that
-/// the loop vectorises), the lanes added in `f64` at the end.
+/// `Σ f(a_i, b_i)` for each of the `K` (at most 2) components of `f`, one sweep per
+/// component (the later sweeps read from L1: callers pass a plane at a time).
 #[inline(always)]
 fn sums<T: FloatElement, const K: usize>(
     a: &[T],
     b: &[T],
     f: &impl Fn(T, T) -> [T; K],
 ) -> [f64; K] {
+    const { assert!(K <= 2, "sums takes at most two components") };
+    std::array::from_fn(|k| match k {
+        0 => component_sum::<T, K, 0>(a, b, f),
+        _ => component_sum::<T, K, 1>(a, b, f),
+    })
+}
+
+/// `Σ f(a_i, b_i)[I]` in 16 interleaved lanes, added in `f64` at the end. The component is
+/// a constant so that the loop vectorises across the lanes: with the components of `f`
+/// accumulated together the compiler pairs them up instead and leaves the lanes scalar.
+#[inline(always)]
+fn component_sum<T: FloatElement, const K: usize, const I: usize>(
+    a: &[T],
+    b: &[T],
+    f: &impl Fn(T, T) -> [T; K],
+) -> f64 {
     const LANES: usize = 16;
     vectorized(
         #[inline(always)]
         || {
-            let mut acc = [[T::zero(); LANES]; K];
+            let mut lanes = [T::zero(); LANES];
             let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
             let (ra, rb) = (ca.remainder(), cb.remainder());
             for (u, v) in ca.zip(cb) {
                 for j in 0..LANES {
-                    let r = f(u[j], v[j]);
-                    for k in 0..K {
-                        acc[k][j] += r[k];
-                    }
+                    lanes[j] += f(u[j], v[j])[I];
                 }
             }
-            for (j, (&u, &v)) in ra.iter().zip(rb).enumerate() {
-                let r = f(u, v);
-                for k in 0..K {
-                    acc[k][j] += r[k];
-                }
-            }
-            acc.map(|lanes| lanes.iter().map(|&v| Element::to_f64(v)).sum())
+            // The tail apart: indexing the lanes by a variable would keep them in memory.
+            let tail: f64 = ra
+                .iter()
+                .zip(rb)
+                .map(|(&u, &v)| Element::to_f64(f(u, v)[I]))
+                .sum();
+            lanes.iter().map(|&v| Element::to_f64(v)).sum::<f64>() + tail
         },
     )
 }
