@@ -53,9 +53,16 @@ impl Observer for Clock {
     }
 }
 
+/// The median, the mean of the middle two for an even count (as Python's
+/// `statistics.median`, which the PyTorch side uses).
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    let m = v.len() / 2;
+    if v.len() % 2 == 0 {
+        (v[m - 1] + v[m]) / 2.0
+    } else {
+        v[m]
+    }
 }
 
 fn run(
