@@ -209,8 +209,8 @@ def train_section(fig, out):
     out.append("### 3. Training throughput\n")
     out.append("Command: `cargo bench -p retrograd-nn --bench peer_training`, `bench/py/torch_train.py`. The "
                "models, batch size (32), optimizer (Adam, lr 1e-3 MLP / 3e-3 CNN) and cosine schedule of "
-               "`retrograd train`; CNN = conv 3×3 (16) + batch norm + ReLU + max-pool 2, conv 3×3 (32) + batch "
-               "norm + ReLU + max-pool 2, linear. Samples/s over an epoch's training steps (shuffle, batch "
+               "`retrograd train`; CNN = conv 3×3 (16) + batch norm + max-pool 2 + ReLU, conv 3×3 (32) + batch "
+               "norm + max-pool 2 + ReLU, linear, in this order on both sides. Samples/s over an epoch's training steps (shuffle, batch "
                "gather, forward, backward, `loss.item()`, optimizer; not the evaluation), median over epochs "
                "after the first.\n")
     out.append("| case | threads | retrograd (samples/s) | PyTorch (samples/s) | retrograd step (µs) | PyTorch step (µs) | retrograd ÷ PyTorch | target ≥ 1.5× |")

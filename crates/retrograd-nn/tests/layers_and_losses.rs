@@ -85,6 +85,39 @@ fn conv_and_pooling_by_value() {
     assert_eq!(Flatten.forward(&x).unwrap().dims(), &[1, 16]);
 }
 
+/// The cnn model pools before its ReLU (a quarter of the elements through the ReLU): the
+/// two orders give the same values and the same gradients, ties, zeros and all-negative
+/// windows included.
+#[test]
+fn max_pool_and_relu_commute_with_their_gradients() {
+    let mut rng = Rng::new(3);
+    // Values on a coarse grid, so that windows hold ties and exact zeros.
+    let v: Vec<f32> = (0..2 * 3 * 6 * 6)
+        .map(|_| (rng.next_u64() % 7) as f32 - 4.0)
+        .collect();
+    let g: Vec<f32> = (0..2 * 3 * 3 * 3)
+        .map(|_| (rng.next_u64() % 5) as f32 - 2.0)
+        .collect();
+    let run = |pool_first: bool| {
+        let x = t32(&v, &[2, 3, 6, 6]).requires_grad_();
+        let pool = MaxPool2d::new(2);
+        let y = if pool_first {
+            Relu.forward(&pool.forward(&x).unwrap()).unwrap()
+        } else {
+            pool.forward(&Relu.forward(&x).unwrap()).unwrap()
+        };
+        y.backward_with(Some(&t32(&g, &[2, 3, 3, 3])), Default::default())
+            .unwrap();
+        (values(&y), values(&x.grad().unwrap()))
+    };
+    let (y_pool_first, g_pool_first) = run(true);
+    assert!(
+        y_pool_first.contains(&0.0),
+        "a window without positive values"
+    );
+    assert_eq!(run(false), (y_pool_first, g_pool_first));
+}
+
 #[test]
 fn batch_norm_running_statistics_and_eval_mode() {
     let mut bn = BatchNorm::new_2d(2).unwrap();
