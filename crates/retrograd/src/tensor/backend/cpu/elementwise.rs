@@ -18,24 +18,19 @@ pub(crate) fn unary<T: FastMath>(op: UnaryOp, x: &[T], l: &Layout) -> Vec<T> {
         UnaryOp::Log => map(x, l, |v| v.ln_v()),
         UnaryOp::Sqrt => map(x, l, |v| v.sqrt()),
         UnaryOp::Abs => map(x, l, |v| v.abs()),
+        // keeps 0 as 0 and NaN as NaN
         UnaryOp::Sign => map(x, l, move |v| {
-            if v > zero {
-                one
-            } else if v < zero {
-                -one
-            } else {
-                v // keeps 0 as 0 and NaN as NaN
-            }
+            select(v > zero, one, select(v < zero, -one, v))
         }),
         UnaryOp::Sin => map(x, l, |v| v.sin()),
         UnaryOp::Cos => map(x, l, |v| v.cos()),
         UnaryOp::Tanh => map(x, l, |v| v.tanh_v()),
         UnaryOp::Sigmoid => map(x, l, move |v| sigmoid(v)),
-        UnaryOp::Relu => map(x, l, move |v| if v > zero { v } else { zero }),
-        UnaryOp::Step => map(x, l, move |v| if v > zero { one } else { zero }),
+        UnaryOp::Relu => map(x, l, move |v| select(v > zero, v, zero)),
+        UnaryOp::Step => map(x, l, move |v| bool_to(v > zero)),
         UnaryOp::LeakyRelu(s) => {
             let s = c(s);
-            map(x, l, move |v| if v > zero { v } else { s * v })
+            map(x, l, move |v| select(v > zero, v, s * v))
         }
         UnaryOp::Gelu => {
             let r = c(std::f64::consts::FRAC_1_SQRT_2);
@@ -68,19 +63,11 @@ pub(crate) fn unary<T: FastMath>(op: UnaryOp, x: &[T], l: &Layout) -> Vec<T> {
         }
         UnaryOp::Clamp(lo, hi) => {
             let (lo, hi) = (c(lo), c(hi));
-            map(x, l, move |v| {
-                if v < lo {
-                    lo
-                } else if v > hi {
-                    hi
-                } else {
-                    v
-                }
-            })
+            map(x, l, move |v| select(v < lo, lo, select(v > hi, hi, v)))
         }
         UnaryOp::InRange(lo, hi) => {
             let (lo, hi) = (c(lo), c(hi));
-            map(x, l, move |v| if v >= lo && v <= hi { one } else { zero })
+            map(x, l, move |v| bool_to((v >= lo) & (v <= hi)))
         }
         UnaryOp::Recip => map(x, l, move |v| one / v),
     }
@@ -99,6 +86,19 @@ fn sigmoid<T: FastMath>(v: T) -> T {
     }
 }
 
+/// `a` where `c` holds, else `b`. Both operands are evaluated first: a captured value read
+/// in only one branch of an `if` is loaded per element, and such loops were vectorised
+/// with masked gathers of the one address instead of a broadcast.
+#[inline(always)]
+fn select<T>(c: bool, a: T, b: T) -> T {
+    if c {
+        a
+    } else {
+        b
+    }
+}
+
+#[inline(always)]
 fn bool_to<T: num_traits::One + num_traits::Zero>(b: bool) -> T {
     if b {
         T::one()
@@ -129,10 +129,8 @@ pub(crate) fn binary_float<T: FloatElement>(
         BinaryOp::Gt => zip(a, la, b, lb, |x, y| bool_to(x > y)),
         BinaryOp::Ge => zip(a, la, b, lb, |x, y| bool_to(x >= y)),
         BinaryOp::MulStep => {
-            let (zero, one) = (T::zero(), T::one());
-            zip(a, la, b, lb, move |x, y| {
-                x * if y > zero { one } else { zero }
-            })
+            let zero = T::zero();
+            zip(a, la, b, lb, move |x, y| x * bool_to::<T>(y > zero))
         }
     }
 }
