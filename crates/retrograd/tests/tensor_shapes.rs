@@ -218,6 +218,28 @@ fn operators_panic_with_the_same_message() {
     let _ = &Tensor::zeros([2, 3], DType::F32) + &Tensor::zeros([4], DType::F32);
 }
 
+/// Views broadcast along their last axis (stride 0), copied and combined: the kernels fill
+/// such rows with one value.
+#[test]
+fn broadcast_rows_copy_and_combine() {
+    let a = Tensor::from_vec(vec![1.0f64, 2.0, 3.0], [3, 1]).unwrap();
+    let b = Tensor::from_vec(vec![10.0f64, 20.0, 30.0], [3, 1]).unwrap();
+    let (ea, eb) = (a.expand([3, 4]).unwrap(), b.expand([3, 4]).unwrap());
+    let row = |v: f64| vec![v; 4];
+    assert_eq!(
+        ea.contiguous().unwrap().to_vec_f64(),
+        [row(1.0), row(2.0), row(3.0)].concat()
+    );
+    assert_eq!(
+        (&ea + &eb).to_vec_f64(),
+        [row(11.0), row(22.0), row(33.0)].concat()
+    );
+    // A whole tensor broadcast from one value, as the gradient of a sum is.
+    let one = Tensor::from_vec(vec![0.5f32], [1, 1]).unwrap();
+    let full = one.expand([5, 7]).unwrap().contiguous().unwrap();
+    assert_eq!(full.to_vec::<f32>().unwrap(), vec![0.5; 35]);
+}
+
 #[test]
 fn operators_compute() {
     let a = Tensor::from_vec(vec![1.0f64, 2.0], [2]).unwrap();

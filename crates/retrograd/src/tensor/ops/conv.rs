@@ -427,6 +427,9 @@ fn conv_with(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, s: ConvSpec) -> Resu
         Save::Leading(2),
         move |ctx, g| {
             let (x, w) = (ctx.input(0), ctx.input(1));
+            // Both gradient kernels read `g` contiguous: copy a strided or broadcast `g`
+            // (the gradient of a `sum`) once for the two.
+            let g = &g.contiguous()?;
             let mut grads = vec![
                 ctx.needs(0).then(|| conv_input_grad(g, w, s)).transpose()?,
                 ctx.needs(1)

@@ -127,6 +127,12 @@ where
             let dst = rows.next().expect("one output row per input row");
             if is == 1 {
                 map_slice(dst, &x[o..o + inner], &f);
+            } else if is == 0 {
+                // A broadcast row: one value.
+                let v = f(x[o]);
+                for d in dst.iter_mut() {
+                    d.write(v);
+                }
             } else {
                 for (j, d) in dst.iter_mut().enumerate() {
                     d.write(f(x[(o as isize + j as isize * is) as usize]));
@@ -181,6 +187,12 @@ where
                     (0, 1) => {
                         let x = a[oa];
                         map_slice(dst, &b[ob..ob + inner], &|y| f(x, y));
+                    }
+                    (0, 0) => {
+                        let v = f(a[oa], b[ob]);
+                        for d in dst.iter_mut() {
+                            d.write(v);
+                        }
                     }
                     _ => {
                         for (j, d) in dst.iter_mut().enumerate() {
