@@ -20,27 +20,38 @@ pub(crate) fn for_each_row<const K: usize>(
     dims: &[usize],
     strides: &[Vec<isize>; K],
     base: [usize; K],
-    mut f: impl FnMut([usize; K]),
+    f: impl FnMut([usize; K]),
 ) {
-    let nd = dims.len();
     if dims.contains(&0) {
         return;
     }
-    if nd <= 1 {
-        f(base);
-        return;
-    }
-    let outer = nd - 1;
+    let rows = dims[..dims.len().saturating_sub(1)].iter().product();
+    for_rows(dims, strides, base, 0..rows, f);
+}
+
+/// Calls `f(base offsets)` for the innermost rows `rows` of `dims` (coalesced, no zero
+/// size), in order: the odometer starts at the first row's index.
+fn for_rows<const K: usize>(
+    dims: &[usize],
+    strides: &[Vec<isize>; K],
+    base: [usize; K],
+    rows: std::ops::Range<usize>,
+    mut f: impl FnMut([usize; K]),
+) {
+    let outer = dims.len().saturating_sub(1);
     let mut idx = vec![0usize; outer];
     let mut off = base.map(|b| b as isize);
-    loop {
+    let mut r = rows.start;
+    for d in (0..outer).rev() {
+        idx[d] = r % dims[d];
+        r /= dims[d];
+        for k in 0..K {
+            off[k] += strides[k][d] * idx[d] as isize;
+        }
+    }
+    for _ in rows {
         f(off.map(|o| o as usize));
-        let mut d = outer;
-        loop {
-            if d == 0 {
-                return;
-            }
-            d -= 1;
+        for d in (0..outer).rev() {
             idx[d] += 1;
             for k in 0..K {
                 off[k] += strides[k][d];
@@ -53,6 +64,36 @@ pub(crate) fn for_each_row<const K: usize>(
             }
             idx[d] = 0;
         }
+    }
+}
+
+/// Writes `out`, the rows of `dims` (coalesced) in order, calling `row(dst, offsets)` for
+/// each; blocks of rows go to rayon threads when the work is large.
+fn by_rows<U: Send, const K: usize>(
+    out: &mut [MaybeUninit<U>],
+    dims: &[usize],
+    strides: &[Vec<isize>; K],
+    base: [usize; K],
+    row: impl Fn(&mut [MaybeUninit<U>], [usize; K]) + Sync,
+) {
+    let inner = *dims.last().expect("coalesced dims are not empty");
+    if out.is_empty() || inner == 0 {
+        return;
+    }
+    let block = |first: usize, dst: &mut [MaybeUninit<U>]| {
+        let count = dst.len() / inner;
+        let mut dst_rows = dst.chunks_exact_mut(inner);
+        for_rows(dims, strides, base, first..first + count, |offs| {
+            row(dst_rows.next().expect("one output row per row"), offs)
+        });
+    };
+    let per_block = (CHUNK / inner).max(1);
+    if parallel(out.len()) && out.len() > per_block * inner {
+        out.par_chunks_mut(per_block * inner)
+            .enumerate()
+            .for_each(|(b, dst)| block(b * per_block, dst));
+    } else {
+        block(0, out);
     }
 }
 
@@ -122,9 +163,7 @@ where
     let inner = *dims.last().unwrap();
     let is = *st.last().unwrap();
     pool::build(n, |out| {
-        let mut rows = out.chunks_exact_mut(inner.max(1));
-        for_each_row(&dims, &[st], [l.offset], |[o]| {
-            let dst = rows.next().expect("one output row per input row");
+        by_rows(out, &dims, &[st], [l.offset], |dst, [o]| {
             if is == 1 {
                 map_slice(dst, &x[o..o + inner], &f);
             } else if is == 0 {
@@ -170,43 +209,39 @@ where
     let (dims, [sa, sb]) = coalesce(&la.dims, [&la.strides, &lb.strides]);
     let inner = *dims.last().unwrap();
     let (ia, ib) = (*sa.last().unwrap(), *sb.last().unwrap());
-    let rows = |out: &mut [MaybeUninit<U>]| {
-        let mut rows = out.chunks_exact_mut(inner.max(1));
-        for_each_row(
+    pool::build(n, |out| {
+        by_rows(
+            out,
             &dims,
-            &[sa.clone(), sb.clone()],
+            &[sa, sb],
             [la.offset, lb.offset],
-            |[oa, ob]| {
-                let dst = rows.next().expect("one output row per input row");
-                match (ia, ib) {
-                    (1, 1) => zip_slices(dst, &a[oa..oa + inner], &b[ob..ob + inner], &f),
-                    (1, 0) => {
-                        let y = b[ob];
-                        map_slice(dst, &a[oa..oa + inner], &|x| f(x, y));
+            |dst, [oa, ob]| match (ia, ib) {
+                (1, 1) => zip_slices(dst, &a[oa..oa + inner], &b[ob..ob + inner], &f),
+                (1, 0) => {
+                    let y = b[ob];
+                    map_slice(dst, &a[oa..oa + inner], &|x| f(x, y));
+                }
+                (0, 1) => {
+                    let x = a[oa];
+                    map_slice(dst, &b[ob..ob + inner], &|y| f(x, y));
+                }
+                (0, 0) => {
+                    let v = f(a[oa], b[ob]);
+                    for d in dst.iter_mut() {
+                        d.write(v);
                     }
-                    (0, 1) => {
-                        let x = a[oa];
-                        map_slice(dst, &b[ob..ob + inner], &|y| f(x, y));
-                    }
-                    (0, 0) => {
-                        let v = f(a[oa], b[ob]);
-                        for d in dst.iter_mut() {
-                            d.write(v);
-                        }
-                    }
-                    _ => {
-                        for (j, d) in dst.iter_mut().enumerate() {
-                            let j = j as isize;
-                            let x = a[(oa as isize + j * ia) as usize];
-                            let y = b[(ob as isize + j * ib) as usize];
-                            d.write(f(x, y));
-                        }
+                }
+                _ => {
+                    for (j, d) in dst.iter_mut().enumerate() {
+                        let j = j as isize;
+                        let x = a[(oa as isize + j * ia) as usize];
+                        let y = b[(ob as isize + j * ib) as usize];
+                        d.write(f(x, y));
                     }
                 }
             },
-        );
-    };
-    pool::build(n, rows)
+        )
+    })
 }
 
 /// Writes `src` (laid out with the same dims as `dst`) into the view `dst` of `buf`.
@@ -229,4 +264,62 @@ pub(crate) fn assign<T: Copy>(buf: &mut [T], dst: &Layout, src: &[T], ls: &Layou
 #[inline(always)]
 pub(crate) fn is_nan<T: PartialOrd>(v: T) -> bool {
     v.partial_cmp(&v).is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The element of the view `l` at row-major position `i`, found by division.
+    fn at(x: &[f64], l: &Layout, mut i: usize) -> f64 {
+        let mut off = l.offset as isize;
+        for (&d, &s) in l.dims.iter().zip(&l.strides).rev() {
+            off += (i % d) as isize * s;
+            i /= d;
+        }
+        x[off as usize]
+    }
+
+    /// Large strided views (above the threading threshold) with rows of several lengths,
+    /// on three threads: the blocks of rows start their odometers in the right place.
+    #[test]
+    fn strided_map_and_zip_by_blocks_of_rows() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        let x: Vec<f64> = (0..700 * 501).map(|i| i as f64).collect();
+        // A transpose (rows of 700 with stride 501), a 3-D permutation with short rows
+        // and an offset, and a row broadcast along the last axis.
+        let views = [
+            Layout {
+                dims: vec![501, 700],
+                strides: vec![1, 501],
+                offset: 0,
+            },
+            Layout {
+                dims: vec![7, 100, 3, 166],
+                strides: vec![3, 21, 1, 2100],
+                offset: 1,
+            },
+            Layout {
+                dims: vec![700, 501],
+                strides: vec![501, 0],
+                offset: 0,
+            },
+        ];
+        pool.install(|| {
+            for l in &views {
+                let n = l.elem_count();
+                assert!(parallel(n), "{:?} is below the threading threshold", l.dims);
+                let y = map(&x, l, |v| 2.0 * v + 1.0);
+                let other = Layout::contiguous(l.dims.clone());
+                let z = zip(&x, l, &x, &other, |a, b| a - b);
+                for i in 0..n {
+                    assert_eq!(y[i], 2.0 * at(&x, l, i) + 1.0, "{:?}, element {i}", l.dims);
+                    assert_eq!(z[i], at(&x, l, i) - x[i], "{:?}, element {i}", l.dims);
+                }
+            }
+        });
+    }
 }
