@@ -67,14 +67,18 @@ fn for_rows<const K: usize>(
     }
 }
 
-/// Writes `out`, the rows of `dims` (coalesced) in order, calling `row(dst, offsets)` for
-/// each; blocks of rows go to rayon threads when the work is large.
+/// Rows handed to the callback of [`by_rows`] at a time.
+const ROW_GROUP: usize = 16;
+
+/// Writes `out`, the rows of `dims` (coalesced) in order, calling `rows(dst, offsets)` for
+/// groups of up to [`ROW_GROUP`] consecutive rows (`dst` holds them, `offsets` gives each
+/// row's base offsets); blocks of rows go to rayon threads when the work is large.
 fn by_rows<U: Send, const K: usize>(
     out: &mut [MaybeUninit<U>],
     dims: &[usize],
     strides: &[Vec<isize>; K],
     base: [usize; K],
-    row: impl Fn(&mut [MaybeUninit<U>], [usize; K]) + Sync,
+    rows: impl Fn(&mut [MaybeUninit<U>], &[[usize; K]]) + Sync,
 ) {
     let inner = *dims.last().expect("coalesced dims are not empty");
     if out.is_empty() || inner == 0 {
@@ -82,12 +86,22 @@ fn by_rows<U: Send, const K: usize>(
     }
     let block = |first: usize, dst: &mut [MaybeUninit<U>]| {
         let count = dst.len() / inner;
-        let mut dst_rows = dst.chunks_exact_mut(inner);
-        for_rows(dims, strides, base, first..first + count, |offs| {
-            row(dst_rows.next().expect("one output row per row"), offs)
+        let mut offs = [[0usize; K]; ROW_GROUP];
+        let (mut filled, mut done) = (0, 0);
+        for_rows(dims, strides, base, first..first + count, |o| {
+            offs[filled] = o;
+            filled += 1;
+            if filled == ROW_GROUP || done + filled == count {
+                rows(
+                    &mut dst[done * inner..(done + filled) * inner],
+                    &offs[..filled],
+                );
+                done += filled;
+                filled = 0;
+            }
         });
     };
-    let per_block = (CHUNK / inner).max(1);
+    let per_block = (CHUNK / inner).max(1).next_multiple_of(ROW_GROUP);
     if parallel(out.len()) && out.len() > per_block * inner {
         out.par_chunks_mut(per_block * inner)
             .enumerate()
@@ -162,19 +176,37 @@ where
     let (dims, [st]) = coalesce(&l.dims, [&l.strides]);
     let inner = *dims.last().unwrap();
     let is = *st.last().unwrap();
+    // Consecutive rows adjacent in memory and columns far apart (a transpose): the rows of a
+    // group are read column block by column block, so that each cache line read serves a
+    // whole tile instead of one element.
+    let nd = dims.len();
+    let tiled = nd >= 2 && st[nd - 2] == 1 && is.unsigned_abs() >= ROW_GROUP;
     pool::build(n, |out| {
-        by_rows(out, &dims, &[st], [l.offset], |dst, [o]| {
-            if is == 1 {
-                map_slice(dst, &x[o..o + inner], &f);
-            } else if is == 0 {
-                // A broadcast row: one value.
-                let v = f(x[o]);
-                for d in dst.iter_mut() {
-                    d.write(v);
+        by_rows(out, &dims, &[st], [l.offset], |dst, offs| {
+            if tiled {
+                for j0 in (0..inner).step_by(ROW_GROUP) {
+                    let cols = j0..(j0 + ROW_GROUP).min(inner);
+                    for (row, &[o]) in dst.chunks_exact_mut(inner).zip(offs) {
+                        for j in cols.clone() {
+                            row[j].write(f(x[(o as isize + j as isize * is) as usize]));
+                        }
+                    }
                 }
-            } else {
-                for (j, d) in dst.iter_mut().enumerate() {
-                    d.write(f(x[(o as isize + j as isize * is) as usize]));
+                return;
+            }
+            for (dst, &[o]) in dst.chunks_exact_mut(inner).zip(offs) {
+                if is == 1 {
+                    map_slice(dst, &x[o..o + inner], &f);
+                } else if is == 0 {
+                    // A broadcast row: one value.
+                    let v = f(x[o]);
+                    for d in dst.iter_mut() {
+                        d.write(v);
+                    }
+                } else {
+                    for (j, d) in dst.iter_mut().enumerate() {
+                        d.write(f(x[(o as isize + j as isize * is) as usize]));
+                    }
                 }
             }
         });
@@ -209,34 +241,56 @@ where
     let (dims, [sa, sb]) = coalesce(&la.dims, [&la.strides, &lb.strides]);
     let inner = *dims.last().unwrap();
     let (ia, ib) = (*sa.last().unwrap(), *sb.last().unwrap());
+    // Tiled as in `map` when either operand is read across a transpose.
+    let nd = dims.len();
+    let across =
+        |st: &[isize]| nd >= 2 && st[nd - 2] == 1 && st[nd - 1].unsigned_abs() >= ROW_GROUP;
+    let tiled = across(&sa) || across(&sb);
     pool::build(n, |out| {
         by_rows(
             out,
             &dims,
             &[sa, sb],
             [la.offset, lb.offset],
-            |dst, [oa, ob]| match (ia, ib) {
-                (1, 1) => zip_slices(dst, &a[oa..oa + inner], &b[ob..ob + inner], &f),
-                (1, 0) => {
-                    let y = b[ob];
-                    map_slice(dst, &a[oa..oa + inner], &|x| f(x, y));
-                }
-                (0, 1) => {
-                    let x = a[oa];
-                    map_slice(dst, &b[ob..ob + inner], &|y| f(x, y));
-                }
-                (0, 0) => {
-                    let v = f(a[oa], b[ob]);
-                    for d in dst.iter_mut() {
-                        d.write(v);
+            |dst, offs| {
+                if tiled {
+                    for j0 in (0..inner).step_by(ROW_GROUP) {
+                        let cols = j0..(j0 + ROW_GROUP).min(inner);
+                        for (row, &[oa, ob]) in dst.chunks_exact_mut(inner).zip(offs) {
+                            for j in cols.clone() {
+                                let x = a[(oa as isize + j as isize * ia) as usize];
+                                let y = b[(ob as isize + j as isize * ib) as usize];
+                                row[j].write(f(x, y));
+                            }
+                        }
                     }
+                    return;
                 }
-                _ => {
-                    for (j, d) in dst.iter_mut().enumerate() {
-                        let j = j as isize;
-                        let x = a[(oa as isize + j * ia) as usize];
-                        let y = b[(ob as isize + j * ib) as usize];
-                        d.write(f(x, y));
+                for (dst, &[oa, ob]) in dst.chunks_exact_mut(inner).zip(offs) {
+                    match (ia, ib) {
+                        (1, 1) => zip_slices(dst, &a[oa..oa + inner], &b[ob..ob + inner], &f),
+                        (1, 0) => {
+                            let y = b[ob];
+                            map_slice(dst, &a[oa..oa + inner], &|x| f(x, y));
+                        }
+                        (0, 1) => {
+                            let x = a[oa];
+                            map_slice(dst, &b[ob..ob + inner], &|y| f(x, y));
+                        }
+                        (0, 0) => {
+                            let v = f(a[oa], b[ob]);
+                            for d in dst.iter_mut() {
+                                d.write(v);
+                            }
+                        }
+                        _ => {
+                            for (j, d) in dst.iter_mut().enumerate() {
+                                let j = j as isize;
+                                let x = a[(oa as isize + j * ia) as usize];
+                                let y = b[(ob as isize + j * ib) as usize];
+                                d.write(f(x, y));
+                            }
+                        }
                     }
                 }
             },
@@ -280,8 +334,9 @@ mod tests {
         x[off as usize]
     }
 
-    /// Large strided views (above the threading threshold) with rows of several lengths,
-    /// on three threads: the blocks of rows start their odometers in the right place.
+    /// Strided views with rows of several lengths, large ones (above the threading
+    /// threshold) on three threads: the blocks of rows start their odometers in the right
+    /// place, and transposed views (read in tiles) cover partial tiles.
     #[test]
     fn strided_map_and_zip_by_blocks_of_rows() {
         let pool = rayon::ThreadPoolBuilder::new()
@@ -307,11 +362,16 @@ mod tests {
                 strides: vec![501, 0],
                 offset: 0,
             },
+            // Small: one thread, 37 rows and 45 columns in tiles of 16.
+            Layout {
+                dims: vec![37, 45],
+                strides: vec![1, 37],
+                offset: 5,
+            },
         ];
         pool.install(|| {
             for l in &views {
                 let n = l.elem_count();
-                assert!(parallel(n), "{:?} is below the threading threshold", l.dims);
                 let y = map(&x, l, |v| 2.0 * v + 1.0);
                 let other = Layout::contiguous(l.dims.clone());
                 let z = zip(&x, l, &x, &other, |a, b| a - b);
