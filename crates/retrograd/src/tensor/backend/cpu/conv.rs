@@ -92,91 +92,103 @@ fn unfold_plane<T: Copy + Default>(src: &[T], dst: &mut [T], g: &Conv2dGeometry)
     }
 }
 
-/// [`unfold_plane`] when the output has the input's size at stride 1 ("same" padding): each
-/// tap's row is the whole plane shifted by `dy·W + dx`, copied in one piece, then the
-/// positions whose source falls outside the image (rows at the top or bottom, `|dx|`
-/// columns at one edge of every row) are zeroed.
-fn unfold_plane_same<T: Copy + Default>(src: &[T], dst: &mut [T], g: &Conv2dGeometry) {
-    let (h, w) = (g.h as isize, g.w as isize);
-    let l = g.h * g.w;
-    let zero = T::default();
-    for ki in 0..g.kh {
+/// One tap of a convolution whose output has the input's size at stride 1 ("same"
+/// padding): its row of the unfolded plane is the plane shifted by `dy·W + dx`. Output
+/// positions `lo..hi` (whole rows) have their source row inside the image; within them
+/// `row[d]` lines up with `src[s]` (the ranges differ by the shift: the source index stays
+/// inside the plane except for the first (`dx < 0`) or last (`dx > 0`) element, an edge
+/// column anyway), and the `|dx|` columns at one edge of every row wrap around.
+struct SameTap {
+    lo: usize,
+    hi: usize,
+    dx: isize,
+    d: std::ops::Range<usize>,
+    s: std::ops::Range<usize>,
+}
+
+impl SameTap {
+    /// Tap `(ki, kj)`, or `None` when no output position reads inside the image.
+    fn new(g: &Conv2dGeometry, ki: usize, kj: usize) -> Option<Self> {
+        let (h, w) = (g.h as isize, g.w as isize);
         let dy = (ki * g.dilation.0) as isize - g.padding.0 as isize;
-        for kj in 0..g.kw {
-            let dx = (kj * g.dilation.1) as isize - g.padding.1 as isize;
-            let row = &mut dst[(ki * g.kw + kj) * l..(ki * g.kw + kj + 1) * l];
-            // Rows whose source row is inside the image: oh in [top, bottom).
-            let top = (-dy).clamp(0, h) as usize;
-            let bottom = (h - dy).clamp(0, h) as usize;
-            if top >= bottom || dx.unsigned_abs() >= g.w {
-                row.fill(zero);
-                continue;
-            }
-            let (lo, hi) = (top * g.w, bottom * g.w);
-            let shift = dy * w + dx;
-            // Within [lo, hi) the source index o + shift stays inside the plane except for
-            // the first (dx < 0) or last (dx > 0) element, which is an edge column anyway.
-            let s_lo = (lo as isize + shift).max(0) as usize;
-            let d_lo = (s_lo as isize - shift) as usize;
-            let s_hi = ((hi as isize + shift) as usize).min(l);
-            let d_hi = (s_hi as isize - shift) as usize;
-            row[..d_lo].fill(zero);
-            row[d_lo..d_hi].copy_from_slice(&src[s_lo..s_hi]);
-            row[d_hi..].fill(zero);
-            let edge = dx.unsigned_abs();
-            if edge > 0 {
-                for r in row[lo..hi].chunks_exact_mut(g.w) {
-                    if dx > 0 {
-                        r[g.w - edge..].fill(zero);
-                    } else {
-                        r[..edge].fill(zero);
-                    }
-                }
+        let dx = (kj * g.dilation.1) as isize - g.padding.1 as isize;
+        // Rows whose source row is inside the image: oh in [top, bottom).
+        let top = (-dy).clamp(0, h) as usize;
+        let bottom = (h - dy).clamp(0, h) as usize;
+        if top >= bottom || dx.unsigned_abs() >= g.w {
+            return None;
+        }
+        let (lo, hi) = (top * g.w, bottom * g.w);
+        let shift = dy * w + dx;
+        let s_lo = (lo as isize + shift).max(0) as usize;
+        let s_hi = ((hi as isize + shift) as usize).min(g.h * g.w);
+        let d = (s_lo as isize - shift) as usize..(s_hi as isize - shift) as usize;
+        Some(SameTap {
+            lo,
+            hi,
+            dx,
+            d,
+            s: s_lo..s_hi,
+        })
+    }
+
+    /// Sets the wrapped edge columns of the rows `lo..hi` of the tap's `row` to `zero`.
+    fn zero_wrapped<T: Copy>(&self, row: &mut [T], w: usize, zero: T) {
+        let edge = self.dx.unsigned_abs();
+        if edge == 0 {
+            return;
+        }
+        for r in row[self.lo..self.hi].chunks_exact_mut(w) {
+            if self.dx > 0 {
+                r[w - edge..].fill(zero);
+            } else {
+                r[..edge].fill(zero);
             }
         }
     }
 }
 
-/// [`fold_plane`] when the output has the input's size at stride 1 (see
-/// [`unfold_plane_same`]): per tap, the entries whose source column wraps around a row edge
-/// are zeroed in `src` (a scratch the caller discards), then the rest of the tap's row is
-/// added to the plane shifted by `dy·W + dx` in one contiguous run.
+/// [`unfold_plane`] when the output has the input's size at stride 1: each tap's row is the
+/// whole plane shifted (see [`SameTap`]), copied in one piece, then the positions whose
+/// source falls outside the image (rows at the top or bottom, the wrapped columns) are
+/// zeroed.
+fn unfold_plane_same<T: Copy + Default>(src: &[T], dst: &mut [T], g: &Conv2dGeometry) {
+    let l = g.h * g.w;
+    let zero = T::default();
+    for ki in 0..g.kh {
+        for kj in 0..g.kw {
+            let row = &mut dst[(ki * g.kw + kj) * l..(ki * g.kw + kj + 1) * l];
+            let Some(tap) = SameTap::new(g, ki, kj) else {
+                row.fill(zero);
+                continue;
+            };
+            row[..tap.d.start].fill(zero);
+            row[tap.d.clone()].copy_from_slice(&src[tap.s.clone()]);
+            row[tap.d.end..].fill(zero);
+            tap.zero_wrapped(row, g.w, zero);
+        }
+    }
+}
+
+/// [`fold_plane`] when the output has the input's size at stride 1 (see [`SameTap`]): per
+/// tap, the entries whose source column wraps around a row edge are zeroed in `src` (a
+/// scratch the caller discards), then the rest of the tap's row is added to the plane
+/// shifted by `dy·W + dx` in one contiguous run.
 fn fold_plane_same<T: Copy + Default + std::ops::AddAssign>(
     src: &mut [T],
     dst: &mut [T],
     g: &Conv2dGeometry,
 ) {
-    let (h, w) = (g.h as isize, g.w as isize);
     let l = g.h * g.w;
-    let zero = T::default();
     for ki in 0..g.kh {
-        let dy = (ki * g.dilation.0) as isize - g.padding.0 as isize;
         for kj in 0..g.kw {
-            let dx = (kj * g.dilation.1) as isize - g.padding.1 as isize;
             let t = ki * g.kw + kj;
             let row = &mut src[t * l..(t + 1) * l];
-            let top = (-dy).clamp(0, h) as usize;
-            let bottom = (h - dy).clamp(0, h) as usize;
-            let edge = dx.unsigned_abs();
-            if top >= bottom || edge >= g.w {
+            let Some(tap) = SameTap::new(g, ki, kj) else {
                 continue;
-            }
-            let (lo, hi) = (top * g.w, bottom * g.w);
-            if edge > 0 {
-                for r in row[lo..hi].chunks_exact_mut(g.w) {
-                    if dx > 0 {
-                        r[g.w - edge..].fill(zero);
-                    } else {
-                        r[..edge].fill(zero);
-                    }
-                }
-            }
-            let shift = dy * w + dx;
-            let s_lo = (lo as isize + shift).max(0) as usize;
-            let d_lo = (s_lo as isize - shift) as usize;
-            let s_hi = ((hi as isize + shift) as usize).min(l);
-            let d_hi = (s_hi as isize - shift) as usize;
-            for (d, &v) in dst[s_lo..s_hi].iter_mut().zip(&row[d_lo..d_hi]) {
+            };
+            tap.zero_wrapped(row, g.w, T::default());
+            for (d, &v) in dst[tap.s].iter_mut().zip(&row[tap.d]) {
                 *d += v;
             }
         }
