@@ -111,6 +111,38 @@ fn by_rows<U: Send, const K: usize>(
     }
 }
 
+/// Whether a view with these (coalesced) strides is read across a transpose: consecutive
+/// rows adjacent in memory and the columns far apart, so that reading row by row would
+/// touch a new cache line at every element.
+fn across_transpose(strides: &[isize]) -> bool {
+    let nd = strides.len();
+    nd >= 2 && strides[nd - 2] == 1 && strides[nd - 1].unsigned_abs() >= ROW_GROUP
+}
+
+/// Writes a group of rows (from [`by_rows`]) with `value(row offsets, column)` in tiles of
+/// [`ROW_GROUP`] columns, so that each cache line read across a transpose serves a tile.
+fn by_tiles<U, const K: usize>(
+    dst: &mut [MaybeUninit<U>],
+    offs: &[[usize; K]],
+    inner: usize,
+    value: impl Fn([usize; K], usize) -> U,
+) {
+    for j0 in (0..inner).step_by(ROW_GROUP) {
+        let cols = j0..(j0 + ROW_GROUP).min(inner);
+        for (row, &o) in dst.chunks_exact_mut(inner).zip(offs) {
+            for j in cols.clone() {
+                row[j].write(value(o, j));
+            }
+        }
+    }
+}
+
+/// Position `j` of a row starting at `offset` with stride `stride`.
+#[inline(always)]
+fn at(offset: usize, j: usize, stride: isize) -> usize {
+    (offset as isize + j as isize * stride) as usize
+}
+
 /// The elements of a view as a contiguous slice, copying only when needed.
 pub(crate) fn contiguous<'a, T: Copy + Send + Sync + Default + 'static>(
     x: &'a [T],
@@ -176,23 +208,12 @@ where
     let (dims, [st]) = coalesce(&l.dims, [&l.strides]);
     let inner = *dims.last().unwrap();
     let is = *st.last().unwrap();
-    // Consecutive rows adjacent in memory and columns far apart (a transpose): the rows of a
-    // group are read column block by column block, so that each cache line read serves a
-    // whole tile instead of one element.
-    let nd = dims.len();
-    let tiled = nd >= 2 && st[nd - 2] == 1 && is.unsigned_abs() >= ROW_GROUP;
+    // Read in tiles across a transpose (see `by_tiles`).
+    let tiled = across_transpose(&st);
     pool::build(n, |out| {
         by_rows(out, &dims, &[st], [l.offset], |dst, offs| {
             if tiled {
-                for j0 in (0..inner).step_by(ROW_GROUP) {
-                    let cols = j0..(j0 + ROW_GROUP).min(inner);
-                    for (row, &[o]) in dst.chunks_exact_mut(inner).zip(offs) {
-                        for j in cols.clone() {
-                            row[j].write(f(x[(o as isize + j as isize * is) as usize]));
-                        }
-                    }
-                }
-                return;
+                return by_tiles(dst, offs, inner, |[o], j| f(x[at(o, j, is)]));
             }
             for (dst, &[o]) in dst.chunks_exact_mut(inner).zip(offs) {
                 if is == 1 {
@@ -205,7 +226,7 @@ where
                     }
                 } else {
                     for (j, d) in dst.iter_mut().enumerate() {
-                        d.write(f(x[(o as isize + j as isize * is) as usize]));
+                        d.write(f(x[at(o, j, is)]));
                     }
                 }
             }
@@ -242,10 +263,7 @@ where
     let inner = *dims.last().unwrap();
     let (ia, ib) = (*sa.last().unwrap(), *sb.last().unwrap());
     // Tiled as in `map` when either operand is read across a transpose.
-    let nd = dims.len();
-    let across =
-        |st: &[isize]| nd >= 2 && st[nd - 2] == 1 && st[nd - 1].unsigned_abs() >= ROW_GROUP;
-    let tiled = across(&sa) || across(&sb);
+    let tiled = across_transpose(&sa) || across_transpose(&sb);
     pool::build(n, |out| {
         by_rows(
             out,
@@ -254,17 +272,9 @@ where
             [la.offset, lb.offset],
             |dst, offs| {
                 if tiled {
-                    for j0 in (0..inner).step_by(ROW_GROUP) {
-                        let cols = j0..(j0 + ROW_GROUP).min(inner);
-                        for (row, &[oa, ob]) in dst.chunks_exact_mut(inner).zip(offs) {
-                            for j in cols.clone() {
-                                let x = a[(oa as isize + j as isize * ia) as usize];
-                                let y = b[(ob as isize + j as isize * ib) as usize];
-                                row[j].write(f(x, y));
-                            }
-                        }
-                    }
-                    return;
+                    return by_tiles(dst, offs, inner, |[oa, ob], j| {
+                        f(a[at(oa, j, ia)], b[at(ob, j, ib)])
+                    });
                 }
                 for (dst, &[oa, ob]) in dst.chunks_exact_mut(inner).zip(offs) {
                     match (ia, ib) {
@@ -285,10 +295,7 @@ where
                         }
                         _ => {
                             for (j, d) in dst.iter_mut().enumerate() {
-                                let j = j as isize;
-                                let x = a[(oa as isize + j * ia) as usize];
-                                let y = b[(ob as isize + j * ib) as usize];
-                                d.write(f(x, y));
+                                d.write(f(a[at(oa, j, ia)], b[at(ob, j, ib)]));
                             }
                         }
                     }
