@@ -7,22 +7,9 @@
 //! - [`custom_vjp`]: the values and a vector-Jacobian product closure, called during the
 //!   reverse sweep. Supports reverse sweeps only (forward sweeps report an error).
 
-use super::tape::{active, foreign_var, Callback, TapeScalar};
+use super::tape::{Callback, TapeCore, TapeScalar};
 use super::var::Var;
 use crate::error::{check_len, Error};
-
-/// The recording shared by the active inputs, if any.
-fn recording<T: TapeScalar>(inputs: &[Var<T>]) -> Option<u32> {
-    let mut id = None;
-    for x in inputs.iter().filter(|x| !x.is_constant()) {
-        match id {
-            None => id = Some(x.tape_id()),
-            Some(t) if t != x.tape_id() => foreign_var(x.tape_id(), t),
-            _ => {}
-        }
-    }
-    id
-}
 
 /// Records a black box with outputs `values` and Jacobian `jacobian` (row-major,
 /// `values.len() × inputs.len()`, entry `[k][i] = ∂yₖ/∂xᵢ`), returning the outputs.
@@ -50,7 +37,8 @@ pub fn custom_op<T: TapeScalar>(
                 inputs.len()
             )
         },
-        values.len() * inputs.len(),
+        // Saturating: a product past usize::MAX matches no slice length.
+        values.len().saturating_mul(inputs.len()),
         jacobian.len(),
     )?;
     let operands: Vec<(Var<T>, T)> = Vec::with_capacity(inputs.len());
@@ -94,14 +82,13 @@ where
     T: TapeScalar,
     F: Fn(&[T], &mut [T]) + 'static,
 {
-    let Some(id) = recording(inputs) else {
+    let Some(tape) = TapeCore::for_operands(inputs.iter().copied()) else {
         return values.iter().map(|&v| Var::constant(v)).collect();
     };
-    let tape = active::<T>(id);
     let first = tape.ends.len() as u32;
     let outputs: Vec<Var<T>> = values
         .iter()
-        .map(|&v| Var::from_parts(v, tape.push([]), id))
+        .map(|&v| Var::from_parts(v, tape.push([]), tape.id()))
         .collect();
     // A constant input gets an index that no statement has; its adjoint is discarded.
     let discard = u32::MAX;

@@ -7,43 +7,25 @@
 //! function — and record one operand per input: the tape gets smaller and the reverse
 //! sweep shorter.
 
-use super::tape::{active, foreign_var, TapeCore, TapeScalar};
+use super::tape::{TapeCore, TapeScalar};
 use super::var::Var;
 use crate::Dual;
-
-/// Finds the recording shared by the active variables among `xs` (None if all constant).
-#[track_caller]
-fn recording<T: TapeScalar>(xs: impl IntoIterator<Item = Var<T>>) -> Option<u32> {
-    let mut id = None;
-    for x in xs {
-        if x.is_constant() {
-            continue;
-        }
-        match id {
-            None => id = Some(x.tape_id()),
-            Some(t) if t != x.tape_id() => foreign_var(x.tape_id(), t),
-            _ => {}
-        }
-    }
-    id
-}
 
 /// Builds one statement: `fill` pushes its operands (skipping constants) and returns the
 /// value; the result is a constant when no operand is active.
 #[track_caller]
 fn statement<T: TapeScalar>(
-    id: Option<u32>,
+    tape: Option<&mut TapeCore<T>>,
     operands: usize,
     fill: impl FnOnce(Option<&mut TapeCore<T>>) -> T,
 ) -> Var<T> {
-    match id {
+    match tape {
         None => Var::constant(fill(None)),
-        Some(id) => {
-            let tape = active::<T>(id);
+        Some(tape) => {
             tape.reserve(operands);
             let value = fill(Some(&mut *tape));
             let i = tape.end_statement();
-            Var::from_parts(value, i, id)
+            Var::from_parts(value, i, tape.id())
         }
     }
 }
@@ -65,14 +47,18 @@ fn operand<T: TapeScalar>(tape: &mut Option<&mut TapeCore<T>>, x: Var<T>, partia
 /// ```
 #[track_caller]
 pub fn sum<T: TapeScalar>(xs: &[Var<T>]) -> Var<T> {
-    statement(recording(xs.iter().copied()), xs.len(), |mut tape| {
-        let mut total = T::zero();
-        for &x in xs {
-            total += x.value();
-            operand(&mut tape, x, T::one());
-        }
-        total
-    })
+    statement(
+        TapeCore::for_operands(xs.iter().copied()),
+        xs.len(),
+        |mut tape| {
+            let mut total = T::zero();
+            for &x in xs {
+                total += x.value();
+                operand(&mut tape, x, T::one());
+            }
+            total
+        },
+    )
 }
 
 /// `Σ aᵢ·bᵢ`, recorded as one statement.
@@ -93,7 +79,7 @@ pub fn dot<T: TapeScalar>(a: &[Var<T>], b: &[Var<T>]) -> Var<T> {
         b.len()
     );
     statement(
-        recording(a.iter().chain(b).copied()),
+        TapeCore::for_operands(a.iter().chain(b).copied()),
         2 * a.len(),
         |mut tape| {
             let mut total = T::zero();
@@ -127,14 +113,18 @@ pub fn weighted_sum<T: TapeScalar>(weights: &[T], xs: &[Var<T>]) -> Var<T> {
         weights.len(),
         xs.len()
     );
-    statement(recording(xs.iter().copied()), xs.len(), |mut tape| {
-        let mut total = T::zero();
-        for (&w, &x) in weights.iter().zip(xs) {
-            total += w * x.value();
-            operand(&mut tape, x, w);
-        }
-        total
-    })
+    statement(
+        TapeCore::for_operands(xs.iter().copied()),
+        xs.len(),
+        |mut tape| {
+            let mut total = T::zero();
+            for (&w, &x) in weights.iter().zip(xs) {
+                total += w * x.value();
+                operand(&mut tape, x, w);
+            }
+            total
+        },
+    )
 }
 
 /// The Euclidean norm `√(Σ xᵢ²)`, recorded as one statement. Its gradient at the zero
@@ -153,17 +143,21 @@ pub fn norm<T: TapeScalar>(xs: &[Var<T>]) -> Var<T> {
         .map(|x| x.value() * x.value())
         .fold(T::zero(), |a, b| a + b)
         .sqrt();
-    statement(recording(xs.iter().copied()), xs.len(), |mut tape| {
-        for &x in xs {
-            let d = if n.is_zero() {
-                T::zero()
-            } else {
-                x.value() / n
-            };
-            operand(&mut tape, x, d);
-        }
-        n
-    })
+    statement(
+        TapeCore::for_operands(xs.iter().copied()),
+        xs.len(),
+        |mut tape| {
+            for &x in xs {
+                let d = if n.is_zero() {
+                    T::zero()
+                } else {
+                    x.value() / n
+                };
+                operand(&mut tape, x, d);
+            }
+            n
+        },
+    )
 }
 
 /// `Σ f(xᵢ)` for a scalar function `f`, recorded as one statement with one operand per
@@ -184,15 +178,19 @@ where
     T: TapeScalar,
     F: Fn(Dual<T>) -> Dual<T>,
 {
-    statement(recording(xs.iter().copied()), xs.len(), |mut tape| {
-        let mut total = T::zero();
-        for &x in xs {
-            let y = f(Dual::variable(x.value(), 0));
-            total += y.value;
-            operand(&mut tape, x, y.tangent[0]);
-        }
-        total
-    })
+    statement(
+        TapeCore::for_operands(xs.iter().copied()),
+        xs.len(),
+        |mut tape| {
+            let mut total = T::zero();
+            for &x in xs {
+                let y = f(Dual::variable(x.value(), 0));
+                total += y.value;
+                operand(&mut tape, x, y.tangent[0]);
+            }
+            total
+        },
+    )
 }
 
 /// `Σ f(chunk)` over consecutive chunks of `K` elements, recorded as one statement with
@@ -223,19 +221,23 @@ where
         "retrograd::sum_map_chunks: length {} is not a multiple of the chunk size {K}",
         xs.len()
     );
-    statement(recording(xs.iter().copied()), xs.len(), |mut tape| {
-        let mut total = T::zero();
-        for chunk in xs.chunks_exact(K) {
-            let args: [Dual<T, K>; K] =
-                std::array::from_fn(|i| Dual::variable(chunk[i].value(), i));
-            let y = f(args);
-            total += y.value;
-            for (&x, &d) in chunk.iter().zip(&y.tangent) {
-                operand(&mut tape, x, d);
+    statement(
+        TapeCore::for_operands(xs.iter().copied()),
+        xs.len(),
+        |mut tape| {
+            let mut total = T::zero();
+            for chunk in xs.chunks_exact(K) {
+                let args: [Dual<T, K>; K] =
+                    std::array::from_fn(|i| Dual::variable(chunk[i].value(), i));
+                let y = f(args);
+                total += y.value;
+                for (&x, &d) in chunk.iter().zip(&y.tangent) {
+                    operand(&mut tape, x, d);
+                }
             }
-        }
-        total
-    })
+            total
+        },
+    )
 }
 
 /// Preaccumulation: evaluates `f` on `N` inputs with forward-mode [`Dual`] numbers and
@@ -266,9 +268,9 @@ where
     F: FnOnce([Dual<T, N>; N]) -> [Dual<T, N>; M],
 {
     let args: [Dual<T, N>; N] = std::array::from_fn(|i| Dual::variable(inputs[i].value(), i));
-    let id = recording(inputs);
+    let mut tape = TapeCore::for_operands(inputs);
     f(args).map(|y| {
-        statement(id, N, |mut tape| {
+        statement(tape.as_deref_mut(), N, |mut tape| {
             for (&x, &d) in inputs.iter().zip(&y.tangent) {
                 operand(&mut tape, x, d);
             }

@@ -78,8 +78,11 @@ impl TapeScalar for Var<f64> {
     }
 }
 
-/// Every tape recording gets a fresh id (at creation and at each [`Tape::clear`]), so a
-/// `Var` of another tape or of a cleared recording is recognised. Id 0 marks constants.
+/// Every recording and every epoch of one (see [`Lineage`]) gets a fresh id from this
+/// counter, so a `Var` of another tape, of a cleared recording or of statements dropped by a
+/// reset is recognised. Id 0 marks constants. Ids are 32-bit and wrap after 2^32 recordings
+/// and resets in one process; even then the tape stays memory-safe, as every operand is
+/// checked against the statement count when it is recorded ([`TapeCore::push`]).
 static NEXT_TAPE_ID: AtomicU32 = AtomicU32::new(1);
 
 fn fresh_id() -> u32 {
@@ -88,6 +91,147 @@ fn fresh_id() -> u32 {
         if id != 0 {
             return id;
         }
+    }
+}
+
+/// One epoch of a recording: the statements from `start` up to the next epoch's start,
+/// recorded between two resets. Its variables carry its `id`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Epoch {
+    start: u32,
+    id: u32,
+}
+
+/// Which variables of a recording are alive: the safety contract of [`Var`].
+///
+/// A recording is split into epochs at each reset that drops statements ([`Recorder::reset`],
+/// [`Recorder::sweep_and_reset`]): statements recorded after it reuse the dropped
+/// positions, so they get a fresh epoch id, and a variable is alive exactly when the epoch
+/// that owns its position on the tape is the epoch it was created in. The epochs partition
+/// the tape: `closed` holds the earlier ones (by increasing start), `current` owns
+/// `current_start..len`. Every variable of the current epoch is alive (nothing was dropped
+/// since it began), so the check on the recording path is one comparison with `current`;
+/// only variables of earlier epochs take the binary search. Epochs left with no statement
+/// are forgotten, so the list stays as long as the number of resets that kept something.
+#[derive(Clone, Debug)]
+pub(crate) struct Lineage {
+    /// The id of the recording (new at creation and at each [`Tape::clear`]).
+    recording: u32,
+    current: u32,
+    current_start: u32,
+    closed: Vec<Epoch>,
+    /// Counts the resets that dropped statements of closed epochs; while it is unchanged,
+    /// a copy's `closed` is a prefix of the tape's (see [`Lineage::sync_from`]).
+    version: u64,
+}
+
+impl Lineage {
+    fn new() -> Self {
+        let id = fresh_id();
+        Lineage {
+            recording: id,
+            current: id,
+            current_start: 0,
+            closed: Vec::new(),
+            version: 0,
+        }
+    }
+
+    /// True when the variable `(id, index)` is alive: the statement at `index` is the one it
+    /// was created as (for a tape or a copy of `len >= index + 1` statements).
+    #[inline]
+    fn owns(&self, id: u32, index: u32) -> bool {
+        if index >= self.current_start {
+            return id == self.current;
+        }
+        // The first closed epoch starts at 0 <= index, so k >= 1.
+        let k = self.closed.partition_point(|e| e.start <= index);
+        self.closed[k - 1].id == id
+    }
+
+    /// The id a [`Mark`] at `position` carries: that of the epoch owning the statement just
+    /// before it (the recording's id at position 0). The mark stays valid while that
+    /// statement is alive, as everything before it is then unchanged.
+    fn owner_before(&self, position: u32) -> u32 {
+        if position == 0 {
+            self.recording
+        } else if position > self.current_start {
+            self.current
+        } else {
+            let k = self.closed.partition_point(|e| e.start < position);
+            self.closed[k - 1].id
+        }
+    }
+
+    /// Drops positions `position..len`: statements recorded from now on start a new epoch.
+    fn truncate(&mut self, position: u32, len: u32) {
+        if position >= len {
+            return; // nothing dropped: every variable stays alive
+        }
+        if position < self.current_start {
+            let keep = self.closed.partition_point(|e| e.start < position);
+            self.closed.truncate(keep);
+            self.version += 1;
+        } else if position > self.current_start {
+            self.closed.push(Epoch {
+                start: self.current_start,
+                id: self.current,
+            });
+        }
+        self.current = fresh_id();
+        self.current_start = position;
+    }
+
+    /// Becomes a copy of `tape`, in time proportional to what changed since the last sync
+    /// (a reset loop keeps adjoints in sync without copying every epoch each time).
+    fn sync_from(&mut self, tape: &Lineage) {
+        if self.recording == tape.recording
+            && self.version == tape.version
+            && self.closed.len() <= tape.closed.len()
+        {
+            self.closed
+                .extend_from_slice(&tape.closed[self.closed.len()..]);
+        } else {
+            self.closed.clone_from(&tape.closed);
+        }
+        self.recording = tape.recording;
+        self.current = tape.current;
+        self.current_start = tape.current_start;
+        self.version = tape.version;
+    }
+
+    /// The epochs in order, the current one last.
+    fn epochs(&self) -> impl Iterator<Item = Epoch> + '_ {
+        self.closed.iter().copied().chain(std::iter::once(Epoch {
+            start: self.current_start,
+            id: self.current,
+        }))
+    }
+
+    /// How many leading positions hold the same statements in this copy (of `len`
+    /// statements) and in `tape` (of `tape_len`): adjoints kept for those stay meaningful.
+    fn common_prefix(&self, len: u32, tape: &Lineage, tape_len: u32) -> u32 {
+        // While the version is unchanged, our closed epochs are a prefix of the tape's.
+        let skip = if self.version == tape.version {
+            self.closed.len()
+        } else {
+            0
+        };
+        let mut ours = self.epochs().skip(skip).peekable();
+        let mut theirs = tape.epochs().skip(skip).peekable();
+        let mut end = if skip > 0 { self.current_start } else { 0 };
+        while let (Some(a), Some(b)) = (ours.next(), theirs.next()) {
+            if a != b {
+                break;
+            }
+            let end_ours = ours.peek().map_or(len, |e| e.start);
+            let end_theirs = theirs.peek().map_or(tape_len, |e| e.start);
+            end = end_ours.min(end_theirs);
+            if end_ours != end_theirs {
+                break;
+            }
+        }
+        end.min(len).min(tape_len)
     }
 }
 
@@ -115,12 +259,17 @@ pub(crate) struct Operand<T> {
 
 /// The storage of a tape. Public only so that [`TapeScalar`] can name it.
 ///
-/// Invariant: there is always at least as much free room for statements as for operands
-/// (`free(ends) >= free(operands)`), so a statement with at least one operand needs a
-/// single capacity check, on the operands.
+/// Invariants, established by the recording functions below and relied on by the unchecked
+/// accesses of the reverse sweep:
+/// - every operand of statement `s` is the index of an earlier statement (`arg < s`),
+///   checked when the operand is recorded;
+/// - `ends` is non-decreasing and its last entry is `operands.len()`;
+/// - there is always at least as much free room for statements as for operands
+///   (`free(ends) >= free(operands)`), so a statement with at least one operand needs a
+///   single capacity check, on the operands.
 #[doc(hidden)]
 pub struct TapeCore<T> {
-    pub(crate) id: u32,
+    pub(crate) lineage: Lineage,
     pub(crate) ends: Vec<u32>,
     pub(crate) operands: Vec<Operand<T>>,
     pub(crate) callbacks: Vec<Callback<T>>,
@@ -149,6 +298,9 @@ impl<T: TapeScalar> TapeCore<T> {
         if !room {
             self.grow(K.max(1));
         }
+        for &(_, arg) in &operands {
+            check_earlier(arg, s);
+        }
         // SAFETY: room for K operands was checked, and the invariant (or the K == 0 check)
         // gives room for one more statement; `grow` keeps offsets and indices within u32.
         unsafe {
@@ -175,6 +327,7 @@ impl<T: TapeScalar> TapeCore<T> {
     /// Appends one operand to the statement being built (after [`TapeCore::reserve`]).
     #[inline(always)]
     pub(crate) fn push_operand(&mut self, partial: T, arg: u32) {
+        check_earlier(arg, self.ends.len());
         self.operands.push(Operand { partial, arg });
     }
 
@@ -221,7 +374,7 @@ impl<T: TapeScalar> TapeCore<T> {
             self.leading_inputs += 1;
         }
         let i = self.push([]);
-        Var::from_parts(value, i, self.id)
+        Var::from_parts(value, i, self.lineage.current)
     }
 
     /// Records one independent variable per value, appending them to `out`.
@@ -237,7 +390,7 @@ impl<T: TapeScalar> TapeCore<T> {
             values
                 .iter()
                 .enumerate()
-                .map(|(k, &v)| Var::from_parts(v, (first + k) as u32, self.id)),
+                .map(|(k, &v)| Var::from_parts(v, (first + k) as u32, self.lineage.current)),
         );
     }
 
@@ -284,9 +437,10 @@ impl<T: TapeScalar> TapeCore<T> {
         // One cursor walks the operands backwards alongside the statements.
         let mut k = ends[hi - 1] as usize;
         for s in (lo..hi).rev() {
-            // SAFETY: s < hi <= ends.len() (asserted); operand offsets are monotone and
-            // bounded by operands.len(); every operand index refers to an earlier statement,
-            // so it is < s < adj.len().
+            // SAFETY: s < hi <= ends.len() and hi <= adj.len() (asserted above); by the
+            // invariants of `TapeCore` (established when recording), operand offsets are
+            // non-decreasing and bounded by operands.len(), and every operand index refers
+            // to an earlier statement, so it is < s < adj.len().
             unsafe {
                 let begin = if s == 0 {
                     0
@@ -361,7 +515,9 @@ pub struct TapeStats {
 }
 
 /// A position on a tape, from [`Recorder::mark`], for [`Recorder::reset`] and
-/// [`Recorder::sweep_and_reset`].
+/// [`Recorder::sweep_and_reset`]. A mark stays valid while everything recorded before it
+/// is unchanged: it may be reset to many times, but not after a reset to an earlier mark
+/// dropped what preceded it (that panics).
 ///
 /// ```
 /// let mut tape = retrograd::Tape::new();
@@ -370,6 +526,7 @@ pub struct TapeStats {
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Mark {
+    /// The epoch of the statement just before the mark (see [`Lineage::owner_before`]).
     pub(crate) id: u32,
     pub(crate) statements: u32,
     pub(crate) operands: u32,
@@ -503,6 +660,7 @@ impl<T: TapeScalar> Recorder<'_, T> {
     /// assert_eq!(adj.wrt(x), 1.0 + 2.0 * 2.0 + 3.0 * 4.0);
     /// assert_eq!(tape.stats().statements, 1); // only x is left
     /// ```
+    #[track_caller]
     pub fn sweep_and_reset(&self, mark: Mark, seeds: &[(Var<T>, T)], adjoints: &mut Adjoints<T>) {
         // SAFETY: as in `input`.
         let core = unsafe { &mut *self.core };
@@ -516,6 +674,7 @@ impl<T: TapeScalar> Recorder<'_, T> {
         );
         adjoints.values.truncate(mark.statements as usize);
         core.reset(mark);
+        adjoints.lineage.sync_from(&core.lineage);
     }
 
     /// Drops everything recorded since `mark` without sweeping it.
@@ -531,6 +690,7 @@ impl<T: TapeScalar> Recorder<'_, T> {
     /// });
     /// assert_eq!(tape.stats().statements, 1);
     /// ```
+    #[track_caller]
     pub fn reset(&self, mark: Mark) {
         // SAFETY: as in `input`.
         let core = unsafe { &mut *self.core };
@@ -549,7 +709,7 @@ impl<T: TapeScalar> Recorder<'_, T> {
         // SAFETY: as in `input`.
         let core = unsafe { &*self.core };
         Adjoints {
-            tape: core.id,
+            lineage: core.lineage.clone(),
             values: Vec::new(),
         }
     }
@@ -558,21 +718,37 @@ impl<T: TapeScalar> Recorder<'_, T> {
 impl<T: TapeScalar> TapeCore<T> {
     fn mark(&self) -> Mark {
         Mark {
-            id: self.id,
+            id: self.lineage.owner_before(self.ends.len() as u32),
             statements: self.ends.len() as u32,
             operands: self.operands.len() as u32,
             callbacks: self.callbacks.len() as u32,
         }
     }
 
+    #[track_caller]
     fn check_mark(&self, mark: Mark) {
         assert!(
-            mark.id == self.id && mark.statements as usize <= self.ends.len(),
-            "retrograd: this mark belongs to another tape or recording, or lies beyond its end"
+            mark.statements as usize <= self.ends.len()
+                && self.lineage.owner_before(mark.statements) == mark.id,
+            "retrograd: this mark belongs to another tape or recording, or what was recorded \
+             before it was dropped by a reset to an earlier mark"
+        );
+        // The mark's counts describe this tape's first `mark.statements` statements (they
+        // are unchanged since it was made); checked, as `reset` truncates by them.
+        let operands = match mark.statements {
+            0 => 0,
+            m => self.ends[m as usize - 1],
+        };
+        assert!(
+            mark.operands == operands && mark.callbacks as usize <= self.callbacks.len(),
+            "retrograd: a mark inconsistent with its tape"
         );
     }
 
+    /// Drops everything after a mark checked by [`TapeCore::check_mark`].
     fn reset(&mut self, mark: Mark) {
+        self.lineage
+            .truncate(mark.statements, self.ends.len() as u32);
         self.leading_inputs = self.leading_inputs.min(mark.statements);
         self.ends.truncate(mark.statements as usize);
         self.operands.truncate(mark.operands as usize);
@@ -600,7 +776,7 @@ impl<T: TapeScalar> Tape<T> {
     /// ```
     pub fn with_capacity(statements: usize, operands: usize) -> Self {
         let mut core = Box::new(TapeCore {
-            id: fresh_id(),
+            lineage: Lineage::new(),
             ends: Vec::with_capacity(statements),
             operands: Vec::with_capacity(operands),
             callbacks: Vec::new(),
@@ -646,7 +822,7 @@ impl<T: TapeScalar> Tape<T> {
     /// ```
     pub fn clear(&mut self) {
         let core = &mut *self.core;
-        core.id = fresh_id();
+        core.lineage = Lineage::new();
         core.ends.clear();
         core.operands.clear();
         core.restore_room();
@@ -701,7 +877,7 @@ impl<T: TapeScalar> Tape<T> {
     #[track_caller]
     pub fn adjoints(&self, seeds: &[(Var<T>, T)]) -> Adjoints<T> {
         let mut out = Adjoints {
-            tape: self.core.id,
+            lineage: self.core.lineage.clone(),
             values: Vec::new(),
         };
         self.adjoints_into(seeds, &mut out);
@@ -723,8 +899,8 @@ impl<T: TapeScalar> Tape<T> {
     #[track_caller]
     pub fn adjoints_into(&self, seeds: &[(Var<T>, T)], out: &mut Adjoints<T>) {
         let core = &*self.core;
-        out.tape = core.id;
         out.values.clear();
+        out.lineage.sync_from(&core.lineage);
         out.prepare(core);
         out.seed(core, seeds);
         core.reverse(&mut out.values, 0, core.ends.len());
@@ -745,7 +921,7 @@ impl<T: TapeScalar> Tape<T> {
     pub fn tangents(&self, seeds: &[(Var<T>, T)]) -> Result<Adjoints<T>, crate::Error> {
         let core = &*self.core;
         let mut out = Adjoints {
-            tape: core.id,
+            lineage: core.lineage.clone(),
             values: Vec::new(),
         };
         out.prepare(core);
@@ -781,20 +957,23 @@ impl<T: TapeScalar> Drop for Tape<T> {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Adjoints<T = f64> {
-    tape: u32,
+    /// The recording's epochs when the adjoints were last swept: which variables they cover.
+    lineage: Lineage,
     values: Vec<T>,
 }
 
 impl<T: TapeScalar> Adjoints<T> {
     /// The derivative with respect to `x` (zero for a constant).
     ///
-    /// Panics if `x` belongs to another tape or recording.
+    /// Panics if `x` belongs to another tape or recording, or was dropped by a reset.
     #[track_caller]
     pub fn wrt(&self, x: Var<T>) -> T {
         if x.is_constant() {
             return T::zero();
         }
-        check_same(x.tape_id(), self.tape);
+        if !self.lineage.owns(x.tape_id(), x.index()) {
+            foreign_var(x.tape_id(), self.lineage.current);
+        }
         self.values
             .get(x.index() as usize)
             .copied()
@@ -826,9 +1005,22 @@ impl<T: TapeScalar> Adjoints<T> {
         &self.values
     }
 
+    /// Sizes the adjoints to the tape. Adjoints kept from an earlier sweep of this recording
+    /// stay where their statements are unchanged; those of statements a reset dropped go.
+    #[track_caller]
     fn prepare(&mut self, core: &TapeCore<T>) {
-        check_same(self.tape, core.id);
-        self.values.resize(core.ends.len(), T::zero());
+        if self.lineage.recording != core.lineage.recording {
+            foreign_var(self.lineage.current, core.lineage.current);
+        }
+        let len = core.ends.len() as u32;
+        if !self.values.is_empty() {
+            let keep = self
+                .lineage
+                .common_prefix(self.values.len() as u32, &core.lineage, len);
+            self.values.truncate(keep as usize);
+        }
+        self.values.resize(len as usize, T::zero());
+        self.lineage.sync_from(&core.lineage);
     }
 
     #[track_caller]
@@ -837,17 +1029,26 @@ impl<T: TapeScalar> Adjoints<T> {
             if v.is_constant() {
                 continue;
             }
-            check_same(v.tape_id(), core.id);
+            core.check(v);
             self.values[v.index() as usize] += s;
         }
     }
 }
 
-#[track_caller]
-fn check_same(var_tape: u32, tape: u32) {
-    if var_tape != tape {
-        foreign_var(var_tape, tape);
+/// Refuses an operand that does not refer to an earlier statement (which the reverse sweep
+/// relies on). Alive variables always pass ([`Lineage`]); this keeps the tape sound even if
+/// that check were fooled by a recycled id.
+#[inline(always)]
+fn check_earlier(arg: u32, statement: usize) {
+    if arg as usize >= statement {
+        not_earlier(arg, statement);
     }
+}
+
+#[cold]
+#[inline(never)]
+fn not_earlier(arg: u32, statement: usize) -> ! {
+    panic!("retrograd: statement {statement} was given operand {arg}, which is not earlier")
 }
 
 /// Reports a variable used with a tape it was not recorded on.
@@ -858,7 +1059,7 @@ pub(crate) fn foreign_var(var_tape: u32, tape: u32) -> ! {
     panic!(
         "retrograd: a variable of recording #{var_tape} was used with recording #{tape}; \
          variables belong to the tape recording that created them and are invalid after \
-         that tape is cleared or dropped"
+         that tape is cleared or dropped, or reset to a mark made before them"
     )
 }
 
@@ -874,19 +1075,81 @@ pub(crate) fn no_active_tape(var_tape: u32) -> ! {
     )
 }
 
-/// The active tape of this thread, checked against the recording `id` of an operand.
+/// The active tape of this thread, for an operation on `operand`; the caller checks each
+/// operand with [`TapeCore::check`].
 #[inline(always)]
 #[track_caller]
-pub(crate) fn active<T: TapeScalar>(id: u32) -> &'static mut TapeCore<T> {
+pub(crate) fn active<T: TapeScalar>(operand: Var<T>) -> &'static mut TapeCore<T> {
     let p = T::active_slot().with(|slot| slot.get());
     if p.is_null() {
-        no_active_tape(id);
+        no_active_tape(operand.tape_id());
     }
     // SAFETY: a non-null slot points to the core of a tape that is recording on this thread
     // (set and restored by `Tape::record`); no other reference to it is live during an op.
-    let core = unsafe { &mut *p };
-    if core.id != id {
-        foreign_var(id, core.id);
+    unsafe { &mut *p }
+}
+
+impl<T: TapeScalar> TapeCore<T> {
+    /// The id given to variables recorded now.
+    #[inline(always)]
+    pub(crate) fn id(&self) -> u32 {
+        self.lineage.current
     }
-    core
+
+    /// Refuses a variable that is not alive on this tape: of another tape or recording, or
+    /// dropped by a reset. One comparison for a variable of the current epoch. Returns the id
+    /// a result recorded now carries: on the common path the operand's own, which keeps the
+    /// ids of a chain of operations in one register (and their checks folded).
+    #[inline(always)]
+    #[track_caller]
+    pub(crate) fn check(&self, v: Var<T>) -> u32 {
+        if v.tape_id() == self.lineage.current {
+            return v.tape_id();
+        }
+        self.check_earlier_epoch(v.tape_id(), v.index());
+        self.lineage.current
+    }
+
+    /// [`TapeCore::check`] for the two operands of a binary operation, with one branch.
+    #[inline(always)]
+    #[track_caller]
+    pub(crate) fn check_pair(&self, a: Var<T>, b: Var<T>) -> u32 {
+        let current = self.lineage.current;
+        if (a.tape_id() == current) & (b.tape_id() == current) {
+            return a.tape_id();
+        }
+        self.check_earlier_epoch(a.tape_id(), a.index());
+        self.check_earlier_epoch(b.tape_id(), b.index());
+        self.lineage.current
+    }
+
+    /// The active tape, if any of `xs` is a variable, after checking every variable among
+    /// them (before anything is recorded, so a refusal leaves the tape as it was).
+    #[inline]
+    #[track_caller]
+    pub(crate) fn for_operands(
+        xs: impl IntoIterator<Item = Var<T>>,
+    ) -> Option<&'static mut TapeCore<T>> {
+        let mut xs = xs.into_iter();
+        let first = xs.find(|x| !x.is_constant())?;
+        let tape = active(first);
+        let current = tape.id();
+        for x in std::iter::once(first).chain(xs) {
+            if x.tape_id() != current && !x.is_constant() {
+                tape.check_earlier_epoch(x.tape_id(), x.index());
+            }
+        }
+        Some(tape)
+    }
+
+    /// Refuses the variable `(id, index)` unless it is alive (of any epoch of this
+    /// recording). Takes plain integers, so that callers need not spill a `Var` to pass it.
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    fn check_earlier_epoch(&self, id: u32, index: u32) {
+        if !self.lineage.owns(id, index) {
+            foreign_var(id, self.lineage.current);
+        }
+    }
 }

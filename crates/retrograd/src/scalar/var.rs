@@ -1,6 +1,6 @@
 //! `Var`: a reverse-mode variable, and the recording primitives every operation uses.
 
-use super::tape::{active, foreign_var, TapeScalar};
+use super::tape::{active, TapeCore, TapeScalar};
 use std::cmp::Ordering;
 use std::fmt;
 
@@ -21,7 +21,8 @@ use std::fmt;
 pub struct Var<T = f64> {
     value: T,
     index: u32,
-    /// Id of the recording this variable belongs to; 0 for a constant.
+    /// Id of the recording epoch this variable belongs to (see `Lineage` in tape.rs); 0 for
+    /// a constant.
     tape: u32,
 }
 
@@ -92,12 +93,13 @@ impl<T: TapeScalar> Var<T> {
         if self.tape == 0 {
             return Var::constant(value);
         }
-        let tape = active::<T>(self.tape);
+        let tape = active(self);
+        let id = tape.check(self);
         let i = tape.push([(d(), self.index)]);
         Var {
             value,
             index: i,
-            tape: self.tape,
+            tape: id,
         }
     }
 
@@ -107,35 +109,35 @@ impl<T: TapeScalar> Var<T> {
     pub(crate) fn binary(self, other: Self, value: T, d: impl FnOnce() -> (T, T)) -> Self {
         match (self.tape, other.tape) {
             (0, 0) => Var::constant(value),
-            (t, 0) => {
-                let tape = active::<T>(t);
+            (_, 0) => {
+                let tape = active(self);
+                let id = tape.check(self);
                 let i = tape.push([(d().0, self.index)]);
                 Var {
                     value,
                     index: i,
-                    tape: t,
+                    tape: id,
                 }
             }
-            (0, t) => {
-                let tape = active::<T>(t);
+            (0, _) => {
+                let tape = active(other);
+                let id = tape.check(other);
                 let i = tape.push([(d().1, other.index)]);
                 Var {
                     value,
                     index: i,
-                    tape: t,
+                    tape: id,
                 }
             }
-            (t, u) => {
-                if t != u {
-                    foreign_var(u, t);
-                }
-                let tape = active::<T>(t);
+            _ => {
+                let tape = active(self);
+                let id = tape.check_pair(self, other);
                 let (da, db) = d();
                 let i = tape.push([(da, self.index), (db, other.index)]);
                 Var {
                     value,
                     index: i,
-                    tape: t,
+                    tape: id,
                 }
             }
         }
@@ -145,16 +147,9 @@ impl<T: TapeScalar> Var<T> {
     /// constants among them are skipped. Used by the slice helpers and custom operations.
     #[track_caller]
     pub(crate) fn nary(value: T, operands: &[(Var<T>, T)]) -> Self {
-        let Some(first) = operands.iter().find(|(v, _)| !v.is_constant()) else {
+        let Some(tape) = TapeCore::for_operands(operands.iter().map(|&(v, _)| v)) else {
             return Var::constant(value);
         };
-        let id = first.0.tape;
-        let tape = active::<T>(id);
-        for (v, _) in operands {
-            if !v.is_constant() && v.tape != id {
-                foreign_var(v.tape, id);
-            }
-        }
         tape.reserve(operands.len());
         for &(v, d) in operands {
             if !v.is_constant() {
@@ -165,7 +160,7 @@ impl<T: TapeScalar> Var<T> {
         Var {
             value,
             index: i,
-            tape: id,
+            tape: tape.id(),
         }
     }
 }
