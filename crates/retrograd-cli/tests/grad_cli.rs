@@ -255,3 +255,22 @@ fn usage_errors_exit_non_zero() {
     let (ok, _, _) = retrograd(&["no-such-command"]);
     assert!(!ok);
 }
+
+/// Names longer than a format width can pad (65,535) are printed and aligned, not a panic.
+#[test]
+fn very_long_variable_names_are_printed() {
+    for length in [65_533, 70_000] {
+        let name = "v".repeat(length);
+        let formula = format!("2*{name}");
+        let at = format!("{name}=1");
+        let out = stdout_of(&["grad", &formula, "--at", &at, "--hessian"]);
+        assert_eq!(labelled_number(&out, "value"), 2.0);
+        assert_eq!(labelled_number(&out, &format!("d/d{name}")), 2.0);
+        let value_line = out.lines().next().unwrap();
+        assert_eq!(value_line.len(), "d/d".len() + length + " = 2".len());
+        assert!(out.contains("hessian:"), "{}", &out[..100]);
+        let json = stdout_of(&["grad", &formula, "--at", &at, "--json"]);
+        let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(json["gradient"][&name], 2.0);
+    }
+}
