@@ -1,7 +1,8 @@
 //! The `retrograd` binary end to end: train (also as the default command), eval, predict.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -24,6 +25,42 @@ fn run(cmd: &mut Command) -> Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
+}
+
+/// Runs a command that must fail as a reported error: exit status 1 (not a panic, not a
+/// signal), within `limit`; returns its stdout and stderr.
+fn fails_within(cmd: &mut Command, limit: Duration) -> (String, String) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("{cmd:?} still ran after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{cmd:?} should fail with status 1:\n{stdout}\n{stderr}"
+    );
+    assert!(stderr.starts_with("error: "), "{cmd:?}: {stderr}");
+    (stdout, stderr)
+}
+
+/// [`fails_within`] a minute; returns stderr.
+fn fails(cmd: &mut Command) -> String {
+    fails_within(cmd, Duration::from_secs(60)).1
 }
 
 fn json(out: &Output) -> Value {
@@ -141,35 +178,22 @@ fn interrupted_run_resumes_to_the_same_model() {
 fn errors_name_the_file_and_exit_nonzero() {
     let bad = tmp("bad.safetensors");
     std::fs::write(&bad, b"garbage").unwrap();
-    let out = bin().args(["eval", "--model"]).arg(&bad).output().unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8(out.stderr).unwrap();
-    assert!(
-        err.contains("bad.safetensors") && err.starts_with("error: "),
-        "{err}"
-    );
+    let err = fails(bin().args(["eval", "--model"]).arg(&bad));
+    assert!(err.contains("bad.safetensors"), "{err}");
 
-    let out = bin()
-        .args(["train", "--data", "csv:/nonexistent/table.csv"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8(out.stderr)
-        .unwrap()
-        .contains("/nonexistent/table.csv"));
+    let err = fails(bin().args(["train", "--data", "csv:/nonexistent/table.csv"]));
+    assert!(err.contains("/nonexistent/table.csv"), "{err}");
 
-    let out = bin()
-        .args(["train", "--data", "idx:/nonexistent-dir"])
-        .output()
-        .unwrap();
-    let err = String::from_utf8(out.stderr).unwrap();
+    let err = fails(bin().args(["train", "--data", "idx:/nonexistent-dir"]));
     assert!(
         err.contains("/nonexistent-dir/train-images-idx3-ubyte"),
         "{err}"
     );
 
+    // A value clap rejects: its usage error, status 2.
     let out = bin().args(["train", "--model", "rnn"]).output().unwrap();
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("rnn"));
 }
 
 #[test]
