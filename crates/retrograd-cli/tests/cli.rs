@@ -1,6 +1,6 @@
 //! The `retrograd` binary end to end: train (also as the default command), eval, predict.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -194,6 +194,192 @@ fn errors_name_the_file_and_exit_nonzero() {
     let out = bin().args(["train", "--model", "rnn"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("rnn"));
+}
+
+/// A file standing for a model trained earlier; refused runs must leave it as it is.
+fn existing_model(name: &str) -> PathBuf {
+    let path = tmp(name);
+    std::fs::write(&path, b"a model trained earlier").unwrap();
+    path
+}
+
+fn assert_untouched(model: &Path) {
+    assert_eq!(
+        std::fs::read(model).unwrap(),
+        b"a model trained earlier",
+        "{} was overwritten",
+        model.display()
+    );
+}
+
+/// Every setting out of range stops the run before any training: status 1, a message that
+/// names the setting and its range, nothing printed or written, the old model kept.
+#[test]
+fn settings_out_of_range_are_refused_before_training() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--lr=-1"], "--lr must be a finite number above 0, got -1"),
+        (
+            &["--lr", "0"],
+            "--lr must be a finite number above 0, got 0",
+        ),
+        (
+            &["--lr", "nan"],
+            "--lr must be a finite number above 0, got NaN",
+        ),
+        (
+            &["--lr", "inf"],
+            "--lr must be a finite number above 0, got inf",
+        ),
+        (
+            &["--weight-decay=-5"],
+            "--weight-decay must be a finite number of at least 0, got -5",
+        ),
+        (
+            &["--weight-decay", "nan"],
+            "--weight-decay must be a finite number of at least 0, got NaN",
+        ),
+        (
+            &["--weight-decay", "inf"],
+            "--weight-decay must be a finite number of at least 0, got inf",
+        ),
+        (
+            &["--clip-norm=-1"],
+            "--clip-norm must be a finite number above 0, got -1",
+        ),
+        (
+            &["--clip-norm", "0"],
+            "--clip-norm must be a finite number above 0, got 0",
+        ),
+        (
+            &["--clip-norm", "NaN"],
+            "--clip-norm must be a finite number above 0, got NaN",
+        ),
+        (
+            &["--clip-norm", "inf"],
+            "--clip-norm must be a finite number above 0, got inf",
+        ),
+        (
+            &["--epochs", "0"],
+            "--epochs must be between 1 and 1000000, got 0",
+        ),
+        (
+            &["--epochs", "18446744073709551615"],
+            "--epochs must be between 1 and 1000000",
+        ),
+        (
+            &["--hidden", "0"],
+            "every --hidden width must be between 1 and 65536, got 0",
+        ),
+        (
+            &["--hidden", "64,0"],
+            "every --hidden width must be between 1 and 65536, got 0",
+        ),
+        (
+            &["--hidden", "65537"],
+            "every --hidden width must be between 1 and 65536, got 65537",
+        ),
+        (
+            &["--model", "cnn", "--hidden", "16"],
+            "--hidden for the cnn must be C1,C2[,DENSE...]",
+        ),
+        (
+            &["--batch-size", "0"],
+            "--batch-size must be at least 1, got 0",
+        ),
+        (&["--limit", "0"], "--limit must be at least 1, got 0"),
+        (
+            &["--schedule", "step:0:0.5"],
+            "--schedule step:SIZE:GAMMA: SIZE must be at least 1",
+        ),
+        (
+            &["--schedule", "step:10:nan"],
+            "--schedule step:SIZE:GAMMA: GAMMA must be above 0 and at most 1",
+        ),
+        (
+            &["--schedule", "cosine:inf"],
+            "--schedule cosine:MIN: MIN must be between 0 and 1, got inf",
+        ),
+        (
+            &["--schedule", "warmup:0,cosine"],
+            "--schedule warmup:STEPS: STEPS must be at least 1",
+        ),
+        (
+            &["--threads", "0"],
+            "--threads must be between 1 and 1024, got 0",
+        ),
+        (
+            &["--threads", "100000"],
+            "--threads must be between 1 and 1024, got 100000",
+        ),
+    ];
+    let model = existing_model("kept.safetensors");
+    let plot = tmp("kept.png");
+    let checkpoint = tmp("kept.ckpt.safetensors");
+    for (args, message) in cases {
+        let (stdout, stderr) = fails_within(
+            bin()
+                .arg("train")
+                .args(*args)
+                .arg("--out")
+                .arg(&model)
+                .arg("--plot")
+                .arg(&plot),
+            Duration::from_secs(30),
+        );
+        assert!(
+            stderr.starts_with(&format!("error: {message}")),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("learning rate"), "{args:?}: {stderr}");
+        assert_eq!(stdout, "", "{args:?} started training");
+        assert_untouched(&model);
+        assert!(!plot.exists() && !checkpoint.exists(), "{args:?}");
+    }
+    // Also with no subcommand, and with --resume (whose checkpoint is never read).
+    let err = fails(
+        bin()
+            .args(["--epochs", "0", "--plot", "none", "--out"])
+            .arg(&model),
+    );
+    assert!(err.starts_with("error: --epochs must be"), "{err}");
+    let err = fails(
+        bin()
+            .args([
+                "train",
+                "--lr=-1",
+                "--resume",
+                "absent.ckpt.safetensors",
+                "--out",
+            ])
+            .arg(&model),
+    );
+    assert!(err.starts_with("error: --lr must be"), "{err}");
+    assert_untouched(&model);
+}
+
+/// `--epochs` on `--resume` may extend the run, not cut it below what is done.
+#[test]
+fn resume_refuses_fewer_epochs_than_done() {
+    let model = tmp("short.safetensors");
+    run(bin()
+        .args([
+            "train", "--epochs", "3", "--json", "--plot", "none", "--out",
+        ])
+        .arg(&model));
+    let kept = existing_model("short-resumed.safetensors");
+    let err = fails(
+        bin()
+            .args(["train", "--epochs", "2", "--plot", "none", "--resume"])
+            .arg(tmp("short.ckpt.safetensors"))
+            .arg("--out")
+            .arg(&kept),
+    );
+    assert!(
+        err.starts_with("error: --epochs must be at least the 3 epochs that ")
+            && err.contains("short.ckpt.safetensors has done, got 2"),
+        "{err}"
+    );
+    assert_untouched(&kept);
 }
 
 #[test]
