@@ -171,8 +171,8 @@ fn checkpoint_path(out: &Path) -> PathBuf {
     out.with_file_name(format!("{stem}.ckpt.safetensors"))
 }
 
-/// Runs `retrograd train`. Every setting is checked before any data is loaded, so that a
-/// mistake costs no training time and overwrites nothing.
+/// Runs `retrograd train`. Every setting and output path is checked before any data is
+/// loaded, so that a mistake costs no training time and overwrites nothing.
 pub fn run(args: &TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
     // On --resume the checkpoint's settings are used, but what was typed must be valid too.
     args.config().validate()?;
@@ -189,6 +189,13 @@ pub fn run(args: &TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
         .checkpoint
         .clone()
         .unwrap_or_else(|| checkpoint_path(&args.out));
+    let plot = (args.plot.as_os_str() != "none").then_some(args.plot.as_path());
+    let mut outputs = vec![("--out", args.out.as_path()), ("--checkpoint", &checkpoint)];
+    outputs.extend(plot.map(|plot| ("--plot", plot)));
+    crate::output::check_outputs(&outputs)?;
+    if let Some(plot) = plot {
+        crate::plot::check_plot_path(plot)?;
+    }
     let mut trainer = match &args.resume {
         Some(path) => Trainer::resume(path, args.epochs)?,
         None => Trainer::new(args.config())?,

@@ -1,5 +1,6 @@
 //! The `retrograd` binary end to end: train (also as the default command), eval, predict.
 
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -196,6 +197,11 @@ fn errors_name_the_file_and_exit_nonzero() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("rnn"));
 }
 
+/// Command-line arguments from strings and paths.
+fn os(args: &[&dyn AsRef<OsStr>]) -> Vec<OsString> {
+    args.iter().map(|a| a.as_ref().to_owned()).collect()
+}
+
 /// A file standing for a model trained earlier; refused runs must leave it as it is.
 fn existing_model(name: &str) -> PathBuf {
     let path = tmp(name);
@@ -380,6 +386,102 @@ fn resume_refuses_fewer_epochs_than_done() {
         "{err}"
     );
     assert_untouched(&kept);
+}
+
+/// Output paths are checked before training: a directory, a missing or unwritable
+/// directory, an image format the plot cannot have, two outputs in one file.
+#[test]
+fn unusable_output_paths_are_refused_before_training() {
+    let dir = tmp("outputs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = existing_model("outputs-kept.safetensors");
+    let file = existing_model("not-a-directory");
+    let missing = dir.join("missing").join("m.safetensors");
+    let gif = dir.join("plot.gif");
+    let under_file = file.join("c.safetensors");
+    let png_in_missing = missing.with_extension("png");
+    let cases: Vec<(Vec<OsString>, String)> = vec![
+        (
+            os(&[&"--out", &dir]),
+            format!("--out {}: is a directory", dir.display()),
+        ),
+        (
+            os(&[&"--out", &missing]),
+            format!(
+                "--out {}: the directory {} does not exist",
+                missing.display(),
+                dir.join("missing").display()
+            ),
+        ),
+        (
+            os(&[&"--out", &model, &"--checkpoint", &under_file]),
+            format!(
+                "--checkpoint {}: {} is not a directory",
+                under_file.display(),
+                file.display()
+            ),
+        ),
+        (
+            os(&[&"--out", &model, &"--checkpoint", &dir]),
+            format!("--checkpoint {}: is a directory", dir.display()),
+        ),
+        (
+            os(&[&"--out", &model, &"--checkpoint", &model]),
+            format!("--out and --checkpoint name the same file, {}", model.display()),
+        ),
+        (
+            os(&[&"--out", &model, &"--plot", &dir]),
+            format!("--plot {}: is a directory", dir.display()),
+        ),
+        (
+            os(&[&"--out", &model, &"--plot", &gif]),
+            format!(
+                "--plot {}: the image format follows the extension, which must be .png, .jpg, .jpeg, .bmp",
+                gif.display()
+            ),
+        ),
+        (
+            os(&[&"--out", &model, &"--plot", &png_in_missing]),
+            format!("--plot {}: the directory", png_in_missing.display()),
+        ),
+    ];
+    for (args, message) in &cases {
+        let (stdout, stderr) = fails_within(
+            bin().arg("train").args(args).current_dir(&dir),
+            Duration::from_secs(30),
+        );
+        assert!(
+            stderr.starts_with(&format!("error: {message}")),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(stdout, "", "{args:?} started training");
+        assert_untouched(&model);
+    }
+    // Nothing was left in the directories that were checked.
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+    assert!(!tmp("outputs-kept.ckpt.safetensors").exists());
+}
+
+/// Nobody, not even root, creates files in /proc: the plot is refused before the model
+/// is written.
+#[cfg(target_os = "linux")]
+#[test]
+fn unwritable_plot_directory_is_refused_before_the_model_is_written() {
+    let model = existing_model("proc-kept.safetensors");
+    let (stdout, stderr) = fails_within(
+        bin()
+            .args(["train", "--plot", "/proc/training.png", "--out"])
+            .arg(&model),
+        Duration::from_secs(30),
+    );
+    assert!(
+        stderr.starts_with(
+            "error: --plot /proc/training.png: cannot create files in the directory /proc"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(stdout, "");
+    assert_untouched(&model);
 }
 
 #[test]
