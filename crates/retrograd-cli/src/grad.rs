@@ -4,6 +4,7 @@
 
 use crate::error::CliError;
 use crate::formula::{functions, Formula};
+use std::collections::HashMap;
 use std::io::Write;
 
 /// The arguments of `retrograd grad`.
@@ -86,6 +87,12 @@ pub fn run(args: &GradArgs, out: &mut dyn Write) -> Result<(), CliError> {
 /// ```
 pub fn parse_point(formula: &Formula, assignments: &[String]) -> Result<Vec<f64>, CliError> {
     let variables = formula.variables();
+    // A formula may have very many variables: find each name without a search.
+    let indices: HashMap<&str, usize> = variables
+        .iter()
+        .enumerate()
+        .map(|(index, name)| (name.as_str(), index))
+        .collect();
     let mut values: Vec<Option<f64>> = vec![None; variables.len()];
     for entry in assignments
         .iter()
@@ -113,7 +120,7 @@ pub fn parse_point(formula: &Formula, assignments: &[String]) -> Result<Vec<f64>
                 kind: "constant",
             });
         }
-        let Some(index) = variables.iter().position(|v| v == name) else {
+        let Some(&index) = indices.get(name) else {
             return Err(CliError::UnknownVariable {
                 name: name.to_string(),
                 known: variables.to_vec(),

@@ -274,3 +274,45 @@ fn very_long_variable_names_are_printed() {
         assert_eq!(json["gradient"][&name], 2.0);
     }
 }
+
+/// Nesting far past the parser's limit is a reported error, not a stack overflow.
+#[test]
+fn deep_nesting_is_an_error() {
+    let depth = 60_000; // one argument may hold 128 KiB
+    let formula = format!("{}x{}", "(".repeat(depth), ")".repeat(depth));
+    let err = error_of(&["grad", &formula, "--at", "x=1"]);
+    assert!(
+        err.starts_with("error: formula is nested too deeply (more than 200 levels)"),
+        "{}",
+        &err[..200]
+    );
+    let formula = format!("{}x", "-sin(".repeat(depth / 5));
+    let err = error_of(&["grad", &formula, "--at", "x=1"]);
+    assert!(err.starts_with("error: formula is nested too deeply"));
+}
+
+/// Arguments that are not UTF-8 are usage errors (status 2), not a panic.
+#[cfg(unix)]
+#[test]
+fn arguments_that_are_not_utf8_are_usage_errors() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let bad = OsStr::from_bytes(b"x=\xff\xfe");
+    for args in [
+        vec![OsStr::new("grad"), OsStr::new("x"), OsStr::new("--at"), bad],
+        vec![
+            OsStr::new("grad"),
+            bad,
+            OsStr::new("--at"),
+            OsStr::new("x=1"),
+        ],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_retrograd"))
+            .args(&args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("UTF-8"), "{args:?}: {stderr}");
+    }
+}
