@@ -16,7 +16,7 @@ pub struct EvalArgs {
     /// Data set whose test split to use [default: the one the model was trained on].
     #[arg(long)]
     pub data: Option<DataSpec>,
-    /// Number of worker threads for tensor kernels.
+    /// Number of worker threads for tensor kernels, 1 to 1024 [default: one per core].
     #[arg(long)]
     pub threads: Option<usize>,
     /// Print one JSON object instead of text.

@@ -4,6 +4,7 @@
 
 use crate::error::CliError;
 use crate::formula::{functions, Formula};
+use std::collections::HashMap;
 use std::io::Write;
 
 /// The arguments of `retrograd grad`.
@@ -86,6 +87,12 @@ pub fn run(args: &GradArgs, out: &mut dyn Write) -> Result<(), CliError> {
 /// ```
 pub fn parse_point(formula: &Formula, assignments: &[String]) -> Result<Vec<f64>, CliError> {
     let variables = formula.variables();
+    // A formula may have very many variables: find each name without a search.
+    let indices: HashMap<&str, usize> = variables
+        .iter()
+        .enumerate()
+        .map(|(index, name)| (name.as_str(), index))
+        .collect();
     let mut values: Vec<Option<f64>> = vec![None; variables.len()];
     for entry in assignments
         .iter()
@@ -113,7 +120,7 @@ pub fn parse_point(formula: &Formula, assignments: &[String]) -> Result<Vec<f64>
                 kind: "constant",
             });
         }
-        let Some(index) = variables.iter().position(|v| v == name) else {
+        let Some(&index) = indices.get(name) else {
             return Err(CliError::UnknownVariable {
                 name: name.to_string(),
                 known: variables.to_vec(),
@@ -206,7 +213,7 @@ impl Derivatives {
         let values = std::iter::once(self.value).chain(self.gradient.iter().copied());
         let mut text = String::new();
         for (label, value) in labels.iter().zip(values) {
-            text += &format!("{label:<label_width$} = {value}\n");
+            text += &format!("{} = {value}\n", pad(label, label_width, Align::Left));
         }
         if let Some(hessian) = &self.hessian {
             text += "hessian:\n";
@@ -275,6 +282,24 @@ fn json_number(x: f64) -> String {
     }
 }
 
+/// Which side of a padded cell the text sits on.
+#[derive(Clone, Copy)]
+enum Align {
+    Left,
+    Right,
+}
+
+/// `text` padded with spaces to `width` characters. Written out rather than left to a
+/// format width (`{:<w$}`), which is limited to 65,535 and panics beyond: a variable name
+/// can be longer.
+fn pad(text: &str, width: usize, align: Align) -> String {
+    let fill = " ".repeat(width.saturating_sub(text.chars().count()));
+    match align {
+        Align::Left => format!("{text}{fill}"),
+        Align::Right => format!("{fill}{text}"),
+    }
+}
+
 /// A square matrix with `names` as column headers and row labels, right-aligned columns.
 fn matrix_text(names: &[String], matrix: &[Vec<f64>]) -> String {
     let cells: Vec<Vec<String>> = matrix
@@ -294,9 +319,9 @@ fn matrix_text(names: &[String], matrix: &[Vec<f64>]) -> String {
         })
         .collect();
     let line = |label: &str, entries: &[String]| {
-        let mut line = format!("  {label:<label_width$}");
-        for (entry, w) in entries.iter().zip(&column_widths) {
-            line += &format!("  {entry:>w$}");
+        let mut line = format!("  {}", pad(label, label_width, Align::Left));
+        for (entry, &w) in entries.iter().zip(&column_widths) {
+            line += &format!("  {}", pad(entry, w, Align::Right));
         }
         line + "\n"
     };
@@ -382,6 +407,31 @@ mod tests {
              \x20 x      1    -2\n\
              \x20 αβγδ  -2   100\n"
         );
+    }
+
+    #[test]
+    fn names_longer_than_a_format_width_are_aligned() {
+        let long = "v".repeat(70_000);
+        let derivatives = Derivatives {
+            variables: vec!["x".into(), long.clone()],
+            value: 1.0,
+            gradient: vec![2.0, 3.0],
+            hessian: Some(vec![vec![0.0, 1.0], vec![1.0, 0.0]]),
+        };
+        let text = derivatives.to_text();
+        let lines: Vec<&str> = text.lines().collect();
+        let label_width = "d/d".len() + long.len();
+        assert_eq!(
+            lines[0],
+            format!("value{} = 1", " ".repeat(label_width - 5))
+        );
+        assert_eq!(lines[1], format!("d/dx{} = 2", " ".repeat(label_width - 4)));
+        assert_eq!(lines[2], format!("d/d{long} = 3"));
+        assert_eq!(lines[3], "hessian:");
+        let pad = " ".repeat(long.len() - 1);
+        assert_eq!(lines[4], format!("  {pad}   x  {long}"));
+        assert_eq!(lines[5], format!("  x{pad}  0  {pad}1"));
+        assert_eq!(lines[6], format!("  {long}  1  {pad}0"));
     }
 
     #[test]

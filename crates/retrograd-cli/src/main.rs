@@ -2,6 +2,7 @@
 //! and reports errors. With no subcommand it trains (the main job).
 
 mod eval;
+mod output;
 mod plot;
 mod predict;
 mod train;

@@ -23,6 +23,23 @@ fn register_font() {
 
 type DrawResult<T> = Result<T, Box<dyn std::error::Error>>;
 
+/// The image formats the plot can be written in, by file extension (any case).
+const PLOT_EXTENSIONS: [&str; 4] = ["png", "jpg", "jpeg", "bmp"];
+
+/// Checks that `path` has an extension [`plot_history`] can write, before the training
+/// whose plot it is.
+pub fn check_plot_path(path: &Path) -> Result<(), String> {
+    let extension = path.extension().map(|e| e.to_string_lossy().to_lowercase());
+    match extension {
+        Some(e) if PLOT_EXTENSIONS.contains(&e.as_str()) => Ok(()),
+        _ => Err(format!(
+            "--plot {}: the image format follows the extension, which must be .{} (--plot none: no plot)",
+            path.display(),
+            PLOT_EXTENSIONS.join(", .")
+        )),
+    }
+}
+
 /// Draws two panels side by side — training and test loss, and test accuracy — with a
 /// title, axis labels and legends, and writes them to `path` as PNG.
 pub fn plot_history(path: &Path, title: &str, history: &[EpochRecord]) -> DrawResult<()> {

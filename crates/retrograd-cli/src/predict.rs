@@ -17,7 +17,7 @@ pub struct PredictArgs {
     /// of csv:FILE (features only, or features and a label).
     #[arg(long)]
     pub data: DataSpec,
-    /// Number of worker threads for tensor kernels.
+    /// Number of worker threads for tensor kernels, 1 to 1024 [default: one per core].
     #[arg(long)]
     pub threads: Option<usize>,
     /// Print one JSON object instead of one label per line.

@@ -22,34 +22,40 @@ macro_rules! say {
 }
 pub(crate) use say;
 
+/// The help text of `--schedule`.
+const SCHEDULE_HELP: &str =
+    "Learning-rate schedule: constant, step:SIZE:GAMMA (SIZE ≥ 1, 0 < GAMMA ≤ 1), \
+     cosine[:MIN] (0 ≤ MIN ≤ 1), onecycle, warmup:STEPS,<schedule> (STEPS ≥ 1)";
+
 /// Options of `retrograd train` (also accepted with no subcommand).
 #[derive(Args, Debug, Clone)]
 pub struct TrainArgs {
     /// Model family: mlp or cnn.
     #[arg(long, default_value = "mlp")]
     pub model: ModelKind,
-    /// Hidden layer widths, comma-separated [default: 128]; cnn: C1,C2[,DENSE...] channels of its two conv blocks, then dense layers [default: 16,32].
+    /// Hidden layer widths (1 to 65536), comma-separated [default: 128]; cnn: C1,C2[,DENSE...] channels of its two conv blocks, then dense layers [default: 16,32].
     #[arg(long, value_delimiter = ',')]
     pub hidden: Option<Vec<usize>>,
-    /// Number of epochs [default: 30 for mlp, 15 for cnn].
+    /// Number of epochs, 1 to 1000000 [default: 30 for mlp, 15 for cnn].
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Mini-batch size.
+    /// Mini-batch size (at least 1).
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
-    /// Peak learning rate [default: 1e-3 (cnn: 3e-3) for adam, adamw, rmsprop; 0.05 for sgd, adagrad].
+    /// Peak learning rate, finite and above 0 [default: 1e-3 (cnn: 3e-3) for adam, adamw, rmsprop; 0.05 for sgd, adagrad].
     #[arg(long)]
     pub lr: Option<f64>,
     /// Optimizer: sgd, adam, adamw, rmsprop or adagrad.
     #[arg(long, default_value = "adam")]
     pub optimizer: OptimizerKind,
-    /// Weight decay on weights (not biases).
+    /// Weight decay on weights (not biases), finite and at least 0.
     #[arg(long, default_value_t = 0.0)]
     pub weight_decay: f64,
-    /// Learning-rate schedule: constant, step:SIZE:GAMMA, cosine[:MIN], onecycle, warmup:STEPS,<schedule>.
-    #[arg(long, default_value = "cosine")]
+    /// The learning-rate schedule (its forms are in the help text, which rustdoc would
+    /// read as links and tags).
+    #[arg(long, default_value = "cosine", help = SCHEDULE_HELP)]
     pub schedule: LrSchedule,
-    /// Clip the global gradient norm to this value.
+    /// Clip the global gradient norm to this value (finite, above 0).
     #[arg(long)]
     pub clip_norm: Option<f64>,
     /// Seed of initialisation, dropout and shuffling.
@@ -58,7 +64,7 @@ pub struct TrainArgs {
     /// Data set: digits, fashion-mnist, idx:DIR or csv:FILE.
     #[arg(long, default_value = "digits")]
     pub data: DataSpec,
-    /// Use only the first N training samples (quick experiments).
+    /// Use only the first N training samples, N ≥ 1 (quick experiments).
     #[arg(long)]
     pub limit: Option<usize>,
     /// Where to write the trained model.
@@ -76,7 +82,7 @@ pub struct TrainArgs {
     /// Stop after this many epochs, as if interrupted (the checkpoint allows --resume).
     #[arg(long, hide = true)]
     pub stop_after: Option<usize>,
-    /// Number of worker threads for tensor kernels.
+    /// Number of worker threads for tensor kernels, 1 to 1024 [default: one per core].
     #[arg(long)]
     pub threads: Option<usize>,
     /// Print one JSON object at the end instead of text.
@@ -165,8 +171,16 @@ fn checkpoint_path(out: &Path) -> PathBuf {
     out.with_file_name(format!("{stem}.ckpt.safetensors"))
 }
 
-/// Runs `retrograd train`.
+/// Runs `retrograd train`. Every setting and output path is checked before any data is
+/// loaded, so that a mistake costs no training time and overwrites nothing.
 pub fn run(args: &TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
+    // On --resume the checkpoint's settings are used, but what was typed must be valid too.
+    args.config().validate()?;
+    if let Some(n) = args.stop_after {
+        if n == 0 {
+            return Err("--stop-after must be at least 1, got 0".into());
+        }
+    }
     if let Some(n) = args.threads {
         crate::train::set_threads(n)?;
     }
@@ -175,6 +189,13 @@ pub fn run(args: &TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
         .checkpoint
         .clone()
         .unwrap_or_else(|| checkpoint_path(&args.out));
+    let plot = (args.plot.as_os_str() != "none").then_some(args.plot.as_path());
+    let mut outputs = vec![("--out", args.out.as_path()), ("--checkpoint", &checkpoint)];
+    outputs.extend(plot.map(|plot| ("--plot", plot)));
+    crate::output::check_outputs(&outputs)?;
+    if let Some(plot) = plot {
+        crate::plot::check_plot_path(plot)?;
+    }
     let mut trainer = match &args.resume {
         Some(path) => Trainer::resume(path, args.epochs)?,
         None => Trainer::new(args.config())?,
@@ -266,10 +287,17 @@ pub fn run(args: &TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Sets the number of worker threads of the tensor kernels; call before any tensor work.
+/// The most kernel threads `--threads` accepts. Each is an operating-system thread, so
+/// far more than the machine has cores only slows the kernels down (and hundreds of
+/// thousands stall the start); a fixed bound, not one derived from this machine, keeps a
+/// run of any thread count reproducible on another machine.
+pub const MAX_THREADS: usize = 1024;
+
+/// Sets the number of worker threads of the tensor kernels (1 to [`MAX_THREADS`]); call
+/// before any tensor work.
 pub fn set_threads(n: usize) -> Result<(), Box<dyn std::error::Error>> {
-    if n == 0 {
-        return Err("--threads must be at least 1".into());
+    if !(1..=MAX_THREADS).contains(&n) {
+        return Err(format!("--threads must be between 1 and {MAX_THREADS}, got {n}").into());
     }
     // The kernels' thread pool reads this when it starts, which has not happened yet.
     std::env::set_var("RAYON_NUM_THREADS", n.to_string());

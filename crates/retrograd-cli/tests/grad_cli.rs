@@ -255,3 +255,64 @@ fn usage_errors_exit_non_zero() {
     let (ok, _, _) = retrograd(&["no-such-command"]);
     assert!(!ok);
 }
+
+/// Names longer than a format width can pad (65,535) are printed and aligned, not a panic.
+#[test]
+fn very_long_variable_names_are_printed() {
+    for length in [65_533, 70_000] {
+        let name = "v".repeat(length);
+        let formula = format!("2*{name}");
+        let at = format!("{name}=1");
+        let out = stdout_of(&["grad", &formula, "--at", &at, "--hessian"]);
+        assert_eq!(labelled_number(&out, "value"), 2.0);
+        assert_eq!(labelled_number(&out, &format!("d/d{name}")), 2.0);
+        let value_line = out.lines().next().unwrap();
+        assert_eq!(value_line.len(), "d/d".len() + length + " = 2".len());
+        assert!(out.contains("hessian:"), "{}", &out[..100]);
+        let json = stdout_of(&["grad", &formula, "--at", &at, "--json"]);
+        let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(json["gradient"][&name], 2.0);
+    }
+}
+
+/// Nesting far past the parser's limit is a reported error, not a stack overflow.
+#[test]
+fn deep_nesting_is_an_error() {
+    let depth = 60_000; // one argument may hold 128 KiB
+    let formula = format!("{}x{}", "(".repeat(depth), ")".repeat(depth));
+    let err = error_of(&["grad", &formula, "--at", "x=1"]);
+    assert!(
+        err.starts_with("error: formula is nested too deeply (more than 200 levels)"),
+        "{}",
+        &err[..200]
+    );
+    let formula = format!("{}x", "-sin(".repeat(depth / 5));
+    let err = error_of(&["grad", &formula, "--at", "x=1"]);
+    assert!(err.starts_with("error: formula is nested too deeply"));
+}
+
+/// Arguments that are not UTF-8 are usage errors (status 2), not a panic.
+#[cfg(unix)]
+#[test]
+fn arguments_that_are_not_utf8_are_usage_errors() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let bad = OsStr::from_bytes(b"x=\xff\xfe");
+    for args in [
+        vec![OsStr::new("grad"), OsStr::new("x"), OsStr::new("--at"), bad],
+        vec![
+            OsStr::new("grad"),
+            bad,
+            OsStr::new("--at"),
+            OsStr::new("x=1"),
+        ],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_retrograd"))
+            .args(&args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("UTF-8"), "{args:?}: {stderr}");
+    }
+}

@@ -6,6 +6,8 @@
 //! exhaust the parser's stack; sequences such as `x+x+...+x` are loops, not recursion, and
 //! have no limit.
 
+use std::collections::HashMap;
+
 use super::functions::{self, Function};
 use super::lexer::{tokenize, Token, TokenKind};
 use super::{FormulaError, Op};
@@ -28,6 +30,7 @@ pub fn parse(source: &str) -> Result<(Vec<Op>, Vec<String>), FormulaError> {
         position: 0,
         ops: Vec::new(),
         variables: Vec::new(),
+        variable_indices: HashMap::new(),
         nesting: 0,
     };
     parser.sum()?;
@@ -49,6 +52,8 @@ struct Parser<'s> {
     position: usize,
     ops: Vec<Op>,
     variables: Vec<String>,
+    /// Each of `variables` and its index: a formula may have very many.
+    variable_indices: HashMap<String, usize>,
     nesting: usize,
 }
 
@@ -223,13 +228,13 @@ impl Parser<'_> {
     }
 
     fn variable_index(&mut self, name: String) -> usize {
-        match self.variables.iter().position(|v| *v == name) {
-            Some(index) => index,
-            None => {
-                self.variables.push(name);
-                self.variables.len() - 1
-            }
+        if let Some(&index) = self.variable_indices.get(&name) {
+            return index;
         }
+        let index = self.variables.len();
+        self.variables.push(name.clone());
+        self.variable_indices.insert(name, index);
+        index
     }
 
     /// The arguments of a call, from `(` to `)`, then the check of their number.

@@ -171,7 +171,24 @@ impl fmt::Display for OptimizerKind {
     }
 }
 
+/// The most epochs a run may have (far more than any run needs; it keeps the step count
+/// of a run, epochs × batches, well within range).
+///
+/// ```
+/// assert_eq!(retrograd_nn::train::MAX_EPOCHS, 1_000_000);
+/// ```
+pub const MAX_EPOCHS: usize = 1_000_000;
+
+/// The widest layer (neurons of a dense layer, channels of a conv block) a model may have.
+///
+/// ```
+/// assert_eq!(retrograd_nn::train::MAX_WIDTH, 65_536);
+/// ```
+pub const MAX_WIDTH: usize = 65_536;
+
 /// Everything that determines a training run (and so its result, for a given seed).
+///
+/// Each setting has an allowed range, which [`TrainConfig::validate`] checks.
 ///
 /// ```
 /// use retrograd_nn::train::{ModelKind, TrainConfig};
@@ -240,6 +257,160 @@ impl TrainConfig {
             data: DataSpec::Digits,
             train_limit: None,
         }
+    }
+
+    /// Checks every setting against its allowed range, so that a bad setting stops a run
+    /// before any work, with a message that names it (as the command line does) and the
+    /// range, rather than diverging, hanging or failing later for a reason that names
+    /// something else. [`Trainer::new`](super::Trainer::new) calls it.
+    ///
+    /// | setting | allowed |
+    /// |---|---|
+    /// | `epochs` (`--epochs`) | 1 to [`MAX_EPOCHS`] |
+    /// | `batch_size` (`--batch-size`) | at least 1 |
+    /// | `hidden` (`--hidden`) | widths 1 to [`MAX_WIDTH`]; the cnn needs at least two |
+    /// | `lr` (`--lr`) | finite, above 0 |
+    /// | `weight_decay` (`--weight-decay`) | finite, at least 0 |
+    /// | `clip_norm` (`--clip-norm`) | finite, above 0 (or none) |
+    /// | `train_limit` (`--limit`) | at least 1 (or none) |
+    /// | `schedule` (`--schedule`) | step: SIZE at least 1, GAMMA in (0, 1]; cosine: MIN in \[0, 1\]; warmup: STEPS at least 1; onecycle: fraction in \[0, 1\], divisors finite and above 0 |
+    ///
+    /// ```
+    /// use retrograd_nn::train::TrainConfig;
+    /// assert!(TrainConfig::default().validate().is_ok());
+    /// let bad = TrainConfig { lr: -1.0, ..TrainConfig::default() };
+    /// assert_eq!(
+    ///     bad.validate().unwrap_err().to_string(),
+    ///     "--lr must be a finite number above 0, got -1"
+    /// );
+    /// ```
+    pub fn validate(&self) -> Result<()> {
+        fn check(ok: bool, setting: &str, allowed: &str, got: impl fmt::Display) -> Result<()> {
+            if ok {
+                Ok(())
+            } else {
+                Err(NnError::invalid(format!(
+                    "{setting} must be {allowed}, got {got}"
+                )))
+            }
+        }
+        let above_zero = |x: f64| x.is_finite() && x > 0.0;
+        let epochs = format!("between 1 and {MAX_EPOCHS}");
+        check(
+            (1..=MAX_EPOCHS).contains(&self.epochs),
+            "--epochs",
+            &epochs,
+            self.epochs,
+        )?;
+        check(
+            self.batch_size >= 1,
+            "--batch-size",
+            "at least 1",
+            self.batch_size,
+        )?;
+        let widths = format!("between 1 and {MAX_WIDTH}");
+        for &width in &self.hidden {
+            check(
+                (1..=MAX_WIDTH).contains(&width),
+                "every --hidden width",
+                &widths,
+                width,
+            )?;
+        }
+        if self.model == ModelKind::Cnn {
+            check(
+                self.hidden.len() >= 2,
+                "--hidden for the cnn",
+                "C1,C2[,DENSE...] (the channels of its two conv blocks, then dense layers)",
+                format!("{} width(s)", self.hidden.len()),
+            )?;
+        }
+        check(
+            above_zero(self.lr),
+            "--lr",
+            "a finite number above 0",
+            self.lr,
+        )?;
+        check(
+            self.weight_decay.is_finite() && self.weight_decay >= 0.0,
+            "--weight-decay",
+            "a finite number of at least 0",
+            self.weight_decay,
+        )?;
+        if let Some(max) = self.clip_norm {
+            check(
+                above_zero(max),
+                "--clip-norm",
+                "a finite number above 0",
+                max,
+            )?;
+        }
+        if let Some(n) = self.train_limit {
+            check(n >= 1, "--limit", "at least 1", n)?;
+        }
+        let mut schedule = &self.schedule;
+        loop {
+            match schedule {
+                LrSchedule::Constant => break,
+                LrSchedule::Step { step_size, gamma } => {
+                    check(
+                        *step_size >= 1,
+                        "--schedule step:SIZE:GAMMA: SIZE",
+                        "at least 1",
+                        step_size,
+                    )?;
+                    check(
+                        *gamma > 0.0 && *gamma <= 1.0,
+                        "--schedule step:SIZE:GAMMA: GAMMA",
+                        "above 0 and at most 1",
+                        gamma,
+                    )?;
+                    break;
+                }
+                LrSchedule::Cosine { min_factor } => {
+                    check(
+                        (0.0..=1.0).contains(min_factor),
+                        "--schedule cosine:MIN: MIN",
+                        "between 0 and 1",
+                        min_factor,
+                    )?;
+                    break;
+                }
+                LrSchedule::OneCycle {
+                    pct_start,
+                    div,
+                    final_div,
+                } => {
+                    let setting = "--schedule onecycle: the fraction of the run spent increasing";
+                    check(
+                        (0.0..=1.0).contains(pct_start),
+                        setting,
+                        "between 0 and 1",
+                        pct_start,
+                    )?;
+                    let setting = "--schedule onecycle: the initial divisor";
+                    check(above_zero(*div), setting, "a finite number above 0", div)?;
+                    let setting = "--schedule onecycle: the final divisor";
+                    check(
+                        above_zero(*final_div),
+                        setting,
+                        "a finite number above 0",
+                        final_div,
+                    )?;
+                    break;
+                }
+                LrSchedule::Warmup { steps, then } => {
+                    check(
+                        *steps >= 1,
+                        "--schedule warmup:STEPS: STEPS",
+                        "at least 1",
+                        steps,
+                    )?;
+                    schedule = then;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The settings as JSON (stored in checkpoints and model files).
@@ -315,5 +486,221 @@ impl TrainConfig {
             data: text("data")?.parse()?,
             train_limit: field("train_limit")?.as_u64().map(|n| n as usize),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        for model in [ModelKind::Mlp, ModelKind::Cnn] {
+            for optimizer in ["sgd", "adam", "adamw", "rmsprop", "adagrad"] {
+                let optimizer: OptimizerKind = optimizer.parse().unwrap();
+                let config = TrainConfig {
+                    optimizer,
+                    lr: optimizer.default_lr(model),
+                    ..TrainConfig::for_model(model)
+                };
+                config.validate().unwrap();
+            }
+        }
+        for schedule in [
+            "constant",
+            "step:5:0.5",
+            "cosine:0.1",
+            "onecycle",
+            "warmup:3,cosine",
+        ] {
+            let config = TrainConfig {
+                schedule: schedule.parse().unwrap(),
+                clip_norm: Some(1.0),
+                weight_decay: 1e-4,
+                train_limit: Some(1),
+                hidden: vec![],
+                ..TrainConfig::default()
+            };
+            config.validate().unwrap();
+        }
+    }
+
+    /// Each setting out of range is refused with a message that names it and the range.
+    #[test]
+    fn every_setting_out_of_range_is_refused_by_name() {
+        let base = TrainConfig::default;
+        let schedule = |s: &str| TrainConfig {
+            schedule: s.parse().unwrap(),
+            ..base()
+        };
+        let cases: Vec<(TrainConfig, &str)> = vec![
+            (
+                TrainConfig {
+                    epochs: 0,
+                    ..base()
+                },
+                "--epochs must be between 1 and 1000000, got 0",
+            ),
+            (
+                TrainConfig {
+                    epochs: usize::MAX,
+                    ..base()
+                },
+                "--epochs must be between 1 and",
+            ),
+            (
+                TrainConfig {
+                    batch_size: 0,
+                    ..base()
+                },
+                "--batch-size must be at least 1, got 0",
+            ),
+            (
+                TrainConfig {
+                    hidden: vec![8, 0],
+                    ..base()
+                },
+                "every --hidden width must be between 1 and 65536, got 0",
+            ),
+            (
+                TrainConfig {
+                    hidden: vec![1 << 20],
+                    ..base()
+                },
+                "every --hidden width must be between 1 and 65536",
+            ),
+            (
+                TrainConfig {
+                    hidden: vec![16],
+                    ..TrainConfig::for_model(ModelKind::Cnn)
+                },
+                "--hidden for the cnn must be C1,C2",
+            ),
+            (
+                TrainConfig { lr: -1.0, ..base() },
+                "--lr must be a finite number above 0, got -1",
+            ),
+            (
+                TrainConfig { lr: 0.0, ..base() },
+                "--lr must be a finite number above 0, got 0",
+            ),
+            (
+                TrainConfig {
+                    lr: f64::NAN,
+                    ..base()
+                },
+                "--lr must be a finite number above 0, got NaN",
+            ),
+            (
+                TrainConfig {
+                    lr: f64::INFINITY,
+                    ..base()
+                },
+                "--lr must be a finite number above 0, got inf",
+            ),
+            (
+                TrainConfig {
+                    weight_decay: -5.0,
+                    ..base()
+                },
+                "--weight-decay must be a finite number of at least 0, got -5",
+            ),
+            (
+                TrainConfig {
+                    weight_decay: f64::NAN,
+                    ..base()
+                },
+                "--weight-decay must be a finite number of at least 0, got NaN",
+            ),
+            (
+                TrainConfig {
+                    weight_decay: f64::INFINITY,
+                    ..base()
+                },
+                "--weight-decay must be a finite number of at least 0, got inf",
+            ),
+            (
+                TrainConfig {
+                    clip_norm: Some(-1.0),
+                    ..base()
+                },
+                "--clip-norm must be a finite number above 0, got -1",
+            ),
+            (
+                TrainConfig {
+                    clip_norm: Some(0.0),
+                    ..base()
+                },
+                "--clip-norm must be a finite number above 0, got 0",
+            ),
+            (
+                TrainConfig {
+                    clip_norm: Some(f64::NAN),
+                    ..base()
+                },
+                "--clip-norm must be a finite number above 0, got NaN",
+            ),
+            (
+                TrainConfig {
+                    clip_norm: Some(f64::NEG_INFINITY),
+                    ..base()
+                },
+                "--clip-norm must be a finite number above 0, got -inf",
+            ),
+            (
+                TrainConfig {
+                    train_limit: Some(0),
+                    ..base()
+                },
+                "--limit must be at least 1, got 0",
+            ),
+            (
+                schedule("step:0:0.5"),
+                "--schedule step:SIZE:GAMMA: SIZE must be at least 1, got 0",
+            ),
+            (
+                schedule("step:5:NaN"),
+                "--schedule step:SIZE:GAMMA: GAMMA must be above 0 and at most 1, got NaN",
+            ),
+            (
+                schedule("step:5:0"),
+                "--schedule step:SIZE:GAMMA: GAMMA must be above 0 and at most 1, got 0",
+            ),
+            (
+                schedule("step:5:2"),
+                "--schedule step:SIZE:GAMMA: GAMMA must be above 0 and at most 1, got 2",
+            ),
+            (
+                schedule("cosine:-0.5"),
+                "--schedule cosine:MIN: MIN must be between 0 and 1, got -0.5",
+            ),
+            (
+                schedule("cosine:inf"),
+                "--schedule cosine:MIN: MIN must be between 0 and 1, got inf",
+            ),
+            (
+                schedule("warmup:0,cosine"),
+                "--schedule warmup:STEPS: STEPS must be at least 1, got 0",
+            ),
+            (
+                schedule("warmup:2,warmup:3,cosine:nan"),
+                "--schedule cosine:MIN: MIN must be between 0 and 1, got NaN",
+            ),
+            (
+                TrainConfig {
+                    schedule: LrSchedule::OneCycle {
+                        pct_start: 0.3,
+                        div: f64::NAN,
+                        final_div: 1e4,
+                    },
+                    ..base()
+                },
+                "--schedule onecycle: the initial divisor must be a finite number above 0, got NaN",
+            ),
+        ];
+        for (config, message) in cases {
+            let error = config.validate().unwrap_err().to_string();
+            assert!(error.starts_with(message), "{config:?}: {error}");
+        }
     }
 }

@@ -132,18 +132,18 @@ fn parameter_tensors(classifier: &Classifier) -> Vec<Tensor> {
 }
 
 impl Trainer {
-    /// A new run: loads the data, builds and initialises the model from `config.seed`.
+    /// A new run: checks the settings ([`TrainConfig::validate`]), loads the data, builds
+    /// and initialises the model from `config.seed`.
     ///
     /// ```
     /// use retrograd_nn::train::{TrainConfig, Trainer};
     /// let t = Trainer::new(TrainConfig::default()).unwrap();
     /// assert_eq!(t.data_sizes(), (1438, 359));
     /// assert!(Trainer::new(TrainConfig { batch_size: 0, ..TrainConfig::default() }).is_err());
+    /// assert!(Trainer::new(TrainConfig { epochs: 0, ..TrainConfig::default() }).is_err());
     /// ```
     pub fn new(config: TrainConfig) -> Result<Self> {
-        if config.batch_size == 0 {
-            return Err(NnError::invalid("the batch size must be at least 1"));
-        }
+        config.validate()?;
         let (train, test, normalizer) = load_data(&config)?;
         let mut rng = Rng::new(config.seed);
         let classes = train.num_classes.max(test.num_classes);
@@ -168,8 +168,9 @@ impl Trainer {
     }
 
     /// Continues the run saved in the checkpoint at `path`, with its settings; `epochs`
-    /// (if given) replaces the planned number of epochs. (Schedules that depend on the
-    /// length of the run then follow the new length.)
+    /// (if given) replaces the planned number of epochs, and may not be fewer than the
+    /// checkpoint has done. (Schedules that depend on the length of the run then follow the
+    /// new length.)
     ///
     /// ```
     /// use retrograd_nn::train::{Silent, TrainConfig, Trainer};
@@ -194,6 +195,13 @@ impl Trainer {
             .map_err(|_| bad("metadata `config` is not valid JSON".into()))?;
         let mut config = TrainConfig::from_json(&config_json).map_err(|e| bad(e.to_string()))?;
         if let Some(e) = epochs {
+            if e < ckpt.epoch {
+                return Err(NnError::invalid(format!(
+                    "--epochs must be at least the {} epochs that {} has done, got {e}",
+                    ckpt.epoch,
+                    path.display()
+                )));
+            }
             config.epochs = e;
         }
         let mut trainer = Trainer::new(config)?;
