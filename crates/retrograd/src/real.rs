@@ -29,7 +29,7 @@ pub trait Real:
     fn from_f64(x: f64) -> Self;
     /// The primal value as `f64`, dropping any derivative information.
     fn value(self) -> f64;
-    /// The sign convention at zero used by [`Real::signum`]-like kinks: `1` for `x > 0`,
+    /// The sign convention at zero used by `signum`-like kinks: `1` for `x > 0`,
     /// `-1` for `x < 0`, `0` at `0` and for NaN.
     fn sign0(self) -> f64 {
         let v = self.value();
