@@ -11,6 +11,8 @@ const REFUSED: &str = "was used with recording";
 
 thread_local! {
     static EXPECTING_PANIC: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The file of the last expected panic's location.
+    static PANIC_FILE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
 /// The message of the panic `f` must raise (not printed: many are expected here).
@@ -21,6 +23,8 @@ fn panic_message(f: impl FnOnce()) -> String {
         std::panic::set_hook(Box::new(move |info| {
             if !EXPECTING_PANIC.with(|e| e.get()) {
                 default(info);
+            } else if let Some(location) = info.location() {
+                PANIC_FILE.with(|f| *f.borrow_mut() = location.file().to_string());
             }
         }));
     });
@@ -61,6 +65,28 @@ fn a_variable_dropped_by_a_reset_is_refused_not_aliased() {
         assert_refused(|| {
             let _ = retrograd::sum(&[y, stale]);
         });
+    });
+}
+
+#[test]
+fn a_refused_operation_is_reported_at_the_callers_line() {
+    let mut tape = Tape::new();
+    tape.record(|rec| {
+        let x = rec.input(1.0);
+        let m = rec.mark();
+        let stale = x * 2.0;
+        rec.reset(m);
+        let uses: [&dyn Fn(); 4] = [
+            &|| drop(stale * x),
+            &|| drop(x + stale),
+            &|| drop(stale.exp()),
+            &|| drop(retrograd::dot(&[x, stale], &[x, x])),
+        ];
+        for f in uses {
+            assert_refused(f);
+            let file = PANIC_FILE.with(|f| f.borrow().clone());
+            assert!(file.ends_with("scalar_safety.rs"), "reported at {file}");
+        }
     });
 }
 
