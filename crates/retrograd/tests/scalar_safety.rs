@@ -77,10 +77,18 @@ fn a_refused_operation_is_reported_at_the_callers_line() {
         let stale = x * 2.0;
         rec.reset(m);
         let uses: [&dyn Fn(); 4] = [
-            &|| drop(stale * x),
-            &|| drop(x + stale),
-            &|| drop(stale.exp()),
-            &|| drop(retrograd::dot(&[x, stale], &[x, x])),
+            &|| {
+                let _ = stale * x;
+            },
+            &|| {
+                let _ = x + stale;
+            },
+            &|| {
+                let _ = stale.exp();
+            },
+            &|| {
+                let _ = retrograd::dot(&[x, stale], &[x, x]);
+            },
         ];
         for f in uses {
             assert_refused(f);
