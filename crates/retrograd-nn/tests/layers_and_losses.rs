@@ -122,12 +122,29 @@ fn max_pool_and_relu_commute_with_their_gradients() {
 fn batch_norm_running_statistics_and_eval_mode() {
     let mut bn = BatchNorm::new_2d(2).unwrap();
     let mut rng = Rng::new(1);
+    // The running statistics by hand (momentum 0.1, unbiased batch variance), from the
+    // initial mean 0 and variance 1.
+    let (mut want_mean, mut want_var) = ([0.0f64; 2], [1.0f64; 2]);
     // channel 0 ~ N(3, 4), channel 1 ~ N(-1, 0.25)
     for _ in 0..200 {
         let mut v = Vec::new();
         for _n in 0..8 {
             v.extend((0..4).map(|_| 3.0 + 2.0 * rng.normal() as f32));
             v.extend((0..4).map(|_| -1.0 + 0.5 * rng.normal() as f32));
+        }
+        for c in 0..2 {
+            let xs: Vec<f64> = v
+                .chunks(4)
+                .skip(c)
+                .step_by(2)
+                .flatten()
+                .map(|&x| x as f64)
+                .collect();
+            let n = xs.len() as f64;
+            let mean = xs.iter().sum::<f64>() / n;
+            let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+            want_mean[c] = 0.9 * want_mean[c] + 0.1 * mean;
+            want_var[c] = 0.9 * want_var[c] + 0.1 * var;
         }
         let y = bn.forward(&t32(&v, &[8, 2, 2, 2])).unwrap();
         // training mode: each channel of the batch is standardised
@@ -138,6 +155,11 @@ fn batch_norm_running_statistics_and_eval_mode() {
     }
     let rm = values(&bn.running_mean);
     let rv = values(&bn.running_var);
+    // Exactly the averages of the batches seen: fails if either statistic is not updated,
+    // or updated with another momentum or the biased variance.
+    close(&rm, &[want_mean[0] as f32, want_mean[1] as f32], 1e-4);
+    close(&rv, &[want_var[0] as f32, want_var[1] as f32], 1e-4);
+    // ... and near the distribution's moments.
     close(&rm, &[3.0, -1.0], 0.3);
     close(&rv, &[4.0, 0.25], 0.8);
     bn.set_training(false);
