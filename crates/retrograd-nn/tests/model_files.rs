@@ -175,3 +175,59 @@ proptest! {
         let _ = Checkpoint::load(&path);
     }
 }
+
+// ---- Temporary files of interrupted writes ----
+
+/// The id of a process that has exited (and been reaped).
+fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn temporary_files_of_killed_writers_are_removed_by_the_next_write() {
+    let dir = tmp("stale-temp");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("model.safetensors");
+    // A writer killed between creating its temporary file and renaming it.
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("printf partial > .model.safetensors.tmp-$$-0; kill -9 $$")
+        .current_dir(&dir)
+        .status()
+        .unwrap();
+    assert!(!status.success());
+    let dead = dead_pid();
+    let live = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let names = [
+        format!(".model.safetensors.tmp-{dead}-3"),
+        format!(".model.safetensors.tmp-{}-0", live.id()), // a write in progress
+        format!(".model.safetensors.tmp-{}-999999", std::process::id()), // ours
+        format!(".other.safetensors.tmp-{dead}-0"),        // another file's
+        ".model.safetensors.tmp-backup".to_string(),       // not our naming
+        format!(".model.safetensors.tmp-{dead}-0x"),
+    ];
+    for n in &names {
+        std::fs::write(dir.join(n), b"x").unwrap();
+    }
+    save_model_file(&path, &params(), &BTreeMap::new()).unwrap();
+    let mut left: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    let mut want: Vec<String> = names[1..].to_vec();
+    want.push("model.safetensors".into());
+    want.sort();
+    let mut live = live;
+    live.kill().unwrap();
+    live.wait().unwrap();
+    assert_eq!(left, want);
+    assert_eq!(load_model_file(&path).unwrap().params, params());
+}

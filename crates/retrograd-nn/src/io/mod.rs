@@ -13,6 +13,7 @@ pub use model_file::{load_model_file, save_model_file, ModelFile};
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::{NnError, Result};
 
@@ -113,8 +114,13 @@ pub fn match_params(
     Ok(out)
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory, flushed to
-/// disk, then renamed over `path`, so a crash leaves either the old file or the new one.
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory
+/// (`.{name}.tmp-{pid}-{n}`), flushed to disk, then renamed over `path`, so a crash leaves
+/// either the old file or the new one.
+///
+/// A writer killed before its rename leaves its temporary file behind; each write first
+/// removes those of earlier writes to the same path whose process is no longer running (or
+/// that are older than an hour), and only files of exactly that name pattern.
 ///
 /// ```
 /// let path = std::env::temp_dir().join("retrograd-doc-atomic.bin");
@@ -130,14 +136,12 @@ pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
     let file_name = path
         .file_name()
         .ok_or_else(|| NnError::invalid(format!("{}: not a file name", path.display())))?;
+    let prefix = format!(".{}.tmp-", file_name.to_string_lossy());
+    remove_stale_temporaries(&dir, &prefix);
     // Unique per process and call, so concurrent writers never share a temporary file.
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}-{n}",
-        file_name.to_string_lossy(),
-        std::process::id()
-    ));
+    let tmp = dir.join(format!("{prefix}{}-{n}", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -154,4 +158,54 @@ pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
         let _ = std::fs::remove_file(&tmp);
         NnError::io(path, e)
     })
+}
+
+/// A temporary file older than this is abandoned, whatever its process: a write takes
+/// seconds, and the file's time is that of its last byte written.
+const STALE_AFTER: Duration = Duration::from_secs(3600);
+
+/// Removes the temporary files `{prefix}{pid}-{n}` in `dir` that interrupted writes left:
+/// those of processes no longer running, and those older than [`STALE_AFTER`]. Best effort:
+/// a file that cannot be inspected or removed is left alone.
+fn remove_stale_temporaries(dir: &Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some((pid, n)) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(prefix))
+            .and_then(|rest| rest.split_once('-'))
+        else {
+            continue;
+        };
+        if !digits(pid) || !digits(n) {
+            continue;
+        }
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
+        let Ok(meta) = entry.metadata() else {
+            continue;
+        };
+        if !meta.is_file() {
+            continue;
+        }
+        let old = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE_AFTER);
+        if old || (pid != std::process::id() && !process_is_running(pid)) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Whether process `pid` runs, where the system says (Linux's `/proc`); elsewhere assumed.
+fn process_is_running(pid: u32) -> bool {
+    let proc = Path::new("/proc");
+    !proc.join("self").exists() || proc.join(pid.to_string()).exists()
 }
