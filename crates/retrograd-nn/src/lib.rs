@@ -13,6 +13,7 @@ mod error;
 pub mod init;
 pub mod io;
 pub mod layers;
+pub mod limits;
 pub mod loss;
 pub mod metrics;
 pub mod optim;

@@ -153,3 +153,18 @@ fn csv_file_with_header_and_split() {
         .to_string();
     assert!(e.contains("absent.csv"), "{e}");
 }
+
+#[test]
+fn csv_label_beyond_the_class_limit_is_refused_with_line_and_value() {
+    let d = dir("csv-label");
+    let path = d.join("typo.csv");
+    std::fs::write(&path, "x,label\n0.5,1\n0.25,99999999999\n0.75,0\n").unwrap();
+    let e = read_csv(&path, None).unwrap_err().to_string();
+    assert!(
+        e.contains("typo.csv") && e.contains("line 3") && e.contains("99999999999"),
+        "{e}"
+    );
+    // and the split of `train` never starts
+    let e = DataSpec::Csv(path.clone()).load().unwrap_err().to_string();
+    assert!(e.contains("99999999999"), "{e}");
+}

@@ -4,11 +4,15 @@ use std::path::Path;
 
 use super::idx::read_maybe_gz;
 use super::Dataset;
+use crate::limits::MAX_CLASSES;
 use crate::{NnError, Result};
 
 /// Reads a CSV file (optionally gzip-compressed) of numeric features and an integer class
 /// label in column `label_column` (`None`: the last column). A first line that is not all
 /// numbers is taken as a header and skipped; empty lines are ignored.
+///
+/// Labels are class indices below [`MAX_CLASSES`]; the number of classes is the largest
+/// label plus one.
 ///
 /// ```
 /// let path = std::env::temp_dir().join("retrograd-doc-table.csv");
@@ -80,6 +84,15 @@ pub(crate) fn parse_csv(path: &Path, text: &str, label_column: Option<usize>) ->
                         ),
                     )
                 })?;
+                if label >= MAX_CLASSES {
+                    return Err(NnError::format(
+                        path,
+                        format!(
+                            "line {}: label {label} is not a class index below the limit of {MAX_CLASSES} classes",
+                            lineno + 1
+                        ),
+                    ));
+                }
                 labels.push(label);
             } else {
                 let v = field
@@ -127,6 +140,9 @@ mod tests {
         assert_eq!(e, "t.csv: line 2, column 2: `x` is not a finite number");
         let e = parse("1,2,0\n1,2,-1\n").unwrap_err().to_string();
         assert!(e.contains("label `-1`"), "{e}");
+        let e = parse("1,2,0\n1,2,1024\n").unwrap_err().to_string();
+        assert!(e.contains("line 2: label 1024"), "{e}");
+        assert_eq!(parse("1,2,1023\n").unwrap().num_classes, 1024);
         assert!(parse("").unwrap_err().to_string().contains("no data rows"));
         assert!(parse("a,b\n")
             .unwrap_err()

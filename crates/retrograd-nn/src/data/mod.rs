@@ -15,6 +15,7 @@ pub use csv::read_csv;
 pub use idx::{read_idx_images, read_idx_labels, read_idx_pair};
 pub use source::{digits, DataSpec, FASHION_MNIST_DIR};
 
+use crate::limits::MAX_CLASSES;
 use crate::{NnError, Result, Rng};
 
 /// The seed of the train/test split of data sets that come as one file (digits, CSV).
@@ -44,12 +45,14 @@ pub struct Dataset {
 }
 
 impl Dataset {
-    /// Checks that features, labels and shape agree.
+    /// Checks that features, labels and shape agree, and that there are at most
+    /// [`MAX_CLASSES`] classes.
     ///
     /// ```
     /// use retrograd_nn::data::Dataset;
     /// assert!(Dataset::new("bad", vec![0.0; 3], vec![0, 1], vec![2], 2).is_err());
     /// assert!(Dataset::new("bad", vec![0.0; 4], vec![0, 2], vec![2], 2).is_err());
+    /// assert!(Dataset::new("bad", vec![0.0; 2], vec![0], vec![2], 1 << 40).is_err());
     /// ```
     pub fn new(
         name: impl Into<String>,
@@ -65,6 +68,11 @@ impl Dataset {
                 "{name}: {} feature values do not make {} samples of shape {shape:?}",
                 features.len(),
                 labels.len()
+            )));
+        }
+        if num_classes > MAX_CLASSES {
+            return Err(NnError::invalid(format!(
+                "{name}: {num_classes} classes is above the limit of {MAX_CLASSES}"
             )));
         }
         if let Some(bad) = labels.iter().find(|&&l| l >= num_classes) {
@@ -164,10 +172,14 @@ impl Dataset {
     pub fn stratified_split(&self, test_fraction: f64, seed: u64) -> (Dataset, Dataset) {
         let mut rng = Rng::new(seed);
         let mut is_test = vec![false; self.len()];
-        for class in 0..self.num_classes {
-            let mut members: Vec<usize> = (0..self.len())
-                .filter(|&i| self.labels[i] == class)
-                .collect();
+        // One pass over the labels; each class's members in their original order.
+        let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); self.num_classes];
+        for (i, &l) in self.labels.iter().enumerate() {
+            if let Some(members) = by_class.get_mut(l) {
+                members.push(i);
+            }
+        }
+        for mut members in by_class {
             rng.shuffle(&mut members);
             let n_test = (members.len() as f64 * test_fraction).round() as usize;
             for &i in &members[..n_test] {
@@ -328,6 +340,24 @@ mod tests {
         }
         let (_, other) = d.stratified_split(0.2, SPLIT_SEED + 1);
         assert_ne!(other.labels, te1.labels);
+    }
+
+    #[test]
+    fn split_draws_as_a_scan_per_class_does() {
+        // The split as first written: a scan of all labels per class, in class order.
+        let d = digits().unwrap();
+        let mut rng = Rng::new(SPLIT_SEED);
+        let mut is_test = vec![false; d.len()];
+        for class in 0..d.num_classes {
+            let mut members: Vec<usize> = (0..d.len()).filter(|&i| d.labels[i] == class).collect();
+            rng.shuffle(&mut members);
+            let n_test = (members.len() as f64 * 0.2).round() as usize;
+            for &i in &members[..n_test] {
+                is_test[i] = true;
+            }
+        }
+        let test: Vec<usize> = (0..d.len()).filter(|&i| is_test[i]).collect();
+        assert_eq!(d.stratified_split(0.2, SPLIT_SEED).1, d.subset(&test));
     }
 
     #[test]
