@@ -14,6 +14,9 @@
 /// classes × classes confusion matrix, 8 MiB at this bound.
 pub const MAX_CLASSES: usize = 1024;
 
+/// Most bytes of one data file (IDX or CSV), after gzip decompression: 1 GiB.
+pub const MAX_DATA_BYTES: u64 = 1 << 30;
+
 /// Checks a number of classes: 1 to [`MAX_CLASSES`].
 ///
 /// ```

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::idx::read_maybe_gz;
+use super::idx::DataReader;
 use super::Dataset;
 use crate::limits::MAX_CLASSES;
 use crate::{NnError, Result};
@@ -12,7 +12,8 @@ use crate::{NnError, Result};
 /// numbers is taken as a header and skipped; empty lines are ignored.
 ///
 /// Labels are class indices below [`MAX_CLASSES`]; the number of classes is the largest
-/// label plus one.
+/// label plus one. The file may hold up to [`crate::limits::MAX_DATA_BYTES`] (after
+/// decompression).
 ///
 /// ```
 /// let path = std::env::temp_dir().join("retrograd-doc-table.csv");
@@ -24,10 +25,14 @@ use crate::{NnError, Result};
 /// ```
 pub fn read_csv(path: impl AsRef<Path>, label_column: Option<usize>) -> Result<Dataset> {
     let path = path.as_ref();
-    let bytes = read_maybe_gz(path)?;
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|e| NnError::format(path, format!("not UTF-8 text: {e}")))?;
-    parse_csv(path, text, label_column)
+    parse_csv(path, &read_text(path)?, label_column)
+}
+
+/// Reads a text file (optionally gzip-compressed) of at most
+/// [`crate::limits::MAX_DATA_BYTES`]; errors name the file.
+pub(crate) fn read_text(path: &Path) -> Result<String> {
+    let bytes = DataReader::open(path)?.read_all()?;
+    String::from_utf8(bytes).map_err(|e| NnError::format(path, format!("not UTF-8 text: {e}")))
 }
 
 /// Parses CSV text; `path` only names the source in errors.

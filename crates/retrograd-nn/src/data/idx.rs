@@ -2,89 +2,141 @@
 //!
 //! An IDX file is two zero bytes, a type code (`0x08`: unsigned bytes), the number of
 //! dimensions, each dimension as a big-endian `u32`, then the values.
+//!
+//! Files are read through [`DataReader`], which bounds what a file may make the reader
+//! hold: an IDX body by the size its header announces, anything by
+//! [`MAX_DATA_BYTES`].
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use super::Dataset;
+use crate::io::read_at_most;
+use crate::limits::MAX_DATA_BYTES;
 use crate::{NnError, Result};
 
-/// Reads a whole file, decompressing it if it starts with the gzip magic bytes.
-pub(crate) fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
-    let raw = std::fs::read(path).map_err(|e| NnError::io(path, e))?;
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .map_err(|e| NnError::format(path, format!("corrupt or truncated gzip data: {e}")))?;
-        Ok(out)
-    } else {
-        Ok(raw)
+/// An open data file: its bytes as they come, decompressed if the file starts with the
+/// gzip magic bytes.
+pub(crate) struct DataReader<'a> {
+    path: &'a Path,
+    inner: Box<dyn Read + 'a>,
+    gzip: bool,
+}
+
+impl<'a> DataReader<'a> {
+    /// Opens `path`, looking at its first two bytes for gzip.
+    pub(crate) fn open(path: &'a Path) -> Result<Self> {
+        let file = std::fs::File::open(path).map_err(|e| NnError::io(path, e))?;
+        let mut file = BufReader::new(file);
+        let head = file.fill_buf().map_err(|e| NnError::io(path, e))?;
+        let gzip = head.starts_with(&[0x1f, 0x8b]);
+        let inner: Box<dyn Read> = if gzip {
+            Box::new(flate2::bufread::MultiGzDecoder::new(file))
+        } else {
+            Box::new(file)
+        };
+        Ok(DataReader { path, inner, gzip })
+    }
+
+    /// Reads at most `limit` bytes; returns them and whether more followed (having read
+    /// one byte beyond them).
+    pub(crate) fn read_at_most(&mut self, limit: u64) -> Result<(Vec<u8>, bool)> {
+        read_at_most(&mut self.inner, limit).map_err(|e| self.error(e))
+    }
+
+    /// Reads the next `n` bytes, or fewer where the data ends.
+    fn read_next(&mut self, n: usize) -> Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(n);
+        match (&mut self.inner).take(n as u64).read_to_end(&mut out) {
+            Ok(_) => Ok(out),
+            Err(e) => Err(self.error(e)),
+        }
+    }
+
+    fn error(&self, e: std::io::Error) -> NnError {
+        if self.gzip {
+            NnError::format(self.path, format!("corrupt or truncated gzip data: {e}"))
+        } else {
+            NnError::io(self.path, e)
+        }
+    }
+
+    /// Reads everything, refusing more than [`MAX_DATA_BYTES`] (a gzip bomb, a device
+    /// that never ends) with an error naming the file.
+    pub(crate) fn read_all(mut self) -> Result<Vec<u8>> {
+        let (bytes, more) = self.read_at_most(MAX_DATA_BYTES)?;
+        if more {
+            return Err(NnError::format(
+                self.path,
+                format!(
+                    "holds more than the limit of {MAX_DATA_BYTES} bytes{}",
+                    if self.gzip { " once decompressed" } else { "" }
+                ),
+            ));
+        }
+        Ok(bytes)
     }
 }
 
-/// Parses an IDX header and checks that the body has exactly the announced size.
-fn parse_idx<'a>(path: &Path, bytes: &'a [u8], want_dims: usize) -> Result<(Vec<usize>, &'a [u8])> {
-    if bytes.len() < 4 {
-        return Err(NnError::format(
-            path,
-            format!("{} bytes is too short for an IDX header", bytes.len()),
+/// Reads an IDX file, decompressing gzip on the way: checks the header, then reads exactly
+/// the body it announces (refusing a header that announces more than [`MAX_DATA_BYTES`]),
+/// so a truncated file, trailing bytes or a gzip bomb are errors naming the file, and
+/// nothing larger than the announced body is ever held.
+fn read_idx(path: &Path, want_dims: usize) -> Result<(Vec<usize>, Vec<u8>)> {
+    let bad = |m: String| NnError::format(path, m);
+    let mut reader = DataReader::open(path)?;
+    let magic = reader.read_next(4)?;
+    if magic.len() < 4 {
+        return Err(bad(format!(
+            "{} bytes is too short for an IDX header",
+            magic.len()
+        )));
+    }
+    if magic[0] != 0 || magic[1] != 0 {
+        return Err(bad(
+            "not an IDX file (the first two bytes must be zero)".into()
         ));
     }
-    if bytes[0] != 0 || bytes[1] != 0 {
-        return Err(NnError::format(
-            path,
-            "not an IDX file (the first two bytes must be zero)",
-        ));
+    if magic[2] != 0x08 {
+        return Err(bad(format!(
+            "IDX type code {:#04x} is not supported (expected 0x08, unsigned bytes)",
+            magic[2]
+        )));
     }
-    if bytes[2] != 0x08 {
-        return Err(NnError::format(
-            path,
-            format!(
-                "IDX type code {:#04x} is not supported (expected 0x08, unsigned bytes)",
-                bytes[2]
-            ),
-        ));
-    }
-    let ndims = bytes[3] as usize;
+    let ndims = magic[3] as usize;
     if ndims != want_dims {
-        return Err(NnError::format(
-            path,
-            format!("IDX file has {ndims} dimensions, expected {want_dims}"),
-        ));
+        return Err(bad(format!(
+            "IDX file has {ndims} dimensions, expected {want_dims}"
+        )));
     }
-    let header = 4 + 4 * ndims;
-    if bytes.len() < header {
-        return Err(NnError::format(path, "truncated IDX header"));
+    let sizes = reader.read_next(4 * ndims)?;
+    if sizes.len() < 4 * ndims {
+        return Err(bad("truncated IDX header".into()));
     }
-    let dims: Vec<usize> = (0..ndims)
-        .map(|d| {
-            let b = &bytes[4 + 4 * d..8 + 4 * d];
-            u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize
-        })
+    let dims: Vec<usize> = sizes
+        .chunks_exact(4)
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
         .collect();
     let expected = dims
         .iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .ok_or_else(|| NnError::format(path, format!("IDX dimensions {dims:?} overflow")))?;
-    let body = &bytes[header..];
-    if body.len() < expected {
-        return Err(NnError::format(
-            path,
-            format!(
-                "truncated: dimensions {dims:?} need {expected} data bytes, the file has {}",
-                body.len()
-            ),
-        ));
+        .try_fold(1u64, |n, &d| n.checked_mul(d as u64))
+        .filter(|&n| n <= MAX_DATA_BYTES)
+        .ok_or_else(|| {
+            bad(format!(
+                "IDX dimensions {dims:?} announce more than the limit of {MAX_DATA_BYTES} data bytes"
+            ))
+        })?;
+    let (body, more) = reader.read_at_most(expected)?;
+    if (body.len() as u64) < expected {
+        return Err(bad(format!(
+            "truncated: dimensions {dims:?} need {expected} data bytes, the file has {}",
+            body.len()
+        )));
     }
-    if body.len() > expected {
-        return Err(NnError::format(
-            path,
-            format!(
-                "{} unexpected bytes after the {expected} data bytes of dimensions {dims:?}",
-                body.len() - expected
-            ),
-        ));
+    if more {
+        return Err(bad(format!(
+            "unexpected bytes after the {expected} data bytes of dimensions {dims:?}"
+        )));
     }
     Ok((dims, body))
 }
@@ -105,8 +157,7 @@ fn parse_idx<'a>(path: &Path, bytes: &'a [u8], want_dims: usize) -> Result<(Vec<
 /// ```
 pub fn read_idx_images(path: impl AsRef<Path>) -> Result<(Vec<f32>, [usize; 3])> {
     let path = path.as_ref();
-    let bytes = read_maybe_gz(path)?;
-    let (dims, body) = parse_idx(path, &bytes, 3)?;
+    let (dims, body) = read_idx(path, 3)?;
     Ok((
         body.iter().map(|&b| b as f32).collect(),
         [dims[0], dims[1], dims[2]],
@@ -124,8 +175,7 @@ pub fn read_idx_images(path: impl AsRef<Path>) -> Result<(Vec<f32>, [usize; 3])>
 /// ```
 pub fn read_idx_labels(path: impl AsRef<Path>) -> Result<Vec<usize>> {
     let path = path.as_ref();
-    let bytes = read_maybe_gz(path)?;
-    let (_, body) = parse_idx(path, &bytes, 1)?;
+    let (_, body) = read_idx(path, 1)?;
     Ok(body.iter().map(|&b| b as usize).collect())
 }
 

@@ -12,6 +12,7 @@ mod source;
 
 pub use batches::{Batch, Batches};
 pub use csv::read_csv;
+pub(crate) use csv::read_text;
 pub use idx::{read_idx_images, read_idx_labels, read_idx_pair};
 pub use source::{digits, DataSpec, FASHION_MNIST_DIR};
 
@@ -62,8 +63,9 @@ impl Dataset {
         num_classes: usize,
     ) -> Result<Self> {
         let name = name.into();
-        let per: usize = shape.iter().product();
-        if per == 0 || features.len() != per * labels.len() {
+        let per = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        let total = per.and_then(|per| per.checked_mul(labels.len()));
+        if per.is_none_or(|per| per == 0) || total != Some(features.len()) {
             return Err(NnError::invalid(format!(
                 "{name}: {} feature values do not make {} samples of shape {shape:?}",
                 features.len(),

@@ -21,14 +21,12 @@ static DIGITS_CSV_GZ: &[u8] = include_bytes!("../../../../data/digits.csv.gz");
 /// ```
 pub fn digits() -> Result<Dataset> {
     let name = Path::new("digits.csv.gz");
-    let bytes = {
-        use std::io::Read;
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(DIGITS_CSV_GZ)
-            .read_to_end(&mut out)
-            .map_err(|e| NnError::format(name, format!("corrupt embedded data: {e}")))?;
-        out
-    };
+    let decoder = flate2::read::GzDecoder::new(DIGITS_CSV_GZ);
+    let (bytes, more) = crate::io::read_at_most(decoder, crate::limits::MAX_DATA_BYTES)
+        .map_err(|e| NnError::format(name, format!("corrupt embedded data: {e}")))?;
+    if more {
+        return Err(NnError::format(name, "embedded data larger than expected"));
+    }
     let text = std::str::from_utf8(&bytes).map_err(|e| NnError::format(name, e.to_string()))?;
     let mut d = parse_csv(name, text, None)?;
     d.name = "digits".into();

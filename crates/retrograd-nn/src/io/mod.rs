@@ -11,7 +11,7 @@ mod model_file;
 pub use checkpoint::Checkpoint;
 pub use model_file::{load_model_file, save_model_file, ModelFile};
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -112,6 +112,16 @@ pub fn match_params(
         ));
     }
     Ok(out)
+}
+
+/// Reads at most `limit` bytes of `reader`; returns them and whether more followed.
+pub(crate) fn read_at_most(reader: impl Read, limit: u64) -> std::io::Result<(Vec<u8>, bool)> {
+    let mut out = Vec::new();
+    // No capacity from `limit`: the buffer grows with what actually arrives.
+    reader.take(limit.saturating_add(1)).read_to_end(&mut out)?;
+    let more = out.len() as u64 > limit;
+    out.truncate(limit.min(out.len() as u64) as usize);
+    Ok((out, more))
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory

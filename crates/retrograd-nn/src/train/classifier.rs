@@ -463,7 +463,7 @@ impl Classifier {
     /// ```
     pub fn read_csv_samples(&self, path: &Path) -> Result<(Dataset, bool)> {
         let features: usize = self.input_shape.iter().product();
-        let text = std::fs::read_to_string(path).map_err(|e| NnError::io(path, e))?;
+        let text = crate::data::read_text(path)?;
         let columns = text
             .lines()
             .filter(|l| !l.trim().is_empty())
