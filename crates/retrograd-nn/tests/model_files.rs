@@ -176,6 +176,176 @@ proptest! {
     }
 }
 
+// ---- Metadata that disagrees with the arrays, or asks for absurd sizes ----
+
+use retrograd_nn::data::Normalizer;
+use retrograd_nn::train::{Classifier, ModelKind, Silent, TrainConfig, Trainer};
+
+/// A small classifier's model file (inputs of shape [4], one hidden layer of 3, 3 classes).
+fn small_model(name: &str) -> PathBuf {
+    let config = TrainConfig {
+        hidden: vec![3],
+        ..TrainConfig::default()
+    };
+    let norm = Normalizer {
+        mean: vec![0.0],
+        std: vec![1.0],
+    };
+    let path = tmp(name);
+    Classifier::build(&config, &[4], 3, norm)
+        .unwrap()
+        .save(&path)
+        .unwrap();
+    path
+}
+
+/// Rewrites one metadata entry of the model file at `path`, keeping its arrays.
+fn set_metadata(path: &PathBuf, key: &str, value: &str) {
+    let mut file = load_model_file(path).unwrap();
+    file.metadata.insert(key.to_string(), value.to_string());
+    save_model_file(path, &file.params, &file.metadata).unwrap();
+}
+
+/// Loads the classifier at `path` and returns its error, which must name the file.
+fn load_error(path: &PathBuf) -> String {
+    let e = match Classifier::load(path) {
+        Ok(_) => panic!("{} was accepted", path.display()),
+        Err(e) => e.to_string(),
+    };
+    assert!(e.contains(&path.display().to_string()), "{e}");
+    e
+}
+
+#[test]
+fn model_file_asking_for_a_huge_hidden_layer_is_refused_before_building() {
+    let path = small_model("huge-hidden.safetensors");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&load_model_file(&path).unwrap().metadata["config"]).unwrap();
+    config["hidden"] = serde_json::json!([1_000_000_000_000u64]);
+    set_metadata(&path, "config", &config.to_string());
+    let e = load_error(&path);
+    assert!(e.contains("1.weight") && e.contains("1000000000000"), "{e}");
+}
+
+#[test]
+fn model_file_asking_for_a_huge_class_count_is_refused_before_building() {
+    let path = small_model("huge-classes.safetensors");
+    set_metadata(&path, "num_classes", "10000000000000");
+    let e = load_error(&path);
+    assert!(
+        e.contains("num_classes") && e.contains("10000000000000"),
+        "{e}"
+    );
+}
+
+#[test]
+fn model_file_input_shape_whose_product_overflows_is_refused() {
+    let path = small_model("wrapping-shape.safetensors");
+    // 2^62 · 4 wraps to 0 in unchecked arithmetic
+    set_metadata(&path, "input_shape", "[4611686018427387904, 4]");
+    let e = load_error(&path);
+    assert!(e.contains("input_shape"), "{e}");
+    set_metadata(&path, "input_shape", "[0]");
+    let e = load_error(&path);
+    assert!(e.contains("input_shape"), "{e}");
+}
+
+#[test]
+fn model_file_with_non_finite_normaliser_or_huge_epoch_is_refused() {
+    let path = small_model("bad-normalizer.safetensors");
+    set_metadata(&path, "normalizer", r#"{"mean":[1e300],"std":[1.0]}"#);
+    let e = load_error(&path);
+    assert!(e.contains("normalizer"), "{e}");
+    let path = small_model("bad-epoch.safetensors");
+    set_metadata(&path, "epoch", "18446744073709551615");
+    let e = load_error(&path);
+    assert!(e.contains("epoch"), "{e}");
+}
+
+/// A checkpoint of a short run on the bundled digits (Adam): an MLP with 4 hidden units,
+/// or a CNN of 2 and 2 channels.
+fn small_checkpoint(name: &str) -> PathBuf {
+    small_checkpoint_of(name, ModelKind::Mlp)
+}
+
+fn small_checkpoint_of(name: &str, model: ModelKind) -> PathBuf {
+    let path = tmp(name);
+    let config = TrainConfig {
+        hidden: if model == ModelKind::Mlp {
+            vec![4]
+        } else {
+            vec![2, 2]
+        },
+        epochs: 1,
+        train_limit: Some(40),
+        ..TrainConfig::for_model(model)
+    };
+    let mut trainer = Trainer::new(config).unwrap();
+    trainer.set_checkpoint(Some(path.clone()));
+    trainer.run(&mut Silent).unwrap();
+    path
+}
+
+fn resume_error(path: &PathBuf) -> String {
+    let e = match Trainer::resume(path, None) {
+        Ok(_) => panic!("{} was accepted", path.display()),
+        Err(e) => e.to_string(),
+    };
+    assert!(e.contains(&path.display().to_string()), "{e}");
+    e
+}
+
+/// Widths the settings allow, but two conv blocks of 65,536 channels need a kernel of
+/// 65,536² × 9 values (154 GB) that the checkpoint does not hold.
+#[test]
+fn checkpoint_asking_for_huge_conv_blocks_is_refused_before_building() {
+    let path = small_checkpoint_of("huge-channels.ckpt.safetensors", ModelKind::Cnn);
+    let mut file = load_model_file(&path).unwrap();
+    let mut config: serde_json::Value = serde_json::from_str(&file.metadata["config"]).unwrap();
+    config["hidden"] = serde_json::json!([65_536, 65_536]);
+    file.metadata.insert("config".into(), config.to_string());
+    save_model_file(&path, &file.params, &file.metadata).unwrap();
+    let e = resume_error(&path);
+    assert!(
+        e.contains("0.weight") && e.contains("[65536, 1, 3, 3]"),
+        "{e}"
+    );
+}
+
+#[test]
+fn checkpoint_counters_beyond_their_bounds_are_refused() {
+    let path = small_checkpoint("counters.ckpt.safetensors");
+    let original = load_model_file(&path).unwrap();
+    for (key, value) in [
+        ("epoch", "18446744073709551615"),
+        ("optimizer_steps", "[18446744073709551615, 1, 1, 1]"),
+    ] {
+        let mut meta = original.metadata.clone();
+        meta.insert(key.into(), value.into());
+        save_model_file(&path, &original.params, &meta).unwrap();
+        let e = Checkpoint::load(&path).unwrap_err().to_string();
+        assert!(
+            e.contains(&path.display().to_string()) && e.contains(key),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn checkpoint_optimizer_buffer_of_the_wrong_size_is_refused() {
+    let path = small_checkpoint("short-buffer.ckpt.safetensors");
+    let mut file = load_model_file(&path).unwrap();
+    let buffer = file
+        .params
+        .iter_mut()
+        .find(|a| a.name == "optim/0.m")
+        .expect("adam state of the first parameter");
+    *buffer = NamedArray::new("optim/0.m", vec![1], vec![0.0]).unwrap();
+    save_model_file(&path, &file.params, &file.metadata).unwrap();
+    let e = resume_error(&path);
+    assert!(e.contains("0.m"), "{e}");
+}
+
 // ---- Temporary files of interrupted writes ----
 
 /// The id of a process that has exited (and been reaped).

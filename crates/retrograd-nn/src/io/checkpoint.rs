@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::model_file::{decode, encode};
-use super::{write_atomic, NamedArray};
+use super::{read_file_at_most, write_atomic, NamedArray};
+use crate::limits::{MAX_EPOCHS, MAX_MODEL_FILE_BYTES, MAX_OPTIMIZER_STEPS};
 use crate::optim::OptimState;
 use crate::{NnError, Result};
 
@@ -84,6 +85,10 @@ impl Checkpoint {
     }
 
     /// Reads a checkpoint; a damaged or foreign file is an error naming it and the problem.
+    /// The epoch is at most [`MAX_EPOCHS`], each step count at most [`MAX_OPTIMIZER_STEPS`],
+    /// and every optimizer buffer `optim/{index}.{slot}` has the index of a counted
+    /// parameter. (Whether the arrays fit the model the settings describe is checked when
+    /// the run is rebuilt, before the model is.)
     ///
     /// ```
     /// let path = std::env::temp_dir().join("retrograd-doc-not-ckpt.safetensors");
@@ -93,8 +98,7 @@ impl Checkpoint {
     /// ```
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| NnError::io(path, e))?;
-        let file = decode(path, &bytes)?;
+        let file = decode(path, &read_file_at_most(path, MAX_MODEL_FILE_BYTES)?)?;
         let bad = |m: String| NnError::format(path, m);
         let mut meta = file.metadata;
         if meta.get("format").map(String::as_str) != Some(FORMAT) {
@@ -110,8 +114,13 @@ impl Checkpoint {
         let _ = take("format")?;
         let epoch = take("epoch")?;
         let epoch = epoch
-            .parse()
+            .parse::<usize>()
             .map_err(|_| bad(format!("epoch `{epoch}` is not a number")))?;
+        if epoch > MAX_EPOCHS {
+            return Err(bad(format!(
+                "epoch {epoch} is above the limit of {MAX_EPOCHS}"
+            )));
+        }
         let optimizer_name = take("optimizer")?;
         let steps = take("optimizer_steps")?;
         let steps: Vec<u64> = serde_json::from_str(&steps).map_err(|_| {
@@ -119,6 +128,15 @@ impl Checkpoint {
                 "optimizer_steps `{steps}` is not a list of integers"
             ))
         })?;
+        if let Some((i, n)) = steps
+            .iter()
+            .enumerate()
+            .find(|(_, &n)| n > MAX_OPTIMIZER_STEPS)
+        {
+            return Err(bad(format!(
+                "optimizer_steps: parameter {i} counts {n} steps, above the limit of {MAX_OPTIMIZER_STEPS}"
+            )));
+        }
         let rng_text = take("rng")?;
         let words: Vec<u64> = rng_text
             .split(',')
@@ -137,6 +155,17 @@ impl Checkpoint {
                     ..a
                 });
             } else if let Some(name) = a.name.strip_prefix(OPTIM) {
+                let index = name
+                    .split_once('.')
+                    .filter(|(_, slot)| !slot.is_empty())
+                    .and_then(|(i, _)| i.parse::<usize>().ok());
+                if index.is_none_or(|i| i >= steps.len()) {
+                    return Err(bad(format!(
+                        "optimizer buffer `{}` is not `{OPTIM}{{index}}.{{slot}}` for one of the {} parameters of optimizer_steps",
+                        a.name,
+                        steps.len()
+                    )));
+                }
                 buffers.push((name.to_string(), a.data));
             } else {
                 return Err(bad(format!("unexpected array `{}`", a.name)));

@@ -43,10 +43,10 @@ impl NamedArray {
     /// ```
     pub fn new(name: impl Into<String>, shape: Vec<usize>, data: Vec<f32>) -> Result<Self> {
         let name = name.into();
-        let n: usize = shape.iter().product();
-        if n != data.len() {
+        let n = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        if n != Some(data.len()) {
             return Err(NnError::invalid(format!(
-                "`{name}`: shape {shape:?} needs {n} values, got {}",
+                "`{name}`: shape {shape:?} does not hold {} values",
                 data.len()
             )));
         }
@@ -63,9 +63,65 @@ impl NamedArray {
     }
 }
 
+/// Checks arrays read from `path` against what a model expects (`(name, shape)`): the same
+/// names, each with the same shape. Every missing, unexpected or mis-shaped array is an
+/// error naming the file and the array.
+///
+/// The expectation comes from a file's metadata (a layer plan, see
+/// [`crate::layers::SequentialPlan::arrays`]) and is checked before the model is built, so
+/// a file cannot make the loader allocate more than the arrays it holds.
+///
+/// ```
+/// use retrograd_nn::io::{check_arrays, NamedArray};
+/// let file = vec![NamedArray::new("w", vec![2], vec![0.0, 1.0]).unwrap()];
+/// assert!(check_arrays("m.safetensors", &[("w".into(), vec![2])], &file).is_ok());
+/// let huge = [("w".to_string(), vec![1 << 40])];
+/// let e = check_arrays("m.safetensors", &huge, &file).unwrap_err().to_string();
+/// assert!(e.starts_with("m.safetensors: ") && e.contains("[1099511627776]"), "{e}");
+/// ```
+pub fn check_arrays(
+    path: impl AsRef<Path>,
+    expected: &[(String, Vec<usize>)],
+    arrays: &[NamedArray],
+) -> Result<()> {
+    let path = path.as_ref();
+    let by_name: std::collections::HashMap<&str, &NamedArray> =
+        arrays.iter().map(|a| (a.name.as_str(), a)).collect();
+    for (name, shape) in expected {
+        let a = by_name.get(name.as_str()).ok_or_else(|| {
+            NnError::format(
+                path,
+                format!("parameter `{name}` (shape {shape:?}) is missing"),
+            )
+        })?;
+        if &a.shape != shape {
+            return Err(NnError::format(
+                path,
+                format!(
+                    "parameter `{name}` has shape {:?} in the file, the model expects {shape:?}",
+                    a.shape
+                ),
+            ));
+        }
+    }
+    let wanted: std::collections::HashSet<&str> =
+        expected.iter().map(|(n, _)| n.as_str()).collect();
+    if let Some(extra) = arrays
+        .iter()
+        .map(|a| a.name.as_str())
+        .filter(|n| !wanted.contains(n))
+        .min()
+    {
+        return Err(NnError::format(
+            path,
+            format!("parameter `{extra}` in the file does not belong to this model"),
+        ));
+    }
+    Ok(())
+}
+
 /// Matches arrays read from `path` against what a model expects (`(name, shape)` in the
-/// model's order) and returns the values in that order. Every missing, unexpected or
-/// mis-shaped parameter is an error that names it.
+/// model's order, checked by [`check_arrays`]) and returns the values in that order.
 ///
 /// ```
 /// use retrograd_nn::io::{match_params, NamedArray};
@@ -83,35 +139,13 @@ pub fn match_params(
     expected: &[(String, Vec<usize>)],
     arrays: Vec<NamedArray>,
 ) -> Result<Vec<Vec<f32>>> {
-    let path = path.as_ref();
+    check_arrays(&path, expected, &arrays)?;
     let mut by_name: std::collections::HashMap<String, NamedArray> =
         arrays.into_iter().map(|a| (a.name.clone(), a)).collect();
-    let mut out = Vec::with_capacity(expected.len());
-    for (name, shape) in expected {
-        let a = by_name.remove(name).ok_or_else(|| {
-            NnError::format(
-                path,
-                format!("parameter `{name}` (shape {shape:?}) is missing"),
-            )
-        })?;
-        if &a.shape != shape {
-            return Err(NnError::format(
-                path,
-                format!(
-                    "parameter `{name}` has shape {:?} in the file, the model expects {shape:?}",
-                    a.shape
-                ),
-            ));
-        }
-        out.push(a.data);
-    }
-    if let Some(extra) = by_name.keys().min() {
-        return Err(NnError::format(
-            path,
-            format!("parameter `{extra}` in the file does not belong to this model"),
-        ));
-    }
-    Ok(out)
+    Ok(expected
+        .iter()
+        .map(|(name, _)| by_name.remove(name).expect("checked above").data)
+        .collect())
 }
 
 /// Reads at most `limit` bytes of `reader`; returns them and whether more followed.
@@ -122,6 +156,20 @@ pub(crate) fn read_at_most(reader: impl Read, limit: u64) -> std::io::Result<(Ve
     let more = out.len() as u64 > limit;
     out.truncate(limit.min(out.len() as u64) as usize);
     Ok((out, more))
+}
+
+/// Reads the file at `path`, refusing one longer than `limit` bytes (or a device that
+/// never ends) with an error naming it.
+pub(crate) fn read_file_at_most(path: &Path, limit: u64) -> Result<Vec<u8>> {
+    let file = std::fs::File::open(path).map_err(|e| NnError::io(path, e))?;
+    let (bytes, more) = read_at_most(file, limit).map_err(|e| NnError::io(path, e))?;
+    if more {
+        return Err(NnError::format(
+            path,
+            format!("the file is larger than the limit of {limit} bytes"),
+        ));
+    }
+    Ok(bytes)
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory

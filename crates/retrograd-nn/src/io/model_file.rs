@@ -6,7 +6,8 @@ use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, View};
 
-use super::{write_atomic, NamedArray};
+use super::{read_file_at_most, write_atomic, NamedArray};
+use crate::limits::MAX_MODEL_FILE_BYTES;
 use crate::{NnError, Result};
 
 /// The content of a model file: parameters and metadata.
@@ -141,7 +142,8 @@ pub fn save_model_file(
     write_atomic(path, &encode(params, metadata)?)
 }
 
-/// Loads a model file; a missing, truncated or malformed file is an error naming it.
+/// Loads a model file; a missing, truncated or malformed file (or one larger than
+/// [`MAX_MODEL_FILE_BYTES`]) is an error naming it.
 ///
 /// ```
 /// let path = std::env::temp_dir().join("retrograd-doc-garbage.safetensors");
@@ -151,8 +153,7 @@ pub fn save_model_file(
 /// ```
 pub fn load_model_file(path: impl AsRef<Path>) -> Result<ModelFile> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|e| NnError::io(path, e))?;
-    decode(path, &bytes)
+    decode(path, &read_file_at_most(path, MAX_MODEL_FILE_BYTES)?)
 }
 
 #[cfg(test)]

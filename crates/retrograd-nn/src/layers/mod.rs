@@ -9,12 +9,14 @@ mod activation;
 mod conv;
 mod linear;
 mod norm;
+mod plan;
 mod sequential;
 
 pub use activation::{Dropout, Gelu, Relu, Sigmoid, Silu, Tanh};
 pub use conv::{AvgPool2d, Conv2d, Flatten, MaxPool2d};
 pub use linear::{Embedding, Linear};
 pub use norm::{BatchNorm, LayerNorm};
+pub use plan::{LayerSpec, SequentialPlan};
 pub use sequential::Sequential;
 
 use retrograd::tensor::Tensor;

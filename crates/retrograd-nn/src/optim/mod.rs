@@ -59,6 +59,51 @@ pub struct OptimState {
     pub steps: Vec<u64>,
 }
 
+impl OptimState {
+    /// Checks the state against parameters of `sizes` values each (the model's order): one
+    /// step count per parameter, and every buffer `"{index}.{slot}"` of a parameter that
+    /// exists and as long as it. A state read from a file must pass this before
+    /// [`Optimizer::load_state`], whose updates would otherwise run over mismatched buffers.
+    ///
+    /// ```
+    /// use retrograd_nn::optim::OptimState;
+    /// let s = OptimState { buffers: vec![("1.m".into(), vec![0.0; 3])], steps: vec![0, 2] };
+    /// assert!(s.check_sizes(&[5, 3]).is_ok());
+    /// let e = s.check_sizes(&[5, 4]).unwrap_err().to_string();
+    /// assert!(e.contains("`1.m`") && e.contains("4"), "{e}");
+    /// ```
+    pub fn check_sizes(&self, sizes: &[usize]) -> Result<()> {
+        if self.steps.len() != sizes.len() {
+            return Err(NnError::invalid(format!(
+                "the optimizer state counts steps of {} parameters, the model has {}",
+                self.steps.len(),
+                sizes.len()
+            )));
+        }
+        for (name, buf) in &self.buffers {
+            let size = name
+                .split_once('.')
+                .and_then(|(i, _)| i.parse::<usize>().ok())
+                .and_then(|i| sizes.get(i));
+            match size {
+                None => {
+                    return Err(NnError::invalid(format!(
+                        "optimizer buffer `{name}` belongs to no parameter of the model"
+                    )))
+                }
+                Some(&n) if n != buf.len() => {
+                    return Err(NnError::invalid(format!(
+                        "optimizer buffer `{name}` holds {} values, its parameter {n}",
+                        buf.len()
+                    )))
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The object-safe interface of every first-order optimizer, for code that picks one at
 /// run time.
 ///

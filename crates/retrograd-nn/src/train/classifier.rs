@@ -9,8 +9,9 @@ use serde_json::{json, Value};
 
 use super::{ModelKind, TrainConfig};
 use crate::data::{read_csv, Batches, DataSpec, Dataset, Normalizer};
-use crate::io::{load_model_file, match_params, save_model_file, NamedArray};
-use crate::layers::{BatchNorm, Conv2d, Flatten, Linear, MaxPool2d, Module, Relu, Sequential};
+use crate::io::{check_arrays, load_model_file, match_params, save_model_file, NamedArray};
+use crate::layers::{LayerSpec, Module, Sequential, SequentialPlan};
+use crate::limits::{self, MAX_EPOCHS};
 use crate::metrics::{argmax_rows, ConfusionMatrix};
 use crate::{NnError, Result, Rng};
 
@@ -71,23 +72,38 @@ pub struct Classifier {
     pub epoch: usize,
 }
 
-/// Builds the network of `config` for inputs of `shape`, initialised from `rng`.
-fn build_network(
+/// The layers of the network of `config` for inputs of `shape` and `classes` classes.
+/// Every size is computed in checked arithmetic and within the limits of
+/// [`crate::limits`]; nothing is allocated, so a model file's metadata can be checked
+/// against its arrays before the network is built.
+pub(crate) fn plan_network(
     config: &TrainConfig,
     shape: &[usize],
     classes: usize,
-    rng: &mut Rng,
-) -> Result<Sequential> {
-    let mut net = Sequential::new();
+) -> Result<SequentialPlan> {
+    let features = limits::sample_len(shape).map_err(|e| NnError::invalid(format!("input {e}")))?;
+    limits::class_count(classes).map_err(NnError::invalid)?;
+    if config.hidden.contains(&0) {
+        return Err(NnError::invalid(format!(
+            "hidden sizes {:?}: each must be at least 1",
+            config.hidden
+        )));
+    }
+    let mut plan = SequentialPlan::default();
+    let linear = |in_features, out_features| LayerSpec::Linear {
+        in_features,
+        out_features,
+    };
     match config.model {
         ModelKind::Mlp => {
-            let mut width: usize = shape.iter().product();
-            net = net.add(Flatten);
+            let mut width = features;
+            plan.push(LayerSpec::Flatten);
             for &h in &config.hidden {
-                net = net.add(Linear::new(width, h, rng)?).add(Relu);
+                plan.push(linear(width, h));
+                plan.push(LayerSpec::Relu);
                 width = h;
             }
-            net = net.add(Linear::new(width, classes, rng)?);
+            plan.push(linear(width, classes));
         }
         ModelKind::Cnn => {
             let [c, h, w] = shape else {
@@ -105,30 +121,38 @@ fn build_network(
             };
             // Each block pools before its ReLU: the two commute (the same values and
             // gradients), and this way a quarter of the elements go through the ReLU.
-            net = net
-                .add(Conv2d::new(*c, c1, 3, 1, rng)?)
-                .add(BatchNorm::new_2d(c1)?)
-                .add(MaxPool2d::new(2))
-                .add(Relu)
-                .add(Conv2d::new(c1, c2, 3, 1, rng)?)
-                .add(BatchNorm::new_2d(c2)?)
-                .add(MaxPool2d::new(2))
-                .add(Relu)
-                .add(Flatten);
-            let mut width = c2 * (h / 4) * (w / 4);
-            if width == 0 {
+            for (from, to) in [(*c, c1), (c1, c2)] {
+                plan.push(LayerSpec::Conv2d {
+                    in_channels: from,
+                    out_channels: to,
+                    kernel: 3,
+                    padding: 1,
+                });
+                plan.push(LayerSpec::BatchNorm2d { channels: to });
+                plan.push(LayerSpec::MaxPool2d { kernel: 2 });
+                plan.push(LayerSpec::Relu);
+            }
+            plan.push(LayerSpec::Flatten);
+            if h / 4 == 0 || w / 4 == 0 {
                 return Err(NnError::invalid(format!(
                     "the cnn model needs images of at least 4×4 pixels, got {h}×{w}"
                 )));
             }
+            let mut width = c2
+                .checked_mul(h / 4)
+                .and_then(|n| n.checked_mul(w / 4))
+                .ok_or_else(|| {
+                    NnError::invalid(format!("{c2} channels of {h}×{w} images overflow"))
+                })?;
             for &d in &config.hidden[2..] {
-                net = net.add(Linear::new(width, d, rng)?).add(Relu);
+                plan.push(linear(width, d));
+                plan.push(LayerSpec::Relu);
                 width = d;
             }
-            net = net.add(Linear::new(width, classes, rng)?);
+            plan.push(linear(width, classes));
         }
     }
-    Ok(net)
+    Ok(plan)
 }
 
 impl Classifier {
@@ -159,8 +183,21 @@ impl Classifier {
         normalizer: Normalizer,
         rng: &mut Rng,
     ) -> Result<Self> {
+        let plan = plan_network(config, input_shape, num_classes)?;
+        Self::from_plan(&plan, config, input_shape, num_classes, normalizer, rng)
+    }
+
+    /// Builds the network `plan` (from [`plan_network`]) with its settings.
+    pub(crate) fn from_plan(
+        plan: &SequentialPlan,
+        config: &TrainConfig,
+        input_shape: &[usize],
+        num_classes: usize,
+        normalizer: Normalizer,
+        rng: &mut Rng,
+    ) -> Result<Self> {
         Ok(Classifier {
-            model: build_network(config, input_shape, num_classes, rng)?,
+            model: plan.build(rng)?,
             config: config.clone(),
             input_shape: input_shape.to_vec(),
             num_classes,
@@ -263,6 +300,10 @@ impl Classifier {
     /// Reads a model file written by [`Classifier::save`]; a damaged file, or one for
     /// another architecture, is an error naming the file and the problem.
     ///
+    /// Nothing is built before the metadata has been checked: sizes within
+    /// [`crate::limits`], and the network they describe has exactly the arrays of the file
+    /// (names and shapes), so a file cannot make the loader allocate more than it holds.
+    ///
     /// ```
     /// # use retrograd_nn::{data::{digits, Normalizer}, train::{Classifier, TrainConfig}};
     /// # let d = digits().unwrap();
@@ -290,12 +331,20 @@ impl Classifier {
             TrainConfig::from_json(&json_entry("config")?).map_err(|e| bad(e.to_string()))?;
         let input_shape: Vec<usize> = json_entry("input_shape")?
             .as_array()
-            .and_then(|a| a.iter().map(|v| v.as_u64().map(|v| v as usize)).collect())
+            .and_then(|a| {
+                a.iter()
+                    .map(|v| v.as_u64().and_then(|v| usize::try_from(v).ok()))
+                    .collect()
+            })
             .ok_or_else(|| bad("metadata `input_shape` is not a list of sizes".into()))?;
+        let feature_len = limits::sample_len(&input_shape)
+            .map_err(|e| bad(format!("metadata `input_shape`: {e}")))?;
         let num_classes: usize = file
             .require(path, "num_classes")?
             .parse()
             .map_err(|_| bad("metadata `num_classes` is not a number".into()))?;
+        limits::class_count(num_classes)
+            .map_err(|e| bad(format!("metadata `num_classes`: {e}")))?;
         let norm = json_entry("normalizer")?;
         let floats = |k: &str| -> Result<Vec<f32>> {
             norm.get(k)
@@ -307,10 +356,10 @@ impl Classifier {
             mean: floats("mean")?,
             std: floats("std")?,
         };
-        let feature_len: usize = input_shape.iter().product();
         let n = normalizer.mean.len();
         if n != normalizer.std.len()
             || (n != 1 && n != feature_len)
+            || normalizer.mean.iter().any(|m| !m.is_finite())
             || normalizer.std.iter().any(|s| !s.is_finite() || *s <= 0.0)
         {
             return Err(bad(
@@ -319,10 +368,27 @@ impl Classifier {
         }
         let epoch = file
             .require(path, "epoch")?
-            .parse()
-            .map_err(|_| bad("metadata `epoch` is not a number".into()))?;
-        let mut classifier = Classifier::build(&config, &input_shape, num_classes, normalizer)
-            .map_err(|e| bad(e.to_string()))?;
+            .parse::<usize>()
+            .ok()
+            .filter(|&e| e <= MAX_EPOCHS)
+            .ok_or_else(|| {
+                bad(format!(
+                    "metadata `epoch` is not a number of epochs up to {MAX_EPOCHS}"
+                ))
+            })?;
+        let plan =
+            plan_network(&config, &input_shape, num_classes).map_err(|e| bad(e.to_string()))?;
+        check_arrays(path, &plan.arrays(), &file.params)?;
+        let mut rng = Rng::new(config.seed);
+        let mut classifier = Classifier::from_plan(
+            &plan,
+            &config,
+            &input_shape,
+            num_classes,
+            normalizer,
+            &mut rng,
+        )
+        .map_err(|e| bad(e.to_string()))?;
         classifier.epoch = epoch;
         classifier.load_arrays(path, file.params)?;
         Ok(classifier)

@@ -8,9 +8,10 @@ use retrograd::tensor::autograd::no_grad;
 use retrograd::tensor::Tensor;
 use serde_json::Value;
 
+use super::classifier::plan_network;
 use super::{Classifier, TrainConfig};
 use crate::data::{Batches, Dataset, Normalizer};
-use crate::io::Checkpoint;
+use crate::io::{check_arrays, Checkpoint, NamedArray};
 use crate::layers::Module;
 use crate::metrics::{ConfusionMatrix, EpochRecord};
 use crate::optim::{clip_grad_norm, Optimizer};
@@ -143,12 +144,22 @@ impl Trainer {
     /// assert!(Trainer::new(TrainConfig { epochs: 0, ..TrainConfig::default() }).is_err());
     /// ```
     pub fn new(config: TrainConfig) -> Result<Self> {
+        Self::prepare(config, None)
+    }
+
+    /// [`Trainer::new`]; with `saved`, the arrays of a checkpoint (named by its path) must
+    /// be exactly those of the network `config` describes, checked before it is built.
+    fn prepare(config: TrainConfig, saved: Option<(&Path, &[NamedArray])>) -> Result<Self> {
         config.validate()?;
         let (train, test, normalizer) = load_data(&config)?;
         let mut rng = Rng::new(config.seed);
         let classes = train.num_classes.max(test.num_classes);
+        let plan = plan_network(&config, &train.shape, classes)?;
+        if let Some((path, arrays)) = saved {
+            check_arrays(path, &plan.arrays(), arrays)?;
+        }
         let classifier =
-            Classifier::build_with(&config, &train.shape, classes, normalizer, &mut rng)?;
+            Classifier::from_plan(&plan, &config, &train.shape, classes, normalizer, &mut rng)?;
         let n = parameter_tensors(&classifier).len();
         let optimizer =
             config
@@ -204,7 +215,13 @@ impl Trainer {
             }
             config.epochs = e;
         }
-        let mut trainer = Trainer::new(config)?;
+        // Settings the checkpoint brought that do not make a run (out of range, or a network
+        // other than its arrays) are its errors.
+        let mut trainer =
+            Trainer::prepare(config, Some((path, &ckpt.params))).map_err(|e| match e {
+                NnError::Invalid(m) => bad(m),
+                e => e,
+            })?;
         if ckpt.optimizer_name != trainer.optimizer.name() {
             return Err(bad(format!(
                 "the checkpoint's optimizer is {}, the settings say {}",
@@ -212,6 +229,13 @@ impl Trainer {
                 trainer.optimizer.name()
             )));
         }
+        let sizes: Vec<usize> = parameter_tensors(&trainer.classifier)
+            .iter()
+            .map(Tensor::elem_count)
+            .collect();
+        ckpt.optimizer
+            .check_sizes(&sizes)
+            .map_err(|e| bad(e.to_string()))?;
         let classifier = &mut trainer.classifier;
         classifier.load_arrays(path, ckpt.params)?;
         classifier.epoch = ckpt.epoch;
