@@ -168,3 +168,16 @@ fn csv_label_beyond_the_class_limit_is_refused_with_line_and_value() {
     let e = DataSpec::Csv(path.clone()).load().unwrap_err().to_string();
     assert!(e.contains("99999999999"), "{e}");
 }
+
+#[test]
+fn idx_images_of_zero_pixels_are_refused_naming_the_file() {
+    let d = dir("empty-images");
+    let (images, labels) = (d.join("img-idx3-ubyte"), d.join("lab-idx1-ubyte"));
+    std::fs::write(&images, idx_images(3, 0, 4)).unwrap();
+    std::fs::write(&labels, idx_labels(&[1, 2, 3])).unwrap();
+    let e = read_idx_pair(&images, &labels, 10).unwrap_err().to_string();
+    assert!(
+        e.starts_with(&images.display().to_string()) && e.contains("[1, 0, 4]"),
+        "{e}"
+    );
+}

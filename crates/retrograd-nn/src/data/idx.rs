@@ -200,6 +200,8 @@ pub fn read_idx_pair(
 ) -> Result<Dataset> {
     let (images, labels_path) = (images.as_ref(), labels.as_ref());
     let (pixels, [n, rows, cols]) = read_idx_images(images)?;
+    crate::limits::sample_len(&[1, rows, cols])
+        .map_err(|e| NnError::format(images, format!("images of {e}")))?;
     let labels = read_idx_labels(labels_path)?;
     if labels.len() != n {
         return Err(NnError::format(
