@@ -8,7 +8,7 @@
 #
 # Environment: FUZZ_SECONDS (per target, default 60), PROPTEST_CASES (default 20000),
 # FUZZ_SANITIZER (address, the default, or none), FUZZ_ARGS (more libFuzzer options, e.g.
-# "-fork=2 -ignore_crashes=1" to go on after a crash).
+# "-fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1" to go on after crashes).
 #
 # An abort, a panic, an allocation over 2 GB and an input that runs 10 s count as crashes;
 # the input is written to fuzz/artifacts/TARGET/ and the run of that target stops. Inputs
@@ -61,6 +61,8 @@ if [ "$seconds" -gt 0 ]; then
         extra+=(${FUZZ_ARGS:-})
         log=$logs/$t.log
         echo "== fuzzing $t for ${seconds}s (log: fuzz/artifacts/logs/$t.log)"
+        marker=$root/fuzz/artifacts/.started-$t
+        touch "$marker"
         status=0
         (cd fuzz && cargo fuzz run -s "$sanitizer" "$t" "${dirs[@]}" -- \
             -max_total_time="$seconds" "${limits[@]}" -print_final_stats=1 "${extra[@]}") \
@@ -70,7 +72,14 @@ if [ "$seconds" -gt 0 ]; then
             execs=$(grep -oE '^#[0-9]+' "$log" | tail -n 1 | tr -d '#' || true)
         fi
         artifact=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n 1)
-        if [ "$status" -eq 0 ]; then
+        # Fork mode (-fork=N -ignore_crashes=1 ...) goes on after crashes and counts them.
+        counts=$(grep -oE 'oom/timeout/crash: [0-9]+/[0-9]+/[0-9]+' "$log" | tail -n 1 | cut -d' ' -f2)
+        new_artifacts=$(find "$root/fuzz/artifacts/$t" -type f -newer "$marker" | sed "s|^$root/||")
+        rm -f "$marker"
+        if [ "$status" -eq 0 ] && [ -n "$counts" ] && [ "$counts" != 0/0/0 ]; then
+            failed=1
+            result="CRASHES (oom/timeout/crash $counts): $(echo "$new_artifacts" | tr '\n' ' ')"
+        elif [ "$status" -eq 0 ]; then
             result="no crash"
         else
             failed=1
