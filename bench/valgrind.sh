@@ -5,7 +5,7 @@
 # thread team, vectorised math; matrix products, convolutions and pooling through the
 # public API in tests/tensor_gradcheck.rs).
 #
-#   bench/valgrind.sh                 everything (≈ 10 min on 2 cores)
+#   bench/valgrind.sh                 everything (≈ 3–5 min on 2 cores)
 #   bench/valgrind.sh scalar_tape     only the test binaries named
 #
 # Environment: PROPTEST_CASES (default 64: each case runs some 30× slower under valgrind),
