@@ -73,7 +73,7 @@ if [ "$seconds" -gt 0 ]; then
         fi
         artifact=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n 1)
         # Fork mode (-fork=N -ignore_crashes=1 ...) goes on after crashes and counts them.
-        counts=$(grep -oE 'oom/timeout/crash: [0-9]+/[0-9]+/[0-9]+' "$log" | tail -n 1 | cut -d' ' -f2)
+        counts=$(grep -oE 'oom/timeout/crash: [0-9]+/[0-9]+/[0-9]+' "$log" | tail -n 1 | cut -d' ' -f2 || true)
         new_artifacts=$(find "$root/fuzz/artifacts/$t" -type f -newer "$marker" | sed "s|^$root/||")
         rm -f "$marker"
         if [ "$status" -eq 0 ] && [ -n "$counts" ] && [ "$counts" != 0/0/0 ]; then
