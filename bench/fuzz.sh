@@ -47,6 +47,9 @@ if [ "$seconds" -gt 0 ]; then
         (cd fuzz && cargo fuzz build -s none)
     fi
 
+    # The targets write each input to a file there (the readers take paths).
+    scratch=${TMPDIR:-/tmp}/retrograd-cargo-fuzz
+    trap 'rm -rf "$scratch"' EXIT
     logs=$root/fuzz/artifacts/logs
     mkdir -p "$logs"
     for t in "${targets[@]}"; do

@@ -8,11 +8,13 @@ use std::path::PathBuf;
 
 use retrograd_nn::io::{load_model_file, ModelFile};
 
-/// Writes `bytes` to a file of this process in the temporary directory and returns its
-/// path (`name` keeps the files of different targets apart). The same file is rewritten
-/// on every input.
+/// Writes `bytes` to a file of this process in `retrograd-cargo-fuzz/` of the temporary
+/// directory and returns its path (`name` keeps the files of different targets apart). The
+/// same file is rewritten on every input.
 pub fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
-    let path = std::env::temp_dir().join(format!("retrograd-fuzz-{}-{name}", std::process::id()));
+    let dir = std::env::temp_dir().join("retrograd-cargo-fuzz");
+    std::fs::create_dir_all(&dir).expect("the temporary directory is writable");
+    let path = dir.join(format!("{}-{name}", std::process::id()));
     std::fs::write(&path, bytes).expect("the temporary directory is writable");
     path
 }
