@@ -280,7 +280,9 @@ impl ConvDims {
 
 /// Whether to split a convolution over samples across threads.
 fn split_samples(g: &Conv2dGeometry, work_per_sample: usize) -> bool {
-    g.n > 1 && rayon::current_num_threads() > 1 && work_per_sample * g.n >= PAR_GEMM_WORK / 4
+    g.n > 1
+        && rayon::current_num_threads() > 1
+        && work_per_sample.saturating_mul(g.n) >= PAR_GEMM_WORK / 4
 }
 
 /// The unfolded input of sample `i` (`C·kh·kw` rows of `ho·wo`): the input itself for
@@ -352,7 +354,7 @@ pub(crate) fn conv2d<T: FloatElement>(
 ) -> Vec<T> {
     let d = ConvDims::new(g, o, groups);
     let per_sample = o * d.l;
-    let par = split_samples(g, per_sample * d.k);
+    let par = split_samples(g, per_sample.saturating_mul(d.k));
     by_sample(g.n, per_sample, par, |scratch, i, ys| {
         match bias {
             Some(b) => {
@@ -395,7 +397,7 @@ pub(crate) fn conv2d_input_grad<T: FloatElement>(
     groups: usize,
 ) -> Vec<T> {
     let d = ConvDims::new(g, o, groups);
-    let par = split_samples(g, o * d.l * d.k);
+    let par = split_samples(g, (o * d.l).saturating_mul(d.k));
     by_sample(g.n, g.c * d.hw, par, |scratch, i, dx| {
         if d.og == 0 || d.l == 0 {
             dx.fill(T::zero());
@@ -473,7 +475,7 @@ pub(crate) fn conv2d_weight_grad<T: FloatElement>(
     if g.n == 0 || d.l == 0 || size == 0 {
         return pool::filled(size, T::zero());
     }
-    if split_samples(g, o * d.l * d.k) {
+    if split_samples(g, (o * d.l).saturating_mul(d.k)) {
         let chunk = g.n.div_ceil(rayon::current_num_threads());
         let partial: Vec<Vec<T>> = (0..g.n)
             .into_par_iter()

@@ -101,7 +101,8 @@ pub(crate) fn matmul<
     }
     let (a_rs, a_cs) = (la.strides[r - 2], la.strides[r - 1]);
     let (b_rs, b_cs) = (lb.strides[r - 2], lb.strides[r - 1]);
-    let work = m * n * k;
+    // Only a threading heuristic: saturating, as `k` is not part of the output's size.
+    let work = m.saturating_mul(n).saturating_mul(k);
     let dst = SendPtr(out.as_mut_ptr());
     // Columns `cols` of batch `i`'s product.
     let part = |i: usize, cols: std::ops::Range<usize>, par: Parallelism| {
@@ -151,7 +152,8 @@ pub(crate) fn matmul<
         }
     };
     let threads = rayon::current_num_threads();
-    if nb > 1 && work * nb >= PAR_GEMM_WORK && threads > 1 && work < PAR_GEMM_WORK * 4 {
+    if nb > 1 && work.saturating_mul(nb) >= PAR_GEMM_WORK && threads > 1 && work < PAR_GEMM_WORK * 4
+    {
         (0..nb).into_par_iter().for_each(|i| run(i, false));
     } else {
         let threaded = work >= PAR_GEMM_WORK && threads > 1;

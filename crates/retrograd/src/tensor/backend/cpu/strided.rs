@@ -380,7 +380,7 @@ mod tests {
             for l in &views {
                 let n = l.elem_count();
                 let y = map(&x, l, |v| 2.0 * v + 1.0);
-                let other = Layout::contiguous(l.dims.clone());
+                let other = Layout::contiguous("test", l.dims.clone()).unwrap();
                 let z = zip(&x, l, &x, &other, |a, b| a - b);
                 for i in 0..n {
                     assert_eq!(y[i], 2.0 * at(&x, l, i) + 1.0, "{:?}, element {i}", l.dims);
