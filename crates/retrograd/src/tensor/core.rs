@@ -290,6 +290,7 @@ impl Tensor {
     /// let w = Tensor::ones([3], DType::F64).requires_grad_();
     /// assert!(w.requires_grad());
     /// ```
+    #[track_caller]
     pub fn requires_grad_(self) -> Tensor {
         if let Err(e) = self.set_requires_grad(true) {
             panic!("{e}");
