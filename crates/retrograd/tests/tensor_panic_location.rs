@@ -24,7 +24,9 @@ fn operator_panics_point_at_the_callers_line() {
     let b = Tensor::zeros([4], DType::F32);
     let i = Tensor::zeros([2], DType::I64);
     let s = Tensor::zeros([2], DType::F32);
-    let cases: Vec<(u32, Box<dyn Fn() -> Tensor>)> = vec![
+    let huge = [1usize << 40, 1 << 30];
+    type Op<'a> = Box<dyn Fn() -> Tensor + 'a>;
+    let cases: Vec<(u32, Op)> = vec![
         (line!(), Box::new(|| &a + &b)),
         (line!(), Box::new(|| &a - &b)),
         (line!(), Box::new(|| &a * &b)),
@@ -38,10 +40,7 @@ fn operator_panics_point_at_the_callers_line() {
         (line!(), Box::new(|| i.clone() + 1.0)),
         (line!(), Box::new(|| &s / &i)),
         (line!(), Box::new(|| i.clone().requires_grad_())),
-        (
-            line!(),
-            Box::new(|| Tensor::zeros([1 << 40, 1 << 30], DType::F32)),
-        ),
+        (line!(), Box::new(|| Tensor::zeros(huge, DType::F32))),
     ];
     let mut failures = Vec::new();
     for (line, op) in &cases {

@@ -48,7 +48,8 @@ fn constructors_panic_naming_the_op_and_the_shape() {
     // 2^40 · 2^30 = 2^70, which wraps to 0.
     let dims = [BIG, 1 << 30];
     let shape = "[1099511627776, 1073741824]";
-    let cases: Vec<(&str, Box<dyn Fn() -> Tensor>)> = vec![
+    type Make = Box<dyn Fn() -> Tensor>;
+    let cases: Vec<(&str, Make)> = vec![
         ("zeros", Box::new(move || Tensor::zeros(dims, DType::F32))),
         ("ones", Box::new(move || Tensor::ones(dims, DType::F64))),
         (
