@@ -58,8 +58,8 @@ impl Shape {
     /// assert_eq!(Shape::from([1 << 40, 1 << 30]).elem_count(), usize::MAX);
     /// ```
     pub fn elem_count(&self) -> usize {
-        match checked_sizes(&self.0) {
-            Some((n, _)) => n,
+        match checked_count(&self.0) {
+            Some(n) => n,
             None if self.0.contains(&0) => 0,
             None => usize::MAX,
         }
@@ -75,7 +75,7 @@ impl Shape {
     /// assert_eq!(Shape::from([64, (1 << 58) + 1]).checked_elem_count(), None);
     /// ```
     pub fn checked_elem_count(&self) -> Option<usize> {
-        checked_sizes(&self.0).map(|(n, _)| n)
+        checked_count(&self.0)
     }
     /// Row-major (C order) strides for this shape.
     ///
@@ -151,19 +151,30 @@ impl From<usize> for Shape {
     }
 }
 
-/// The size arithmetic that every layout goes through: the element count and the
-/// row-major strides of `dims`, computed with checked multiplications, or `None` when the
-/// sizes (0 counted as 1) multiply past [`Shape::MAX_ELEMS`].
-fn checked_sizes(dims: &[usize]) -> Option<(usize, Vec<isize>)> {
-    let mut strides = vec![0isize; dims.len()];
+/// The element count of `dims`, computed with checked multiplications, or `None` when the
+/// sizes (0 counted as 1, so that the strides of an empty tensor fit too) multiply past
+/// [`Shape::MAX_ELEMS`]. The size arithmetic that every layout goes through.
+fn checked_count(dims: &[usize]) -> Option<usize> {
     let mut extent = 1usize;
-    for (s, &d) in strides.iter_mut().zip(dims).rev() {
-        *s = extent as isize; // extent <= MAX_ELEMS < isize::MAX
+    for &d in dims {
         extent = extent
             .checked_mul(d.max(1))
             .filter(|&e| e <= Shape::MAX_ELEMS)?;
     }
-    let count = if dims.contains(&0) { 0 } else { extent };
+    Some(if dims.contains(&0) { 0 } else { extent })
+}
+
+/// The element count and the row-major strides of `dims`, or `None` as [`checked_count`].
+fn checked_sizes(dims: &[usize]) -> Option<(usize, Vec<isize>)> {
+    let count = checked_count(dims)?;
+    // Each stride is a product of trailing sizes (0 counted as 1), so at most the extent
+    // that `checked_count` bounded: these products cannot overflow.
+    let mut strides = vec![0isize; dims.len()];
+    let mut acc = 1usize;
+    for (s, &d) in strides.iter_mut().zip(dims).rev() {
+        *s = acc as isize;
+        acc *= d.max(1);
+    }
     Some((count, strides))
 }
 
@@ -183,9 +194,7 @@ pub(crate) fn too_large(op: &'static str, dims: &[usize]) -> TensorError {
 /// The element count of `dims`, or an error naming `op` and the shape when a tensor of
 /// that shape cannot be laid out (see [`Shape::checked_elem_count`]).
 pub(crate) fn checked_elem_count(op: &'static str, dims: &[usize]) -> Result<usize> {
-    checked_sizes(dims)
-        .map(|(n, _)| n)
-        .ok_or_else(|| too_large(op, dims))
+    checked_count(dims).ok_or_else(|| too_large(op, dims))
 }
 
 /// Row-major strides of the dims of an existing layout (which fit, having been checked when
@@ -246,9 +255,9 @@ impl Layout {
         if self.dims.len() != self.strides.len() {
             return false;
         }
-        match checked_sizes(&self.dims) {
+        match checked_count(&self.dims) {
             None => false,
-            Some((0, _)) => true,
+            Some(0) => true,
             Some(_) => self
                 .address_range()
                 .is_some_and(|(lo, hi)| lo >= 0 && (hi as usize) < len),
@@ -409,7 +418,7 @@ pub(crate) fn broadcast_shapes(op: &'static str, a: &[usize], b: &[usize]) -> Re
             ));
         };
     }
-    if checked_sizes(&out).is_none() {
+    if checked_count(&out).is_none() {
         return Err(shape_mismatch(
             op,
             a,
@@ -439,7 +448,7 @@ pub(crate) fn broadcast_layout(op: &'static str, l: &Layout, target: &[usize]) -
             "cannot broadcast to fewer dims",
         ));
     }
-    if checked_sizes(target).is_none() {
+    if checked_count(target).is_none() {
         return Err(shape_mismatch(
             op,
             &l.dims,

@@ -153,16 +153,21 @@ pub(crate) fn clear() {
     POOL.clear()
 }
 
-/// A vector of `n` elements, each written by `init` (which must write all of them): the
-/// buffer comes from the shelves and is never zeroed.
-pub(crate) fn build<T: Copy + 'static>(
+/// A vector of `n` elements, each written by `init`: the buffer comes from the shelves
+/// and is never zeroed.
+///
+/// # Safety
+/// `init` must initialise every element of the slice it is given (`n` of them). The
+/// callers are kernels that write their whole output; each says why at its call.
+pub(crate) unsafe fn build<T: Copy + 'static>(
     n: usize,
     init: impl FnOnce(&mut [MaybeUninit<T>]),
 ) -> Vec<T> {
     let mut v = take::<T>(n);
     init(&mut v.spare_capacity_mut()[..n]);
-    // SAFETY: `init` wrote all `n` elements (the contract of this function; every caller is
-    // a kernel that writes its whole output), and `T` is `Copy`, so nothing leaks.
+    // SAFETY: `init` initialised all `n` elements (this function's contract), within the
+    // capacity of at least `n` that `take` gave; `T: Copy`, so a panic in `init` (which
+    // skips this) leaks nothing.
     unsafe { v.set_len(n) };
     v
 }
@@ -228,11 +233,14 @@ mod tests {
         pool.clear();
         assert_eq!(pool.cached.load(Ordering::Relaxed), 0);
         // `build` writes through the global pool.
-        let b: Vec<i64> = build(n / 2, |s| {
-            for (k, e) in s.iter_mut().enumerate() {
-                e.write(k as i64);
-            }
-        });
+        // SAFETY: the closure writes every element.
+        let b: Vec<i64> = unsafe {
+            build(n / 2, |s| {
+                for (k, e) in s.iter_mut().enumerate() {
+                    e.write(k as i64);
+                }
+            })
+        };
         assert_eq!(b[n / 2 - 1], (n / 2 - 1) as i64);
         give(b);
     }
