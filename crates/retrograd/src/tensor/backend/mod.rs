@@ -149,7 +149,7 @@ pub struct Conv2dGeometry {
 
 impl Conv2dGeometry {
     /// Builds the geometry and computes the output size; `None` if the window does not fit
-    /// (a kernel or stride of 0, a window wider than the padded input) or the sizes do not
+    /// (a kernel, stride or dilation of 0, a window wider than the padded input) or the sizes do not
     /// fit in an address: the padded input `size + 2·padding` and the window span
     /// `dilation·(kernel - 1) + 1` are computed with checked arithmetic and must be at most
     /// `isize::MAX`, so that the kernels' index arithmetic (`o·stride + k·dilation`, at most
@@ -172,7 +172,7 @@ impl Conv2dGeometry {
         let out = |i: usize, k: usize, s: usize, p: usize, d: usize| {
             let span = d.checked_mul(k.checked_sub(1)?)?.checked_add(1)?;
             let padded = p.checked_mul(2)?.checked_add(i)?;
-            if s == 0 || padded < span || padded > isize::MAX as usize {
+            if s == 0 || d == 0 || padded < span || padded > isize::MAX as usize {
                 return None;
             }
             Some((padded - span) / s + 1)
@@ -733,6 +733,7 @@ mod tests {
         assert!(new(8, 1, 1, 1 << 62, 1).is_none()); // past isize::MAX
         assert!(new(8, 0, 1, 0, 1).is_none());
         assert!(new(8, 1, 0, 0, 1).is_none());
+        assert!(new(8, 3, 1, 1, 0).is_none()); // dilation 0: every tap on one pixel
         let g = new(8, 1, 1, (1 << 61) - 8, 1).unwrap(); // the largest padded size
         assert_eq!(g.ho, (1 << 62) - 8);
     }

@@ -25,7 +25,8 @@ fn src_pos(o: usize, k: usize, s: usize, p: usize, d: usize, size: usize) -> Opt
 }
 
 /// The outputs `lo..hi` whose input column `o*s + k*d - p` lies in `0..size`, and the
-/// input column of `lo`.
+/// input column of `lo` (0 when the range is empty: a tap that lies in the padding for
+/// every output, whose column would be past the row).
 #[inline]
 fn valid_range(
     out: usize,
@@ -46,8 +47,10 @@ fn valid_range(
     } else {
         0
     };
-    let lo = lo.min(hi);
-    (lo, hi, (lo * s + shift).saturating_sub(p))
+    if lo >= hi {
+        return (hi, hi, 0);
+    }
+    (lo, hi, lo * s + shift - p)
 }
 
 fn planes<T: Send>(out: &mut [T], plane: usize, f: impl Fn((usize, &mut [T])) + Sync + Send) {
@@ -912,6 +915,56 @@ mod tests {
             fold_plane_same(&mut cols, &mut fast, g);
             assert_eq!(fast, slow, "{g:?}");
         });
+    }
+
+    /// im2col and col2im of one plane against their definitions, position by position, over
+    /// a spread of geometries: taps entirely in the padding (a padding wider than the
+    /// window needs), strides, dilations, and outputs of any size.
+    #[test]
+    fn unfold_and_fold_match_their_definitions() {
+        for (h, w) in [(1, 1), (1, 3), (4, 2), (5, 5)] {
+            for k in [(1, 1), (1, 3), (3, 2), (2, 2)] {
+                for stride in [(1, 1), (2, 1), (1, 3)] {
+                    for padding in [(0, 0), (1, 2), (3, 4)] {
+                        for dilation in [(1, 1), (1, 2), (2, 1)] {
+                            let Some(g) =
+                                Conv2dGeometry::new((1, 1, h, w), k, stride, padding, dilation)
+                            else {
+                                continue;
+                            };
+                            let (l, kk) = (g.ho * g.wo, g.kh * g.kw);
+                            let src: Vec<f64> = (0..h * w).map(|i| i as f64 + 1.0).collect();
+                            let cols: Vec<f64> =
+                                (0..kk * l).map(|i| (i % 5) as f64 - 2.0).collect();
+                            let mut unfolded = vec![-1.0; kk * l];
+                            unfold_plane(&src, &mut unfolded, &g);
+                            let mut folded = vec![0.0; h * w];
+                            fold_plane(&cols, &mut folded, &g);
+                            let (mut want_u, mut want_f) = (vec![0.0; kk * l], vec![0.0; h * w]);
+                            for (ki, kj, oh, ow) in (0..g.kh).flat_map(|ki| {
+                                (0..g.kw).flat_map(move |kj| {
+                                    (0..g.ho).flat_map(move |oh| {
+                                        (0..g.wo).map(move |ow| (ki, kj, oh, ow))
+                                    })
+                                })
+                            }) {
+                                let (Some(ih), Some(iw)) = (
+                                    src_pos(oh, ki, g.stride.0, g.padding.0, g.dilation.0, h),
+                                    src_pos(ow, kj, g.stride.1, g.padding.1, g.dilation.1, w),
+                                ) else {
+                                    continue;
+                                };
+                                let at = (ki * g.kw + kj) * l + oh * g.wo + ow;
+                                want_u[at] = src[ih * w + iw];
+                                want_f[ih * w + iw] += cols[at];
+                            }
+                            assert_eq!(unfolded, want_u, "{g:?}");
+                            assert_eq!(folded, want_f, "{g:?}");
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]
