@@ -58,11 +58,10 @@ impl Shape {
     /// assert_eq!(Shape::from([1 << 40, 1 << 30]).elem_count(), usize::MAX);
     /// ```
     pub fn elem_count(&self) -> usize {
-        match checked_count(&self.0) {
-            Some(n) => n,
-            None if self.0.contains(&0) => 0,
-            None => usize::MAX,
+        if self.0.contains(&0) {
+            return 0;
         }
+        self.0.iter().fold(1usize, |n, &d| n.saturating_mul(d))
     }
     /// The number of elements, or `None` when a tensor of this shape cannot be laid out:
     /// when its sizes, with sizes of 0 counted as 1 (so that the strides of an empty
