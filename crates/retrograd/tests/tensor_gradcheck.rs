@@ -2,6 +2,7 @@
 //! `gradcheck` helper, including broadcasting and views.
 
 use proptest::prelude::*;
+use retrograd::tensor::autograd::Function;
 use retrograd::tensor::{
     gradcheck, Conv1dOptions, Conv2dOptions, DType, GradcheckOptions, Reduction, Result, Rng,
     Tensor,
@@ -452,5 +453,49 @@ fn f32_gradients_agree_with_f64() {
     let (a64, b64) = grads(DType::F64);
     for (u, v) in a32.iter().chain(&b32).zip(a64.iter().chain(&b64)) {
         assert!((u - v).abs() < 1e-5, "{u} vs {v}");
+    }
+}
+
+/// `x·y` with a backward that is wrong by a factor for `x` only (`wrong_x`), or right.
+struct Product {
+    wrong_x: Option<f64>,
+}
+
+impl Function for Product {
+    fn name(&self) -> &'static str {
+        "product"
+    }
+    fn forward(&self, x: &[Tensor]) -> Result<Tensor> {
+        x[0].mul(&x[1])
+    }
+    fn backward(&self, x: &[Tensor], _y: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        let gx = g.mul(&x[1])?;
+        let gx = match self.wrong_x {
+            Some(factor) => gx.mul_scalar(factor)?,
+            None => gx,
+        };
+        Ok(vec![Some(gx), Some(g.mul(&x[0])?)])
+    }
+}
+
+/// gradcheck passes a correct rule and rejects one that is wrong, even slightly, naming
+/// the input and the element where autograd and finite differences disagree.
+#[test]
+fn gradcheck_rejects_a_wrong_backward() {
+    let (x, y) = (randn(&[2, 3], 140), randn(&[2, 3], 141));
+    let run = |wrong_x| {
+        gradcheck(
+            |v| Product { wrong_x }.apply(&[v[0].clone(), v[1].clone()]),
+            &[x.clone(), y.clone()],
+            GradcheckOptions::default(),
+        )
+    };
+    run(None).unwrap();
+    for factor in [2.0, -1.0, 1.01, 0.0] {
+        let msg = run(Some(factor)).unwrap_err().to_string();
+        assert!(
+            msg.starts_with("gradcheck") && msg.contains("input 0"),
+            "factor {factor}: {msg}"
+        );
     }
 }

@@ -38,9 +38,22 @@ pub(crate) struct TensorInner {
 }
 
 impl Tensor {
-    /// A tensor with no graph node over `storage` viewed through `layout`.
+    /// A tensor over `storage` viewed through `layout`, with the node that recorded it.
+    ///
+    /// Every tensor is made here, and here its layout is checked against its storage:
+    /// every position it addresses lies inside the storage (see [`Layout::fits_in`]). The
+    /// ops check sizes that come from the user before they compute anything and return an
+    /// error naming themselves; this assertion is the last line, so that no tensor with an
+    /// inconsistent layout can exist for a kernel to read out of bounds.
     pub(crate) fn from_parts(storage: Arc<Storage>, layout: Layout, node: Option<Node>) -> Tensor {
-        let dtype = storage.read().dtype();
+        let (dtype, len) = {
+            let data = storage.read();
+            (data.dtype(), data.len())
+        };
+        assert!(
+            layout.fits_in(len),
+            "internal error: layout {layout:?} does not fit a storage of {len} elements"
+        );
         let requires_grad = node.is_some();
         Tensor(Arc::new(TensorInner {
             storage,
@@ -52,9 +65,11 @@ impl Tensor {
         }))
     }
 
-    /// A fresh contiguous tensor owning `data`.
+    /// A fresh contiguous tensor owning `data`, which holds exactly the elements of `dims`
+    /// (the op that computed it has checked `dims`).
     pub(crate) fn from_data(data: StorageData, dims: Vec<usize>) -> Tensor {
-        Tensor::from_parts(Arc::new(Storage::new(data)), Layout::contiguous(dims), None)
+        let layout = Layout::contiguous("tensor", dims).unwrap_or_else(|e| panic!("{e}"));
+        Tensor::from_parts(Arc::new(Storage::new(data)), layout, None)
     }
 
     /// A new leaf over the same storage and layout (never the same handle as `self`).
@@ -275,6 +290,7 @@ impl Tensor {
     /// let w = Tensor::ones([3], DType::F64).requires_grad_();
     /// assert!(w.requires_grad());
     /// ```
+    #[track_caller]
     pub fn requires_grad_(self) -> Tensor {
         if let Err(e) = self.set_requires_grad(true) {
             panic!("{e}");
@@ -420,5 +436,57 @@ impl fmt::Debug for Tensor {
 impl fmt::Display for Tensor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tensor::backend::cpu::CpuStorage;
+
+    fn storage(n: usize) -> Arc<Storage> {
+        Arc::new(Storage::new(StorageData::Cpu(CpuStorage::F32(vec![
+            0.0;
+            n
+        ]))))
+    }
+
+    /// No tensor can be made whose layout reaches outside its storage: a kernel reading
+    /// it through raw pointers would read out of bounds.
+    #[test]
+    #[should_panic(expected = "does not fit a storage of 6 elements")]
+    fn a_layout_outside_its_storage_is_refused() {
+        let layout = Layout {
+            dims: vec![64, (1 << 58) + 1],
+            strides: vec![(1 << 58) + 1, 1],
+            offset: 0,
+        };
+        Tensor::from_parts(storage(6), layout, None);
+    }
+
+    #[test]
+    #[should_panic(expected = "does not fit a storage of 5 elements")]
+    fn data_shorter_than_its_shape_is_refused() {
+        let data = StorageData::Cpu(CpuStorage::F32(vec![0.0; 5]));
+        Tensor::from_data(data, vec![2, 3]);
+    }
+
+    #[test]
+    fn views_of_a_storage_are_accepted() {
+        let t = Tensor::from_parts(
+            storage(6),
+            Layout::contiguous("t", vec![2, 3]).unwrap(),
+            None,
+        );
+        assert_eq!(
+            t.narrow(1, 1, 2).unwrap().to_vec::<f32>().unwrap(),
+            vec![0.0; 4]
+        );
+        let empty = Layout {
+            dims: vec![0, 3],
+            strides: vec![3, 1],
+            offset: 9,
+        };
+        assert_eq!(Tensor::from_parts(storage(6), empty, None).elem_count(), 0);
     }
 }

@@ -6,8 +6,9 @@
 
 use super::backend::cpu::CpuStorage;
 use super::DType;
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
 
 static LIVE_STORAGE_BYTES: AtomicUsize = AtomicUsize::new(0);
 static PEAK_STORAGE_BYTES: AtomicUsize = AtomicUsize::new(0);
@@ -108,16 +109,91 @@ impl Storage {
             bytes,
         }
     }
+    /// Read access. Panics instead of waiting when this thread has lent the storage to a
+    /// closure that still runs (see [`Storage::lend`]).
     pub(crate) fn read(&self) -> RwLockReadGuard<'_, StorageData> {
-        self.data.read().unwrap_or_else(|e| e.into_inner())
+        match self.data.try_read() {
+            Ok(g) => g,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => {
+                self.refuse_if_lent();
+                self.data.read().unwrap_or_else(|e| e.into_inner())
+            }
+        }
     }
-    /// Write access; bumps the version counter.
+    /// Write access; bumps the version counter. Panics instead of waiting when this thread
+    /// has lent the storage to a closure that still runs (see [`Storage::lend`]).
     pub(crate) fn write(&self) -> RwLockWriteGuard<'_, StorageData> {
         self.version.fetch_add(1, Ordering::Relaxed);
-        self.data.write().unwrap_or_else(|e| e.into_inner())
+        match self.data.try_write() {
+            Ok(g) => g,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => {
+                self.refuse_if_lent();
+                self.data.write().unwrap_or_else(|e| e.into_inner())
+            }
+        }
+    }
+    /// Notes, until the returned guard is dropped, that this thread holds a lock of this
+    /// storage for `op` while it runs a closure of the caller (`update_` lends the elements
+    /// for writing, `with_data` for reading). If that closure then asks for a lock of the
+    /// same storage that cannot be granted (any access inside `update_`, a write inside
+    /// `with_data`), waiting would never end, as the lock is held by the thread that waits:
+    /// [`read`](Storage::read) and [`write`](Storage::write) panic instead, naming `op`.
+    ///
+    /// Only the slow path (a lock that is not free) looks at the loans, so uncontended
+    /// locking costs nothing more. A closure that hands the tensor to another thread and
+    /// waits for it still deadlocks: the loan is known to this thread only.
+    pub(crate) fn lend(&self, op: &'static str) -> Loan {
+        let key = self as *const Storage as usize;
+        LOANS.with(|l| l.borrow_mut().push((key, op)));
+        Loan { key }
+    }
+    fn refuse_if_lent(&self) {
+        let key = self as *const Storage as usize;
+        let lender = LOANS.with(|l| {
+            l.borrow()
+                .iter()
+                .rev()
+                .find(|(k, _)| *k == key)
+                .map(|&(_, op)| op)
+        });
+        if let Some(op) = lender {
+            let what = if op == "update_" {
+                "reads or writes the tensor being updated"
+            } else {
+                "writes to the tensor whose data it was lent"
+            };
+            panic!(
+                "{op}: the closure {what} (or a view of the same storage), which would wait \
+                 forever for the lock {op} holds; read what the closure needs before calling \
+                 {op}, or copy it"
+            );
+        }
     }
     pub(crate) fn version(&self) -> u64 {
         self.version.load(Ordering::Relaxed)
+    }
+}
+
+thread_local! {
+    /// The storages this thread has lent to a running closure: (address, op).
+    static LOANS: RefCell<Vec<(usize, &'static str)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A loan noted by [`Storage::lend`]; dropping it (also when the closure panics) ends it.
+pub(crate) struct Loan {
+    key: usize,
+}
+
+impl Drop for Loan {
+    fn drop(&mut self) {
+        LOANS.with(|l| {
+            let mut loans = l.borrow_mut();
+            if let Some(i) = loans.iter().rposition(|(k, _)| *k == self.key) {
+                loans.remove(i);
+            }
+        });
     }
 }
 

@@ -209,10 +209,11 @@ pub(crate) fn record_new<F>(
 where
     F: Fn(&BackwardCtx<'_>, &Tensor) -> Result<Grads> + Send + Sync + 'static,
 {
+    let layout = Layout::contiguous(name, dims)?;
     record(
         name,
         Arc::new(Storage::new(data)),
-        Layout::contiguous(dims),
+        layout,
         inputs,
         save,
         backward,

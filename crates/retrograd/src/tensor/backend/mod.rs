@@ -148,7 +148,19 @@ pub struct Conv2dGeometry {
 }
 
 impl Conv2dGeometry {
-    /// Builds the geometry and computes the output size; `None` if the window does not fit.
+    /// Builds the geometry and computes the output size; `None` if the window does not fit
+    /// (a kernel, stride or dilation of 0, a window wider than the padded input) or the sizes do not
+    /// fit in an address: the padded input `size + 2·padding` and the window span
+    /// `dilation·(kernel - 1) + 1` are computed with checked arithmetic and must be at most
+    /// `isize::MAX`, so that the kernels' index arithmetic (`o·stride + k·dilation`, at most
+    /// the padded size) cannot overflow.
+    ///
+    /// ```
+    /// use retrograd::tensor::backend::Conv2dGeometry;
+    /// let g = Conv2dGeometry::new((1, 3, 8, 8), (3, 3), (1, 1), (1, 1), (1, 1)).unwrap();
+    /// assert_eq!((g.ho, g.wo), (8, 8));
+    /// assert!(Conv2dGeometry::new((1, 3, 8, 8), (3, 3), (1, 1), (0, 0), (usize::MAX, 1)).is_none());
+    /// ```
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         (n, c, h, w): (usize, usize, usize, usize),
@@ -158,9 +170,9 @@ impl Conv2dGeometry {
         dilation: (usize, usize),
     ) -> Option<Self> {
         let out = |i: usize, k: usize, s: usize, p: usize, d: usize| {
-            let span = d * (k.checked_sub(1)?) + 1;
-            let padded = i + 2 * p;
-            if s == 0 || padded < span {
+            let span = d.checked_mul(k.checked_sub(1)?)?.checked_add(1)?;
+            let padded = p.checked_mul(2)?.checked_add(i)?;
+            if s == 0 || d == 0 || padded < span || padded > isize::MAX as usize {
                 return None;
             }
             Some((padded - span) / s + 1)
@@ -701,4 +713,28 @@ pub(crate) fn batch_norm_backward(
 fn cpu(s: &StorageData) -> &cpu::CpuStorage {
     let StorageData::Cpu(s) = s;
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Conv2dGeometry;
+
+    /// Sizes that overflow in the window arithmetic give no geometry (before, `d·(k - 1)`
+    /// and `size + 2·padding` wrapped around into small, plausible sizes).
+    #[test]
+    fn geometry_arithmetic_is_checked() {
+        let new = |hw: usize, k: usize, s: usize, p: usize, d: usize| {
+            Conv2dGeometry::new((1, 1, hw, hw), (k, 1), (s, 1), (p, 0), (d, 1))
+        };
+        assert_eq!(new(8, 3, 1, 1, 1).map(|g| (g.ho, g.wo)), Some((8, 8)));
+        assert!(new(8, 2, 1, 0, usize::MAX).is_none()); // span wraps to 0
+        assert!(new(8, 3, 1, 0, 1 << 63).is_none()); // span wraps to 1
+        assert!(new(8, 1, 1, 1 << 63, 1).is_none()); // padded size wraps to 8
+        assert!(new(8, 1, 1, 1 << 62, 1).is_none()); // past isize::MAX
+        assert!(new(8, 0, 1, 0, 1).is_none());
+        assert!(new(8, 1, 0, 0, 1).is_none());
+        assert!(new(8, 3, 1, 1, 0).is_none()); // dilation 0: every tap on one pixel
+        let g = new(8, 1, 1, (1 << 61) - 8, 1).unwrap(); // the largest padded size
+        assert_eq!(g.ho, (1 << 62) - 8);
+    }
 }

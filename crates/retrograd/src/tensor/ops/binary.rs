@@ -4,10 +4,10 @@
 
 use crate::tensor::autograd::{constant, no_grad, record_new, Save};
 use crate::tensor::backend::{self, BinaryOp};
-use crate::tensor::error::Result;
+use crate::tensor::error::{shape_mismatch, Result};
 use crate::tensor::shape::{broadcast_layout, broadcast_shapes};
 use crate::tensor::storage::StorageData;
-use crate::tensor::Tensor;
+use crate::tensor::{Tensor, TensorError};
 
 type Rule = fn(&Tensor, &Tensor, &Tensor, &Tensor) -> Result<(Tensor, Tensor)>;
 
@@ -350,7 +350,19 @@ impl Tensor {
         let op = "where_cond";
         on_true.require_same_dtype(op, on_false)?;
         let dims = broadcast_shapes(op, on_true.dims(), on_false.dims())?;
-        let dims = broadcast_shapes(op, self.dims(), &dims)?;
+        // The error names all three operands: the branches, and the mask in the detail.
+        let dims = broadcast_shapes(op, self.dims(), &dims).map_err(|e| {
+            let detail = match e {
+                TensorError::ShapeMismatch { detail, .. } => detail,
+                other => other.to_string(),
+            };
+            shape_mismatch(
+                op,
+                on_true.dims(),
+                on_false.dims(),
+                format!("the mask of shape {} does not fit: {detail}", self.shape()),
+            )
+        })?;
         let lm = broadcast_layout(op, self.layout(), &dims)?;
         let la = broadcast_layout(op, on_true.layout(), &dims)?;
         let lb = broadcast_layout(op, on_false.layout(), &dims)?;
@@ -391,7 +403,12 @@ macro_rules! operators {
             /// Panics with the message of the `Result`-returning method on a shape or dtype error.
             #[track_caller]
             fn $method(self, rhs: &Tensor) -> Tensor {
-                self.$op(rhs).unwrap_or_else(|e| panic!("{e}"))
+                // A `match`, not `unwrap_or_else`: `#[track_caller]` does not reach into a
+                // closure, and the panic should point at the caller's line.
+                match self.$op(rhs) {
+                    Ok(t) => t,
+                    Err(e) => panic!("{e}"),
+                }
             }
         }
         impl std::ops::$trait<Tensor> for Tensor {
@@ -420,7 +437,10 @@ macro_rules! operators {
             #[track_caller]
             fn $method(self, rhs: f64) -> Tensor {
                 let f: fn(&Tensor, f64) -> Result<Tensor> = $scalar;
-                f(self, rhs).unwrap_or_else(|e| panic!("{e}"))
+                match f(self, rhs) {
+                    Ok(t) => t,
+                    Err(e) => panic!("{e}"),
+                }
             }
         }
         impl std::ops::$trait<f64> for Tensor {
@@ -445,7 +465,10 @@ impl std::ops::Neg for &Tensor {
     /// Panics for integer tensors (as [`Tensor::neg`] would return an error).
     #[track_caller]
     fn neg(self) -> Tensor {
-        Tensor::neg(self).unwrap_or_else(|e| panic!("{e}"))
+        match Tensor::neg(self) {
+            Ok(t) => t,
+            Err(e) => panic!("{e}"),
+        }
     }
 }
 

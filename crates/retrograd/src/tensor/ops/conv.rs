@@ -6,7 +6,8 @@
 use crate::tensor::autograd::{record_new, Save};
 use crate::tensor::backend::{self, Conv2dGeometry};
 use crate::tensor::error::{invalid, shape_mismatch, Result};
-use crate::tensor::Tensor;
+use crate::tensor::shape::checked_elem_count;
+use crate::tensor::{Shape, Tensor};
 
 /// Stride, padding, dilation and groups of a 2-D convolution (height, width).
 ///
@@ -82,12 +83,21 @@ impl Tensor {
                 format!("needs an (N, C, H, W) input, got shape {}", self.shape()),
             ));
         };
-        Conv2dGeometry::new((n, c, h, w), kernel, stride, padding, dilation).ok_or_else(|| {
+        let g = Conv2dGeometry::new((n, c, h, w), kernel, stride, padding, dilation);
+        // The unfolded input `(N, C·kh·kw, ho·wo)` bounds every size the kernels compute
+        // (outputs, per-sample scratch panels), so it is checked here, before any of them.
+        let g = g.filter(|g| {
+            Shape::from([n, c, g.kh, g.kw, g.ho, g.wo])
+                .checked_elem_count()
+                .is_some()
+        });
+        g.ok_or_else(|| {
             invalid(
                 op,
                 format!(
                     "kernel {kernel:?} with stride {stride:?}, padding {padding:?}, dilation \
-                     {dilation:?} does not fit the input of shape {}",
+                     {dilation:?} does not fit the input of shape {} (no window fits, or the \
+                     windows are more than a tensor can address)",
                     self.shape()
                 ),
             )
@@ -156,25 +166,33 @@ impl Tensor {
                 format!("needs (N, C·kh·kw, L), got {}", self.shape()),
             ));
         };
-        let kk = kernel.0 * kernel.1;
+        let kk = kernel.0.checked_mul(kernel.1).unwrap_or(0);
         if kk == 0 || ckk % kk != 0 {
             return Err(invalid(
                 "fold2d",
-                format!("{ckk} rows do not divide by kernel {kernel:?}"),
+                format!(
+                    "{ckk} rows of the input of shape {} do not divide by kernel {kernel:?}",
+                    self.shape()
+                ),
             ));
         }
+        let c = ckk / kk;
+        checked_elem_count("fold2d", &[n, c, output.0, output.1])?;
         let g = Conv2dGeometry::new(
-            (n, ckk / kk, output.0, output.1),
+            (n, c, output.0, output.1),
             kernel,
             stride,
             padding,
             dilation,
         )
-        .filter(|g| g.ho * g.wo == l)
+        .filter(|g| g.ho.checked_mul(g.wo) == Some(l))
         .ok_or_else(|| {
             invalid(
                 "fold2d",
-                format!("{l} columns do not match output {output:?}"),
+                format!(
+                    "{l} columns of the input of shape {} do not match output {output:?}",
+                    self.shape()
+                ),
             )
         })?;
         self.fold_with(g)
@@ -225,7 +243,7 @@ impl Tensor {
         };
         let groups = opts.groups.max(1);
         let g = self.geometry(op, (kh, kw), opts.stride, opts.padding, opts.dilation)?;
-        if g.c != cg * groups || o % groups != 0 {
+        if cg.checked_mul(groups) != Some(g.c) || o % groups != 0 {
             return Err(shape_mismatch(
                 op,
                 self.dims(),
@@ -243,6 +261,20 @@ impl Tensor {
                     "bias must have one entry per output channel",
                 ));
             }
+        }
+        if Shape::from([g.n, o, g.ho, g.wo])
+            .checked_elem_count()
+            .is_none()
+        {
+            return Err(shape_mismatch(
+                op,
+                self.dims(),
+                weight.dims(),
+                format!(
+                    "the output {} has more elements than a tensor can address",
+                    Shape::from([g.n, o, g.ho, g.wo])
+                ),
+            ));
         }
         conv_with(self, weight, bias, ConvSpec { g, o, groups })
     }
@@ -300,7 +332,8 @@ impl Tensor {
     ) -> Result<Tensor> {
         let op = "max_pool2d";
         self.require_float(op)?;
-        if padding.0 * 2 > kernel.0 || padding.1 * 2 > kernel.1 {
+        // `p > k / 2` is `2p > k` without the product that could wrap.
+        if padding.0 > kernel.0 / 2 || padding.1 > kernel.1 / 2 {
             return Err(invalid(
                 op,
                 format!("padding {padding:?} must be at most half the kernel {kernel:?}"),

@@ -4,8 +4,8 @@
 use crate::tensor::autograd::{record_new, Save};
 use crate::tensor::backend;
 use crate::tensor::error::{invalid, shape_mismatch, Result};
-use crate::tensor::shape::resolve_axis;
-use crate::tensor::{DType, Tensor, TensorError};
+use crate::tensor::shape::{checked_elem_count, resolve_axis};
+use crate::tensor::{DType, Shape, Tensor, TensorError};
 
 fn require_index(op: &'static str, idx: &Tensor) -> Result<()> {
     if idx.dtype() != DType::I64 {
@@ -37,11 +37,22 @@ impl Tensor {
                 format!("the index must be 1-D, got shape {}", idx.shape()),
             ));
         }
+        let mut dims = self.dims().to_vec();
+        dims[a] = idx.elem_count();
+        if Shape::from(&dims).checked_elem_count().is_none() {
+            return Err(shape_mismatch(
+                op,
+                self.dims(),
+                idx.dims(),
+                format!(
+                    "the result {} has more elements than a tensor can address",
+                    Shape::from(&dims)
+                ),
+            ));
+        }
         let data = Tensor::read_all(&[self, idx], |s| {
             backend::index_select((s[0], self.layout()), a, (s[1], idx.layout()))
         })?;
-        let mut dims = self.dims().to_vec();
-        dims[a] = idx.elem_count();
         let (idx, in_dims) = (idx.clone(), self.dims().to_vec());
         record_new(op, data, dims, &[self], Save::Nothing, move |_, g| {
             Ok(vec![Some(
@@ -193,8 +204,11 @@ impl Tensor {
     /// ```
     pub fn one_hot(&self, classes: usize, dtype: DType) -> Result<Tensor> {
         require_index("one_hot", self)?;
+        let mut dims = self.dims().to_vec();
+        dims.push(classes);
+        let n = checked_elem_count("one_hot", &dims)?;
         let v = self.to_vec::<i64>()?;
-        let mut out = vec![0.0f64; v.len() * classes];
+        let mut out = vec![0.0f64; n];
         for (i, &c) in v.iter().enumerate() {
             if c < 0 || c as usize >= classes {
                 return Err(invalid(
@@ -204,8 +218,6 @@ impl Tensor {
             }
             out[i * classes + c as usize] = 1.0;
         }
-        let mut dims = self.dims().to_vec();
-        dims.push(classes);
         Tensor::from_vec(out, dims)?.to_dtype(dtype)
     }
 

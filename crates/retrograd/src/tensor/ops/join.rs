@@ -41,11 +41,21 @@ impl Tensor {
                     format!("all dims but axis {a} must match"),
                 ));
             }
-            dims[a] += t.dims()[a];
+            // Checked: the lengths of many views could sum past `usize::MAX`.
+            dims[a] = dims[a].checked_add(t.dims()[a]).ok_or_else(|| {
+                invalid(
+                    op,
+                    format!(
+                        "joining {} tensors along axis {a} (the first of shape {}) gives an \
+                         axis longer than usize::MAX",
+                        tensors.len(),
+                        first.shape()
+                    ),
+                )
+            })?;
         }
-        let n: usize = dims.iter().product();
-        let mut data = backend::full(first.dtype(), n, 0.0);
-        let full = Layout::contiguous(dims.clone());
+        let full = Layout::contiguous(op, dims.clone())?;
+        let mut data = backend::full(first.dtype(), full.elem_count(), 0.0);
         let mut sizes = Vec::with_capacity(tensors.len());
         let mut start = 0;
         for t in tensors {

@@ -6,7 +6,7 @@ use crate::tensor::autograd::{record_new, Save};
 use crate::tensor::backend;
 use crate::tensor::error::{shape_mismatch, Result};
 use crate::tensor::shape::{broadcast_layout, broadcast_shapes};
-use crate::tensor::Tensor;
+use crate::tensor::{Shape, Tensor};
 
 impl Tensor {
     /// Matrix product, as NumPy's `matmul`:
@@ -24,6 +24,8 @@ impl Tensor {
     /// ```
     #[track_caller]
     pub fn matmul(&self, rhs: &Tensor) -> Result<Tensor> {
+        // Errors name the caller's operands, whatever axes the 1-D forms add.
+        let named = [self.dims(), rhs.dims()];
         match (self.rank(), rhs.rank()) {
             (0, _) | (_, 0) => Err(shape_mismatch(
                 "matmul",
@@ -33,51 +35,62 @@ impl Tensor {
             )),
             (1, 1) => self
                 .unsqueeze(0)?
-                .matmul_nd(&rhs.unsqueeze(1)?)?
+                .matmul_nd(&rhs.unsqueeze(1)?, named)?
                 .reshape(()),
-            (1, _) => self.unsqueeze(0)?.matmul_nd(rhs)?.squeeze(-2),
-            (_, 1) => self.matmul_nd(&rhs.unsqueeze(1)?)?.squeeze(-1),
-            _ => self.matmul_nd(rhs),
+            (1, _) => self.unsqueeze(0)?.matmul_nd(rhs, named)?.squeeze(-2),
+            (_, 1) => self.matmul_nd(&rhs.unsqueeze(1)?, named)?.squeeze(-1),
+            _ => self.matmul_nd(rhs, named),
         }
     }
 
-    /// The batched primitive: both operands of rank ≥ 2.
+    /// The batched primitive: both operands of rank ≥ 2. Errors name the shapes `named`.
     #[track_caller]
-    fn matmul_nd(&self, rhs: &Tensor) -> Result<Tensor> {
+    fn matmul_nd(&self, rhs: &Tensor, named: [&[usize]; 2]) -> Result<Tensor> {
         let op = "matmul";
+        let mismatch = |detail: String| shape_mismatch(op, named[0], named[1], detail);
         self.require_float(op)?;
         self.require_same_dtype(op, rhs)?;
         let (ra, rb) = (self.rank(), rhs.rank());
         let (m, k) = (self.dims()[ra - 2], self.dims()[ra - 1]);
         let (k2, n) = (rhs.dims()[rb - 2], rhs.dims()[rb - 1]);
         if k != k2 {
-            return Err(shape_mismatch(
-                op,
-                self.dims(),
-                rhs.dims(),
-                format!("inner dimensions differ ({k} vs {k2})"),
-            ));
+            return Err(mismatch(format!("inner dimensions differ ({k} vs {k2})")));
         }
-        let batch = broadcast_shapes(op, &self.dims()[..ra - 2], &rhs.dims()[..rb - 2])?;
+        let (ba, bb) = (&self.dims()[..ra - 2], &rhs.dims()[..rb - 2]);
+        let batch = broadcast_shapes(op, ba, bb).map_err(|_| {
+            mismatch(format!(
+                "batch dimensions {} and {} do not broadcast",
+                Shape::from(ba),
+                Shape::from(bb)
+            ))
+        })?;
+        let mut out = batch.clone();
+        out.extend([m, n]);
+        if Shape::from(&out).checked_elem_count().is_none() {
+            return Err(mismatch(format!(
+                "the product {} has more elements than a tensor can address",
+                Shape::from(&out)
+            )));
+        }
         let mut da = batch.clone();
         da.extend([m, k]);
-        let mut db = batch.clone();
+        let mut db = batch;
         db.extend([k, n]);
         let la = broadcast_layout(op, self.layout(), &da)?;
         let lb = broadcast_layout(op, rhs.layout(), &db)?;
         let data = Tensor::read_all(&[self, rhs], |s| backend::matmul(s[0], &la, s[1], &lb))?;
-        let mut out = batch;
-        out.extend([m, n]);
         record_new(op, data, out, &[self, rhs], Save::Inputs, |ctx, g| {
             let (a, b) = (ctx.input(0), ctx.input(1));
             Ok(vec![
                 if ctx.needs(0) {
-                    Some(g.matmul_nd(&b.mt()?)?.sum_to(a.dims())?)
+                    let bt = b.mt()?;
+                    Some(g.matmul_nd(&bt, [g.dims(), bt.dims()])?.sum_to(a.dims())?)
                 } else {
                     None
                 },
                 if ctx.needs(1) {
-                    Some(a.mt()?.matmul_nd(g)?.sum_to(b.dims())?)
+                    let at = a.mt()?;
+                    Some(at.matmul_nd(g, [at.dims(), g.dims()])?.sum_to(b.dims())?)
                 } else {
                     None
                 },

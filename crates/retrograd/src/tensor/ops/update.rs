@@ -123,6 +123,11 @@ impl Tensor {
     /// Runs `f` on the elements as a mutable slice, for custom update rules (Adam, ...).
     /// The tensor must be contiguous and `T` must match its dtype.
     ///
+    /// # Panics
+    /// If `f` reads or writes this tensor, or a view sharing its storage: the update holds
+    /// the storage's lock while `f` runs, so that access could never be granted. (Read what
+    /// `f` needs first.)
+    ///
     /// ```
     /// use retrograd::tensor::{DType, Tensor};
     /// let t = Tensor::ones([3], DType::F32);
@@ -142,7 +147,10 @@ impl Tensor {
             .layout()
             .contiguous_range()
             .ok_or_else(|| invalid("update_", "needs a contiguous tensor"))?;
-        let mut guard = self.storage().write();
+        let storage = self.storage();
+        let mut guard = storage.write();
+        // Dropped before the guard: the loan ends with the lock, also when `f` panics.
+        let _loan = storage.lend("update_");
         let StorageData::Cpu(cpu) = &mut *guard;
         let slice = cpu.as_mut_slice::<T>().expect("dtype checked above");
         Ok(f(&mut slice[range]))
@@ -150,6 +158,10 @@ impl Tensor {
 
     /// Runs `f` on the elements as a slice without copying (contiguous tensors), or on a
     /// row-major copy otherwise.
+    ///
+    /// # Panics
+    /// If `f` writes to this tensor (or a view sharing its storage) while it reads the
+    /// elements in place: that write could never be granted.
     ///
     /// ```
     /// use retrograd::tensor::{DType, Tensor};
@@ -167,6 +179,7 @@ impl Tensor {
         match self.layout().contiguous_range() {
             Some(r) => {
                 let guard = self.read();
+                let _loan = self.storage().lend("with_data");
                 let StorageData::Cpu(cpu) = &*guard;
                 Ok(f(&cpu.as_slice::<T>().expect("dtype checked above")[r]))
             }

@@ -40,13 +40,19 @@ impl Tensor {
     #[track_caller]
     pub fn reshape(&self, shape: impl Into<Shape>) -> Result<Tensor> {
         let dims = shape.into().into_vec();
-        if dims.iter().product::<usize>() != self.elem_count() {
-            return Err(shape_mismatch(
-                "reshape",
-                self.dims(),
-                &dims,
-                "the element counts differ",
-            ));
+        let counts_differ = |detail: &str| shape_mismatch("reshape", self.dims(), &dims, detail);
+        // The new count is computed with checked arithmetic: a product that wraps around
+        // to the old count must not pass for it.
+        match Shape::from(&dims).checked_elem_count() {
+            None => {
+                return Err(counts_differ(
+                    "the new shape has more elements than a tensor can address",
+                ))
+            }
+            Some(n) if n != self.elem_count() => {
+                return Err(counts_differ("the element counts differ"))
+            }
+            Some(_) => {}
         }
         if dims == self.dims() {
             return Ok(self.clone());
@@ -56,11 +62,8 @@ impl Tensor {
         } else {
             self.contiguous()?
         };
-        let layout = Layout {
-            strides: crate::tensor::shape::contiguous_strides(&dims),
-            dims,
-            offset: src.layout().offset,
-        };
+        let mut layout = Layout::contiguous("reshape", dims)?;
+        layout.offset = src.layout().offset;
         let in_dims = self.dims().to_vec();
         src.view_op("reshape", layout, move |g| g.reshape(&in_dims))
     }
@@ -187,20 +190,33 @@ impl Tensor {
     pub fn narrow(&self, axis: isize, start: usize, len: usize) -> Result<Tensor> {
         let a = resolve_axis("narrow", axis, self.rank())?;
         let size = self.dims()[a];
-        if start + len > size {
-            return Err(invalid(
+        let out_of_bounds = || {
+            invalid(
                 "narrow",
                 format!(
-                    "range {start}..{} out of bounds for axis {a} of size {size}",
-                    start + len
+                    "{len} elements from {start} are out of bounds for axis {a} of shape {}",
+                    self.shape()
                 ),
-            ));
+            )
+        };
+        // `start + len` is checked: a sum that wraps around would pass for a short range.
+        if start.checked_add(len).is_none_or(|end| end > size) {
+            return Err(out_of_bounds());
         }
         if start == 0 && len == size {
             return Ok(self.clone());
         }
         let mut layout = self.layout().clone();
-        layout.offset = (layout.offset as isize + start as isize * layout.strides[a]) as usize;
+        if len > 0 {
+            // Within the view: `start < size`, so the new offset is an address of it.
+            let step = isize::try_from(start)
+                .ok()
+                .and_then(|s| s.checked_mul(layout.strides[a]));
+            layout.offset = step
+                .and_then(|step| (layout.offset as isize).checked_add(step))
+                .and_then(|o| usize::try_from(o).ok())
+                .ok_or_else(out_of_bounds)?;
+        }
         layout.dims[a] = len;
         let after = size - start - len;
         self.view_op("narrow", layout, move |g| g.pad_axis(a, start, after))
@@ -228,6 +244,15 @@ impl Tensor {
     #[track_caller]
     pub fn select(&self, axis: isize, i: usize) -> Result<Tensor> {
         let a = resolve_axis("select", axis, self.rank())?;
+        if i >= self.dims()[a] {
+            return Err(invalid(
+                "select",
+                format!(
+                    "index {i} is out of bounds for axis {a} of shape {}",
+                    self.shape()
+                ),
+            ));
+        }
         self.narrow(a as isize, i, 1)?.squeeze(a as isize)
     }
 
@@ -250,10 +275,21 @@ impl Tensor {
         }
         let mut dims = self.dims().to_vec();
         let size = dims[axis];
-        dims[axis] += before + after;
-        let n: usize = dims.iter().product();
-        let mut data = backend::full(self.dtype(), n, 0.0);
-        let mut dst = Layout::contiguous(dims.clone());
+        dims[axis] = size
+            .checked_add(before)
+            .and_then(|s| s.checked_add(after))
+            .ok_or_else(|| {
+                invalid(
+                    "pad_axis",
+                    format!(
+                        "padding {before} + {after} overflows axis {axis} of shape {}",
+                        self.shape()
+                    ),
+                )
+            })?;
+        let mut dst = Layout::contiguous("pad_axis", dims.clone())?;
+        let mut data = backend::full(self.dtype(), dst.elem_count(), 0.0);
+        // `before` is at most the padded size, so this is at most the padded element count.
         dst.offset = before * dst.strides[axis] as usize;
         dst.dims[axis] = size;
         backend::assign(&mut data, &dst, &self.read(), self.layout());
@@ -336,8 +372,11 @@ impl Tensor {
     pub fn unsqueeze(&self, axis: isize) -> Result<Tensor> {
         let a = resolve_axis("unsqueeze", axis, self.rank() + 1)?;
         let mut layout = self.layout().clone();
+        // The stride of a size-1 axis never moves an address; any value that fits will do.
         let stride = if a < self.rank() {
-            layout.strides[a] * layout.dims[a] as isize
+            layout.strides[a]
+                .checked_mul(layout.dims[a] as isize)
+                .unwrap_or(0)
         } else {
             1
         };
@@ -409,7 +448,7 @@ impl Tensor {
         record(
             "copy",
             Arc::new(Storage::new(data)),
-            Layout::contiguous(self.dims().to_vec()),
+            Layout::contiguous("copy", self.dims().to_vec())?,
             &[self],
             Save::Nothing,
             |_, g| Ok(vec![Some(g.clone())]),

@@ -25,7 +25,8 @@ fn src_pos(o: usize, k: usize, s: usize, p: usize, d: usize, size: usize) -> Opt
 }
 
 /// The outputs `lo..hi` whose input column `o*s + k*d - p` lies in `0..size`, and the
-/// input column of `lo`.
+/// input column of `lo` (0 when the range is empty: a tap that lies in the padding for
+/// every output, whose column would be past the row).
 #[inline]
 fn valid_range(
     out: usize,
@@ -46,8 +47,10 @@ fn valid_range(
     } else {
         0
     };
-    let lo = lo.min(hi);
-    (lo, hi, (lo * s + shift).saturating_sub(p))
+    if lo >= hi {
+        return (hi, hi, 0);
+    }
+    (lo, hi, lo * s + shift - p)
 }
 
 fn planes<T: Send>(out: &mut [T], plane: usize, f: impl Fn((usize, &mut [T])) + Sync + Send) {
@@ -266,6 +269,34 @@ struct ConvDims {
 }
 
 impl ConvDims {
+    /// The sizes of a convolution of `x` `(N, C, H, W)` with `w` `(O, C/groups, kh, kw)`
+    /// giving `gy` `(N, O, ho, wo)`, after checking the lengths `[x, w, gy]` of the slices
+    /// a kernel reads (`None` for one it does not read) against those shapes, and that
+    /// the groups divide the channels. The kernels read the operands through `gemm` with
+    /// raw pointers, at offsets computed from these sizes: this check, once per call, is
+    /// what keeps those reads inside the slices, whatever sizes a caller passes.
+    fn checked(g: &Conv2dGeometry, o: usize, groups: usize, lens: [Option<usize>; 3]) -> Self {
+        let len = |dims: &[usize]| dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
+        let cg = g.c / groups.max(1);
+        let want = [
+            len(&[g.n, g.c, g.h, g.w]),
+            len(&[o, cg, g.kh, g.kw]),
+            len(&[g.n, o, g.ho, g.wo]),
+        ];
+        let fits = groups > 0
+            && g.c % groups == 0
+            && o % groups == 0
+            && lens.iter().zip(want).all(|(&have, want)| have.is_none_or(|n| Some(n) == want))
+            // the whole unfolded input (also bounds each sample's panel)
+            && len(&[g.n, g.c, g.kh, g.kw, g.ho, g.wo]).is_some();
+        assert!(
+            fits,
+            "conv2d kernel: operands of {lens:?} elements do not fit {g:?} with {o} output \
+             channels in {groups} groups"
+        );
+        ConvDims::new(g, o, groups)
+    }
+
     fn new(g: &Conv2dGeometry, o: usize, groups: usize) -> Self {
         let cg = g.c / groups;
         ConvDims {
@@ -280,7 +311,9 @@ impl ConvDims {
 
 /// Whether to split a convolution over samples across threads.
 fn split_samples(g: &Conv2dGeometry, work_per_sample: usize) -> bool {
-    g.n > 1 && rayon::current_num_threads() > 1 && work_per_sample * g.n >= PAR_GEMM_WORK / 4
+    g.n > 1
+        && rayon::current_num_threads() > 1
+        && work_per_sample.saturating_mul(g.n) >= PAR_GEMM_WORK / 4
 }
 
 /// The unfolded input of sample `i` (`C·kh·kw` rows of `ho·wo`): the input itself for
@@ -308,19 +341,27 @@ fn sample_cols<'a, T: Copy + Default + 'static>(
 }
 
 /// A new buffer of `n` blocks of `per_sample` elements, block `i` written by
-/// `run(scratch, i, block)`, which must write all of it: on threads over samples when
-/// `par`, each thread reusing one scratch vector.
-fn by_sample<T: Copy + Send + Sync + 'static>(
+/// `run(scratch, i, block)`: on threads over samples when `par`, each thread reusing one
+/// scratch vector.
+///
+/// # Safety
+/// `run` must write every element of the block it is given. (The block is uninitialised
+/// memory of a plain float type, handed out as `&mut [T]`.)
+unsafe fn by_sample<T: Copy + Send + Sync + 'static>(
     n: usize,
     per_sample: usize,
     par: bool,
     run: impl Fn(&mut Vec<T>, usize, &mut [T]) + Sync + Send,
 ) -> Vec<T> {
-    let mut out = pool::take::<T>(n * per_sample);
+    let total = n
+        .checked_mul(per_sample)
+        .expect("conv2d kernel: the op checks the output's size");
+    let mut out = pool::take::<T>(total);
     let dst = SendPtr(out.as_mut_ptr());
     let block = |scratch: &mut Vec<T>, i: usize| {
-        // SAFETY: sample i owns out[i·per_sample..(i+1)·per_sample], within the capacity
-        // taken above.
+        // SAFETY: `i < n`, so block `i`, `out[i·per_sample..(i+1)·per_sample]`, lies in the
+        // capacity `total` taken above; each `i` is handed to one call only, so the blocks
+        // that threads write are disjoint, and `out` outlives them (joined below).
         let b =
             unsafe { std::slice::from_raw_parts_mut(dst.get().add(i * per_sample), per_sample) };
         run(scratch, i, b)
@@ -333,8 +374,9 @@ fn by_sample<T: Copy + Send + Sync + 'static>(
         let mut scratch = Vec::new();
         (0..n).for_each(|i| block(&mut scratch, i));
     }
-    // SAFETY: `run` wrote every block.
-    unsafe { out.set_len(n * per_sample) };
+    // SAFETY: `run` wrote every block (this function's contract), all `n` of them, so
+    // all `total` elements.
+    unsafe { out.set_len(total) };
     out
 }
 
@@ -350,10 +392,17 @@ pub(crate) fn conv2d<T: FloatElement>(
     o: usize,
     groups: usize,
 ) -> Vec<T> {
-    let d = ConvDims::new(g, o, groups);
+    let d = ConvDims::checked(g, o, groups, [Some(x.len()), Some(w.len()), None]);
+    assert!(
+        bias.is_none_or(|b| b.len() == o),
+        "conv2d kernel: bias of {o} entries"
+    );
     let per_sample = o * d.l;
-    let par = split_samples(g, per_sample * d.k);
-    by_sample(g.n, per_sample, par, |scratch, i, ys| {
+    let par = split_samples(g, per_sample.saturating_mul(d.k));
+    // SAFETY: the closure writes all of `ys` (o·l): rows filled with the bias, or zeros
+    // when there is neither bias nor a product (`k == 0`), or else overwritten by the
+    // groups' products (og·l each, `accumulate` off without a bias).
+    let run = |scratch: &mut Vec<T>, i: usize, ys: &mut [T]| {
         match bias {
             Some(b) => {
                 for (row, &bv) in ys.chunks_exact_mut(d.l).zip(b) {
@@ -368,8 +417,10 @@ pub(crate) fn conv2d<T: FloatElement>(
         }
         let cols = sample_cols(x, i, g, &d, scratch);
         for gi in 0..groups {
-            // SAFETY: the operands are in bounds: W_g is og×k, the group's columns k×l, the
-            // output rows og×l, all row-major.
+            // SAFETY: in bounds by `ConvDims::checked`: W_g (og×k, row-major from gi·og·k)
+            // ends at groups·og·k = w.len(); the group's columns (k×l from gi·k·l) end at
+            // C·kh·kw·l = cols.len(); the output rows (og×l from gi·og·l) end at o·l =
+            // ys.len(). `ys` does not overlap `w` or `cols`.
             unsafe {
                 gemm_into(
                     (d.og, d.l, d.k),
@@ -382,7 +433,9 @@ pub(crate) fn conv2d<T: FloatElement>(
                 )
             }
         }
-    })
+    };
+    // SAFETY: `run` writes all of every block (above).
+    unsafe { by_sample(g.n, per_sample, par, run) }
 }
 
 /// The gradient of [`conv2d`] with respect to its input, given the output gradient `gy`
@@ -394,9 +447,12 @@ pub(crate) fn conv2d_input_grad<T: FloatElement>(
     o: usize,
     groups: usize,
 ) -> Vec<T> {
-    let d = ConvDims::new(g, o, groups);
-    let par = split_samples(g, o * d.l * d.k);
-    by_sample(g.n, g.c * d.hw, par, |scratch, i, dx| {
+    let d = ConvDims::checked(g, o, groups, [None, Some(w.len()), Some(gy.len())]);
+    let par = split_samples(g, (o * d.l).saturating_mul(d.k));
+    // SAFETY: the closure writes all of `dx` (C·h·w): zeros when there is no product, the
+    // products themselves for a pointwise kernel (its columns are `dx`: groups·k·l =
+    // C·h·w), else zeros and then the folded columns added.
+    let run = |scratch: &mut Vec<T>, i: usize, dx: &mut [T]| {
         if d.og == 0 || d.l == 0 {
             dx.fill(T::zero());
             return;
@@ -413,7 +469,11 @@ pub(crate) fn conv2d_input_grad<T: FloatElement>(
             scratch.as_mut_ptr()
         };
         for gi in 0..groups {
-            // SAFETY: W_gᵀ is k×og (W_g is og×k row-major), gy_g og×l, the columns k×l.
+            // SAFETY: in bounds by `ConvDims::checked`: W_gᵀ (k×og, W_g og×k row-major
+            // from gi·og·k) ends at w.len(); gy_g (og×l from gi·og·l) ends at o·l =
+            // gys.len(); the columns (k×l from gi·k·l) end at C·kh·kw·l, the length of
+            // `scratch` (resized above), or at C·h·w = dx.len() when pointwise (then
+            // kh = kw = 1 and l = h·w). The columns overlap neither `w` nor `gy`.
             unsafe {
                 gemm_into(
                     (d.k, d.l, d.og),
@@ -437,7 +497,9 @@ pub(crate) fn conv2d_input_grad<T: FloatElement>(
                 }
             }
         }
-    })
+    };
+    // SAFETY: `run` writes all of every block (above).
+    unsafe { by_sample(g.n, g.c * d.hw, par, run) }
 }
 
 /// The gradient of [`conv2d`] with respect to its weights, given the input `x` and the
@@ -449,14 +511,18 @@ pub(crate) fn conv2d_weight_grad<T: FloatElement>(
     o: usize,
     groups: usize,
 ) -> Vec<T> {
-    let d = ConvDims::new(g, o, groups);
+    let d = ConvDims::checked(g, o, groups, [Some(x.len()), None, Some(gy.len())]);
     let size = o * d.k;
     // Adds sample i's contribution to `acc` (`first`: overwrite instead).
     let add = |acc: &mut [T], scratch: &mut Vec<T>, i: usize, first: bool| {
         let cols = sample_cols(x, i, g, &d, scratch);
         let gys = &gy[i * o * d.l..(i + 1) * o * d.l];
         for gi in 0..groups {
-            // SAFETY: gy_g is og×l, the columns' transpose l×k, dW_g og×k.
+            // SAFETY: in bounds by `ConvDims::checked`: gy_g (og×l from gi·og·l) ends at
+            // o·l = gys.len(); the columns' transpose (l×k from gi·k·l) ends at C·kh·kw·l
+            // = cols.len(); dW_g (og×k from gi·og·k) ends at o·k = acc.len() (`size`).
+            // `acc` is initialised (filled, or written by the first sample) and overlaps
+            // neither operand.
             unsafe {
                 gemm_into(
                     (d.og, d.k, d.l),
@@ -473,7 +539,7 @@ pub(crate) fn conv2d_weight_grad<T: FloatElement>(
     if g.n == 0 || d.l == 0 || size == 0 {
         return pool::filled(size, T::zero());
     }
-    if split_samples(g, o * d.l * d.k) {
+    if split_samples(g, (o * d.l).saturating_mul(d.k)) {
         let chunk = g.n.div_ceil(rayon::current_num_threads());
         let partial: Vec<Vec<T>> = (0..g.n)
             .into_par_iter()
@@ -596,23 +662,29 @@ fn pool_planes<U: Send>(
 pub(crate) fn max_pool2d<T: FloatElement>(x: &[T], g: &Conv2dGeometry) -> Vec<T> {
     let win = Windows::new(g);
     let (hw, l) = (g.h * g.w, g.ho * g.wo);
-    pool::build(g.n * g.c * l, |out| {
-        pool_planes(out, l, out.len() * g.kh * g.kw, |(nc, dst)| {
-            let src = &x[nc * hw..(nc + 1) * hw];
-            if win.two_by_two() {
-                if !window2x2::max(src, g, dst) {
-                    vectorized(
-                        #[inline(always)]
-                        || max_2x2(src, g, dst),
-                    );
+    // SAFETY: `out` is split into its `l`-element planes (none when `l == 0`, and then
+    // `out` is empty); each plane is written whole: by `window2x2::max` (it asserts the
+    // plane's size), by `max_2x2` (one write per output row element), or element by
+    // element below.
+    unsafe {
+        pool::build(g.n * g.c * l, |out| {
+            pool_planes(out, l, out.len() * g.kh * g.kw, |(nc, dst)| {
+                let src = &x[nc * hw..(nc + 1) * hw];
+                if win.two_by_two() {
+                    if !window2x2::max(src, g, dst) {
+                        vectorized(
+                            #[inline(always)]
+                            || max_2x2(src, g, dst),
+                        );
+                    }
+                    return;
                 }
-                return;
-            }
-            for (k, o) in dst.iter_mut().enumerate() {
-                o.write(src[win.argmax(src, k / g.wo, k % g.wo)]);
-            }
+                for (k, o) in dst.iter_mut().enumerate() {
+                    o.write(src[win.argmax(src, k / g.wo, k % g.wo)]);
+                }
+            })
         })
-    })
+    }
 }
 
 /// The gradient of [`max_pool2d`] with respect to its input: each output gradient `gy`
@@ -627,17 +699,22 @@ pub(crate) fn max_pool2d_backward<T: FloatElement>(
     let (hw, l) = (g.h * g.w, g.ho * g.wo);
     let work = g.n * g.c * l * g.kh * g.kw;
     if win.two_by_two() {
-        return pool::build(g.n * g.c * hw, |out| {
-            pool_planes(out, hw, work, |(nc, dst)| {
-                let (src, gs) = (&x[nc * hw..(nc + 1) * hw], &gy[nc * l..(nc + 1) * l]);
-                if !window2x2::route(src, gs, g, dst) {
-                    vectorized(
-                        #[inline(always)]
-                        || route_2x2(src, gs, g, dst),
-                    );
-                }
+        // SAFETY: each `hw`-element plane of `out` is written whole by `window2x2::route`
+        // or `route_2x2` (window positions, and zeros for the rows and columns no window
+        // covers).
+        return unsafe {
+            pool::build(g.n * g.c * hw, |out| {
+                pool_planes(out, hw, work, |(nc, dst)| {
+                    let (src, gs) = (&x[nc * hw..(nc + 1) * hw], &gy[nc * l..(nc + 1) * l]);
+                    if !window2x2::route(src, gs, g, dst) {
+                        vectorized(
+                            #[inline(always)]
+                            || route_2x2(src, gs, g, dst),
+                        );
+                    }
+                })
             })
-        });
+        };
     }
     let mut out = pool::filled(g.n * g.c * hw, T::zero());
     pool_planes(&mut out, hw, work, |(nc, dst)| {
@@ -655,23 +732,26 @@ pub(crate) fn max_pool2d_backward<T: FloatElement>(
 pub(crate) fn max_pool2d_select<T: FloatElement>(x: &[T], v: &[T], g: &Conv2dGeometry) -> Vec<T> {
     let win = Windows::new(g);
     let (hw, l) = (g.h * g.w, g.ho * g.wo);
-    pool::build(g.n * g.c * l, |out| {
-        pool_planes(out, l, out.len() * g.kh * g.kw, |(nc, dst)| {
-            let (src, vs) = (&x[nc * hw..(nc + 1) * hw], &v[nc * hw..(nc + 1) * hw]);
-            if win.two_by_two() {
-                if !window2x2::select(src, vs, g, dst) {
-                    vectorized(
-                        #[inline(always)]
-                        || select_2x2(src, vs, g, dst),
-                    );
+    // SAFETY: as in `max_pool2d`: every `l`-element plane is written whole.
+    unsafe {
+        pool::build(g.n * g.c * l, |out| {
+            pool_planes(out, l, out.len() * g.kh * g.kw, |(nc, dst)| {
+                let (src, vs) = (&x[nc * hw..(nc + 1) * hw], &v[nc * hw..(nc + 1) * hw]);
+                if win.two_by_two() {
+                    if !window2x2::select(src, vs, g, dst) {
+                        vectorized(
+                            #[inline(always)]
+                            || select_2x2(src, vs, g, dst),
+                        );
+                    }
+                    return;
                 }
-                return;
-            }
-            for (k, o) in dst.iter_mut().enumerate() {
-                o.write(vs[win.argmax(src, k / g.wo, k % g.wo)]);
-            }
+                for (k, o) in dst.iter_mut().enumerate() {
+                    o.write(vs[win.argmax(src, k / g.wo, k % g.wo)]);
+                }
+            })
         })
-    })
+    }
 }
 
 /// Whether `s`, seen after the running maximum `v`, replaces it: the first maximum wins
@@ -837,6 +917,56 @@ mod tests {
         });
     }
 
+    /// im2col and col2im of one plane against their definitions, position by position, over
+    /// a spread of geometries: taps entirely in the padding (a padding wider than the
+    /// window needs), strides, dilations, and outputs of any size.
+    #[test]
+    fn unfold_and_fold_match_their_definitions() {
+        for (h, w) in [(1, 1), (1, 3), (4, 2), (5, 5)] {
+            for k in [(1, 1), (1, 3), (3, 2), (2, 2)] {
+                for stride in [(1, 1), (2, 1), (1, 3)] {
+                    for padding in [(0, 0), (1, 2), (3, 4)] {
+                        for dilation in [(1, 1), (1, 2), (2, 1)] {
+                            let Some(g) =
+                                Conv2dGeometry::new((1, 1, h, w), k, stride, padding, dilation)
+                            else {
+                                continue;
+                            };
+                            let (l, kk) = (g.ho * g.wo, g.kh * g.kw);
+                            let src: Vec<f64> = (0..h * w).map(|i| i as f64 + 1.0).collect();
+                            let cols: Vec<f64> =
+                                (0..kk * l).map(|i| (i % 5) as f64 - 2.0).collect();
+                            let mut unfolded = vec![-1.0; kk * l];
+                            unfold_plane(&src, &mut unfolded, &g);
+                            let mut folded = vec![0.0; h * w];
+                            fold_plane(&cols, &mut folded, &g);
+                            let (mut want_u, mut want_f) = (vec![0.0; kk * l], vec![0.0; h * w]);
+                            for (ki, kj, oh, ow) in (0..g.kh).flat_map(|ki| {
+                                (0..g.kw).flat_map(move |kj| {
+                                    (0..g.ho).flat_map(move |oh| {
+                                        (0..g.wo).map(move |ow| (ki, kj, oh, ow))
+                                    })
+                                })
+                            }) {
+                                let (Some(ih), Some(iw)) = (
+                                    src_pos(oh, ki, g.stride.0, g.padding.0, g.dilation.0, h),
+                                    src_pos(ow, kj, g.stride.1, g.padding.1, g.dilation.1, w),
+                                ) else {
+                                    continue;
+                                };
+                                let at = (ki * g.kw + kj) * l + oh * g.wo + ow;
+                                want_u[at] = src[ih * w + iw];
+                                want_f[ih * w + iw] += cols[at];
+                            }
+                            assert_eq!(unfolded, want_u, "{g:?}");
+                            assert_eq!(folded, want_f, "{g:?}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn valid_range_matches_brute_force() {
         for out in 1..6 {
@@ -911,6 +1041,48 @@ mod tests {
             }
         }
         assert!(routed == want_routed, "route {h}×{w}");
+    }
+
+    fn geometry_3x3() -> Conv2dGeometry {
+        Conv2dGeometry::new((1, 2, 4, 4), (3, 3), (1, 1), (1, 1), (1, 1)).unwrap()
+    }
+
+    /// The convolution kernels read their operands through raw pointers at offsets
+    /// computed from the geometry; operands shorter than it describes are refused before
+    /// any read (before, the products read past the end of the weights).
+    #[test]
+    #[should_panic(expected = "conv2d kernel")]
+    fn weights_shorter_than_the_geometry_are_refused() {
+        let g = geometry_3x3();
+        let (x, w) = (vec![1.0f32; 2 * 16], vec![1.0f32; 2 * 2 * 9 - 1]);
+        conv2d(&x, &w, None, &g, 2, 1);
+    }
+
+    #[test]
+    #[should_panic(expected = "conv2d kernel")]
+    fn output_gradients_shorter_than_the_geometry_are_refused() {
+        let g = geometry_3x3();
+        let (gy, w) = (vec![1.0f64; 2 * 16 - 3], vec![1.0f64; 2 * 2 * 9]);
+        conv2d_input_grad(&gy, &w, &g, 2, 1);
+    }
+
+    #[test]
+    #[should_panic(expected = "conv2d kernel")]
+    fn groups_must_divide_the_channels() {
+        let g = geometry_3x3();
+        let (x, gy) = (vec![1.0f64; 2 * 16], vec![1.0f64; 3 * 16]);
+        conv2d_weight_grad(&x, &gy, &g, 3, 2);
+    }
+
+    #[test]
+    fn operands_of_the_geometrys_sizes_are_accepted() {
+        let g = geometry_3x3();
+        let (x, w) = (vec![1.0f64; 2 * 16], vec![1.0f64; 2 * 2 * 9]);
+        let y = conv2d(&x, &w, None, &g, 2, 1);
+        // The centre of the 4×4 image sees all 9 taps of both channels.
+        assert_eq!((y.len(), y[5]), (2 * 16, 18.0));
+        assert_eq!(conv2d_input_grad(&y, &w, &g, 2, 1).len(), 2 * 16);
+        assert_eq!(conv2d_weight_grad(&x, &y, &g, 2, 1).len(), 2 * 2 * 9);
     }
 
     proptest::proptest! {

@@ -28,10 +28,18 @@ use crate::tensor::FloatElement;
 pub(crate) fn vectorized<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     {
+        /// `f` compiled with AVX-512.
+        ///
+        /// # Safety
+        /// The processor must support the features enabled here.
         #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
         unsafe fn avx512<R>(f: impl FnOnce() -> R) -> R {
             f()
         }
+        /// `f` compiled with AVX2 and FMA.
+        ///
+        /// # Safety
+        /// The processor must support the features enabled here.
         #[target_feature(enable = "avx2,fma")]
         unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
             f()
@@ -44,11 +52,13 @@ pub(crate) fn vectorized<R>(f: impl FnOnce() -> R) -> R {
             && std::arch::is_x86_feature_detected!("avx512dq")
             && std::arch::is_x86_feature_detected!("avx512vl")
         {
-            // SAFETY: the processor supports the features `avx512` is compiled with.
+            // SAFETY: the run-time tests just above found every feature `avx512` is
+            // compiled with.
             return unsafe { avx512(f) };
         }
         if has_avx2 {
-            // SAFETY: the processor supports the features `avx2` is compiled with.
+            // SAFETY: the run-time tests above found AVX2 and FMA, the features `avx2` is
+            // compiled with.
             return unsafe { avx2(f) };
         }
     }

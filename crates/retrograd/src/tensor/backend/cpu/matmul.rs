@@ -12,7 +12,11 @@ pub(crate) const PAR_GEMM_WORK: usize = 1 << 22;
 /// A raw pointer that may cross threads: each thread writes a disjoint part of the buffer.
 #[derive(Clone, Copy)]
 pub(crate) struct SendPtr<T>(pub(crate) *mut T);
+// SAFETY: a `SendPtr` is only a pointer value; dereferencing it is unsafe on its own. The
+// users (`matmul`, `conv::by_sample`) point it at a buffer that outlives the parallel
+// section, and each thread writes a disjoint part of it (stated at each dereference).
 unsafe impl<T> Send for SendPtr<T> {}
+// SAFETY: as for `Send`: sharing the pointer value between threads is harmless.
 unsafe impl<T> Sync for SendPtr<T> {}
 impl<T> SendPtr<T> {
     pub(crate) fn get(&self) -> *mut T {
@@ -27,8 +31,10 @@ pub(crate) struct Mat<T>(pub(crate) *const T, pub(crate) isize, pub(crate) isize
 /// `dst (m×n) = a (m×k) · b (k×n)`, or `dst += a · b` with `accumulate`.
 ///
 /// # Safety
-/// Every element the three strided matrices describe must be valid (and `dst`'s writable and
-/// not aliased by `a` or `b`).
+/// Every element the three strided matrices describe (`m×k` from `a`, `k×n` from `b`,
+/// `m×n` from `dst`, each from its pointer with its row and column strides) must lie in
+/// one live allocation; `dst`'s must be writable, initialised when `accumulate`, and not
+/// overlap `a`'s or `b`'s. The `gemm` crate reads and writes exactly those elements.
 #[allow(clippy::too_many_arguments)]
 #[inline]
 pub(crate) unsafe fn gemm_into<T: 'static + num_traits::Zero + num_traits::One>(
@@ -41,6 +47,7 @@ pub(crate) unsafe fn gemm_into<T: 'static + num_traits::Zero + num_traits::One>(
     par: Parallelism,
 ) {
     let alpha = if accumulate { T::one() } else { T::zero() };
+    // SAFETY: the caller's contract is `gemm`'s: the strided operands are valid as described.
     gemm(
         m,
         n,
@@ -73,15 +80,35 @@ pub(crate) fn matmul<
     b: &[T],
     lb: &Layout,
 ) -> Vec<T> {
+    // The products below read `a` and `b` through raw pointers at every position their
+    // layouts describe. Checked here, once per call, rather than trusted: the operands
+    // have one shape of batch and inner sizes, and each layout lies inside its slice
+    // (`fits_in`: checked arithmetic). Then every offset computed below is a position of
+    // one of the layouts, inside its slice.
     let r = la.dims.len();
+    assert!(
+        r >= 2
+            && lb.dims.len() == r
+            && la.dims[..r - 2] == lb.dims[..r - 2]
+            && la.dims[r - 1] == lb.dims[r - 2]
+            && la.fits_in(a.len())
+            && lb.fits_in(b.len()),
+        "matmul kernel: operands {la:?} ({} elements) and {lb:?} ({} elements) do not fit",
+        a.len(),
+        b.len()
+    );
     let (m, k, n) = (la.dims[r - 2], la.dims[r - 1], lb.dims[r - 1]);
     let batch_dims = &la.dims[..r - 2];
     let nb: usize = batch_dims.iter().product();
-    if k == 0 || nb * m * n == 0 {
-        return vec![T::zero(); nb * m * n];
+    let total = nb
+        .checked_mul(m)
+        .and_then(|x| x.checked_mul(n))
+        .expect("matmul kernel: the op checks the product's size");
+    if k == 0 || total == 0 {
+        return vec![T::zero(); total];
     }
     // gemm overwrites every element (read_dst = false), so the buffer needs no zeroing.
-    let mut out: Vec<T> = super::pool::take(nb * m * n);
+    let mut out: Vec<T> = super::pool::take(total);
     // Base offsets of each batch's matrices.
     let mut bases = Vec::with_capacity(nb);
     if batch_dims.is_empty() {
@@ -101,13 +128,18 @@ pub(crate) fn matmul<
     }
     let (a_rs, a_cs) = (la.strides[r - 2], la.strides[r - 1]);
     let (b_rs, b_cs) = (lb.strides[r - 2], lb.strides[r - 1]);
-    let work = m * n * k;
+    // Only a threading heuristic: saturating, as `k` is not part of the output's size.
+    let work = m.saturating_mul(n).saturating_mul(k);
     let dst = SendPtr(out.as_mut_ptr());
     // Columns `cols` of batch `i`'s product.
     let part = |i: usize, cols: std::ops::Range<usize>, par: Parallelism| {
         let (oa, ob) = bases[i];
-        // SAFETY: every (batch, row, col) of `out` is written by exactly one call; `a` and `b`
-        // are valid for all offsets their layouts describe.
+        // SAFETY: reads: `oa`/`ob` are the offsets of batch `i`'s first elements, and with
+        // the row and column strides (columns from `cols.start`, `cols ⊆ 0..n`) gemm reads
+        // only positions of `la`/`lb`, which the assertion above found inside `a`/`b`.
+        // Writes: rows `0..m`, columns `cols` of batch `i`, inside the capacity `total` of
+        // `out` (`i < nb`); every (batch, row, column) is written by exactly one call (the
+        // batches and column blocks below partition them), so threads write disjoint parts.
         unsafe {
             gemm(
                 m,
@@ -151,7 +183,8 @@ pub(crate) fn matmul<
         }
     };
     let threads = rayon::current_num_threads();
-    if nb > 1 && work * nb >= PAR_GEMM_WORK && threads > 1 && work < PAR_GEMM_WORK * 4 {
+    if nb > 1 && work.saturating_mul(nb) >= PAR_GEMM_WORK && threads > 1 && work < PAR_GEMM_WORK * 4
+    {
         (0..nb).into_par_iter().for_each(|i| run(i, false));
     } else {
         let threaded = work >= PAR_GEMM_WORK && threads > 1;
@@ -159,7 +192,53 @@ pub(crate) fn matmul<
             run(i, threaded);
         }
     }
-    // SAFETY: the products above wrote all nb·m·n elements (T is a plain float).
-    unsafe { out.set_len(nb * m * n) };
+    // SAFETY: the products above wrote all `total` elements (each batch's columns
+    // `0..n` in blocks, `read_dst` off, `k > 0`), within the capacity taken; `T` is a
+    // plain float.
+    unsafe { out.set_len(total) };
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout(dims: &[usize], strides: &[isize], offset: usize) -> Layout {
+        Layout {
+            dims: dims.to_vec(),
+            strides: strides.to_vec(),
+            offset,
+        }
+    }
+
+    #[test]
+    fn products_of_strided_views() {
+        let a: Vec<f64> = (0..7).map(f64::from).collect();
+        // [[1, 2], [3, 4]] (offset 1) times its transpose read from the same data.
+        let la = layout(&[2, 2], &[2, 1], 1);
+        let lb = layout(&[2, 2], &[1, 2], 1);
+        assert_eq!(matmul(&a, &la, &a, &lb), vec![5.0, 11.0, 11.0, 25.0]);
+    }
+
+    /// A layout that reaches past its slice is refused before gemm reads through it.
+    #[test]
+    #[should_panic(expected = "matmul kernel")]
+    fn operands_outside_their_slices_are_refused() {
+        let a = vec![1.0f32; 6];
+        let la = layout(&[2, 3], &[3, 1], 1); // its last element is a[6]
+        let lb = layout(&[3, 2], &[2, 1], 0);
+        matmul(&a, &la, &a, &lb);
+    }
+
+    #[test]
+    #[should_panic(expected = "matmul kernel")]
+    fn inner_sizes_must_agree() {
+        let a = vec![1.0f32; 64];
+        matmul(
+            &a,
+            &layout(&[2, 3], &[3, 1], 0),
+            &a,
+            &layout(&[4, 2], &[2, 1], 0),
+        );
+    }
 }

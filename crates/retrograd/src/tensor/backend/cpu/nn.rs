@@ -181,39 +181,54 @@ impl Planes {
         f: impl Fn(T, T, C) -> T + Sync + Send,
     ) -> Vec<T> {
         let Planes { n, c, s } = *self;
-        pool::build(n * c * s, |out| {
-            if s == 0 || c == 0 {
-                return;
-            }
-            let row = c * s;
-            let fill = |(i, dst): (usize, &mut [MaybeUninit<T>])| {
-                let (ra, rb) = (&a[i * row..][..row], &b[i * row..][..row]);
-                vectorized(
-                    #[inline(always)]
-                    || {
-                        if s == 1 {
-                            for (((o, &u), &v), &k) in dst.iter_mut().zip(ra).zip(rb).zip(coef) {
-                                o.write(f(u, v, k));
+        // Every element is written only if there is a coefficient for every channel and
+        // values for every element: checked, not assumed (the loops below zip).
+        assert!(
+            coef.len() == c && a.len() == n * c * s && b.len() == a.len(),
+            "batch_norm kernel: {} and {} values and {} coefficients for {self:?}",
+            a.len(),
+            b.len(),
+            coef.len()
+        );
+        // SAFETY: with the lengths asserted above, `out` is `n` rows of `c·s`, each written
+        // whole: channel by channel (`s` values each, all `c` coefficients) or, for `s == 1`,
+        // one value per coefficient; with `s == 0` or `c == 0` it is empty.
+        unsafe {
+            pool::build(n * c * s, |out| {
+                if s == 0 || c == 0 {
+                    return;
+                }
+                let row = c * s;
+                let fill = |(i, dst): (usize, &mut [MaybeUninit<T>])| {
+                    let (ra, rb) = (&a[i * row..][..row], &b[i * row..][..row]);
+                    vectorized(
+                        #[inline(always)]
+                        || {
+                            if s == 1 {
+                                for (((o, &u), &v), &k) in dst.iter_mut().zip(ra).zip(rb).zip(coef)
+                                {
+                                    o.write(f(u, v, k));
+                                }
+                                return;
                             }
-                            return;
-                        }
-                        for (ch, &k) in coef.iter().enumerate() {
-                            let at = ch * s..(ch + 1) * s;
-                            for ((o, &u), &v) in
-                                dst[at.clone()].iter_mut().zip(&ra[at.clone()]).zip(&rb[at])
-                            {
-                                o.write(f(u, v, k));
+                            for (ch, &k) in coef.iter().enumerate() {
+                                let at = ch * s..(ch + 1) * s;
+                                for ((o, &u), &v) in
+                                    dst[at.clone()].iter_mut().zip(&ra[at.clone()]).zip(&rb[at])
+                                {
+                                    o.write(f(u, v, k));
+                                }
                             }
-                        }
-                    },
-                )
-            };
-            if parallel(out.len()) {
-                out.par_chunks_mut(row).enumerate().for_each(fill);
-            } else {
-                out.chunks_mut(row).enumerate().for_each(fill);
-            }
-        })
+                        },
+                    )
+                };
+                if parallel(out.len()) {
+                    out.par_chunks_mut(row).enumerate().for_each(fill);
+                } else {
+                    out.chunks_mut(row).enumerate().for_each(fill);
+                }
+            })
+        }
     }
 }
 
@@ -343,4 +358,29 @@ pub(crate) fn batch_norm_backward<T: FloatElement>(
         d.map(x, gy, &coef, |u, g, (m, a, k, b)| a * g + k * (u - m) + b)
     });
     (gx, gw, gb)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A per-channel map writes every element of a buffer that is never zeroed, so a
+    /// coefficient missing for a channel is refused rather than leaving that channel's
+    /// values uninitialised.
+    #[test]
+    #[should_panic(expected = "batch_norm kernel")]
+    fn a_coefficient_per_channel_is_required() {
+        let p = Planes { n: 2, c: 3, s: 4 };
+        let a = vec![1.0f32; 24];
+        p.map(&a, &a, &[1.0f32, 2.0], |u, v, k| u * v * k);
+    }
+
+    #[test]
+    fn per_channel_map() {
+        let p = Planes { n: 2, c: 3, s: 2 };
+        let a: Vec<f64> = (0..12).map(f64::from).collect();
+        let y = p.map(&a, &a, &[1.0, 10.0, 100.0], |u, _, k| u * k);
+        assert_eq!(&y[..6], &[0.0, 1.0, 20.0, 30.0, 400.0, 500.0]);
+        assert_eq!(y[11], 1100.0);
+    }
 }

@@ -195,43 +195,54 @@ where
     let n = l.elem_count();
     if let Some(r) = l.contiguous_range() {
         let src = &x[r];
-        return pool::build(n, |out| {
-            if parallel(n) {
-                out.par_chunks_mut(CHUNK)
-                    .zip(src.par_chunks(CHUNK))
-                    .for_each(|(o, s)| map_slice(o, s, &f));
-            } else {
-                map_slice(out, src, &f);
-            }
-        });
+        // SAFETY: `src` has exactly `n` elements (the range's length; slicing checked it),
+        // and the chunks of `out` and `src` pair up one to one, so `map_slice` writes each
+        // element of `out`.
+        return unsafe {
+            pool::build(n, |out| {
+                if parallel(n) {
+                    out.par_chunks_mut(CHUNK)
+                        .zip(src.par_chunks(CHUNK))
+                        .for_each(|(o, s)| map_slice(o, s, &f));
+                } else {
+                    map_slice(out, src, &f);
+                }
+            })
+        };
     }
     let (dims, [st]) = coalesce(&l.dims, [&l.strides]);
     let inner = *dims.last().unwrap();
     let is = *st.last().unwrap();
     // Read in tiles across a transpose (see `by_tiles`).
     let tiled = across_transpose(&st);
-    pool::build(n, |out| {
-        by_rows(out, &dims, &[st], [l.offset], |dst, offs| {
-            if tiled {
-                return by_tiles(dst, offs, inner, |[o], j| f(x[at(o, j, is)]));
-            }
-            for (dst, &[o]) in dst.chunks_exact_mut(inner).zip(offs) {
-                if is == 1 {
-                    map_slice(dst, &x[o..o + inner], &f);
-                } else if is == 0 {
-                    // A broadcast row: one value.
-                    let v = f(x[o]);
-                    for d in dst.iter_mut() {
-                        d.write(v);
-                    }
-                } else {
-                    for (j, d) in dst.iter_mut().enumerate() {
-                        d.write(f(x[at(o, j, is)]));
+    // SAFETY: `by_rows` hands out all of `out` (coalescing keeps the element count `n`),
+    // a group of whole rows at a time, and each group is written whole: in tiles that
+    // cover every column, or row by row (a slice of `inner` values, one value, or each
+    // position).
+    unsafe {
+        pool::build(n, |out| {
+            by_rows(out, &dims, &[st], [l.offset], |dst, offs| {
+                if tiled {
+                    return by_tiles(dst, offs, inner, |[o], j| f(x[at(o, j, is)]));
+                }
+                for (dst, &[o]) in dst.chunks_exact_mut(inner).zip(offs) {
+                    if is == 1 {
+                        map_slice(dst, &x[o..o + inner], &f);
+                    } else if is == 0 {
+                        // A broadcast row: one value.
+                        let v = f(x[o]);
+                        for d in dst.iter_mut() {
+                            d.write(v);
+                        }
+                    } else {
+                        for (j, d) in dst.iter_mut().enumerate() {
+                            d.write(f(x[at(o, j, is)]));
+                        }
                     }
                 }
-            }
-        });
-    })
+            });
+        })
+    }
 }
 
 /// `f` applied pairwise to two views with equal dims (strides may be 0 for broadcasting).
@@ -247,62 +258,73 @@ where
     U: Copy + Send + Sync + Default + 'static,
 {
     let n = la.elem_count();
+    assert_eq!(la.dims, lb.dims, "zip: operands of different shapes");
     if let (Some(ra), Some(rb)) = (la.contiguous_range(), lb.contiguous_range()) {
         let (sa, sb) = (&a[ra], &b[rb]);
-        return pool::build(n, |out| {
-            if parallel(n) {
-                out.par_chunks_mut(CHUNK)
-                    .zip(sa.par_chunks(CHUNK).zip(sb.par_chunks(CHUNK)))
-                    .for_each(|(o, (x, y))| zip_slices(o, x, y, &f));
-            } else {
-                zip_slices(out, sa, sb, &f);
-            }
-        });
+        // SAFETY: with equal dims, `sa` and `sb` have exactly `n` elements each (slicing
+        // checked the ranges), and the chunks pair up one to one, so `zip_slices` writes
+        // each element of `out`.
+        return unsafe {
+            pool::build(n, |out| {
+                if parallel(n) {
+                    out.par_chunks_mut(CHUNK)
+                        .zip(sa.par_chunks(CHUNK).zip(sb.par_chunks(CHUNK)))
+                        .for_each(|(o, (x, y))| zip_slices(o, x, y, &f));
+                } else {
+                    zip_slices(out, sa, sb, &f);
+                }
+            })
+        };
     }
     let (dims, [sa, sb]) = coalesce(&la.dims, [&la.strides, &lb.strides]);
     let inner = *dims.last().unwrap();
     let (ia, ib) = (*sa.last().unwrap(), *sb.last().unwrap());
     // Tiled as in `map` when either operand is read across a transpose.
     let tiled = across_transpose(&sa) || across_transpose(&sb);
-    pool::build(n, |out| {
-        by_rows(
-            out,
-            &dims,
-            &[sa, sb],
-            [la.offset, lb.offset],
-            |dst, offs| {
-                if tiled {
-                    return by_tiles(dst, offs, inner, |[oa, ob], j| {
-                        f(a[at(oa, j, ia)], b[at(ob, j, ib)])
-                    });
-                }
-                for (dst, &[oa, ob]) in dst.chunks_exact_mut(inner).zip(offs) {
-                    match (ia, ib) {
-                        (1, 1) => zip_slices(dst, &a[oa..oa + inner], &b[ob..ob + inner], &f),
-                        (1, 0) => {
-                            let y = b[ob];
-                            map_slice(dst, &a[oa..oa + inner], &|x| f(x, y));
-                        }
-                        (0, 1) => {
-                            let x = a[oa];
-                            map_slice(dst, &b[ob..ob + inner], &|y| f(x, y));
-                        }
-                        (0, 0) => {
-                            let v = f(a[oa], b[ob]);
-                            for d in dst.iter_mut() {
-                                d.write(v);
+    // SAFETY: as in `map`: `by_rows` hands out all of `out` in groups of whole rows, and
+    // every branch below writes each element of its rows (slices of `inner` values from
+    // both operands, one broadcast value, or each position).
+    unsafe {
+        pool::build(n, |out| {
+            by_rows(
+                out,
+                &dims,
+                &[sa, sb],
+                [la.offset, lb.offset],
+                |dst, offs| {
+                    if tiled {
+                        return by_tiles(dst, offs, inner, |[oa, ob], j| {
+                            f(a[at(oa, j, ia)], b[at(ob, j, ib)])
+                        });
+                    }
+                    for (dst, &[oa, ob]) in dst.chunks_exact_mut(inner).zip(offs) {
+                        match (ia, ib) {
+                            (1, 1) => zip_slices(dst, &a[oa..oa + inner], &b[ob..ob + inner], &f),
+                            (1, 0) => {
+                                let y = b[ob];
+                                map_slice(dst, &a[oa..oa + inner], &|x| f(x, y));
                             }
-                        }
-                        _ => {
-                            for (j, d) in dst.iter_mut().enumerate() {
-                                d.write(f(a[at(oa, j, ia)], b[at(ob, j, ib)]));
+                            (0, 1) => {
+                                let x = a[oa];
+                                map_slice(dst, &b[ob..ob + inner], &|y| f(x, y));
+                            }
+                            (0, 0) => {
+                                let v = f(a[oa], b[ob]);
+                                for d in dst.iter_mut() {
+                                    d.write(v);
+                                }
+                            }
+                            _ => {
+                                for (j, d) in dst.iter_mut().enumerate() {
+                                    d.write(f(a[at(oa, j, ia)], b[at(ob, j, ib)]));
+                                }
                             }
                         }
                     }
-                }
-            },
-        )
-    })
+                },
+            )
+        })
+    }
 }
 
 /// Writes `src` (laid out with the same dims as `dst`) into the view `dst` of `buf`.
@@ -380,7 +402,7 @@ mod tests {
             for l in &views {
                 let n = l.elem_count();
                 let y = map(&x, l, |v| 2.0 * v + 1.0);
-                let other = Layout::contiguous(l.dims.clone());
+                let other = Layout::contiguous("test", l.dims.clone()).unwrap();
                 let z = zip(&x, l, &x, &other, |a, b| a - b);
                 for i in 0..n {
                     assert_eq!(y[i], 2.0 * at(&x, l, i) + 1.0, "{:?}, element {i}", l.dims);

@@ -85,8 +85,12 @@ fn serve(h: &'static Helper) {
     let _ = h.thread.set(thread::current());
     loop {
         let job = wait(h);
-        // SAFETY: `job` is the address of a `Part` that its poster keeps alive until it has
-        // seen `done` (see `split`).
+        // SAFETY: a non-zero `job` is only ever the address of the `Part` local of a
+        // `split` call, stored before this helper's `job` and read here with Acquire;
+        // `split` does not return (so its `part`, and what the closure borrows, stay
+        // alive) until it has seen this helper's `done`, set below after the last use.
+        // `Part` is a shared reference to a `Sync` closure, so copying it out and calling
+        // it from this thread is sound.
         let part: Part<'_> = unsafe { *(job as *const Part<'_>) };
         let index = h.part.load(Ordering::Acquire);
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| part(index))) {

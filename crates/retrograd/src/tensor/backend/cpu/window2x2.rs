@@ -19,7 +19,9 @@ use std::mem::MaybeUninit;
 pub(super) fn max<T: Element>(src: &[T], g: &Conv2dGeometry, out: &mut [MaybeUninit<T>]) -> bool {
     #[cfg(target_arch = "x86_64")]
     if usable::<T>() {
-        // SAFETY: `usable`; the slices have the plane's sizes (checked inside).
+        // SAFETY: `usable` established that `T` is `f32` (for the casts) and that the
+        // processor has AVX2 (for the `target_feature` function); the slice lengths the
+        // kernel's pointer arithmetic relies on are asserted inside it.
         unsafe { avx2::max(cast(src), g, cast_mut(out)) };
         return true;
     }
@@ -36,7 +38,8 @@ pub(super) fn route<T: Element>(
 ) -> bool {
     #[cfg(target_arch = "x86_64")]
     if usable::<T>() {
-        // SAFETY: as in `max`.
+        // SAFETY: as in `max`: `usable` checked the type and the processor, the kernel
+        // asserts the lengths.
         unsafe { avx2::route(cast(src), cast(gy), g, cast_mut(out)) };
         return true;
     }
@@ -52,7 +55,8 @@ pub(super) fn select<T: Element>(
 ) -> bool {
     #[cfg(target_arch = "x86_64")]
     if usable::<T>() {
-        // SAFETY: as in `max`.
+        // SAFETY: as in `max`: `usable` checked the type and the processor, the kernel
+        // asserts the lengths.
         unsafe { avx2::select(cast(src), cast(v), g, cast_mut(out)) };
         return true;
     }
@@ -66,18 +70,29 @@ fn usable<T: Element>() -> bool {
     T::DTYPE == DType::F32 && avx2::available()
 }
 
-/// `&[T]` as `&[f32]`. Safety: `T` must be `f32`.
+/// `&[T]` as `&[f32]`.
+///
+/// # Safety
+/// `T` must be `f32` (then this is the same slice, same length and lifetime).
 #[cfg(target_arch = "x86_64")]
 unsafe fn cast<T>(s: &[T]) -> &[f32] {
     std::slice::from_raw_parts(s.as_ptr().cast(), s.len())
 }
 
-/// `&mut [MaybeUninit<T>]` as `&mut [MaybeUninit<f32>]`. Safety: `T` must be `f32`.
+/// `&mut [MaybeUninit<T>]` as `&mut [MaybeUninit<f32>]`.
+///
+/// # Safety
+/// `T` must be `f32` (then this is the same slice, same length and lifetime).
 #[cfg(target_arch = "x86_64")]
 unsafe fn cast_mut<T>(s: &mut [MaybeUninit<T>]) -> &mut [MaybeUninit<f32>] {
     std::slice::from_raw_parts_mut(s.as_mut_ptr().cast(), s.len())
 }
 
+// The helpers below are `unsafe` for two reasons: they use AVX2 instructions (they are
+// inlined into the `#[target_feature(enable = "avx2")]` kernels, which run only after
+// `available()`), and they read or write through raw pointers. Their `# Safety` sections
+// say which memory must be valid; the kernels establish it with the assertions at their
+// top (the plane sizes against the geometry) and say why at each call.
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use super::Conv2dGeometry;
@@ -89,6 +104,9 @@ mod avx2 {
     }
 
     /// The first `k` (≤ 8) lanes set.
+    ///
+    /// # Safety
+    /// AVX2 must be available.
     #[inline(always)]
     unsafe fn first(k: usize) -> __m256i {
         _mm256_cmpgt_epi32(
@@ -98,6 +116,9 @@ mod avx2 {
     }
 
     /// `2n` (n ≤ 8) floats from `p`, as two vectors (lanes past `2n` are zero and unread).
+    ///
+    /// # Safety
+    /// AVX2 must be available, and `p..p + 2n` readable (masked lanes are not accessed).
     #[inline(always)]
     unsafe fn load_pairs(p: *const f32, n: usize) -> (__m256, __m256) {
         if n == 8 {
@@ -114,6 +135,9 @@ mod avx2 {
     }
 
     /// Stores the first `2n` floats of `(lo, hi)` at `p`.
+    ///
+    /// # Safety
+    /// AVX2 must be available, and `p..p + 2n` writable (masked lanes are not accessed).
     #[inline(always)]
     unsafe fn store_pairs(p: *mut f32, n: usize, (lo, hi): (__m256, __m256)) {
         if n == 8 {
@@ -129,6 +153,9 @@ mod avx2 {
     }
 
     /// `n` (≤ 8) floats from `p`.
+    ///
+    /// # Safety
+    /// AVX2 must be available, and `p..p + n` readable.
     #[inline(always)]
     unsafe fn load(p: *const f32, n: usize) -> __m256 {
         if n == 8 {
@@ -139,6 +166,9 @@ mod avx2 {
     }
 
     /// Stores the first `n` (≤ 8) lanes of `v` at `p`.
+    ///
+    /// # Safety
+    /// AVX2 must be available, and `p..p + n` writable.
     #[inline(always)]
     unsafe fn store(p: *mut f32, n: usize, v: __m256) {
         if n == 8 {
@@ -149,6 +179,9 @@ mod avx2 {
     }
 
     /// Sixteen consecutive floats split into the even and the odd ones, in order.
+    ///
+    /// # Safety
+    /// AVX2 must be available (no memory is accessed).
     #[inline(always)]
     unsafe fn deinterleave((lo, hi): (__m256, __m256)) -> (__m256, __m256) {
         // The shuffles give [0 2 8 10 | 4 6 12 14]; reordering the 64-bit pairs fixes that.
@@ -160,6 +193,9 @@ mod avx2 {
     }
 
     /// The inverse of [`deinterleave`].
+    ///
+    /// # Safety
+    /// AVX2 must be available (no memory is accessed).
     #[inline(always)]
     unsafe fn interleave(even: __m256, odd: __m256) -> (__m256, __m256) {
         let (a, b) = (_mm256_unpacklo_ps(even, odd), _mm256_unpackhi_ps(even, odd));
@@ -170,6 +206,9 @@ mod avx2 {
     }
 
     /// Lanes where `s` beats `v`.
+    ///
+    /// # Safety
+    /// AVX2 must be available (no memory is accessed).
     #[inline(always)]
     unsafe fn beats(s: __m256, v: __m256) -> __m256 {
         _mm256_andnot_ps(
@@ -191,6 +230,9 @@ mod avx2 {
     }
 
     /// Decides the `n` windows starting at column `2·j` of the rows `top` and `bottom`.
+    ///
+    /// # Safety
+    /// AVX2 must be available, and `2n` floats readable from each of `top` and `bottom`.
     #[inline(always)]
     unsafe fn windows(top: *const f32, bottom: *const f32, n: usize) -> Windows {
         let (a, b) = deinterleave(load_pairs(top, n));
@@ -216,11 +258,19 @@ mod avx2 {
         }
     }
 
+    /// Window maxima of one plane (see `super::max`).
+    ///
+    /// # Safety
+    /// AVX2 must be available. (The memory accessed is checked here.)
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn max(src: &[f32], g: &Conv2dGeometry, out: &mut [MaybeUninit<f32>]) {
         assert!(src.len() == g.h * g.w && out.len() == g.ho * g.wo);
         assert!(2 * g.ho <= g.h && 2 * g.wo <= g.w);
         let (s, o, w) = (src.as_ptr(), out.as_mut_ptr().cast::<f32>(), g.w);
+        // SAFETY (every block): `oh < ho`, `j + n <= wo`; by the assertions above, the
+        // rows `2·oh` and `2·oh + 1` exist (`2·ho <= h`) and columns `2j..2j + 2n` are
+        // inside them (`2·wo <= w`), so both reads are inside `src`; the store,
+        // `oh·wo + j .. + n`, is inside `out` (`ho·wo`).
         blocks(g, |oh, j, n| {
             let top = s.add(2 * oh * w + 2 * j);
             let win = windows(top, top.add(w), n);
@@ -228,6 +278,10 @@ mod avx2 {
         });
     }
 
+    /// Routes one plane's output gradients to its window maxima (see `super::route`).
+    ///
+    /// # Safety
+    /// AVX2 must be available. (The memory accessed is checked here.)
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn route(
         src: &[f32],
@@ -238,11 +292,16 @@ mod avx2 {
         assert!(src.len() == g.h * g.w && out.len() == src.len() && gy.len() == g.ho * g.wo);
         assert!(2 * g.ho <= g.h && 2 * g.wo <= g.w);
         let (s, o, w) = (src.as_ptr(), out.as_mut_ptr().cast::<f32>(), g.w);
-        // Columns and rows that no window covers get zeros.
+        // Columns and rows that no window covers get zeros. SAFETY: row `r < h`, columns
+        // `from..w` of it: inside `out`, which has `h·w` elements (asserted).
         for r in 0..g.h {
             let from = if r < 2 * g.ho { 2 * g.wo } else { 0 };
             std::ptr::write_bytes(o.add(r * w + from), 0, w - from);
         }
+        // SAFETY (every block): as in `max`, the reads of `src` at `at` and `at + w` (2n
+        // floats each) are inside it, and so are the stores at the same positions of
+        // `out` (same size, asserted); `gy` is read at `oh·wo + j .. + n`, inside its
+        // `ho·wo` elements (asserted).
         blocks(g, |oh, j, n| {
             let at = 2 * oh * w + 2 * j;
             let win = windows(s.add(at), s.add(at + w), n);
@@ -263,6 +322,10 @@ mod avx2 {
         });
     }
 
+    /// Per window, the element of `v` where `src` has its maximum (see `super::select`).
+    ///
+    /// # Safety
+    /// AVX2 must be available. (The memory accessed is checked here.)
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn select(
         src: &[f32],
@@ -278,6 +341,8 @@ mod avx2 {
             out.as_mut_ptr().cast::<f32>(),
             g.w,
         );
+        // SAFETY (every block): as in `max`; `v` has the size of `src` (asserted), so its
+        // reads at the same positions are inside it too.
         blocks(g, |oh, j, n| {
             let at = 2 * oh * w + 2 * j;
             let win = windows(s.add(at), s.add(at + w), n);
