@@ -182,18 +182,24 @@ fn index_select_rejects_a_result_too_large_to_address() {
 #[test]
 fn windows_with_taps_entirely_in_the_padding_and_zero_dilation() {
     // Width 1, a 3-wide kernel dilated by 2 and padded by 2: the last tap lies in the
-    // padding for every output column (its input column would be past the row).
+    // padding for every output column (its input column would be past the row). Padding
+    // the height too makes the output 3 × 1, so the general loop (not the one for outputs
+    // of the input's size) runs.
     let x = Tensor::ones([1, 1, 1, 1], DType::F32);
     let w = Tensor::ones([1, 1, 1, 3], DType::F32);
     let opts = Conv2dOptions {
-        padding: (0, 2),
+        padding: (1, 2),
         dilation: (1, 2),
         ..Default::default()
     };
     let y = x.conv2d(&w, None, opts).unwrap();
-    assert_eq!(y.to_vec::<f32>().unwrap(), vec![1.0]);
-    let cols = x.unfold2d((1, 3), (1, 1), (0, 2), (1, 2)).unwrap();
-    assert_eq!(cols.to_vec::<f32>().unwrap(), vec![0.0, 1.0, 0.0]);
+    assert_eq!(y.to_vec::<f32>().unwrap(), vec![0.0, 1.0, 0.0]);
+    let cols = x.unfold2d((1, 3), (1, 1), (1, 2), (1, 2)).unwrap();
+    let mut want = vec![0.0; 9];
+    want[4] = 1.0; // the middle tap at the middle output
+    assert_eq!(cols.to_vec::<f32>().unwrap(), want);
+    let back = cols.fold2d((1, 1), (1, 3), (1, 1), (1, 2), (1, 2)).unwrap();
+    assert_eq!(back.to_vec::<f32>().unwrap(), vec![1.0]);
     // A dilation of 0 puts every tap on one pixel: refused like a stride of 0.
     let err = x.unfold2d((1, 3), (1, 1), (0, 1), (1, 0)).unwrap_err();
     names(&err.to_string(), "unfold2d", &["[1, 1, 1, 1]"]);
