@@ -30,6 +30,15 @@ fn statement<T: TapeScalar>(
     }
 }
 
+/// [`statement`] with one operand per element of `xs` (before constants are skipped).
+#[track_caller]
+fn statement_over<T: TapeScalar>(
+    xs: &[Var<T>],
+    fill: impl FnOnce(Option<&mut TapeCore<T>>) -> T,
+) -> Var<T> {
+    statement(TapeCore::for_operands(xs.iter().copied()), xs.len(), fill)
+}
+
 #[inline(always)]
 fn operand<T: TapeScalar>(tape: &mut Option<&mut TapeCore<T>>, x: Var<T>, partial: T) {
     if let Some(t) = tape {
@@ -47,18 +56,14 @@ fn operand<T: TapeScalar>(tape: &mut Option<&mut TapeCore<T>>, x: Var<T>, partia
 /// ```
 #[track_caller]
 pub fn sum<T: TapeScalar>(xs: &[Var<T>]) -> Var<T> {
-    statement(
-        TapeCore::for_operands(xs.iter().copied()),
-        xs.len(),
-        |mut tape| {
-            let mut total = T::zero();
-            for &x in xs {
-                total += x.value();
-                operand(&mut tape, x, T::one());
-            }
-            total
-        },
-    )
+    statement_over(xs, |mut tape| {
+        let mut total = T::zero();
+        for &x in xs {
+            total += x.value();
+            operand(&mut tape, x, T::one());
+        }
+        total
+    })
 }
 
 /// `Σ aᵢ·bᵢ`, recorded as one statement.
@@ -113,18 +118,14 @@ pub fn weighted_sum<T: TapeScalar>(weights: &[T], xs: &[Var<T>]) -> Var<T> {
         weights.len(),
         xs.len()
     );
-    statement(
-        TapeCore::for_operands(xs.iter().copied()),
-        xs.len(),
-        |mut tape| {
-            let mut total = T::zero();
-            for (&w, &x) in weights.iter().zip(xs) {
-                total += w * x.value();
-                operand(&mut tape, x, w);
-            }
-            total
-        },
-    )
+    statement_over(xs, |mut tape| {
+        let mut total = T::zero();
+        for (&w, &x) in weights.iter().zip(xs) {
+            total += w * x.value();
+            operand(&mut tape, x, w);
+        }
+        total
+    })
 }
 
 /// The Euclidean norm `√(Σ xᵢ²)`, recorded as one statement. Its gradient at the zero
@@ -143,21 +144,17 @@ pub fn norm<T: TapeScalar>(xs: &[Var<T>]) -> Var<T> {
         .map(|x| x.value() * x.value())
         .fold(T::zero(), |a, b| a + b)
         .sqrt();
-    statement(
-        TapeCore::for_operands(xs.iter().copied()),
-        xs.len(),
-        |mut tape| {
-            for &x in xs {
-                let d = if n.is_zero() {
-                    T::zero()
-                } else {
-                    x.value() / n
-                };
-                operand(&mut tape, x, d);
-            }
-            n
-        },
-    )
+    statement_over(xs, |mut tape| {
+        for &x in xs {
+            let d = if n.is_zero() {
+                T::zero()
+            } else {
+                x.value() / n
+            };
+            operand(&mut tape, x, d);
+        }
+        n
+    })
 }
 
 /// `Σ f(xᵢ)` for a scalar function `f`, recorded as one statement with one operand per
@@ -178,19 +175,15 @@ where
     T: TapeScalar,
     F: Fn(Dual<T>) -> Dual<T>,
 {
-    statement(
-        TapeCore::for_operands(xs.iter().copied()),
-        xs.len(),
-        |mut tape| {
-            let mut total = T::zero();
-            for &x in xs {
-                let y = f(Dual::variable(x.value(), 0));
-                total += y.value;
-                operand(&mut tape, x, y.tangent[0]);
-            }
-            total
-        },
-    )
+    statement_over(xs, |mut tape| {
+        let mut total = T::zero();
+        for &x in xs {
+            let y = f(Dual::variable(x.value(), 0));
+            total += y.value;
+            operand(&mut tape, x, y.tangent[0]);
+        }
+        total
+    })
 }
 
 /// `Σ f(chunk)` over consecutive chunks of `K` elements, recorded as one statement with
@@ -221,23 +214,19 @@ where
         "retrograd::sum_map_chunks: length {} is not a multiple of the chunk size {K}",
         xs.len()
     );
-    statement(
-        TapeCore::for_operands(xs.iter().copied()),
-        xs.len(),
-        |mut tape| {
-            let mut total = T::zero();
-            for chunk in xs.chunks_exact(K) {
-                let args: [Dual<T, K>; K] =
-                    std::array::from_fn(|i| Dual::variable(chunk[i].value(), i));
-                let y = f(args);
-                total += y.value;
-                for (&x, &d) in chunk.iter().zip(&y.tangent) {
-                    operand(&mut tape, x, d);
-                }
+    statement_over(xs, |mut tape| {
+        let mut total = T::zero();
+        for chunk in xs.chunks_exact(K) {
+            let args: [Dual<T, K>; K] =
+                std::array::from_fn(|i| Dual::variable(chunk[i].value(), i));
+            let y = f(args);
+            total += y.value;
+            for (&x, &d) in chunk.iter().zip(&y.tangent) {
+                operand(&mut tape, x, d);
             }
-            total
-        },
-    )
+        }
+        total
+    })
 }
 
 /// Preaccumulation: evaluates `f` on `N` inputs with forward-mode [`Dual`] numbers and
