@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Memcheck (valgrind) over the tests of the code that uses `unsafe`: the scalar tape
-# (tests/scalar_tape.rs, checkpoint.rs, scalar_rules.rs) and the tensor CPU backend's unit
-# tests (GEMM and conv packing, 2×2 pooling windows, strided loops, the buffer pool, the
+# (tests/scalar_tape.rs, scalar_safety.rs, scalar_id_wrap.rs, checkpoint.rs,
+# scalar_rules.rs) and the tensor CPU backend's unit tests (GEMM and conv packing, 2×2 pooling windows, strided loops, the buffer pool, the
 # thread team, vectorised math; matrix products, convolutions and pooling through the
 # public API in tests/tensor_gradcheck.rs).
 #
@@ -23,6 +23,8 @@ export RAYON_NUM_THREADS=${RAYON_NUM_THREADS:-2}
 # name | cargo test selector | test-name filters, space-separated (empty: all tests)
 runs=(
     "scalar_tape|--test scalar_tape|"
+    "scalar_safety|--test scalar_safety|"
+    "scalar_id_wrap|--test scalar_id_wrap|"
     "checkpoint|--test checkpoint|"
     "scalar_rules|--test scalar_rules|"
     "tensor_backend|--lib|tensor::backend::cpu::"
