@@ -27,6 +27,10 @@ pub enum Error {
     Unsupported(String),
     /// A derivative check failed; the message names the input and both values.
     GradientMismatch(String),
+    /// A replayed recording reached a branch (a comparison, a test such as `is_nan()`, a
+    /// value read out) that answers otherwise at the new inputs than when it was
+    /// recorded; the message names the line. Record the function again at these inputs.
+    GuardChanged(String),
 }
 
 impl fmt::Display for Error {
@@ -41,6 +45,7 @@ impl fmt::Display for Error {
             }
             Error::Unsupported(what) => write!(f, "unsupported: {what}"),
             Error::GradientMismatch(what) => write!(f, "gradient check failed: {what}"),
+            Error::GuardChanged(what) => write!(f, "replay: {what}"),
         }
     }
 }

@@ -7,6 +7,8 @@
 //!   Jacobian or Hessian.
 //! - [`Dual`]: forward-mode numbers with one or several tangent directions.
 //! - [`checkpoint`]: differentiating long loops in bounded memory.
+//! - [`replay`]: record a function once, then evaluate and differentiate it at new inputs
+//!   without running it again.
 //! - [`tensor`]: tensors with define-by-run autograd, for models.
 //!
 //! ```
@@ -22,6 +24,7 @@ mod error;
 pub mod forward;
 pub mod gradcheck;
 mod real;
+pub mod replay;
 pub mod scalar;
 pub mod tensor;
 

@@ -10,7 +10,7 @@
 pub mod api;
 pub mod checkpoint;
 pub mod custom;
-mod ops;
+pub(crate) mod ops;
 pub mod rules;
 pub mod slice;
 pub mod tape;

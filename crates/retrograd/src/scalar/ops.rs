@@ -11,7 +11,7 @@ use std::ops::{
 
 /// A NaN result (`0·∞`, `0/0`, `x % 0`) gets NaN partials, so the NaN reaches the gradient.
 #[inline(always)]
-fn nan_guard<T: Real>(y: T, partials: (T, T)) -> (T, T) {
+pub(crate) fn nan_guard<T: Real>(y: T, partials: (T, T)) -> (T, T) {
     if y.is_nan() {
         (y, y)
     } else {
@@ -20,7 +20,7 @@ fn nan_guard<T: Real>(y: T, partials: (T, T)) -> (T, T) {
 }
 
 macro_rules! binary_operators {
-    ($($Op:ident, $op:ident, $OpAssign:ident, $op_assign:ident:
+    ([] $($Op:ident, $op:ident, $OpAssign:ident, $op_assign:ident:
        |$a:ident, $b:ident, $y:ident| $value:expr => $partials:expr;)*) => {$(
         impl<T: TapeScalar> $Op for Var<T> {
             type Output = Var<T>;
@@ -74,14 +74,24 @@ macro_rules! binary_operators {
     )*};
 }
 
-binary_operators! {
+/// The arithmetic operators: `Trait, method, AssignTrait, assign_method: |a, b, y| value =>
+/// (∂/∂a, ∂/∂b)`. Passed to a macro that makes operator impls of them (on `Var`) or
+/// operations to replay (`crate::replay`).
+macro_rules! operator_table {
+    ($apply:ident $(, $arg:tt)*) => {
+        $apply! { [$($arg)*]
     // operator                        value          (∂/∂a, ∂/∂b), given a, b and the value y
     Add, add, AddAssign, add_assign: |a, b, _y| a + b => (T::one(), T::one());
     Sub, sub, SubAssign, sub_assign: |a, b, _y| a - b => (T::one(), -T::one());
     Mul, mul, MulAssign, mul_assign: |a, b, y| a * b => nan_guard(y, (b, a));
     Div, div, DivAssign, div_assign: |a, b, y| a / b => nan_guard(y, (b.recip(), -y / b));
     Rem, rem, RemAssign, rem_assign: |a, b, y| a % b => nan_guard(y, (T::one(), -(a / b).trunc()));
+        }
+    };
 }
+pub(crate) use operator_table;
+
+operator_table!(binary_operators);
 
 impl<T: TapeScalar> Neg for Var<T> {
     type Output = Var<T>;

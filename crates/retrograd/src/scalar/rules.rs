@@ -28,7 +28,7 @@ use num_traits::{Float, FloatConst, Num, NumCast, One, ToPrimitive, Zero};
 use std::num::FpCategory;
 
 /// Partials of `max(a, b)`: the selected argument gets 1, a tie ½ each.
-fn max_partials<T: Real>(a: T, b: T) -> (T, T) {
+pub(crate) fn max_partials<T: Real>(a: T, b: T) -> (T, T) {
     let (one, zero, half) = (T::one(), T::zero(), T::from_f64(0.5));
     if a > b || b.is_nan() {
         (one, zero)
@@ -39,53 +39,12 @@ fn max_partials<T: Real>(a: T, b: T) -> (T, T) {
     }
 }
 
-/// Defines unary methods from a table of `name: |x, y| value => derivative` where `x` is
-/// the argument's value and `y` the result's value.
-macro_rules! unary_rules {
-    ($($name:ident: |$x:ident, $y:ident| $value:expr => $derivative:expr;)*) => {$(
-        #[inline(always)]
-        #[track_caller]
-        fn $name(self) -> Self {
-            let $x = self.value();
-            let $y = $value;
-            self.unary($y, || if $y.is_nan() { $y } else { $derivative })
-        }
-    )*};
-}
-
-/// Defines binary methods from a table of `name: |a, b, y| value => (∂/∂a, ∂/∂b)`.
-macro_rules! binary_rules {
-    ($($name:ident: |$a:ident, $b:ident, $y:ident| $value:expr => $partials:expr;)*) => {$(
-        #[inline(always)]
-        #[track_caller]
-        fn $name(self, other: Self) -> Self {
-            let ($a, $b) = (self.value(), other.value());
-            let $y = $value;
-            self.binary(other, $y, || if $y.is_nan() { ($y, $y) } else { $partials })
-        }
-    )*};
-}
-
-/// Defines methods that only read the value.
-macro_rules! by_value {
-    ($($name:ident -> $ret:ty;)*) => {$(
-        fn $name(self) -> $ret {
-            self.value().$name()
-        }
-    )*};
-}
-
-/// Defines constructors of constants.
-macro_rules! constants {
-    ($($name:ident),*) => {$(
-        fn $name() -> Self {
-            Var::constant(T::$name())
-        }
-    )*};
-}
-
-impl<T: TapeScalar> Float for Var<T> {
-    unary_rules! {
+/// The rules of the one-argument functions of `num_traits::Float`: `name: |x, y| value =>
+/// derivative`, given the argument `x` and the value `y`. Passed to a macro that makes
+/// methods of them (on `Var`) or operations to replay (`crate::replay`).
+macro_rules! unary_table {
+    ($apply:ident $(, $arg:tt)*) => {
+        $apply! { [$($arg)*]
         // name       value                  derivative, given x and y = value
         floor:    |x, _y| x.floor()         => T::zero();
         ceil:     |x, _y| x.ceil()          => T::zero();
@@ -118,9 +77,27 @@ impl<T: TapeScalar> Float for Var<T> {
         atanh:    |x, _y| x.atanh()         => (T::one() - x * x).recip();
         to_degrees: |x, _y| x.to_degrees() => T::from_f64(180.0) / T::PI();
         to_radians: |x, _y| x.to_radians() => T::PI() / T::from_f64(180.0);
-    }
+        }
+    };
+}
+pub(crate) use unary_table;
 
-    binary_rules! {
+/// The rules of the one-argument functions [`Real`] adds to `Float`, as [`unary_table`].
+macro_rules! real_unary_table {
+    ($apply:ident $(, $arg:tt)*) => {
+        $apply! { [$($arg)*]
+        erf:  |x, _y| x.erf()  => T::from_f64(std::f64::consts::FRAC_2_SQRT_PI) * (-x * x).exp();
+        erfc: |x, _y| x.erfc() => -T::from_f64(std::f64::consts::FRAC_2_SQRT_PI) * (-x * x).exp();
+        }
+    };
+}
+pub(crate) use real_unary_table;
+
+/// The rules of the two-argument functions of `num_traits::Float`: `name: |a, b, y| value =>
+/// (∂/∂a, ∂/∂b)`, as [`unary_table`].
+macro_rules! binary_table {
+    ($apply:ident $(, $arg:tt)*) => {
+        $apply! { [$($arg)*]
         // name       value                  (∂/∂a, ∂/∂b), given a, b and y = value
         powf:     |a, b, y| a.powf(b)       => (if a.is_zero() && b.is_zero() { T::zero() } else { b * a.powf(b - T::one()) },
                                                 if y.is_zero() { T::zero() } else { y * a.ln() });
@@ -136,20 +113,75 @@ impl<T: TapeScalar> Float for Var<T> {
             if h.is_zero() { (T::zero(), T::zero()) } else { (b / h / h, -a / h / h) }
         };
         copysign: |a, b, y| a.copysign(b)   => (if y.is_sign_negative() == a.is_sign_negative() { T::one() } else { -T::one() }, T::zero());
+        }
+    };
+}
+pub(crate) use binary_table;
+
+/// The derivative of `x.powi(n)`: `n·xⁿ⁻¹`, and 0 for `n = 0`.
+pub(crate) fn powi_derivative<T: Real>(x: T, n: i32) -> T {
+    if n == 0 {
+        T::zero()
+    } else {
+        T::from_f64(n as f64) * x.powi(n - 1)
     }
+}
+
+/// Defines unary methods from a table of `name: |x, y| value => derivative` where `x` is
+/// the argument's value and `y` the result's value.
+macro_rules! unary_rules {
+    ([] $($name:ident: |$x:ident, $y:ident| $value:expr => $derivative:expr;)*) => {$(
+        #[inline(always)]
+        #[track_caller]
+        fn $name(self) -> Self {
+            let $x = self.value();
+            let $y = $value;
+            self.unary($y, || if $y.is_nan() { $y } else { $derivative })
+        }
+    )*};
+}
+
+/// Defines binary methods from a table of `name: |a, b, y| value => (∂/∂a, ∂/∂b)`.
+macro_rules! binary_rules {
+    ([] $($name:ident: |$a:ident, $b:ident, $y:ident| $value:expr => $partials:expr;)*) => {$(
+        #[inline(always)]
+        #[track_caller]
+        fn $name(self, other: Self) -> Self {
+            let ($a, $b) = (self.value(), other.value());
+            let $y = $value;
+            self.binary(other, $y, || if $y.is_nan() { ($y, $y) } else { $partials })
+        }
+    )*};
+}
+
+/// Defines methods that only read the value.
+macro_rules! by_value {
+    ($($name:ident -> $ret:ty;)*) => {$(
+        fn $name(self) -> $ret {
+            self.value().$name()
+        }
+    )*};
+}
+
+/// Defines constructors of constants.
+macro_rules! constants {
+    ($($name:ident),*) => {$(
+        fn $name() -> Self {
+            Var::constant(T::$name())
+        }
+    )*};
+}
+
+impl<T: TapeScalar> Float for Var<T> {
+    unary_table!(unary_rules);
+    binary_table!(binary_rules);
 
     #[inline(always)]
     #[track_caller]
     fn powi(self, n: i32) -> Self {
         let x = self.value();
         let y = x.powi(n);
-        self.unary(y, || {
-            if n == 0 {
-                T::zero()
-            } else {
-                T::from_f64(n as f64) * x.powi(n - 1)
-            }
-        })
+        self.unary(y, || powi_derivative(x, n))
     }
 
     #[inline(always)]
@@ -190,10 +222,7 @@ impl<T: TapeScalar> Float for Var<T> {
 }
 
 impl<T: TapeScalar> Real for Var<T> {
-    unary_rules! {
-        erf:  |x, _y| x.erf()  => T::from_f64(std::f64::consts::FRAC_2_SQRT_PI) * (-x * x).exp();
-        erfc: |x, _y| x.erfc() => -T::from_f64(std::f64::consts::FRAC_2_SQRT_PI) * (-x * x).exp();
-    }
+    real_unary_table!(unary_rules);
 
     fn from_f64(x: f64) -> Self {
         Var::constant(T::from_f64(x))

@@ -1,0 +1,400 @@
+//! Replays of recorded functions against the tape, central differences and the guards.
+
+use proptest::prelude::*;
+use retrograd::prelude::*;
+use retrograd::replay::{self, Recording, Replayed, Traced, Workspace};
+use retrograd::Error;
+
+/// Every operation of the rule tables, on inputs in (0.1, 0.9).
+fn every_operation<T: Real>(x: &[T]) -> T {
+    let (a, b, c) = (x[0], x[1], x[2]);
+    let one = T::one();
+    let unary = [
+        a.floor(),
+        a.ceil(),
+        a.round(),
+        a.trunc(),
+        a.signum(),
+        a.fract(),
+        (a - b).abs(),
+        a.recip(),
+        a.sqrt(),
+        a.cbrt(),
+        a.exp(),
+        a.exp2(),
+        a.exp_m1(),
+        a.ln(),
+        a.log2(),
+        a.log10(),
+        a.ln_1p(),
+        a.sin(),
+        a.cos(),
+        a.tan(),
+        a.asin(),
+        a.acos(),
+        a.atan(),
+        a.sinh(),
+        a.cosh(),
+        a.tanh(),
+        a.asinh(),
+        (a + one).acosh(),
+        a.atanh(),
+        a.to_degrees(),
+        a.to_radians(),
+        a.erf(),
+        a.erfc(),
+        -a,
+        a.powi(3),
+        a.powi(0),
+        a.powi(-2),
+    ];
+    let binary = [
+        a.powf(b),
+        a.log(b + one),
+        a.max(b),
+        a.min(b),
+        a.hypot(b),
+        a.atan2(b),
+        a.copysign(b - T::from_f64(0.5)),
+        a + b,
+        a - b,
+        a * b,
+        a / b,
+        a % b,
+        a.mul_add(b, c),
+    ];
+    let (s, co) = c.sin_cos();
+    let mut total = s * co;
+    for (k, t) in unary.iter().chain(&binary).enumerate() {
+        total += *t * T::from_f64(1.0 + k as f64 / 10.0) * c;
+    }
+    total
+}
+
+/// The same function on the tape, for reference.
+fn tape_gradient(f: impl Fn(&[Var]) -> Var, x: &[f64]) -> (f64, Vec<f64>) {
+    retrograd::value_and_grad(f, x)
+}
+
+fn assert_close(a: f64, b: f64, tol: f64, what: &str) {
+    let scale = a.abs().max(b.abs()).max(1.0);
+    assert!(
+        (a - b).abs() <= tol * scale || (a.is_nan() && b.is_nan()),
+        "{what}: {a} vs {b}"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Recorded at one point, replayed at another: the value is bitwise the function's
+    /// value there, the gradient the tape's.
+    #[test]
+    fn replay_matches_the_function_and_the_tape(
+        at in prop::array::uniform3(0.1f64..0.9),
+        x in prop::array::uniform3(0.1f64..0.9),
+    ) {
+        let rec = replay::record(&at, |t| every_operation(t));
+        let (y, g) = rec.gradient(&x).unwrap();
+        prop_assert_eq!(y.to_bits(), every_operation(&x).to_bits());
+        let (ty, tg) = tape_gradient(|v| every_operation(v), &x);
+        prop_assert_eq!(y.to_bits(), ty.to_bits());
+        for (a, b) in g.iter().zip(&tg) {
+            assert_close(*a, *b, 1e-13, "gradient");
+        }
+    }
+
+    /// Hessian–vector products from the replay agree with the tape's Hessian.
+    #[test]
+    fn replayed_hvp_matches_the_tape_hessian(
+        x in prop::array::uniform3(0.1f64..0.9),
+        v in prop::array::uniform3(-1.0f64..1.0),
+    ) {
+        let rec = replay::record(&[0.5, 0.5, 0.5], |t| every_operation(t));
+        let (g, hv) = rec.hvp(&x, &v).unwrap();
+        let h = retrograd::hessian(|t| every_operation(t), &x);
+        let tg = tape_gradient(|t| every_operation(t), &x).1;
+        for i in 0..3 {
+            assert_close(g[i], tg[i], 1e-13, "gradient");
+            let expected: f64 = (0..3).map(|j| h[i][j] * v[j]).sum();
+            assert_close(hv[i], expected, 1e-11, "H v");
+        }
+    }
+
+    /// Replayed gradients of a loop-heavy function agree with central differences.
+    #[test]
+    fn replay_matches_central_differences(x in prop::array::uniform4(-1.0f64..1.0)) {
+        let f = |x: &[f64]| rk4_steps(x);
+        let rec = replay::record(&[0.1, 0.2, 0.3, 0.4], |t| rk4_steps(t));
+        let (y, g) = rec.gradient(&x).unwrap();
+        prop_assert_eq!(y.to_bits(), f(&x).to_bits());
+        for i in 0..4 {
+            let h = 1e-6;
+            let (mut xp, mut xm) = (x, x);
+            xp[i] += h;
+            xm[i] -= h;
+            let fd = (f(&xp) - f(&xm)) / (2.0 * h);
+            assert_close(g[i], fd, 1e-6, "central difference");
+        }
+    }
+}
+
+/// Twenty RK4 steps of a damped oscillator whose coefficients are inputs.
+fn rk4_steps<T: Real>(x: &[T]) -> T {
+    let (mut u, mut v) = (x[0], x[1]);
+    let (k, c) = (x[2], x[3]);
+    let h = T::from_f64(0.05);
+    let half = T::from_f64(0.5);
+    let rhs = |u: T, v: T| (v, -k * u - c * v * v.abs());
+    for _ in 0..20 {
+        let (a1, b1) = rhs(u, v);
+        let (a2, b2) = rhs(u + half * h * a1, v + half * h * b1);
+        let (a3, b3) = rhs(u + half * h * a2, v + half * h * b2);
+        let (a4, b4) = rhs(u + h * a3, v + h * b3);
+        let sixth = h / T::from_f64(6.0);
+        u += sixth * (a1 + T::from_f64(2.0) * (a2 + a3) + a4);
+        v += sixth * (b1 + T::from_f64(2.0) * (b2 + b3) + b4);
+    }
+    u * u + v * v
+}
+
+#[test]
+fn a_changed_branch_is_refused_naming_the_line() {
+    let line = line!() + 2;
+    let rec = replay::record(&[1.0], |x| {
+        if x[0] > Traced::zero() {
+            x[0].sqrt()
+        } else {
+            -x[0]
+        }
+    });
+    assert_eq!(rec.guards(), 1);
+    assert_eq!(rec.gradient(&[4.0]).unwrap(), (2.0, vec![0.25]));
+    let err = rec.gradient(&[-4.0]).unwrap_err();
+    let Error::GuardChanged(message) = &err else {
+        panic!("expected a changed guard, got {err:?}");
+    };
+    assert!(
+        message.contains(&format!("tests/replay.rs:{line}")),
+        "message should name the line of the comparison: {message}"
+    );
+    assert!(message.contains("`>`"), "{message}");
+}
+
+#[test]
+fn tests_and_values_read_out_are_guards() {
+    // A NaN check, a classification and a value read out each steer the code.
+    let rec = replay::record(&[1.0, 2.0], |x| {
+        let r = x[0] / x[1];
+        let clean = if r.is_nan() { Traced::zero() } else { r };
+        let scale = if x[1].value() > 1.5 { 2.0 } else { 3.0 };
+        match x[0].classify() {
+            std::num::FpCategory::Zero => clean,
+            _ => clean * scale,
+        }
+    });
+    assert_eq!(rec.guards(), 3);
+    assert_eq!(rec.gradient(&[1.0, 2.0]).unwrap(), (1.0, vec![1.0, -0.5]));
+    // The value read out changed: refused, even though the branch would be the same.
+    let err = rec.eval(&[1.0, 4.0]).unwrap_err();
+    assert!(err.to_string().contains("value read out"), "{err}");
+    // NaN now: refused.
+    let err = replay::record(&[1.0, 2.0], |x| {
+        let r = x[0] / x[1];
+        if r.is_nan() {
+            Traced::zero()
+        } else {
+            r
+        }
+    })
+    .eval(&[0.0, 0.0])
+    .unwrap_err();
+    assert!(err.to_string().contains("is_nan"), "{err}");
+    // peek() and printing are not guards.
+    let rec = replay::record(&[1.0], |x| {
+        let _ = format!("{} {}", x[0], x[0].peek());
+        x[0]
+    });
+    assert_eq!(rec.guards(), 0);
+}
+
+#[test]
+fn kinks_built_into_operations_replay_without_guards() {
+    let rec = replay::record(&[1.0, 2.0], |x| (x[0] - x[1]).abs() + x[0].max(x[1]));
+    assert_eq!(rec.guards(), 0);
+    assert_eq!(rec.gradient(&[5.0, 2.0]).unwrap(), (8.0, vec![2.0, -1.0]));
+    assert_eq!(rec.gradient(&[1.0, 2.0]).unwrap(), (3.0, vec![-1.0, 2.0]));
+    // Ties and zero: the tape's conventions (½ each; derivative 0 at 0).
+    assert_eq!(rec.gradient(&[2.0, 2.0]).unwrap(), (2.0, vec![0.5, 0.5]));
+}
+
+#[test]
+fn infinite_and_nan_partials_reach_the_gradient_as_on_the_tape() {
+    let f = |x: &[Traced]| x[0].sqrt() + x[1].ln();
+    let rec = replay::record(&[1.0, 1.0], f);
+    let (y, g) = rec.gradient(&[0.0, -1.0]).unwrap();
+    assert!(y.is_nan());
+    assert_eq!(g[0], f64::INFINITY);
+    assert!(g[1].is_nan());
+    let (ty, tg) = tape_gradient(|x| x[0].sqrt() + x[1].ln(), &[0.0, -1.0]);
+    assert!(ty.is_nan() && tg[1].is_nan());
+    assert_eq!(tg[0], g[0]);
+    // A zero adjoint stops an infinite partial from making a NaN off the output's path.
+    let rec = replay::record(&[1.0], |x| x[0].sqrt() * 0.0 + x[0]);
+    assert_eq!(rec.gradient(&[0.0]).unwrap().1, vec![1.0]);
+    assert_eq!(tape_gradient(|x| x[0].sqrt() * 0.0 + x[0], &[0.0]).1, vec![1.0]);
+}
+
+#[test]
+fn one_input_used_many_times_accumulates() {
+    let rec = replay::record(&[1.0], |x| (0..100).map(|k| x[0] * (k as f64)).sum());
+    assert_eq!(rec.gradient(&[3.0]).unwrap().1, vec![4950.0]);
+    let rec = replay::record(&[1.0], |x| (0..10).map(|_| x[0]).product());
+    let (y, g) = rec.gradient(&[2.0]).unwrap();
+    assert_eq!((y, g), (1024.0, vec![10.0 * 512.0]));
+}
+
+#[test]
+fn recordings_are_shared_by_threads() {
+    let rec = replay::record(&[0.5, 0.5, 0.5, 0.5], |t| rk4_steps(t));
+    let points: Vec<[f64; 4]> = (0..8)
+        .map(|i| [0.1 * i as f64, 0.3, 1.0 + 0.1 * i as f64, 0.2])
+        .collect();
+    let expected: Vec<(f64, Vec<f64>)> = points.iter().map(|p| rec.gradient(p).unwrap()).collect();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = points
+            .chunks(2)
+            .map(|chunk| {
+                let rec = &rec;
+                s.spawn(move || {
+                    let mut ws = Workspace::new();
+                    let mut g = [0.0; 4];
+                    chunk
+                        .iter()
+                        .map(|p| {
+                            rec.vjp_with(&mut ws, p, &[1.0], &mut g).unwrap();
+                            (ws.outputs()[0], g.to_vec())
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let got: Vec<_> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+        assert_eq!(got, expected);
+    });
+}
+
+#[test]
+fn dual_replays_give_directional_derivatives() {
+    let rec = replay::record(&[0.5, 0.5, 0.5], |t| every_operation(t));
+    let x = [0.3, 0.6, 0.4];
+    let v = [1.0, -2.0, 0.5];
+    let mut ws = Workspace::new();
+    let xs: Vec<Dual> = x.iter().zip(&v).map(|(&x, &v)| Dual::new(x, [v])).collect();
+    rec.eval_with(&mut ws, &xs).unwrap();
+    let g = rec.gradient(&x).unwrap().1;
+    let expected: f64 = g.iter().zip(&v).map(|(g, v)| g * v).sum();
+    assert_close(ws.outputs()[0].derivative(), expected, 1e-12, "jvp");
+}
+
+#[test]
+fn replayed_refreshes_its_recording_only_when_a_guard_changes() {
+    let mut f = Replayed::new(|x: &[Traced]| {
+        if x[0] < x[1] {
+            x[0] * x[1]
+        } else {
+            x[0] + x[1]
+        }
+    });
+    assert_eq!(f.gradient(&[1.0, 2.0]).unwrap(), (2.0, vec![2.0, 1.0]));
+    assert_eq!(f.gradient(&[3.0, 4.0]).unwrap(), (12.0, vec![4.0, 3.0]));
+    assert_eq!(f.recordings(), 1);
+    assert_eq!(f.gradient(&[5.0, 4.0]).unwrap(), (9.0, vec![1.0, 1.0]));
+    assert_eq!(f.gradient(&[6.0, 4.0]).unwrap(), (10.0, vec![1.0, 1.0]));
+    assert_eq!(f.recordings(), 2);
+    assert!(matches!(
+        f.gradient(&[1.0]),
+        Err(Error::LengthMismatch { .. })
+    ));
+}
+
+#[test]
+fn bad_lengths_are_errors_naming_the_argument() {
+    let rec = replay::record_many(&[1.0, 2.0], |x| vec![x[0], x[1]]);
+    let err = rec.eval(&[1.0]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "replay: the inputs (one value per recorded input): expected length 2, found 1"
+    );
+    assert!(rec.gradient(&[1.0, 2.0]).unwrap_err().to_string().contains("one is needed"));
+    assert!(rec.vjp(&[1.0, 2.0], &[1.0]).unwrap_err().to_string().contains("output seed"));
+    let mut g = [0.0];
+    let err = rec
+        .vjp_with(&mut Workspace::new(), &[1.0, 2.0], &[1.0, 1.0], &mut g)
+        .unwrap_err();
+    assert!(err.to_string().contains("gradient buffer"), "{err}");
+}
+
+#[test]
+fn constant_outputs_and_inputs_left_unused() {
+    let rec = replay::record_many(&[1.0, 2.0], |x| vec![Traced::constant(7.0), x[0] * 2.0]);
+    assert_eq!(rec.vjp(&[3.0, 9.0], &[1.0, 1.0]).unwrap(), (vec![7.0, 6.0], vec![2.0, 0.0]));
+    let rec = replay::record(&[], |_| Traced::constant(1.5));
+    assert_eq!(rec.gradient(&[]).unwrap(), (1.5, vec![]));
+}
+
+fn panic_message(f: impl FnOnce() + std::panic::UnwindSafe) -> String {
+    let err = std::panic::catch_unwind(f).expect_err("expected a panic");
+    err.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
+#[test]
+fn variables_of_other_recordings_are_refused() {
+    // Kept past the end of its recording.
+    let mut kept = None;
+    let _ = replay::record(&[1.0], |x| {
+        kept = Some(x[0]);
+        x[0]
+    });
+    let kept = kept.unwrap();
+    let message = panic_message(move || {
+        let _ = kept * 2.0;
+    });
+    assert!(message.contains("after its recording ended"), "{message}");
+    let message = panic_message(move || {
+        let _ = replay::record(&[1.0], |x| x[0] + kept);
+    });
+    assert!(message.contains("another") || message.contains("used in recording"), "{message}");
+    // An enclosing recording's variable inside a nested one.
+    let message = panic_message(|| {
+        let _ = replay::record(&[1.0], |outer| {
+            let inner = replay::record(&[2.0], |x| x[0] * outer[0]);
+            outer[0] * inner.len() as f64
+        });
+    });
+    assert!(message.contains("used in recording"), "{message}");
+    // After a panic inside a recording, the thread records again normally.
+    let rec = replay::record(&[2.0], |x| x[0] * x[0]);
+    assert_eq!(rec.gradient(&[3.0]).unwrap(), (9.0, vec![6.0]));
+}
+
+#[test]
+fn nested_recordings_are_independent() {
+    let rec = replay::record(&[1.0], |outer| {
+        let inner: Recording = replay::record(&[2.0], |x| x[0].powi(3));
+        assert_eq!(inner.gradient(&[2.0]).unwrap(), (8.0, vec![12.0]));
+        outer[0] * 2.0
+    });
+    assert_eq!(rec.gradient(&[5.0]).unwrap(), (10.0, vec![2.0]));
+}
+
+#[test]
+fn constants_work_outside_recordings() {
+    let c = Traced::constant(2.0) * 3.0 + Traced::PI().sin();
+    assert!(c.is_constant());
+    assert!((c.peek() - 6.0).abs() < 1e-15);
+    assert!(c > Traced::constant(5.0));
+}
