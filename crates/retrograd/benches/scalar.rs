@@ -4,10 +4,14 @@
 //! the plain `f64` evaluation and of the gradient (record + reverse sweep + reading the
 //! gradient), record and sweep separately, their ratio, and the tape size. Two ways to
 //! differentiate are measured: unchanged generic code (one tape statement per operation)
-//! and the statement-level helpers (`sum_map`, `sum_map_chunks`, `preaccumulate`).
+//! and the statement-level helpers (`sum_map`, `sum_map_chunks`, `preaccumulate`). Then
+//! the same generic code recorded once for replay: the replayed gradient (forward with
+//! local partials, then the reverse sweep) and the replayed value alone, against the plain
+//! `f64` evaluation.
 
 use retrograd::checkpoint::{self, Step};
 use retrograd::prelude::*;
+use retrograd::replay::{self, Traced, Workspace};
 use retrograd::{Tape, TapeStats};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -235,6 +239,50 @@ fn lv_bench(reps: usize) {
     }
 }
 
+/// Records `f` once at `x`, then times the replayed gradient and the replayed value at
+/// `x`, interleaved with the plain evaluation; checks the gradient against `expected`.
+fn replay_bench(
+    name: &str,
+    x: &[f64],
+    reps: usize,
+    primal: impl Fn(&[f64]) -> f64,
+    f: impl Fn(&[Traced]) -> Traced,
+    expected: &[f64],
+) {
+    let t = Instant::now();
+    let rec = replay::record(x, f);
+    let recording = t.elapsed().as_secs_f64();
+    let mut ws = Workspace::new();
+    let mut g = vec![0.0; x.len()];
+    let (mut p, mut grad, mut value) = (vec![], vec![], vec![]);
+    for rep in 0..reps + 2 {
+        let t0 = Instant::now();
+        black_box(primal(black_box(x)));
+        let t1 = Instant::now();
+        rec.vjp_with(&mut ws, x, &[1.0], &mut g).unwrap();
+        let t2 = Instant::now();
+        rec.eval_with(&mut ws, x).unwrap();
+        let t3 = Instant::now();
+        if rep >= 2 {
+            p.push(t1 - t0);
+            grad.push(t2 - t1);
+            value.push(t3 - t2);
+        }
+    }
+    check(name, &g, expected);
+    let (p, grad, value) = (median(&mut p), median(&mut grad), median(&mut value));
+    println!(
+        "{name:<34} primal {:>9.3} ms | replayed gradient {:>9.3} ms (ratio {:>6.2}) | replayed value {:>9.3} ms (ratio {:>5.2}) | recorded once in {:.3} ms, {} operations",
+        p * 1e3,
+        grad * 1e3,
+        grad / p,
+        value * 1e3,
+        value / p,
+        recording * 1e3,
+        rec.len()
+    );
+}
+
 /// Checkpointed gradient of 10,000 RK4 steps against taping them all.
 fn checkpoint_bench() {
     let x0 = [10.0, 5.0];
@@ -313,5 +361,23 @@ fn main() {
     check("f2 sum_map_chunks", &g, &hand);
 
     lv_bench(r3);
+
+    println!("replay: recorded once, then replayed at the same inputs");
+    let x = inputs(1_000_000);
+    replay_bench("(a) f1 n=1e6, replayed", &x, r1, f1, f1, &f1_gradient(&x));
+    let x = inputs(100_000);
+    replay_bench("(b) Rosenbrock n=1e5, replayed", &x, r2, f2, f2, &f2_gradient(&x));
+    let (x0, p) = ([10.0, 5.0], [1.5, 1.0, 3.0, 1.0]);
+    let lv = |x: &[Traced]| lv_loop(&x[..2], &x[2..], 1000);
+    let xp = [x0[0], x0[1], p[0], p[1], p[2], p[3]];
+    let expected = retrograd::grad(|x| lv_loop(&x[..2], &x[2..], 1000), &xp);
+    replay_bench(
+        "(c) RK4 LV 1000 steps, replayed",
+        &xp,
+        r3,
+        |x| lv_loop(&x[..2], &x[2..], 1000),
+        lv,
+        &expected,
+    );
     checkpoint_bench();
 }
