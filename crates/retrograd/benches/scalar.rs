@@ -366,7 +366,14 @@ fn main() {
     let x = inputs(1_000_000);
     replay_bench("(a) f1 n=1e6, replayed", &x, r1, f1, f1, &f1_gradient(&x));
     let x = inputs(100_000);
-    replay_bench("(b) Rosenbrock n=1e5, replayed", &x, r2, f2, f2, &f2_gradient(&x));
+    replay_bench(
+        "(b) Rosenbrock n=1e5, replayed",
+        &x,
+        r2,
+        f2,
+        f2,
+        &f2_gradient(&x),
+    );
     let (x0, p) = ([10.0, 5.0], [1.5, 1.0, 3.0, 1.0]);
     let lv = |x: &[Traced]| lv_loop(&x[..2], &x[2..], 1000);
     let xp = [x0[0], x0[1], p[0], p[1], p[2], p[3]];

@@ -242,7 +242,10 @@ fn infinite_and_nan_partials_reach_the_gradient_as_on_the_tape() {
     // A zero adjoint stops an infinite partial from making a NaN off the output's path.
     let rec = replay::record(&[1.0], |x| x[0].sqrt() * 0.0 + x[0]);
     assert_eq!(rec.gradient(&[0.0]).unwrap().1, vec![1.0]);
-    assert_eq!(tape_gradient(|x| x[0].sqrt() * 0.0 + x[0], &[0.0]).1, vec![1.0]);
+    assert_eq!(
+        tape_gradient(|x| x[0].sqrt() * 0.0 + x[0], &[0.0]).1,
+        vec![1.0]
+    );
 }
 
 #[test]
@@ -279,7 +282,10 @@ fn recordings_are_shared_by_threads() {
                 })
             })
             .collect();
-        let got: Vec<_> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+        let got: Vec<_> = handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
         assert_eq!(got, expected);
     });
 }
@@ -326,8 +332,16 @@ fn bad_lengths_are_errors_naming_the_argument() {
         err.to_string(),
         "replay: the inputs (one value per recorded input): expected length 2, found 1"
     );
-    assert!(rec.gradient(&[1.0, 2.0]).unwrap_err().to_string().contains("one is needed"));
-    assert!(rec.vjp(&[1.0, 2.0], &[1.0]).unwrap_err().to_string().contains("output seed"));
+    assert!(rec
+        .gradient(&[1.0, 2.0])
+        .unwrap_err()
+        .to_string()
+        .contains("one is needed"));
+    assert!(rec
+        .vjp(&[1.0, 2.0], &[1.0])
+        .unwrap_err()
+        .to_string()
+        .contains("output seed"));
     let mut g = [0.0];
     let err = rec
         .vjp_with(&mut Workspace::new(), &[1.0, 2.0], &[1.0, 1.0], &mut g)
@@ -338,7 +352,10 @@ fn bad_lengths_are_errors_naming_the_argument() {
 #[test]
 fn constant_outputs_and_inputs_left_unused() {
     let rec = replay::record_many(&[1.0, 2.0], |x| vec![Traced::constant(7.0), x[0] * 2.0]);
-    assert_eq!(rec.vjp(&[3.0, 9.0], &[1.0, 1.0]).unwrap(), (vec![7.0, 6.0], vec![2.0, 0.0]));
+    assert_eq!(
+        rec.vjp(&[3.0, 9.0], &[1.0, 1.0]).unwrap(),
+        (vec![7.0, 6.0], vec![2.0, 0.0])
+    );
     let rec = replay::record(&[], |_| Traced::constant(1.5));
     assert_eq!(rec.gradient(&[]).unwrap(), (1.5, vec![]));
 }
@@ -367,7 +384,10 @@ fn variables_of_other_recordings_are_refused() {
     let message = panic_message(move || {
         let _ = replay::record(&[1.0], |x| x[0] + kept);
     });
-    assert!(message.contains("another") || message.contains("used in recording"), "{message}");
+    assert!(
+        message.contains("another") || message.contains("used in recording"),
+        "{message}"
+    );
     // An enclosing recording's variable inside a nested one.
     let message = panic_message(|| {
         let _ = replay::record(&[1.0], |outer| {

@@ -108,7 +108,7 @@ pub struct Recording {
 #[derive(Clone, Debug)]
 pub struct Workspace<T = f64> {
     values: Vec<T>,
-    partials: Vec<[T; 3]>,
+    partials: Vec<T>,
     adjoints: Vec<T>,
     outputs: Vec<T>,
 }
@@ -176,7 +176,7 @@ impl Recording {
     /// assert_eq!(retrograd::replay::record(&[1.0, 2.0], |x| x[0] * x[1]).len(), 3);
     /// ```
     pub fn len(&self) -> usize {
-        self.program.nodes.len()
+        self.program.ops.len()
     }
 
     /// True when nothing was recorded (no inputs, and constant outputs only).
@@ -185,7 +185,7 @@ impl Recording {
     /// assert!(!retrograd::replay::record(&[1.0], |x| x[0]).is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.program.nodes.is_empty()
+        self.program.ops.is_empty()
     }
 
     /// The number of guards: branches on values that a replay checks.
@@ -298,7 +298,7 @@ impl Recording {
             grad.len(),
         )?;
         self.run::<T, true>(ws, x)?;
-        let n = self.program.nodes.len();
+        let n = self.program.ops.len();
         ws.adjoints.clear();
         ws.adjoints.resize(n, T::zero());
         for (&o, &s) in self.program.outputs.iter().zip(seed) {

@@ -107,26 +107,6 @@ pub(crate) enum Op {
     MulAdd,
 }
 
-impl Op {
-    /// How many operands the node reads.
-    pub(crate) fn arity(self) -> usize {
-        match self {
-            Op::Input | Op::Const(_) => 0,
-            Op::Unary(_) | Op::RealUnary(_) | Op::Neg | Op::Powi(_) => 1,
-            Op::Binary(_) | Op::Operator(_) => 2,
-            Op::MulAdd => 3,
-        }
-    }
-}
-
-/// One recorded operation: what it computes and from which earlier nodes.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Node {
-    pub(crate) op: Op,
-    /// Earlier nodes read by the operation; entries past its arity are unused.
-    pub(crate) args: [u32; 3],
-}
-
 /// A branch taken while recording: what was asked of which nodes, and the answer then.
 #[derive(Clone, Debug)]
 pub(crate) struct Guard {
@@ -230,10 +210,15 @@ impl Test {
     }
 }
 
-/// The recorded function: nodes in order (inputs first), constants, outputs and guards.
+/// The recorded function in the tape's layout: node `i` computes `ops[i]` from the
+/// nodes `args[ends[i - 1]..ends[i]]` (earlier nodes: checked when recorded), and its
+/// local partials land at the same positions of a partials array, so that the reverse
+/// sweep is the tape's loop. Inputs are the first nodes.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Program {
-    pub(crate) nodes: Vec<Node>,
+    pub(crate) ops: Vec<Op>,
+    pub(crate) ends: Vec<u32>,
+    pub(crate) args: Vec<u32>,
     pub(crate) consts: Vec<f64>,
     pub(crate) inputs: usize,
     pub(crate) outputs: Vec<u32>,
@@ -241,49 +226,75 @@ pub(crate) struct Program {
 }
 
 impl Program {
+    /// Appends node `op` reading `args`; returns its index.
+    pub(crate) fn push(&mut self, op: Op, args: &[u32]) -> usize {
+        self.args.extend_from_slice(args);
+        let end = u32::try_from(self.args.len())
+            .unwrap_or_else(|_| panic!("replay: a recording holds at most 2^32 operands"));
+        self.ends.push(end);
+        self.ops.push(op);
+        self.ops.len() - 1
+    }
+
     /// Runs the operations forward from `inputs` (one per input node, checked by the
-    /// caller): fills `values` and, when `LINEARISE`, each node's partials with respect to
-    /// its operands.
+    /// caller) into `values`; when `LINEARISE`, also each node's partials with respect to
+    /// its operands into `partials`, in the order of `args`.
     #[inline(always)]
     pub(crate) fn forward<T: Real, const LINEARISE: bool>(
         &self,
         inputs: &[T],
         values: &mut Vec<T>,
-        partials: &mut Vec<[T; 3]>,
+        partials: &mut Vec<T>,
     ) {
         values.clear();
+        values.reserve(self.ops.len());
         partials.clear();
-        let zero = T::zero();
-        for node in &self.nodes {
-            let [a, b, c] = node.args.map(|i| i as usize);
-            // Operands are earlier nodes (checked when recorded), so `values` holds them.
-            let (y, d) = match node.op {
-                Op::Input => (inputs[values.len()], [zero; 3]),
-                Op::Const(i) => (T::from_f64(self.consts[i as usize]), [zero; 3]),
-                Op::Unary(f) => one(LINEARISE, values[a], |x| f.value(x), |x| f.linearise(x)),
-                Op::RealUnary(f) => one(LINEARISE, values[a], |x| f.value(x), |x| f.linearise(x)),
-                Op::Neg => one(LINEARISE, values[a], |x| -x, |x| (-x, -T::one())),
-                Op::Powi(n) => one(
-                    LINEARISE,
-                    values[a],
+        if LINEARISE {
+            partials.reserve(self.args.len());
+        }
+        let mut k = 0;
+        for (op, &end) in self.ops.iter().zip(&self.ends) {
+            let arg = |j: usize| values[self.args[k + j] as usize];
+            let y = match *op {
+                Op::Input => inputs[values.len()],
+                Op::Const(i) => T::from_f64(self.consts[i as usize]),
+                Op::Unary(f) => {
+                    one::<T, LINEARISE>(partials, arg(0), |x| f.value(x), |x| f.linearise(x))
+                }
+                Op::RealUnary(f) => {
+                    one::<T, LINEARISE>(partials, arg(0), |x| f.value(x), |x| f.linearise(x))
+                }
+                Op::Neg => one::<T, LINEARISE>(partials, arg(0), |x| -x, |x| (-x, -T::one())),
+                Op::Powi(n) => one::<T, LINEARISE>(
+                    partials,
+                    arg(0),
                     |x| x.powi(n),
                     |x| (x.powi(n), powi_derivative(x, n)),
                 ),
-                Op::Binary(f) => two(LINEARISE, values[a], values[b], |x, y| f.value(x, y), |x, y| {
-                    f.linearise(x, y)
-                }),
-                Op::Operator(f) => two(LINEARISE, values[a], values[b], |x, y| f.value(x, y), |x, y| {
-                    f.linearise(x, y)
-                }),
+                Op::Binary(f) => two::<T, LINEARISE>(
+                    partials,
+                    arg(0),
+                    arg(1),
+                    |a, b| f.value(a, b),
+                    |a, b| f.linearise(a, b),
+                ),
+                Op::Operator(f) => two::<T, LINEARISE>(
+                    partials,
+                    arg(0),
+                    arg(1),
+                    |a, b| f.value(a, b),
+                    |a, b| f.linearise(a, b),
+                ),
                 Op::MulAdd => {
-                    let (x, m, s) = (values[a], values[b], values[c]);
-                    (x.mul_add(m, s), [m, x, T::one()])
+                    let (x, m, s) = (arg(0), arg(1), arg(2));
+                    if LINEARISE {
+                        partials.extend_from_slice(&[m, x, T::one()]);
+                    }
+                    x.mul_add(m, s)
                 }
             };
             values.push(y);
-            if LINEARISE {
-                partials.push(d);
-            }
+            k = end as usize;
         }
     }
 
@@ -297,52 +308,52 @@ impl Program {
 
     /// The reverse sweep: given `adjoints` seeded at the outputs (one per node), adds each
     /// node's adjoint times its partials into its operands', last node first.
-    pub(crate) fn reverse<T: Real>(&self, partials: &[[T; 3]], adjoints: &mut [T]) {
-        for (i, node) in self.nodes.iter().enumerate().rev() {
+    pub(crate) fn reverse<T: Real>(&self, partials: &[T], adjoints: &mut [T]) {
+        let mut end = self.args.len();
+        for i in (0..self.ops.len()).rev() {
+            let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
             let a = adjoints[i];
-            if a.is_zero() {
-                continue;
+            if !a.is_zero() {
+                for (&j, &d) in self.args[start..end].iter().zip(&partials[start..end]) {
+                    adjoints[j as usize] += a * d;
+                }
             }
-            let d = &partials[i];
-            for k in 0..node.op.arity() {
-                let j = node.args[k] as usize;
-                adjoints[j] += a * d[k];
-            }
+            end = start;
         }
     }
 }
 
-/// A one-operand node's value, and its derivative when `linearise`.
+/// A one-operand node's value; its derivative goes to `partials` when `LINEARISE`.
 #[inline(always)]
-fn one<T: Real>(
-    linearise: bool,
+fn one<T: Real, const LINEARISE: bool>(
+    partials: &mut Vec<T>,
     x: T,
     value: impl FnOnce(T) -> T,
     both: impl FnOnce(T) -> (T, T),
-) -> (T, [T; 3]) {
-    let zero = T::zero();
-    if linearise {
+) -> T {
+    if LINEARISE {
         let (y, d) = both(x);
-        (y, [d, zero, zero])
+        partials.push(d);
+        y
     } else {
-        (value(x), [zero; 3])
+        value(x)
     }
 }
 
-/// A two-operand node's value, and its partials when `linearise`.
+/// A two-operand node's value; its partials go to `partials` when `LINEARISE`.
 #[inline(always)]
-fn two<T: Real>(
-    linearise: bool,
+fn two<T: Real, const LINEARISE: bool>(
+    partials: &mut Vec<T>,
     a: T,
     b: T,
     value: impl FnOnce(T, T) -> T,
     both: impl FnOnce(T, T) -> (T, (T, T)),
-) -> (T, [T; 3]) {
-    let zero = T::zero();
-    if linearise {
+) -> T {
+    if LINEARISE {
         let (y, (da, db)) = both(a, b);
-        (y, [da, db, zero])
+        partials.extend_from_slice(&[da, db]);
+        y
     } else {
-        (value(a, b), [zero; 3])
+        value(a, b)
     }
 }

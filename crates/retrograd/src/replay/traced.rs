@@ -1,9 +1,7 @@
 //! `Traced`: the number type that records a function for replay, and the recording it
 //! writes to.
 
-use super::program::{
-    Binary, Guard, Node, Op, Operator, Program, RealUnary, Test, Unary,
-};
+use super::program::{Binary, Guard, Op, Operator, Program, RealUnary, Test, Unary};
 use crate::scalar::ops::operator_table;
 use crate::scalar::rules::{binary_table, real_unary_table, unary_table};
 use crate::Real;
@@ -12,7 +10,9 @@ use std::cell::RefCell;
 use std::cmp::Ordering;
 use std::fmt;
 use std::num::FpCategory;
-use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Rem, RemAssign, Sub, SubAssign};
+use std::ops::{
+    Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Rem, RemAssign, Sub, SubAssign,
+};
 use std::panic::Location;
 use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
 
@@ -79,10 +79,7 @@ impl Session {
             .iter()
             .enumerate()
             .map(|(i, &value)| {
-                program.nodes.push(Node {
-                    op: Op::Input,
-                    args: [0; 3],
-                });
+                program.push(Op::Input, &[]);
                 Traced {
                     value,
                     node: node_index(i),
@@ -109,7 +106,7 @@ impl Session {
             for t in outputs {
                 nodes.push(match t.recording {
                     0 => builder.constant(t.value),
-                    id if id == builder.id && (t.node as usize) < builder.program.nodes.len() => {
+                    id if id == builder.id && (t.node as usize) < builder.program.ops.len() => {
                         t.node
                     }
                     id => panic!(
@@ -167,10 +164,11 @@ fn with_builder<R>(
         };
         // A node index past the end can only come from an older recording whose id came
         // round again: refused like any foreign variable, so nodes read earlier nodes only.
-        let len = builder.program.nodes.len();
-        if let Some(foreign) = operands.iter().find(|t| {
-            t.recording != 0 && (t.recording != builder.id || t.node as usize >= len)
-        }) {
+        let len = builder.program.ops.len();
+        if let Some(foreign) = operands
+            .iter()
+            .find(|t| t.recording != 0 && (t.recording != builder.id || t.node as usize >= len))
+        {
             panic!(
                 "replay: a traced variable of recording {} was used in recording {} (at \
                  {location}); a variable belongs to the recording that made it, and \
@@ -200,11 +198,7 @@ impl Builder {
 
     /// Adds a node reading `args`.
     fn push(&mut self, op: Op, args: &[u32]) -> u32 {
-        let mut node = Node { op, args: [0; 3] };
-        node.args[..args.len()].copy_from_slice(args);
-        let i = node_index(self.program.nodes.len());
-        self.program.nodes.push(node);
-        i
+        node_index(self.program.push(op, args))
     }
 }
 
