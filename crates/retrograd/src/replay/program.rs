@@ -246,33 +246,54 @@ impl Program {
         values: &mut Vec<T>,
         partials: &mut Vec<T>,
     ) {
-        values.clear();
-        values.reserve(self.ops.len());
-        partials.clear();
-        if LINEARISE {
-            partials.reserve(self.args.len());
+        // Every node writes its value and every operand its partial below, so buffers of
+        // the right length are overwritten as they are, not cleared first.
+        let zero = T::zero();
+        if values.len() != self.ops.len() {
+            values.clear();
+            values.resize(self.ops.len(), zero);
         }
-        let mut k = 0;
-        for (op, &end) in self.ops.iter().zip(&self.ends) {
-            let arg = |j: usize| values[self.args[k + j] as usize];
-            let y = match *op {
-                Op::Input => inputs[values.len()],
-                Op::Const(i) => T::from_f64(self.consts[i as usize]),
+        if LINEARISE && partials.len() != self.args.len() {
+            partials.clear();
+            partials.resize(self.args.len(), zero);
+        }
+        // Inputs are the first nodes; they read no operands.
+        values[..self.inputs].copy_from_slice(inputs);
+        let mut start = 0;
+        for i in self.inputs..self.ops.len() {
+            let end = self.ends[i] as usize;
+            let args = &self.args[start..end];
+            let arg = |j: usize| values[args[j] as usize];
+            let y = match self.ops[i] {
+                Op::Input => values[i],
+                Op::Const(c) => T::from_f64(self.consts[c as usize]),
                 Op::Unary(f) => {
-                    one::<T, LINEARISE>(partials, arg(0), |x| f.value(x), |x| f.linearise(x))
+                    one::<T, LINEARISE>(partials, start, arg(0), |x| f.value(x), |x| f.linearise(x))
                 }
                 Op::RealUnary(f) => {
-                    one::<T, LINEARISE>(partials, arg(0), |x| f.value(x), |x| f.linearise(x))
+                    one::<T, LINEARISE>(partials, start, arg(0), |x| f.value(x), |x| f.linearise(x))
                 }
-                Op::Neg => one::<T, LINEARISE>(partials, arg(0), |x| -x, |x| (-x, -T::one())),
+                Op::Neg => {
+                    one::<T, LINEARISE>(partials, start, arg(0), |x| -x, |x| (-x, -T::one()))
+                }
+                // Squares are most powers: multiplied out, bitwise as `powi(2)` computes.
+                Op::Powi(2) => one::<T, LINEARISE>(
+                    partials,
+                    start,
+                    arg(0),
+                    |x| x * x,
+                    |x| (x * x, T::from_f64(2.0) * x),
+                ),
                 Op::Powi(n) => one::<T, LINEARISE>(
                     partials,
+                    start,
                     arg(0),
                     |x| x.powi(n),
                     |x| (x.powi(n), powi_derivative(x, n)),
                 ),
                 Op::Binary(f) => two::<T, LINEARISE>(
                     partials,
+                    start,
                     arg(0),
                     arg(1),
                     |a, b| f.value(a, b),
@@ -280,6 +301,7 @@ impl Program {
                 ),
                 Op::Operator(f) => two::<T, LINEARISE>(
                     partials,
+                    start,
                     arg(0),
                     arg(1),
                     |a, b| f.value(a, b),
@@ -288,13 +310,13 @@ impl Program {
                 Op::MulAdd => {
                     let (x, m, s) = (arg(0), arg(1), arg(2));
                     if LINEARISE {
-                        partials.extend_from_slice(&[m, x, T::one()]);
+                        partials[start..start + 3].copy_from_slice(&[m, x, T::one()]);
                     }
                     x.mul_add(m, s)
                 }
             };
-            values.push(y);
-            k = end as usize;
+            values[i] = y;
+            start = end;
         }
     }
 
@@ -310,12 +332,23 @@ impl Program {
     /// node's adjoint times its partials into its operands', last node first.
     pub(crate) fn reverse<T: Real>(&self, partials: &[T], adjoints: &mut [T]) {
         let mut end = self.args.len();
-        for i in (0..self.ops.len()).rev() {
+        for i in (self.inputs..self.ops.len()).rev() {
             let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
             let a = adjoints[i];
             if !a.is_zero() {
-                for (&j, &d) in self.args[start..end].iter().zip(&partials[start..end]) {
-                    adjoints[j as usize] += a * d;
+                let (args, d) = (&self.args[start..end], &partials[start..end]);
+                // One and two operands are most nodes: unrolled.
+                match args.len() {
+                    1 => adjoints[args[0] as usize] += a * d[0],
+                    2 => {
+                        adjoints[args[0] as usize] += a * d[0];
+                        adjoints[args[1] as usize] += a * d[1];
+                    }
+                    _ => {
+                        for (&j, &d) in args.iter().zip(d) {
+                            adjoints[j as usize] += a * d;
+                        }
+                    }
                 }
             }
             end = start;
@@ -323,27 +356,29 @@ impl Program {
     }
 }
 
-/// A one-operand node's value; its derivative goes to `partials` when `LINEARISE`.
+/// A one-operand node's value; its derivative goes to `partials[at]` when `LINEARISE`.
 #[inline(always)]
 fn one<T: Real, const LINEARISE: bool>(
-    partials: &mut Vec<T>,
+    partials: &mut [T],
+    at: usize,
     x: T,
     value: impl FnOnce(T) -> T,
     both: impl FnOnce(T) -> (T, T),
 ) -> T {
     if LINEARISE {
         let (y, d) = both(x);
-        partials.push(d);
+        partials[at] = d;
         y
     } else {
         value(x)
     }
 }
 
-/// A two-operand node's value; its partials go to `partials` when `LINEARISE`.
+/// A two-operand node's value; its partials go to `partials[at..at + 2]` when `LINEARISE`.
 #[inline(always)]
 fn two<T: Real, const LINEARISE: bool>(
-    partials: &mut Vec<T>,
+    partials: &mut [T],
+    at: usize,
     a: T,
     b: T,
     value: impl FnOnce(T, T) -> T,
@@ -351,7 +386,8 @@ fn two<T: Real, const LINEARISE: bool>(
 ) -> T {
     if LINEARISE {
         let (y, (da, db)) = both(a, b);
-        partials.extend_from_slice(&[da, db]);
+        partials[at] = da;
+        partials[at + 1] = db;
         y
     } else {
         value(a, b)

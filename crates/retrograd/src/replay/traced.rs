@@ -8,6 +8,7 @@ use crate::Real;
 use num_traits::{Float, FloatConst, Num, NumCast, One, ToPrimitive, Zero};
 use std::cell::RefCell;
 use std::cmp::Ordering;
+use std::collections::HashMap;
 use std::fmt;
 use std::num::FpCategory;
 use std::ops::{
@@ -44,6 +45,9 @@ pub struct Traced {
 pub(crate) struct Builder {
     id: u32,
     program: Program,
+    /// The node of each constant used so far, by bit pattern: a constant used many times
+    /// (a step size in a loop) is one node.
+    constants: HashMap<u64, u32>,
 }
 
 thread_local! {
@@ -87,7 +91,13 @@ impl Session {
                 }
             })
             .collect();
-        RECORDINGS.with(|r| r.borrow_mut().push(Builder { id, program }));
+        RECORDINGS.with(|r| {
+            r.borrow_mut().push(Builder {
+                id,
+                program,
+                constants: HashMap::new(),
+            })
+        });
         (Session { id }, xs)
     }
 
@@ -189,11 +199,16 @@ fn with_builder<R>(
 }
 
 impl Builder {
-    /// Adds a constant node.
+    /// The node of a constant, added at its first use.
     fn constant(&mut self, value: f64) -> u32 {
+        if let Some(&node) = self.constants.get(&value.to_bits()) {
+            return node;
+        }
         let i = node_index(self.program.consts.len());
         self.program.consts.push(value);
-        self.push(Op::Const(i), &[])
+        let node = self.push(Op::Const(i), &[]);
+        self.constants.insert(value.to_bits(), node);
+        node
     }
 
     /// Adds a node reading `args`.
