@@ -94,10 +94,10 @@ proptest! {
         at in prop::array::uniform3(0.1f64..0.9),
         x in prop::array::uniform3(0.1f64..0.9),
     ) {
-        let rec = replay::record(&at, |t| every_operation(t));
+        let rec = replay::record(&at, every_operation);
         let (y, g) = rec.gradient(&x).unwrap();
         prop_assert_eq!(y.to_bits(), every_operation(&x).to_bits());
-        let (ty, tg) = tape_gradient(|v| every_operation(v), &x);
+        let (ty, tg) = tape_gradient(every_operation, &x);
         prop_assert_eq!(y.to_bits(), ty.to_bits());
         for (a, b) in g.iter().zip(&tg) {
             assert_close(*a, *b, 1e-13, "gradient");
@@ -110,10 +110,10 @@ proptest! {
         x in prop::array::uniform3(0.1f64..0.9),
         v in prop::array::uniform3(-1.0f64..1.0),
     ) {
-        let rec = replay::record(&[0.5, 0.5, 0.5], |t| every_operation(t));
+        let rec = replay::record(&[0.5, 0.5, 0.5], every_operation);
         let (g, hv) = rec.hvp(&x, &v).unwrap();
-        let h = retrograd::hessian(|t| every_operation(t), &x);
-        let tg = tape_gradient(|t| every_operation(t), &x).1;
+        let h = retrograd::hessian(every_operation, &x);
+        let tg = tape_gradient(every_operation, &x).1;
         for i in 0..3 {
             assert_close(g[i], tg[i], 1e-13, "gradient");
             let expected: f64 = (0..3).map(|j| h[i][j] * v[j]).sum();
@@ -125,7 +125,7 @@ proptest! {
     #[test]
     fn replay_matches_central_differences(x in prop::array::uniform4(-1.0f64..1.0)) {
         let f = |x: &[f64]| rk4_steps(x);
-        let rec = replay::record(&[0.1, 0.2, 0.3, 0.4], |t| rk4_steps(t));
+        let rec = replay::record(&[0.1, 0.2, 0.3, 0.4], rk4_steps);
         let (y, g) = rec.gradient(&x).unwrap();
         prop_assert_eq!(y.to_bits(), f(&x).to_bits());
         for i in 0..4 {
@@ -259,7 +259,7 @@ fn one_input_used_many_times_accumulates() {
 
 #[test]
 fn recordings_are_shared_by_threads() {
-    let rec = replay::record(&[0.5, 0.5, 0.5, 0.5], |t| rk4_steps(t));
+    let rec = replay::record(&[0.5, 0.5, 0.5, 0.5], rk4_steps);
     let points: Vec<[f64; 4]> = (0..8)
         .map(|i| [0.1 * i as f64, 0.3, 1.0 + 0.1 * i as f64, 0.2])
         .collect();
@@ -292,7 +292,7 @@ fn recordings_are_shared_by_threads() {
 
 #[test]
 fn dual_replays_give_directional_derivatives() {
-    let rec = replay::record(&[0.5, 0.5, 0.5], |t| every_operation(t));
+    let rec = replay::record(&[0.5, 0.5, 0.5], every_operation);
     let x = [0.3, 0.6, 0.4];
     let v = [1.0, -2.0, 0.5];
     let mut ws = Workspace::new();

@@ -30,7 +30,7 @@
 //! assert!((grad[0] - e).abs() < 1e-12 && (grad[1] - 55.0 * e).abs() < 1e-12);
 //! ```
 //!
-//! Replays are generic over the number type: at [`Dual`](crate::Dual) inputs they give
+//! Replays are generic over the number type: at [`Dual`] inputs they give
 //! forward-mode derivatives of the replay, and [`Recording::hvp`] gives Hessian-vector
 //! products (forward over the replayed reverse sweep).
 
@@ -206,6 +206,7 @@ impl Recording {
     /// the code would take another branch at `x`.
     ///
     /// ```
+    /// use retrograd::prelude::*;
     /// let rec = retrograd::replay::record(&[1.0], |x| x[0].exp());
     /// assert_eq!(rec.eval(&[0.0]).unwrap(), vec![1.0]);
     /// ```
@@ -274,6 +275,7 @@ impl Recording {
     /// value per input.
     ///
     /// ```
+    /// use retrograd::prelude::*;
     /// use retrograd::replay::{self, Workspace};
     /// let rec = replay::record(&[1.0], |x| x[0].ln());
     /// let (mut ws, mut g) = (Workspace::new(), [0.0]);
