@@ -27,6 +27,10 @@ pub enum Error {
     Unsupported(String),
     /// A derivative check failed; the message names the input and both values.
     GradientMismatch(String),
+    /// A value that must be finite is not (NaN or infinite); the message names where.
+    NonFinite(String),
+    /// An ODE solver gave up: the step size underflowed or the step budget ran out.
+    Integration(String),
 }
 
 impl fmt::Display for Error {
@@ -41,6 +45,8 @@ impl fmt::Display for Error {
             }
             Error::Unsupported(what) => write!(f, "unsupported: {what}"),
             Error::GradientMismatch(what) => write!(f, "gradient check failed: {what}"),
+            Error::NonFinite(what) => write!(f, "non-finite value: {what}"),
+            Error::Integration(what) => write!(f, "integration failed: {what}"),
         }
     }
 }

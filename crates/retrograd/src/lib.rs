@@ -7,6 +7,8 @@
 //!   Jacobian or Hessian.
 //! - [`Dual`]: forward-mode numbers with one or several tangent directions.
 //! - [`checkpoint`]: differentiating long loops in bounded memory.
+//! - [`ode`]: ODE solvers and the gradients of their solutions (forward sensitivities,
+//!   discrete and continuous adjoints).
 //! - [`tensor`]: tensors with define-by-run autograd, for models.
 //!
 //! ```
@@ -21,6 +23,7 @@
 mod error;
 pub mod forward;
 pub mod gradcheck;
+pub mod ode;
 mod real;
 pub mod scalar;
 pub mod tensor;
