@@ -90,7 +90,10 @@ impl OdeSystem for FisherKpp {
 
 /// `max |a − b| / max |b|`: the largest difference relative to the size of the reference.
 pub fn rel_diff(a: &[f64], b: &[f64]) -> f64 {
-    let scale = b.iter().fold(0.0f64, |m, x| m.max(x.abs())).max(f64::MIN_POSITIVE);
+    let scale = b
+        .iter()
+        .fold(0.0f64, |m, x| m.max(x.abs()))
+        .max(f64::MIN_POSITIVE);
     a.iter()
         .zip(b)
         .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()))
@@ -179,8 +182,10 @@ pub fn agreement(times: &[f64], observed: &[Vec<f64>]) -> Agreement {
         vs_finite_differences: 0.0,
     };
     for solver in [Solver::rk4(0.01), Solver::dopri5(1e-11, 1e-13)] {
-        let run = |s| gradient(&LotkaVolterra, &solver, &LV_Y0, &LV_START, times, &loss, s)
-            .expect("the misfit's gradient");
+        let run = |s| {
+            gradient(&LotkaVolterra, &solver, &LV_Y0, &LV_START, times, &loss, s)
+                .expect("the misfit's gradient")
+        };
         let forward = joined(&run(Sensitivity::Forward));
         let discrete = joined(&run(Sensitivity::DiscreteAdjoint { snapshots: 20 }));
         let continuous = joined(&run(Sensitivity::ContinuousAdjoint {
@@ -223,7 +228,15 @@ pub fn fit(times: &[f64], observed: &[Vec<f64>], iterations: usize) -> Fit {
     let solver = Solver::dopri5(1e-8, 1e-10);
     let loss = misfit(observed);
     let eval = |p: &[f64]| -> Option<(f64, Vec<f64>)> {
-        let g = gradient(&LotkaVolterra, &solver, &LV_Y0, p, times, &loss, Sensitivity::Forward);
+        let g = gradient(
+            &LotkaVolterra,
+            &solver,
+            &LV_Y0,
+            p,
+            times,
+            &loss,
+            Sensitivity::Forward,
+        );
         g.ok().map(|g| (g.value, g.param_adjoint))
     };
     let n = LV_START.len();
@@ -400,11 +413,27 @@ pub fn vjp_cost(n: usize, calls: usize) -> VjpCost {
         std::hint::black_box(&dydt);
     });
     let t_recorded = per_call(&mut || {
-        recorded.vjp(0.0, std::hint::black_box(&y), &p, &w, &mut yb, &mut pb, &mut tape);
+        recorded.vjp(
+            0.0,
+            std::hint::black_box(&y),
+            &p,
+            &w,
+            &mut yb,
+            &mut pb,
+            &mut tape,
+        );
         std::hint::black_box(&yb);
     });
     let t_hand = per_call(&mut || {
-        hand.vjp(0.0, std::hint::black_box(&y), &p, &w, &mut yh, &mut ph, &mut tape);
+        hand.vjp(
+            0.0,
+            std::hint::black_box(&y),
+            &p,
+            &w,
+            &mut yh,
+            &mut ph,
+            &mut tape,
+        );
         std::hint::black_box(&yh);
     });
     let max_diff = rel_diff(&[yb, pb].concat(), &[yh, ph].concat());
@@ -499,12 +528,24 @@ pub fn run(quick: bool) -> Report {
 /// Plots the observations and the fitted trajectories.
 pub fn plot(path: &Path, fitted: &[f64]) -> Result<(), Box<dyn std::error::Error>> {
     use plotters::prelude::*;
+    // DejaVu Sans, the font the command-line tool embeds (see its assets/ for the licence).
     static FONT: &[u8] = include_bytes!("../../retrograd-cli/assets/DejaVuSans.ttf");
-    plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)
-        .map_err(|_| "the embedded font is not a valid TrueType font")?;
+    static REGISTERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let registered = *REGISTERED.get_or_init(|| {
+        plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).is_ok()
+    });
+    if !registered {
+        return Err("the embedded font is not a valid TrueType font".into());
+    }
     let (times, observed) = lotka_volterra_data(41);
     let fine: Vec<f64> = (0..=500).map(|i| i as f64 * 0.02).collect();
-    let curve = solve(&LotkaVolterra, &Solver::dopri5(1e-8, 1e-10), &LV_Y0, fitted, &fine)?;
+    let curve = solve(
+        &LotkaVolterra,
+        &Solver::dopri5(1e-8, 1e-10),
+        &LV_Y0,
+        fitted,
+        &fine,
+    )?;
     let top = observed.iter().flatten().fold(0.0f64, |m, &v| m.max(v)) * 1.1;
     let root = BitMapBackend::new(path, (900, 500)).into_drawing_area();
     root.fill(&WHITE)?;
@@ -524,14 +565,19 @@ pub fn plot(path: &Path, fitted: &[f64]) -> Result<(), Box<dyn std::error::Error
         .label_style(("sans-serif", 14))
         .axis_desc_style(("sans-serif", 16))
         .draw()?;
-    for (c, (name, color)) in [("prey u", BLUE), ("predator v", RED)].into_iter().enumerate() {
+    for (c, (name, color)) in [("prey u", BLUE), ("predator v", RED)]
+        .into_iter()
+        .enumerate()
+    {
         chart
             .draw_series(LineSeries::new(
                 fine.iter().zip(&curve.states).map(|(&t, y)| (t, y[c])),
                 color.stroke_width(2),
             ))?
             .label(format!("{name}, fit"))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
         chart
             .draw_series(
                 times
@@ -620,9 +666,18 @@ fn main() {
     } else {
         let a = &report.agreement;
         println!("Gradients of a Lotka–Volterra misfit (RK4 dt = 0.01 and Dormand–Prince rtol = 1e-11), max |a − b| / max |b|:");
-        println!("  forward sensitivities vs discrete adjoint   {:.2e}", a.forward_vs_discrete);
-        println!("  continuous adjoint vs discrete adjoint      {:.2e}", a.continuous_vs_discrete);
-        println!("  discrete adjoint vs central differences     {:.2e}", a.vs_finite_differences);
+        println!(
+            "  forward sensitivities vs discrete adjoint   {:.2e}",
+            a.forward_vs_discrete
+        );
+        println!(
+            "  continuous adjoint vs discrete adjoint      {:.2e}",
+            a.continuous_vs_discrete
+        );
+        println!(
+            "  discrete adjoint vs central differences     {:.2e}",
+            a.vs_finite_differences
+        );
         let f = &report.fit;
         println!(
             "\nFit to 41 noisy observations (σ = {LV_NOISE}): {:.4?} (truth {LV_TRUTH:?}), \

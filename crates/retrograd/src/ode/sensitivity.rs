@@ -2,8 +2,7 @@
 //! and the continuous adjoint.
 
 use super::solver::{
-    check_inputs, find_step, one_step, replay_dense, solve, solve_with, Driver, SolveStats,
-    Solver,
+    check_inputs, find_step, one_step, replay_dense, solve, solve_with, Driver, SolveStats, Solver,
 };
 use super::{check_finite, OdeSystem, VjpTape};
 use crate::checkpoint::{self, Step};
@@ -105,7 +104,9 @@ where
 {
     check_inputs(system, solver, y0, p, times)?;
     let every = match sensitivity {
-        Sensitivity::ContinuousAdjoint { checkpoint_every: 0 } => {
+        Sensitivity::ContinuousAdjoint {
+            checkpoint_every: 0,
+        } => {
             return Err(Error::Unsupported(
                 "ode::gradient: checkpoint_every = 0; at least 1 step between stored states".into(),
             ))
@@ -146,6 +147,11 @@ where
             let (state, param) = forward(system, solver, y0, p, times, &cotangents)?;
             result.state_adjoint = state;
             result.param_adjoint = param;
+        }
+        Sensitivity::DiscreteAdjoint { .. } if steps.is_empty() => {
+            // A single output time: the loss depends on y₀ alone.
+            result.state_adjoint = cotangents[0].clone();
+            result.param_adjoint = vec![0.0; p.len()];
         }
         Sensitivity::DiscreteAdjoint { snapshots } => {
             // The last step of each interval ends on an output time.
@@ -325,7 +331,8 @@ impl<S: OdeSystem + ?Sized> Backward<'_, S> {
                 let t = tb - s;
                 find_step(&dense, t).evaluate(t, &mut y);
                 let (dl, dm) = dz.split_at_mut(n);
-                self.system.vjp(t, &y, self.p, &z[..n], dl, dm, &mut vjp_tape);
+                self.system
+                    .vjp(t, &y, self.p, &z[..n], dl, dm, &mut vjp_tape);
             };
             let backward_solver = match *self.solver {
                 // The forward grid of the segment, reversed.

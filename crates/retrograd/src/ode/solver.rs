@@ -320,11 +320,29 @@ const DP_A: [&[f64]; 6] = [
     &[1.0 / 5.0],
     &[3.0 / 40.0, 9.0 / 40.0],
     &[44.0 / 45.0, -56.0 / 15.0, 32.0 / 9.0],
-    &[19372.0 / 6561.0, -25360.0 / 2187.0, 64448.0 / 6561.0, -212.0 / 729.0],
-    &[9017.0 / 3168.0, -355.0 / 33.0, 46732.0 / 5247.0, 49.0 / 176.0, -5103.0 / 18656.0],
+    &[
+        19372.0 / 6561.0,
+        -25360.0 / 2187.0,
+        64448.0 / 6561.0,
+        -212.0 / 729.0,
+    ],
+    &[
+        9017.0 / 3168.0,
+        -355.0 / 33.0,
+        46732.0 / 5247.0,
+        49.0 / 176.0,
+        -5103.0 / 18656.0,
+    ],
 ];
 /// The 5th-order weights (the solution is propagated with these).
-const DP_B: [f64; 6] = [35.0 / 384.0, 0.0, 500.0 / 1113.0, 125.0 / 192.0, -2187.0 / 6784.0, 11.0 / 84.0];
+const DP_B: [f64; 6] = [
+    35.0 / 384.0,
+    0.0,
+    500.0 / 1113.0,
+    125.0 / 192.0,
+    -2187.0 / 6784.0,
+    11.0 / 84.0,
+];
 /// 5th minus 4th-order weights over the six stages and `f(t + h, y_new)`.
 const DP_E: [f64; 7] = [
     71.0 / 57600.0,
@@ -496,7 +514,11 @@ impl<T: Real, F: FnMut(f64, &[T], &mut [T])> Driver<T, F> {
                 let h = (t1 - t0) / n as f64;
                 for i in 0..n {
                     let t = t0 + i as f64 * h;
-                    let end = if i + 1 == n { t1 } else { t0 + (i + 1) as f64 * h };
+                    let end = if i + 1 == n {
+                        t1
+                    } else {
+                        t0 + (i + 1) as f64 * h
+                    };
                     self.try_step(t, end, y)?;
                     self.accept(t, end, y, on_step);
                 }
@@ -537,7 +559,12 @@ impl<T: Real, F: FnMut(f64, &[T], &mut [T])> Driver<T, F> {
                     if err <= 1.0 {
                         self.accept(t, end, y, on_step);
                         t = end;
-                        let next = hh * if rejected_last { factor.min(1.0) } else { factor };
+                        let next = hh
+                            * if rejected_last {
+                                factor.min(1.0)
+                            } else {
+                                factor
+                            };
                         h = if clipped { next.max(h) } else { next };
                         rejected_last = false;
                     } else {
