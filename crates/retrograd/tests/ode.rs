@@ -475,3 +475,21 @@ fn example_checks_pass_at_reduced_size() {
     assert_eq!(&std::fs::read(&path).unwrap()[1..4], b"PNG");
     std::fs::remove_file(&path).ok();
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+    #[test]
+    fn the_three_gradients_agree_at_random_inputs(
+        a in -1.0..1.0f64, b in -1.0..1.0f64, omega in 0.5..3.0f64, force in -1.0..1.0f64,
+    ) {
+        let (y0, p) = ([a, b], [omega, force]);
+        let [forward, discrete, continuous] =
+            all_gradients(&Solver::dopri5(1e-10, 1e-12), &y0, &p, &[0.0, 0.6, 1.5]);
+        let (f, d, c) = (joined(&forward), joined(&discrete), joined(&continuous));
+        let scale = d.iter().fold(1e-12f64, |m, x| m.max(x.abs()));
+        for i in 0..4 {
+            proptest::prop_assert!((f[i] - d[i]).abs() <= 1e-11 * scale, "{f:?} vs {d:?}");
+            proptest::prop_assert!((c[i] - d[i]).abs() <= 1e-6 * scale, "{c:?} vs {d:?}");
+        }
+    }
+}

@@ -172,7 +172,23 @@ impl VjpTape {
     }
 
     /// `y_bar = wᵀ·∂f/∂y` and `p_bar = wᵀ·∂f/∂p` of `system` at `(t, y, p)`, by recording
-    /// `f` and one reverse sweep (see the type's documentation and its example).
+    /// `f` and one reverse sweep (see the type's documentation).
+    ///
+    /// ```
+    /// use retrograd::ode::VjpTape;
+    /// # use retrograd::ode::OdeSystem;
+    /// # use retrograd::Real;
+    /// # struct Decay;
+    /// # impl OdeSystem for Decay {
+    /// #     fn states(&self) -> usize { 1 }
+    /// #     fn params(&self) -> usize { 1 }
+    /// #     fn rhs<T: Real>(&self, _t: f64, y: &[T], p: &[T], d: &mut [T]) { d[0] = -p[0] * y[0]; }
+    /// # }
+    /// let mut tape = VjpTape::new();
+    /// let (mut y_bar, mut p_bar) = ([0.0], [0.0]);
+    /// tape.vjp(&Decay, 0.0, &[3.0], &[0.5], &[2.0], &mut y_bar, &mut p_bar);
+    /// assert_eq!((y_bar, p_bar), ([-1.0], [-6.0])); // 2·(−k), 2·(−y)
+    /// ```
     #[allow(clippy::too_many_arguments)]
     pub fn vjp<S: OdeSystem + ?Sized>(
         &mut self,

@@ -45,6 +45,26 @@ pub enum Sensitivity {
 }
 
 /// The result of [`gradient`].
+///
+/// ```
+/// use retrograd::ode::{gradient, Sensitivity, Solver};
+/// # use retrograd::ode::OdeSystem;
+/// # use retrograd::Real;
+/// # struct Decay;
+/// # impl OdeSystem for Decay {
+/// #     fn states(&self) -> usize { 1 }
+/// #     fn params(&self) -> usize { 1 }
+/// #     fn rhs<T: Real>(&self, _t: f64, y: &[T], p: &[T], d: &mut [T]) { d[0] = -p[0] * y[0]; }
+/// # }
+/// // L = y(1)² with y(1) = y₀·e^(−k).
+/// let g = gradient(&Decay, &Solver::rk4(0.01), &[2.0], &[1.0], &[0.0, 1.0],
+///                  |ys| ys[1][0] * ys[1][0], Sensitivity::DiscreteAdjoint { snapshots: 5 }).unwrap();
+/// let y1 = 2.0 * (-1.0_f64).exp();
+/// assert!((g.value - y1 * y1).abs() < 1e-9);
+/// assert!((g.state_adjoint[0] - 2.0 * y1 * (-1.0_f64).exp()).abs() < 1e-9);
+/// assert!((g.param_adjoint[0] + 2.0 * y1 * y1).abs() < 1e-9);
+/// assert_eq!((g.stats.steps, g.adjoint_stats.steps), (100, 0));
+/// ```
 #[derive(Clone, Debug)]
 pub struct OdeGradient {
     /// The loss.

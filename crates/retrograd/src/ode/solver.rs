@@ -111,6 +111,22 @@ pub struct SolveStats {
 }
 
 /// The states at the requested times (see [`solve`]).
+///
+/// ```
+/// use retrograd::ode::{solve, Solver};
+/// # use retrograd::ode::OdeSystem;
+/// # use retrograd::Real;
+/// # struct Decay;
+/// # impl OdeSystem for Decay {
+/// #     fn states(&self) -> usize { 1 }
+/// #     fn params(&self) -> usize { 1 }
+/// #     fn rhs<T: Real>(&self, _t: f64, y: &[T], p: &[T], d: &mut [T]) { d[0] = -p[0] * y[0]; }
+/// # }
+/// let s = solve(&Decay, &Solver::rk4(0.01), &[1.0], &[1.0], &[0.0, 1.0, 2.0]).unwrap();
+/// assert_eq!(s.times, vec![0.0, 1.0, 2.0]);
+/// assert_eq!(s.states[0], vec![1.0]);
+/// assert!((s.states[2][0] - (-2.0_f64).exp()).abs() < 1e-9);
+/// ```
 #[derive(Clone, Debug)]
 pub struct Solution<T> {
     /// The output times.
@@ -222,6 +238,21 @@ pub(crate) fn check_inputs<S: OdeSystem + ?Sized, T: Real>(
 
 /// The solution between two times as a continuous function: each step's dense output
 /// (see [`solve_dense`]).
+///
+/// ```
+/// use retrograd::ode::{solve_dense, Solver};
+/// # use retrograd::ode::OdeSystem;
+/// # use retrograd::Real;
+/// # struct Decay;
+/// # impl OdeSystem for Decay {
+/// #     fn states(&self) -> usize { 1 }
+/// #     fn params(&self) -> usize { 1 }
+/// #     fn rhs<T: Real>(&self, _t: f64, y: &[T], p: &[T], d: &mut [T]) { d[0] = -p[0] * y[0]; }
+/// # }
+/// let d = solve_dense(&Decay, &Solver::dopri5(1e-8, 1e-10), &[1.0], &[0.5], 0.0, 4.0).unwrap();
+/// assert!((d.evaluate(2.5).unwrap()[0] - (-1.25_f64).exp()).abs() < 1e-7);
+/// assert!(d.stats.steps > 1);
+/// ```
 #[derive(Clone, Debug)]
 pub struct DenseSolution<T> {
     steps: Vec<DenseStep<T>>,
@@ -271,7 +302,20 @@ pub fn solve_dense<S: OdeSystem + ?Sized, T: Real>(
 impl<T: Real> DenseSolution<T> {
     /// The state at time `t`, which must lie between the initial and the final time.
     ///
-    /// See [`solve_dense`] for an example.
+    /// ```
+    /// use retrograd::ode::{solve_dense, Solver};
+    /// # use retrograd::ode::OdeSystem;
+    /// # use retrograd::Real;
+    /// # struct Decay;
+    /// # impl OdeSystem for Decay {
+    /// #     fn states(&self) -> usize { 1 }
+    /// #     fn params(&self) -> usize { 1 }
+    /// #     fn rhs<T: Real>(&self, _t: f64, y: &[T], p: &[T], d: &mut [T]) { d[0] = -p[0] * y[0]; }
+    /// # }
+    /// let d = solve_dense(&Decay, &Solver::rk4(0.01), &[2.0], &[1.0], 1.0, 2.0).unwrap();
+    /// assert!((d.evaluate(1.5).unwrap()[0] - 2.0 * (-0.5_f64).exp()).abs() < 1e-9);
+    /// assert!(d.evaluate(0.5).is_err()); // before the initial time
+    /// ```
     pub fn evaluate(&self, t: f64) -> Result<Vec<T>, Error> {
         let (first, last) = (&self.steps[0], &self.steps[self.steps.len() - 1]);
         let (t0, t1) = (first.t, last.t + last.h);
