@@ -23,7 +23,9 @@ pub enum Solver {
     },
     /// The Dormand–Prince 5(4) pair with FSAL and the error control of Hairer, Nørsett and
     /// Wanner: a step is accepted when the root-mean-square of its error estimate, each
-    /// component scaled by `atol + rtol·|y|`, is at most 1.
+    /// component scaled by `atol + rtol·|y|`, is at most 1. A step in which the right-hand
+    /// side or the state is not finite is retried 5 times shorter; the solve fails with
+    /// [`Error::NonFinite`] naming the value only once the step size underflows.
     Dopri5 {
         /// Relative tolerance.
         rtol: f64,
@@ -578,6 +580,7 @@ impl<T: Real, F: FnMut(f64, &[T], &mut [T])> Driver<T, F> {
                 };
                 let mut t = t0;
                 let mut rejected_last = false;
+                let mut non_finite = None;
                 while t < t1 {
                     if self.stats.steps + self.stats.rejected >= max_steps {
                         return Err(Error::Integration(format!(
@@ -589,11 +592,25 @@ impl<T: Real, F: FnMut(f64, &[T], &mut [T])> Driver<T, F> {
                     let end = if clipped { t1 } else { t + h };
                     let hh = end - t;
                     if hh <= 4.0 * f64::EPSILON * t.abs().max(t1.abs()) {
-                        return Err(Error::Integration(format!(
-                            "ode: the step size underflowed ({hh:e}) at t = {t}"
-                        )));
+                        let underflow = format!("the step size underflowed ({hh:e}) at t = {t}");
+                        return Err(match non_finite.take() {
+                            Some(what) => Error::NonFinite(format!("{what}; {underflow}")),
+                            None => Error::Integration(format!("ode: {underflow}")),
+                        });
                     }
-                    self.try_step(t, end, y)?;
+                    // A non-finite value inside a step may come from a step too long (the
+                    // state overflowing): retry shorter steps, and report it if they fail.
+                    if let Err(e) = self.try_step(t, end, y) {
+                        let Error::NonFinite(what) = e else {
+                            return Err(e);
+                        };
+                        non_finite = Some(what);
+                        self.stats.rejected += 1;
+                        h = 0.2 * hh;
+                        rejected_last = true;
+                        continue;
+                    }
+                    non_finite = None;
                     let err = self.error_norm(hh, y, rtol, atol);
                     let factor = if err == 0.0 {
                         10.0
