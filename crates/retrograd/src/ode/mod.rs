@@ -4,7 +4,7 @@
 //! - [`solve`] and [`solve_dense`]: fixed-step RK4 or adaptive Dormand–Prince 5(4) with
 //!   error control and a 4th-order dense output ([`Solver`]). Both are generic over
 //!   [`Real`], so they run on `f64`, on [`Dual`](crate::Dual) (forward mode) and on
-//!   [`Var`](crate::Var) (reverse mode, recorded on the active tape).
+//!   [`Var`] (reverse mode, recorded on the active tape).
 //! - [`gradient`]: `∂L/∂y₀` and `∂L/∂p` of a loss on the states at given times, by
 //!   forward sensitivities, by the discrete adjoint (reverse mode through the solver's
 //!   steps with binomial [`checkpoint`](crate::checkpoint)ing) or by the continuous adjoint
@@ -54,7 +54,7 @@ use crate::{Adjoints, Real, Tape, Var};
 /// A system of ODEs `y' = f(t, y, p)` with `states()` components and `params()` parameters.
 ///
 /// [`rhs`](OdeSystem::rhs) is written once for any [`Real`] type; the solvers run it on
-/// `f64`, [`Dual`](crate::Dual) and [`Var`](crate::Var). The continuous adjoint needs the
+/// `f64`, [`Dual`](crate::Dual) and [`Var`]. The continuous adjoint needs the
 /// vector–Jacobian product of the right-hand side, [`vjp`](OdeSystem::vjp); its default
 /// records `rhs` on a [`VjpTape`] at each call (see there for the cost), and a system may
 /// override it with a hand-written product.
