@@ -270,6 +270,8 @@ pub fn fit(times: &[f64], observed: &[Vec<f64>], iterations: usize) -> Fit {
             break;
         };
         taken += 1;
+        // Converged: the last step no longer lowers the misfit measurably.
+        let stalled = value - next_value <= 1e-13 * value;
         let s: Vec<f64> = next.iter().zip(&p).map(|(a, b)| a - b).collect();
         let y: Vec<f64> = next_grad.iter().zip(&grad).map(|(a, b)| a - b).collect();
         let sy: f64 = s.iter().zip(&y).map(|(a, b)| a * b).sum();
@@ -288,6 +290,9 @@ pub fn fit(times: &[f64], observed: &[Vec<f64>], iterations: usize) -> Fit {
             }
         }
         (p, value, grad) = (next, next_value, next_grad);
+        if stalled {
+            break;
+        }
     }
     Fit {
         params: p,
