@@ -70,7 +70,7 @@ impl OdeSystem for FisherKpp {
         y_bar: &mut [f64],
         p_bar: &mut [f64],
         tape: &mut VjpTape,
-    ) {
+    ) -> Result<(), retrograd::Error> {
         if !self.hand_vjp {
             return tape.vjp(self, t, y, p, w, y_bar, p_bar);
         }
@@ -85,6 +85,7 @@ impl OdeSystem for FisherKpp {
             p_bar[0] += wi * (y[l] - 2.0 * y[i] + y[r]);
             p_bar[1] += wi * y[i] * (1.0 - y[i]);
         }
+        Ok(())
     }
 }
 
@@ -418,15 +419,17 @@ pub fn vjp_cost(n: usize, calls: usize) -> VjpCost {
         std::hint::black_box(&dydt);
     });
     let t_recorded = per_call(&mut || {
-        recorded.vjp(
-            0.0,
-            std::hint::black_box(&y),
-            &p,
-            &w,
-            &mut yb,
-            &mut pb,
-            &mut tape,
-        );
+        recorded
+            .vjp(
+                0.0,
+                std::hint::black_box(&y),
+                &p,
+                &w,
+                &mut yb,
+                &mut pb,
+                &mut tape,
+            )
+            .expect("the buffers have the system's lengths");
         std::hint::black_box(&yb);
     });
     let t_hand = per_call(&mut || {
@@ -438,7 +441,8 @@ pub fn vjp_cost(n: usize, calls: usize) -> VjpCost {
             &mut yh,
             &mut ph,
             &mut tape,
-        );
+        )
+        .expect("the buffers have the system's lengths");
         std::hint::black_box(&yh);
     });
     let max_diff = rel_diff(&[yb, pb].concat(), &[yh, ph].concat());

@@ -333,7 +333,9 @@ fn recorded_vjp_matches_the_jacobian() {
     let (mut yb, mut pb) = ([0.0; 2], [0.0; 2]);
     // Twice: the second call reuses the buffers and must give the same answer.
     for _ in 0..2 {
-        Oscillator.vjp(0.4, &y, &p, &w, &mut yb, &mut pb, &mut tape);
+        Oscillator
+            .vjp(0.4, &y, &p, &w, &mut yb, &mut pb, &mut tape)
+            .unwrap();
         let jy = [[0.0, 1.0], [-p[0] * p[0], 0.0]];
         let jp = [[0.0, 0.0], [-2.0 * p[0] * y[0], 0.4_f64.sin()]];
         for i in 0..2 {
@@ -341,6 +343,13 @@ fn recorded_vjp_matches_the_jacobian() {
             assert!((pb[i] - (w[0] * jp[0][i] + w[1] * jp[1][i])).abs() < 1e-15);
         }
     }
+    let err = Oscillator
+        .vjp(0.4, &y, &p, &w[..1], &mut yb, &mut pb, &mut tape)
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "ode::VjpTape::vjp: the cotangent w: expected length 2, found 1"
+    );
 }
 
 /// y' = √(y − 1): the square root of a negative number once y drops below 1.
@@ -495,5 +504,50 @@ proptest::proptest! {
             proptest::prop_assert!((f[i] - d[i]).abs() <= 1e-11 * scale, "{f:?} vs {d:?}");
             proptest::prop_assert!((c[i] - d[i]).abs() <= 1e-6 * scale, "{c:?} vs {d:?}");
         }
+    }
+}
+
+/// The oscillator with a VJP that fails: the continuous adjoint must report its error.
+struct FailingVjp;
+impl OdeSystem for FailingVjp {
+    fn states(&self) -> usize {
+        2
+    }
+    fn params(&self) -> usize {
+        2
+    }
+    fn rhs<T: Real>(&self, t: f64, y: &[T], p: &[T], dydt: &mut [T]) {
+        Oscillator.rhs(t, y, p, dydt)
+    }
+    fn vjp(
+        &self,
+        _t: f64,
+        _y: &[f64],
+        _p: &[f64],
+        _w: &[f64],
+        _y_bar: &mut [f64],
+        _p_bar: &mut [f64],
+        _tape: &mut VjpTape,
+    ) -> Result<(), Error> {
+        Err(Error::Unsupported("no VJP here".into()))
+    }
+}
+
+#[test]
+fn a_failing_vjp_fails_the_continuous_adjoint() {
+    for solver in [Solver::rk4(0.1), Solver::dopri5(1e-6, 1e-8)] {
+        let err = gradient(
+            &FailingVjp,
+            &solver,
+            &[1.0, 0.0],
+            &[1.0, 0.0],
+            &[0.0, 1.0],
+            loss,
+            Sensitivity::ContinuousAdjoint {
+                checkpoint_every: 4,
+            },
+        )
+        .unwrap_err();
+        assert_eq!(err, Error::Unsupported("no VJP here".into()));
     }
 }

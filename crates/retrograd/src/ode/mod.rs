@@ -49,6 +49,7 @@ mod solver;
 pub use sensitivity::{gradient, OdeGradient, Sensitivity};
 pub use solver::{solve, solve_dense, DenseSolution, Solution, SolveStats, Solver};
 
+use crate::error::{check_len, Error};
 use crate::{Adjoints, Real, Tape, Var};
 
 /// A system of ODEs `y' = f(t, y, p)` with `states()` components and `params()` parameters.
@@ -75,7 +76,7 @@ use crate::{Adjoints, Real, Tape, Var};
 /// // wᵀ·∂f/∂y and wᵀ·∂f/∂p at y = (1, 0), ω = 2, w = (0, 1).
 /// let (mut y_bar, mut p_bar) = ([0.0; 2], [0.0; 1]);
 /// let mut tape = VjpTape::new();
-/// Oscillator.vjp(0.0, &[1.0, 0.0], &[2.0], &[0.0, 1.0], &mut y_bar, &mut p_bar, &mut tape);
+/// Oscillator.vjp(0.0, &[1.0, 0.0], &[2.0], &[0.0, 1.0], &mut y_bar, &mut p_bar, &mut tape).unwrap();
 /// assert_eq!(y_bar, [-4.0, 0.0]);
 /// assert_eq!(p_bar, [-4.0]); // ∂(−ω²x)/∂ω = −2ωx
 /// ```
@@ -90,10 +91,12 @@ pub trait OdeSystem {
     fn rhs<T: Real>(&self, t: f64, y: &[T], p: &[T], dydt: &mut [T]);
 
     /// Writes the vector–Jacobian products `y_bar = wᵀ·∂f/∂y` and `p_bar = wᵀ·∂f/∂p` at
-    /// `(t, y, p)`.
+    /// `(t, y, p)`; `y`, `w` and `y_bar` have `states()` entries, `p` and `p_bar`
+    /// `params()`.
     ///
     /// The default records [`rhs`](OdeSystem::rhs) on `tape` and sweeps it once
-    /// ([`VjpTape::vjp`]); override it with a hand-written product where one is cheaper.
+    /// ([`VjpTape::vjp`]), and fails on lengths that disagree with the system; override it
+    /// with a hand-written product where one is cheaper.
     #[allow(clippy::too_many_arguments)]
     fn vjp(
         &self,
@@ -104,8 +107,8 @@ pub trait OdeSystem {
         y_bar: &mut [f64],
         p_bar: &mut [f64],
         tape: &mut VjpTape,
-    ) {
-        tape.vjp(self, t, y, p, w, y_bar, p_bar);
+    ) -> Result<(), Error> {
+        tape.vjp(self, t, y, p, w, y_bar, p_bar)
     }
 }
 
@@ -133,7 +136,7 @@ pub trait OdeSystem {
 /// }
 /// let mut tape = VjpTape::new();
 /// let (mut y_bar, mut p_bar) = ([0.0], [0.0]);
-/// tape.vjp(&Logistic, 0.0, &[0.25], &[2.0], &[1.0], &mut y_bar, &mut p_bar);
+/// tape.vjp(&Logistic, 0.0, &[0.25], &[2.0], &[1.0], &mut y_bar, &mut p_bar).unwrap();
 /// assert_eq!(y_bar, [2.0 * (1.0 - 2.0 * 0.25)]);
 /// assert_eq!(p_bar, [0.25 * 0.75]);
 /// ```
@@ -186,8 +189,10 @@ impl VjpTape {
     /// # }
     /// let mut tape = VjpTape::new();
     /// let (mut y_bar, mut p_bar) = ([0.0], [0.0]);
-    /// tape.vjp(&Decay, 0.0, &[3.0], &[0.5], &[2.0], &mut y_bar, &mut p_bar);
+    /// tape.vjp(&Decay, 0.0, &[3.0], &[0.5], &[2.0], &mut y_bar, &mut p_bar).unwrap();
     /// assert_eq!((y_bar, p_bar), ([-1.0], [-6.0])); // 2·(−k), 2·(−y)
+    /// let mut too_long = [0.0; 2];
+    /// assert!(tape.vjp(&Decay, 0.0, &[3.0], &[0.5], &[2.0], &mut too_long, &mut p_bar).is_err());
     /// ```
     #[allow(clippy::too_many_arguments)]
     pub fn vjp<S: OdeSystem + ?Sized>(
@@ -199,7 +204,17 @@ impl VjpTape {
         w: &[f64],
         y_bar: &mut [f64],
         p_bar: &mut [f64],
-    ) {
+    ) -> Result<(), Error> {
+        let (n, np) = (system.states(), system.params());
+        for (what, expected, found) in [
+            ("the state", n, y.len()),
+            ("the parameters", np, p.len()),
+            ("the cotangent w", n, w.len()),
+            ("y_bar", n, y_bar.len()),
+            ("p_bar", np, p_bar.len()),
+        ] {
+            check_len(|| format!("ode::VjpTape::vjp: {what}"), expected, found)?;
+        }
         let VjpTape {
             tape,
             adjoints,
@@ -227,14 +242,15 @@ impl VjpTape {
         for (out, &v) in p_bar.iter_mut().zip(ps.iter()) {
             *out = adjoints.wrt(v);
         }
+        Ok(())
     }
 }
 
 /// Fails unless every value is finite, naming `what` and the first offending index.
-fn check_finite<T: Real>(values: &[T], what: impl FnOnce() -> String) -> Result<(), crate::Error> {
+fn check_finite<T: Real>(values: &[T], what: impl FnOnce() -> String) -> Result<(), Error> {
     match values.iter().position(|v| !v.value().is_finite()) {
         None => Ok(()),
-        Some(i) => Err(crate::Error::NonFinite(format!(
+        Some(i) => Err(Error::NonFinite(format!(
             "{} (component {i} is {})",
             what(),
             values[i].value()

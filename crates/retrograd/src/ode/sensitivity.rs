@@ -347,12 +347,19 @@ impl<S: OdeSystem + ?Sized> Backward<'_, S> {
             let (ta, (tl, hl)) = (segment[0].0, segment[segment.len() - 1]);
             let tb = tl + hl;
             // In s = tb − t the adjoint ODE runs forwards: dλ/ds = (∂f/∂y)ᵀλ, dμ/ds = (∂f/∂p)ᵀλ.
+            let mut failure = None;
             let rhs = |s: f64, z: &[f64], dz: &mut [f64]| {
                 let t = tb - s;
                 find_step(&dense, t).evaluate(t, &mut y);
                 let (dl, dm) = dz.split_at_mut(n);
-                self.system
-                    .vjp(t, &y, self.p, &z[..n], dl, dm, &mut vjp_tape);
+                if let Err(e) = self
+                    .system
+                    .vjp(t, &y, self.p, &z[..n], dl, dm, &mut vjp_tape)
+                {
+                    // Stops the solve (a non-finite value); the error is reported below.
+                    failure.get_or_insert(e);
+                    dz.fill(f64::NAN);
+                }
             };
             let backward_solver = match *self.solver {
                 // The forward grid of the segment, reversed.
@@ -362,10 +369,16 @@ impl<S: OdeSystem + ?Sized> Backward<'_, S> {
                 adaptive => adaptive,
             };
             let mut driver = Driver::new(backward_solver, n + np, rhs);
-            driver.advance(0.0, tb - ta, &mut z, &mut |_| {})?;
-            stats.steps += driver.stats.steps;
-            stats.rejected += driver.stats.rejected;
-            stats.rhs_evaluations += driver.stats.rhs_evaluations;
+            let solved = driver.advance(0.0, tb - ta, &mut z, &mut |_| {});
+            let segment_stats = driver.stats;
+            drop(driver);
+            if let Some(e) = failure {
+                return Err(e);
+            }
+            solved?;
+            stats.steps += segment_stats.steps;
+            stats.rejected += segment_stats.rejected;
+            stats.rhs_evaluations += segment_stats.rhs_evaluations;
             if let Some(i) = c.output {
                 for (l, &c) in z.iter_mut().zip(&cotangents[i]) {
                     *l += c;
