@@ -16,6 +16,13 @@
 //! sensitivities and the discrete adjoint differentiate the same sequence of steps and agree
 //! to rounding; the continuous adjoint agrees with them to the solver's tolerance.
 //!
+//! For readers of other libraries: the discrete adjoint is diffrax's
+//! `RecursiveCheckpointAdjoint` (reverse mode through the solver, binomial checkpoints); the
+//! continuous adjoint is SciMLSensitivity's `InterpolatingAdjoint` with checkpointing, not
+//! the backsolve of torchdiffeq's `odeint_adjoint` and diffrax's `BacksolveAdjoint` (which
+//! solves the state backwards too, and is unstable for dissipative systems); forward
+//! sensitivities are SciMLSensitivity's `ForwardDiffSensitivity`.
+//!
 //! ```
 //! use retrograd::ode::{gradient, OdeSystem, Sensitivity, Solver};
 //! use retrograd::{Real, Var};
