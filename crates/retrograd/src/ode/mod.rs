@@ -50,11 +50,13 @@
 //! }
 //! ```
 
+mod dense;
 mod sensitivity;
 mod solver;
 
+pub use dense::{solve_dense, DenseSolution};
 pub use sensitivity::{gradient, OdeGradient, Sensitivity};
-pub use solver::{solve, solve_dense, DenseSolution, Solution, SolveStats, Solver};
+pub use solver::{solve, Solution, SolveStats, Solver};
 
 use crate::error::{check_len, Error};
 use crate::{Adjoints, Real, Tape, Var};

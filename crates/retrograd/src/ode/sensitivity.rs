@@ -1,9 +1,8 @@
 //! The gradient of a loss on an ODE solution: forward sensitivities, the discrete adjoint
 //! and the continuous adjoint.
 
-use super::solver::{
-    check_inputs, find_step, one_step, replay_dense, solve, solve_with, Driver, SolveStats, Solver,
-};
+use super::dense::{find_step, replay_dense};
+use super::solver::{check_inputs, one_step, solve, solve_with, Driver, SolveStats, Solver};
 use super::{check_finite, OdeSystem, VjpTape};
 use crate::checkpoint::{self, Step};
 use crate::error::Error;
