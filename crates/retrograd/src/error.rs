@@ -31,6 +31,10 @@ pub enum Error {
     /// value read out) that answers otherwise at the new inputs than when it was
     /// recorded; the message names the line. Record the function again at these inputs.
     GuardChanged(String),
+    /// A value that must be finite is not (NaN or infinite); the message names where.
+    NonFinite(String),
+    /// An ODE solver gave up: the step size underflowed or the step budget ran out.
+    Integration(String),
 }
 
 impl fmt::Display for Error {
@@ -46,6 +50,8 @@ impl fmt::Display for Error {
             Error::Unsupported(what) => write!(f, "unsupported: {what}"),
             Error::GradientMismatch(what) => write!(f, "gradient check failed: {what}"),
             Error::GuardChanged(what) => write!(f, "replay: {what}"),
+            Error::NonFinite(what) => write!(f, "non-finite value: {what}"),
+            Error::Integration(what) => write!(f, "integration failed: {what}"),
         }
     }
 }

@@ -9,6 +9,8 @@
 //! - [`checkpoint`]: differentiating long loops in bounded memory.
 //! - [`replay`]: record a function once, then evaluate and differentiate it at new inputs
 //!   without running it again.
+//! - [`ode`]: ODE solvers and the gradients of their solutions (forward sensitivities,
+//!   discrete and continuous adjoints).
 //! - [`tensor`]: tensors with define-by-run autograd, for models.
 //!
 //! ```
@@ -23,6 +25,7 @@
 mod error;
 pub mod forward;
 pub mod gradcheck;
+pub mod ode;
 mod real;
 pub mod replay;
 pub mod scalar;
