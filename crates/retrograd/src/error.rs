@@ -27,6 +27,9 @@ pub enum Error {
     Unsupported(String),
     /// A derivative check failed; the message names the input and both values.
     GradientMismatch(String),
+    /// An argument outside the domain of the computation (a non-finite or non-positive
+    /// price, a correlation matrix that is not positive definite, ...); the message names it.
+    InvalidInput(String),
 }
 
 impl fmt::Display for Error {
@@ -41,6 +44,7 @@ impl fmt::Display for Error {
             }
             Error::Unsupported(what) => write!(f, "unsupported: {what}"),
             Error::GradientMismatch(what) => write!(f, "gradient check failed: {what}"),
+            Error::InvalidInput(what) => write!(f, "invalid input: {what}"),
         }
     }
 }

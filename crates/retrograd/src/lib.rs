@@ -8,6 +8,7 @@
 //! - [`Dual`]: forward-mode numbers with one or several tangent directions.
 //! - [`checkpoint`]: differentiating long loops in bounded memory.
 //! - [`tensor`]: tensors with define-by-run autograd, for models.
+//! - [`finance`]: option Greeks (Black–Scholes, Monte Carlo basket) by adjoints.
 //!
 //! ```
 //! use retrograd::prelude::*;
@@ -19,6 +20,7 @@
 #![warn(missing_docs)]
 
 mod error;
+pub mod finance;
 pub mod forward;
 pub mod gradcheck;
 mod real;
