@@ -9,6 +9,8 @@
 //! - [`checkpoint`]: differentiating long loops in bounded memory.
 //! - [`tensor`]: tensors with define-by-run autograd, for models.
 //! - [`finance`]: option Greeks (Black–Scholes, Monte Carlo basket) by adjoints.
+//! - [`integrations`]: `argmin` solvers and `nalgebra` matrices on retrograd numbers
+//!   (cargo features `argmin` and `nalgebra`).
 //!
 //! ```
 //! use retrograd::prelude::*;
@@ -23,6 +25,7 @@ mod error;
 pub mod finance;
 pub mod forward;
 pub mod gradcheck;
+pub mod integrations;
 mod real;
 pub mod scalar;
 pub mod tensor;

@@ -35,7 +35,7 @@ pub fn normal_cdf<T: Real>(x: T) -> T {
 }
 
 /// The Black–Scholes price of a European option on a non-dividend-paying asset, for any
-/// [`Real`] type: `f64` for a number, [`Var`](crate::Var) or [`Dual`] for derivatives.
+/// [`Real`] type: `f64` for a number, [`Var`] or [`Dual`] for derivatives.
 ///
 /// `vol` is the annual volatility σ, `rate` the continuously compounded rate r and
 /// `maturity` the time to expiry T in years. The caller keeps the inputs in the formula's
