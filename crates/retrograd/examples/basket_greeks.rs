@@ -7,12 +7,12 @@
 //! on 1 and on 2 threads.
 //!
 //! Run: `cargo run --release -p retrograd --example basket_greeks [-- --json] [--quick]
-//! [--assets N] [--paths M]`
+//! [--assets N] [--paths M] [--bump H]`
 
 use retrograd::finance::basket::{Basket, BasketGreeks, Recording, Simulation};
 use std::time::Instant;
 
-/// Relative bump of each spot and volatility for the central differences.
+/// Relative bump of each spot and volatility for the central differences (`--bump`).
 const BUMP: f64 = 1e-6;
 /// Agreement asked of adjoints and bumping, relative to each Greek (see docs/EXAMPLES.md:
 /// round-off of a difference of two sums of M payoffs, over a step of 1e-6 relative).
@@ -96,6 +96,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let assets = arg("--assets").unwrap_or(if quick { 8 } else { 50 });
     let paths = arg("--paths").unwrap_or(if quick { 2_000 } else { 10_000 });
     let reps = if quick { 3 } else { 7 };
+    let bump = arg("--bump").unwrap_or(BUMP);
     let basket = market(assets)?;
     let sim = Simulation { paths, seed: 2024 };
 
@@ -106,7 +107,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let adjoint_two = two.install(|| basket.greeks(&sim, Recording::Operators))?;
     let price = one.install(|| basket.price(&sim))?;
     let start = Instant::now();
-    let bumped = two.install(|| basket.greeks_by_bumping(&sim, BUMP))?;
+    let bumped = two.install(|| basket.greeks_by_bumping(&sim, bump))?;
     let bump_seconds = start.elapsed().as_secs_f64();
     let timing_one = one.install(|| time(&basket, &sim, reps))?;
     let timing_two = two.install(|| time(&basket, &sim, reps))?;
@@ -146,6 +147,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "price_seconds": {"1": timing_one.price, "2": timing_two.price},
             "bumping_over_price": bump_seconds / timing_two.price,
             "max_rel_diff_vs_bumping": vs_bumping,
+            "bump": bump,
             "checks": checks,
         });
         println!("{out}");
@@ -162,7 +164,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             adjoint.deltas[i], bumped.deltas[i], adjoint.vegas[i], bumped.vegas[i]
         );
     }
-    println!("max relative difference adjoint vs bumping (2N + 1 = {} pricings, step {BUMP:e}): {vs_bumping:.2e}", 2 * assets + 1);
+    println!("max relative difference adjoint vs bumping (2N + 1 = {} pricings, step {bump:e}): {vs_bumping:.2e}", 2 * assets + 1);
     println!(
         "time of price + all {} Greeks over the price alone (median of {reps}):",
         2 * assets

@@ -8,22 +8,25 @@
 //! Each path is recorded after a [`Mark`](crate::Mark) on a tape that holds only the 2N
 //! inputs, swept at once and dropped ([`Recorder::sweep_and_reset`](crate::Recorder::sweep_and_reset)),
 //! so memory does not grow with the number of paths. Paths are split into fixed chunks
-//! spread over the current `rayon` pool, one tape per worker; each path draws its own
-//! random numbers from `(seed, path index)`, and chunk sums are added in chunk order, so
-//! results do not depend on the number of threads.
+//! spread over the current `rayon` pool, one tape per worker, in batches of a fixed number
+//! of chunks; each path draws its own random numbers from `(seed, path index)`, and chunk
+//! results are added in chunk order, so results do not depend on the number of threads.
 //!
 //! The payoff has a kink at `Σ wᵢSᵢ(T) = K`: each path's payoff is differentiable except on
 //! a set of probability zero, and the average of the pathwise derivatives is an unbiased
 //! estimate of the Greeks.
 
 use super::check_input;
-use crate::{preaccumulate, sum, Error, Real, Tape, Var};
+use crate::{preaccumulate, sum, Error, Real, Recorder, Tape, Var};
 use num_traits::Float;
 use rayon::prelude::*;
 use std::ops::Range;
 
 /// Paths per chunk of work: the unit handed to a thread and the unit of summation order.
 const CHUNK_PATHS: usize = 256;
+/// Chunks run in parallel before their results are added, in order, to the totals: this
+/// bounds the memory held by partial results, whatever the number of paths.
+const CHUNKS_PER_BATCH: usize = 64;
 
 /// How many paths to simulate and from which seed.
 ///
@@ -251,19 +254,23 @@ impl Basket {
     /// [`Basket::greeks_by_bumping`] reuse the same random numbers).
     fn price_at(&self, spots: &[f64], vols: &[f64], sim: &Simulation) -> f64 {
         let n = self.assets();
-        let sums: Vec<f64> = chunks(sim.paths)
-            .into_par_iter()
-            .map(|range| {
-                let (mut normals, mut brownian) = (vec![0.0; n], vec![0.0; n]);
-                range
-                    .map(|path| {
-                        self.brownian(sim.seed, path, &mut normals, &mut brownian);
-                        self.path_payoff(spots, vols, &brownian)
-                    })
-                    .sum()
-            })
-            .collect();
-        sums.iter().sum::<f64>() / sim.paths as f64
+        let mut total = 0.0;
+        for batch in batches(sim.paths) {
+            let sums: Vec<f64> = batch
+                .into_par_iter()
+                .map(|range| {
+                    let (mut normals, mut brownian) = (vec![0.0; n], vec![0.0; n]);
+                    range
+                        .map(|path| {
+                            self.brownian(sim.seed, path, &mut normals, &mut brownian);
+                            self.path_payoff(spots, vols, &brownian)
+                        })
+                        .sum::<f64>()
+                })
+                .collect();
+            sums.iter().for_each(|s| total += s);
+        }
+        total / sim.paths as f64
     }
 
     /// The price and every delta and vega by pathwise adjoints: each path is recorded,
@@ -279,47 +286,61 @@ impl Basket {
     pub fn greeks(&self, sim: &Simulation, recording: Recording) -> Result<BasketGreeks, Error> {
         check_paths(sim)?;
         let n = self.assets();
-        let parts: Vec<(f64, Vec<f64>, Vec<f64>)> = chunks(sim.paths)
-            .into_par_iter()
-            .map_init(Tape::new, |tape, range| {
-                tape.clear();
-                tape.record(|rec| {
-                    let spots = rec.inputs(&self.spots);
-                    let vols = rec.inputs(&self.vols);
-                    let mut adjoints = rec.adjoints();
-                    let (mut normals, mut brownian) = (vec![0.0; n], vec![0.0; n]);
-                    let mut terms = Vec::with_capacity(n);
-                    let mut total = 0.0;
-                    for path in range {
-                        self.brownian(sim.seed, path, &mut normals, &mut brownian);
-                        let mark = rec.mark();
-                        let payoff = match recording {
-                            Recording::Operators => self.path_payoff(&spots, &vols, &brownian),
-                            Recording::Preaccumulated => self
-                                .path_payoff_preaccumulated(&spots, &vols, &brownian, &mut terms),
-                        };
-                        total += payoff.value();
-                        rec.sweep_and_reset(mark, &[(payoff, 1.0)], &mut adjoints);
-                    }
-                    (total, adjoints.wrt_all(&spots), adjoints.wrt_all(&vols))
-                })
-            })
-            .collect();
-        let scale = 1.0 / sim.paths as f64;
         let mut greeks = BasketGreeks {
             price: 0.0,
             deltas: vec![0.0; n],
             vegas: vec![0.0; n],
         };
-        for (total, deltas, vegas) in parts {
-            greeks.price += total;
-            add_into(&mut greeks.deltas, &deltas);
-            add_into(&mut greeks.vegas, &vegas);
+        for batch in batches(sim.paths) {
+            let parts: Vec<(f64, Vec<f64>, Vec<f64>)> = batch
+                .into_par_iter()
+                .map_init(Tape::new, |tape, range| {
+                    tape.clear();
+                    tape.record(|rec| self.record_paths(rec, sim.seed, range, recording))
+                })
+                .collect();
+            for (total, deltas, vegas) in parts {
+                greeks.price += total;
+                add_into(&mut greeks.deltas, &deltas);
+                add_into(&mut greeks.vegas, &vegas);
+            }
         }
+        let scale = 1.0 / sim.paths as f64;
         greeks.price *= scale;
         greeks.deltas.iter_mut().for_each(|d| *d *= scale);
         greeks.vegas.iter_mut().for_each(|v| *v *= scale);
         Ok(greeks)
+    }
+
+    /// Records, sweeps and drops the paths of `range` one by one: returns the sum of their
+    /// payoffs and the sums of their derivatives in the spots and in the volatilities.
+    fn record_paths(
+        &self,
+        rec: &Recorder<'_, f64>,
+        seed: u64,
+        range: Range<usize>,
+        recording: Recording,
+    ) -> (f64, Vec<f64>, Vec<f64>) {
+        let n = self.assets();
+        let spots = rec.inputs(&self.spots);
+        let vols = rec.inputs(&self.vols);
+        let mut adjoints = rec.adjoints();
+        let (mut normals, mut brownian) = (vec![0.0; n], vec![0.0; n]);
+        let mut terms = Vec::with_capacity(n);
+        let mut total = 0.0;
+        for path in range {
+            self.brownian(seed, path, &mut normals, &mut brownian);
+            let mark = rec.mark();
+            let payoff = match recording {
+                Recording::Operators => self.path_payoff(&spots, &vols, &brownian),
+                Recording::Preaccumulated => {
+                    self.path_payoff_preaccumulated(&spots, &vols, &brownian, &mut terms)
+                }
+            };
+            total += payoff.value();
+            rec.sweep_and_reset(mark, &[(payoff, 1.0)], &mut adjoints);
+        }
+        (total, adjoints.wrt_all(&spots), adjoints.wrt_all(&vols))
     }
 
     /// The price and every delta and vega by bump-and-revalue: central differences with
@@ -376,12 +397,16 @@ fn check_paths(sim: &Simulation) -> Result<(), Error> {
     Ok(())
 }
 
-/// The paths `0..paths` in consecutive chunks of [`CHUNK_PATHS`].
-fn chunks(paths: usize) -> Vec<Range<usize>> {
-    (0..paths)
-        .step_by(CHUNK_PATHS)
-        .map(|start| start..(start + CHUNK_PATHS).min(paths))
-        .collect()
+/// The paths `0..paths` in consecutive chunks of [`CHUNK_PATHS`], grouped in batches of
+/// [`CHUNKS_PER_BATCH`] chunks.
+fn batches(paths: usize) -> impl Iterator<Item = Vec<Range<usize>>> {
+    let batch_paths = CHUNK_PATHS * CHUNKS_PER_BATCH;
+    (0..paths).step_by(batch_paths).map(move |first| {
+        (first..(first + batch_paths).min(paths))
+            .step_by(CHUNK_PATHS)
+            .map(|start| start..(start + CHUNK_PATHS).min(paths))
+            .collect()
+    })
 }
 
 fn add_into(total: &mut [f64], part: &[f64]) {
