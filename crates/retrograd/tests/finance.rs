@@ -93,6 +93,28 @@ fn black_scholes_greeks_match_central_differences_of_the_price() {
     }
 }
 
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    /// Over random markets some Greeks pass through zero (put theta, vanna, volga), so the
+    /// error is measured against the larger of the Greek and 1.
+    #[test]
+    fn black_scholes_greeks_match_the_closed_forms_anywhere(
+        spot in 50.0..150.0f64,
+        strike in 50.0..150.0f64,
+        rate in -0.02..0.1f64,
+        vol in 0.05..0.8f64,
+        maturity in 0.05..3.0f64,
+        put in proptest::bool::ANY,
+    ) {
+        let kind = if put { OptionKind::Put } else { OptionKind::Call };
+        let option = BlackScholes::new(kind, spot, strike, rate, vol, maturity).unwrap();
+        let (ad, exact) = (option.greeks(), option.closed_form());
+        for ((name, a), (_, b)) in ad.named().into_iter().zip(exact.named()) {
+            proptest::prop_assert!((a - b).abs() <= 1e-10 * b.abs().max(1.0), "{name}: {a} vs {b}");
+        }
+    }
+}
+
 #[test]
 fn black_scholes_rejects_inputs_outside_the_domain() {
     let bad = [

@@ -53,7 +53,7 @@ pub enum Recording {
     /// The generic payoff [`Basket::path_payoff`] run on `Var`s: every operation is a
     /// statement (8 per asset).
     Operators,
-    /// Each asset's discounted-free terminal value `wᵢSᵢ(T)` is one statement with two
+    /// Each asset's weighted terminal value `wᵢSᵢ(T)` is one statement with two
     /// operands (its local derivatives computed by forward-mode [`Dual`](crate::Dual)
     /// numbers, see [`preaccumulate`]), and the basket sum one statement.
     Preaccumulated,

@@ -55,10 +55,10 @@ macro_rules! nalgebra_scalar {
                 Float::signum(*self)
             }
             fn is_positive(&self) -> bool {
-                Float::is_sign_positive(*self) && !num_traits::Zero::is_zero(self)
+                Real::value(*self) > 0.0
             }
             fn is_negative(&self) -> bool {
-                Float::is_sign_negative(*self) && !num_traits::Zero::is_zero(self)
+                Real::value(*self) < 0.0
             }
         }
 
