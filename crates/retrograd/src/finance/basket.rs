@@ -362,30 +362,40 @@ impl Basket {
     ) -> Result<BasketGreeks, Error> {
         check_paths(sim)?;
         check_input("relative_step", relative_step, true)?;
-        let central = |spots: &mut Vec<f64>, vols: &mut Vec<f64>, which: bool, i: usize| {
-            let x = if which { &mut vols[i] } else { &mut spots[i] };
-            let (x0, h) = (*x, relative_step * *x);
-            *x = x0 + h;
-            let up = self.price_at(spots, vols, sim);
-            let x = if which { &mut vols[i] } else { &mut spots[i] };
-            *x = x0 - h;
-            let down = self.price_at(spots, vols, sim);
-            let x = if which { &mut vols[i] } else { &mut spots[i] };
-            *x = x0;
-            (up - down) / (2.0 * h)
-        };
-        let (mut spots, mut vols) = (self.spots.clone(), self.vols.clone());
         let n = self.assets();
+        let (spots, vols) = (&self.spots, &self.vols);
         Ok(BasketGreeks {
-            price: self.price_at(&spots, &vols, sim),
+            price: self.price_at(spots, vols, sim),
             deltas: (0..n)
-                .map(|i| central(&mut spots, &mut vols, false, i))
+                .map(|i| {
+                    central_difference(spots, i, relative_step, |s| self.price_at(s, vols, sim))
+                })
                 .collect(),
             vegas: (0..n)
-                .map(|i| central(&mut spots, &mut vols, true, i))
+                .map(|i| {
+                    central_difference(vols, i, relative_step, |v| self.price_at(spots, v, sim))
+                })
                 .collect(),
         })
     }
+}
+
+/// The central difference of `price` in entry `i` of `x`, with step `relative_step·xᵢ`
+/// (divided by the distance between the bumped values as rounded).
+fn central_difference(
+    x: &[f64],
+    i: usize,
+    relative_step: f64,
+    price: impl Fn(&[f64]) -> f64,
+) -> f64 {
+    let h = relative_step * x[i];
+    let (above, below) = (x[i] + h, x[i] - h);
+    let mut bumped = x.to_vec();
+    bumped[i] = above;
+    let up = price(&bumped);
+    bumped[i] = below;
+    let down = price(&bumped);
+    (up - down) / (above - below)
 }
 
 fn check_paths(sim: &Simulation) -> Result<(), Error> {
