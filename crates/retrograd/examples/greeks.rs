@@ -7,6 +7,7 @@
 //!
 //! Run: `cargo run --release -p retrograd --example greeks [paths]`
 
+use retrograd::finance::black_scholes::{BlackScholes, OptionKind};
 use retrograd::prelude::*;
 use retrograd::Tape;
 
@@ -86,21 +87,24 @@ fn monte_carlo(m: Market, paths: usize, seed: u64) -> Greeks {
     })
 }
 
-/// Black–Scholes closed forms.
+/// Black–Scholes closed forms, from the library's `finance` module.
 fn black_scholes(m: Market) -> Greeks {
-    let cdf = |x: f64| 0.5 * (1.0 + Real::erf(x / std::f64::consts::SQRT_2));
-    let pdf = |x: f64| (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt();
-    let sqrt_t = m.maturity.sqrt();
-    let d1 =
-        ((m.spot / m.strike).ln() + (m.rate + 0.5 * m.vol * m.vol) * m.maturity) / (m.vol * sqrt_t);
-    let d2 = d1 - m.vol * sqrt_t;
-    let discount = (-m.rate * m.maturity).exp();
+    let exact = BlackScholes::new(
+        OptionKind::Call,
+        m.spot,
+        m.strike,
+        m.rate,
+        m.vol,
+        m.maturity,
+    )
+    .expect("the market is valid")
+    .closed_form();
     Greeks {
-        price: m.spot * cdf(d1) - m.strike * discount * cdf(d2),
-        delta: cdf(d1),
-        rho: m.strike * m.maturity * discount * cdf(d2),
-        vega: m.spot * pdf(d1) * sqrt_t,
-        theta: -m.spot * pdf(d1) * m.vol / (2.0 * sqrt_t) - m.rate * m.strike * discount * cdf(d2),
+        price: exact.price,
+        delta: exact.delta,
+        rho: exact.rho,
+        vega: exact.vega,
+        theta: exact.theta,
     }
 }
 

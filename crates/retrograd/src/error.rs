@@ -35,6 +35,9 @@ pub enum Error {
     NonFinite(String),
     /// An ODE solver gave up: the step size underflowed or the step budget ran out.
     Integration(String),
+    /// An argument outside the domain of the computation (a non-finite or non-positive
+    /// price, a correlation matrix that is not positive definite, ...); the message names it.
+    InvalidInput(String),
 }
 
 impl fmt::Display for Error {
@@ -52,6 +55,7 @@ impl fmt::Display for Error {
             Error::GuardChanged(what) => write!(f, "replay: {what}"),
             Error::NonFinite(what) => write!(f, "non-finite value: {what}"),
             Error::Integration(what) => write!(f, "integration failed: {what}"),
+            Error::InvalidInput(what) => write!(f, "invalid input: {what}"),
         }
     }
 }

@@ -12,6 +12,9 @@
 //! - [`ode`]: ODE solvers and the gradients of their solutions (forward sensitivities,
 //!   discrete and continuous adjoints).
 //! - [`tensor`]: tensors with define-by-run autograd, for models.
+//! - [`finance`]: option Greeks (Black–Scholes, Monte Carlo basket) by adjoints.
+//! - [`integrations`]: `argmin` solvers and `nalgebra` matrices on retrograd numbers
+//!   (cargo features `argmin` and `nalgebra`).
 //!
 //! ```
 //! use retrograd::prelude::*;
@@ -23,9 +26,11 @@
 #![warn(missing_docs)]
 
 mod error;
+pub mod finance;
 pub mod forward;
 pub mod gradcheck;
 pub mod ode;
+pub mod integrations;
 mod real;
 pub mod replay;
 pub mod scalar;
