@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use retrograd::gradcheck::finite_difference;
-use retrograd::ode::{gradient, solve, OdeGradient, OdeSystem, Sensitivity, Solver, VjpTape};
+use retrograd::ode::{gradient, solve, OdeGradient, OdeSystem, Sensitivity, Solver, VjpReplay};
 use retrograd::{Real, Var};
 
 /// Lotka–Volterra: u' = a·u − b·u·v, v' = c·u·v − d·v.
@@ -23,7 +23,7 @@ impl OdeSystem for LotkaVolterra {
     fn params(&self) -> usize {
         4
     }
-    fn rhs<T: Real>(&self, _t: f64, y: &[T], p: &[T], dydt: &mut [T]) {
+    fn rhs<T: Real>(&self, _t: T, y: &[T], p: &[T], dydt: &mut [T]) {
         let (u, v) = (y[0], y[1]);
         dydt[0] = p[0] * u - p[1] * u * v;
         dydt[1] = p[2] * u * v - p[3] * v;
@@ -54,7 +54,7 @@ impl OdeSystem for FisherKpp {
     fn params(&self) -> usize {
         2
     }
-    fn rhs<T: Real>(&self, _t: f64, y: &[T], p: &[T], dydt: &mut [T]) {
+    fn rhs<T: Real>(&self, _t: T, y: &[T], p: &[T], dydt: &mut [T]) {
         let two = T::from_f64(2.0);
         for (i, d) in dydt.iter_mut().enumerate() {
             let (l, r) = self.neighbours(i);
@@ -69,10 +69,10 @@ impl OdeSystem for FisherKpp {
         w: &[f64],
         y_bar: &mut [f64],
         p_bar: &mut [f64],
-        tape: &mut VjpTape,
+        replay: &mut VjpReplay,
     ) -> Result<(), retrograd::Error> {
         if !self.hand_vjp {
-            return tape.vjp(self, t, y, p, w, y_bar, p_bar);
+            return replay.vjp(self, t, y, p, w, y_bar, p_bar);
         }
         y_bar.fill(0.0);
         p_bar.fill(0.0);
@@ -383,12 +383,12 @@ pub fn crossover(sizes: &[usize]) -> Vec<CrossoverRow> {
 }
 
 /// The cost of the right-hand side's vector–Jacobian product relative to the right-hand
-/// side on `f64`, recorded (the default) and hand-written, and whether the two agree.
+/// side on `f64`, replayed (the default) and hand-written, and whether the two agree.
 pub struct VjpCost {
     /// States.
     pub states: usize,
-    /// Recorded VJP time / RHS time.
-    pub recorded_ratio: f64,
+    /// Replayed (default) VJP time / RHS time.
+    pub replayed_ratio: f64,
     /// Hand-written VJP time / RHS time.
     pub hand_ratio: f64,
     /// Largest difference between the two products.
@@ -403,7 +403,7 @@ pub fn vjp_cost(n: usize, calls: usize) -> VjpCost {
     let p = [0.5, 1.0];
     let w: Vec<f64> = (0..n).map(|i| (i as f64 * 0.37).sin()).collect();
     let mut dydt = vec![0.0; n];
-    let mut tape = VjpTape::new();
+    let mut replay = VjpReplay::new();
     let (mut yb, mut pb) = (vec![0.0; n], vec![0.0; 2]);
     let (mut yh, mut ph) = (vec![0.0; n], vec![0.0; 2]);
     let per_call = |f: &mut dyn FnMut()| {
@@ -418,7 +418,7 @@ pub fn vjp_cost(n: usize, calls: usize) -> VjpCost {
         recorded.rhs(0.0, std::hint::black_box(&y), &p, &mut dydt);
         std::hint::black_box(&dydt);
     });
-    let t_recorded = per_call(&mut || {
+    let t_replayed = per_call(&mut || {
         recorded
             .vjp(
                 0.0,
@@ -427,7 +427,7 @@ pub fn vjp_cost(n: usize, calls: usize) -> VjpCost {
                 &w,
                 &mut yb,
                 &mut pb,
-                &mut tape,
+                &mut replay,
             )
             .expect("the buffers have the system's lengths");
         std::hint::black_box(&yb);
@@ -440,7 +440,7 @@ pub fn vjp_cost(n: usize, calls: usize) -> VjpCost {
             &w,
             &mut yh,
             &mut ph,
-            &mut tape,
+            &mut replay,
         )
         .expect("the buffers have the system's lengths");
         std::hint::black_box(&yh);
@@ -448,7 +448,7 @@ pub fn vjp_cost(n: usize, calls: usize) -> VjpCost {
     let max_diff = rel_diff(&[yb, pb].concat(), &[yh, ph].concat());
     VjpCost {
         states: n,
-        recorded_ratio: t_recorded / t_rhs,
+        replayed_ratio: t_replayed / t_rhs,
         hand_ratio: t_hand / t_rhs,
         max_diff,
     }
@@ -514,7 +514,7 @@ pub fn run(quick: bool) -> Report {
             crossover.iter().all(|r| r.max_rel_diff < 1e-4),
         ),
         (
-            "hand_vjp_matches_recorded",
+            "hand_vjp_matches_replayed",
             vjp.iter().all(|v| v.max_diff < 1e-12),
         ),
     ];
@@ -656,7 +656,7 @@ fn main() {
             .map(|v| {
                 serde_json::json!({
                     "states": v.states,
-                    "recorded_vjp_over_rhs": v.recorded_ratio,
+                    "replayed_vjp_over_rhs": v.replayed_ratio,
                     "hand_vjp_over_rhs": v.hand_ratio,
                 })
             })
@@ -724,8 +724,8 @@ fn main() {
         println!("\nVector–Jacobian product of the right-hand side, time / RHS time:");
         for v in &report.vjp {
             println!(
-                "  {:>5} states: recorded (default) {:>6.1}×, hand-written {:>5.1}×",
-                v.states, v.recorded_ratio, v.hand_ratio
+                "  {:>5} states: replayed (default) {:>6.1}×, hand-written {:>5.1}×",
+                v.states, v.replayed_ratio, v.hand_ratio
             );
         }
         println!("\nchecks:");

@@ -3,7 +3,7 @@
 
 use retrograd::gradcheck::finite_difference;
 use retrograd::ode::{
-    gradient, solve, solve_dense, OdeGradient, OdeSystem, Sensitivity, Solver, VjpTape,
+    gradient, solve, solve_dense, OdeGradient, OdeSystem, Sensitivity, Solver, VjpReplay,
 };
 use retrograd::prelude::Float;
 use retrograd::{Dual, Error, Real, Tape, Var};
@@ -21,7 +21,7 @@ impl OdeSystem for Decay {
     fn params(&self) -> usize {
         1
     }
-    fn rhs<T: Real>(&self, _t: f64, y: &[T], p: &[T], dydt: &mut [T]) {
+    fn rhs<T: Real>(&self, _t: T, y: &[T], p: &[T], dydt: &mut [T]) {
         dydt[0] = -p[0] * y[0];
     }
 }
@@ -35,9 +35,9 @@ impl OdeSystem for Oscillator {
     fn params(&self) -> usize {
         2
     }
-    fn rhs<T: Real>(&self, t: f64, y: &[T], p: &[T], dydt: &mut [T]) {
+    fn rhs<T: Real>(&self, t: T, y: &[T], p: &[T], dydt: &mut [T]) {
         dydt[0] = y[1];
-        dydt[1] = -p[0] * p[0] * y[0] + p[1] * T::from_f64(t.sin());
+        dydt[1] = -p[0] * p[0] * y[0] + p[1] * t.sin();
     }
 }
 
@@ -327,29 +327,102 @@ fn single_output_time_and_decay_closed_form() {
 }
 
 #[test]
-fn recorded_vjp_matches_the_jacobian() {
-    let mut tape = VjpTape::new();
-    let (y, p, w) = ([0.6, -0.2], [1.3, 0.7], [0.5, -2.0]);
+fn replayed_vjp_matches_the_jacobian_at_new_times_and_states() {
+    let mut replay = VjpReplay::new();
+    let (p, w) = ([1.3, 0.7], [0.5, -2.0]);
     let (mut yb, mut pb) = ([0.0; 2], [0.0; 2]);
-    // Twice: the second call reuses the buffers and must give the same answer.
-    for _ in 0..2 {
+    // Recorded at the first call, replayed at the others: time (the forcing sin t) and
+    // state change from call to call.
+    for (t, y) in [(0.4, [0.6, -0.2]), (1.7, [-0.3, 0.9]), (-2.0, [2.0, 1.0])] {
         Oscillator
-            .vjp(0.4, &y, &p, &w, &mut yb, &mut pb, &mut tape)
+            .vjp(t, &y, &p, &w, &mut yb, &mut pb, &mut replay)
             .unwrap();
         let jy = [[0.0, 1.0], [-p[0] * p[0], 0.0]];
-        let jp = [[0.0, 0.0], [-2.0 * p[0] * y[0], 0.4_f64.sin()]];
+        let jp = [[0.0, 0.0], [-2.0 * p[0] * y[0], f64::sin(t)]];
         for i in 0..2 {
             assert!((yb[i] - (w[0] * jy[0][i] + w[1] * jy[1][i])).abs() < 1e-15);
             assert!((pb[i] - (w[0] * jp[0][i] + w[1] * jp[1][i])).abs() < 1e-15);
         }
     }
+    assert_eq!(replay.recordings(), 1);
     let err = Oscillator
-        .vjp(0.4, &y, &p, &w[..1], &mut yb, &mut pb, &mut tape)
+        .vjp(
+            0.4,
+            &[0.6, -0.2],
+            &p,
+            &w[..1],
+            &mut yb,
+            &mut pb,
+            &mut replay,
+        )
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "ode::VjpTape::vjp: the cotangent w: expected length 2, found 1"
+        "ode::VjpReplay::vjp: the cotangent w: expected length 2, found 1"
     );
+}
+
+/// y' = −k·y where y > 0 and −2k·y elsewhere, written as a branch.
+struct Piecewise;
+impl OdeSystem for Piecewise {
+    fn states(&self) -> usize {
+        1
+    }
+    fn params(&self) -> usize {
+        1
+    }
+    fn rhs<T: Real>(&self, _t: T, y: &[T], p: &[T], dydt: &mut [T]) {
+        dydt[0] = if y[0] > T::zero() {
+            -p[0] * y[0]
+        } else {
+            -T::from_f64(2.0) * p[0] * y[0]
+        };
+    }
+}
+
+#[test]
+fn replayed_vjp_records_again_where_the_right_hand_side_branches_otherwise() {
+    let mut replay = VjpReplay::new();
+    let (mut yb, mut pb) = ([0.0], [0.0]);
+    for (y, k, recordings) in [(1.0, 0.5, 1), (2.0, 0.5, 1), (-1.0, 0.5, 2), (-3.0, 0.5, 2)] {
+        Piecewise
+            .vjp(0.0, &[y], &[k], &[1.0], &mut yb, &mut pb, &mut replay)
+            .unwrap();
+        let slope = if y > 0.0 { 1.0 } else { 2.0 };
+        assert_eq!((yb[0], pb[0]), (-slope * k, -slope * y), "at y = {y}");
+        assert_eq!(replay.recordings(), recordings);
+    }
+    // The continuous adjoint through a solution that crosses zero agrees with the
+    // discrete adjoint (the kink is crossed between output times).
+    let solver = Solver::Rk4 { dt: 1e-3 };
+    let times = [0.0, 0.5, 1.0];
+    let loss = |ys: &[Vec<Var>]| ys[2][0] * ys[2][0];
+    let grad = |method| gradient(&Shifted, &solver, &[0.3], &[1.0], &times, loss, method).unwrap();
+    let discrete = grad(Sensitivity::DiscreteAdjoint { snapshots: 8 });
+    let continuous = grad(Sensitivity::ContinuousAdjoint {
+        checkpoint_every: 50,
+    });
+    for (a, b) in [
+        (discrete.state_adjoint[0], continuous.state_adjoint[0]),
+        (discrete.param_adjoint[0], continuous.param_adjoint[0]),
+    ] {
+        assert!((a - b).abs() < 1e-6 * a.abs().max(1.0), "{a} vs {b}");
+    }
+}
+
+/// y' = −1 + Piecewise(y): drives y through zero.
+struct Shifted;
+impl OdeSystem for Shifted {
+    fn states(&self) -> usize {
+        1
+    }
+    fn params(&self) -> usize {
+        1
+    }
+    fn rhs<T: Real>(&self, t: T, y: &[T], p: &[T], dydt: &mut [T]) {
+        Piecewise.rhs(t, y, p, dydt);
+        dydt[0] -= T::one();
+    }
 }
 
 /// y' = √(y − 1): the square root of a negative number once y drops below 1.
@@ -361,7 +434,7 @@ impl OdeSystem for Sqrt {
     fn params(&self) -> usize {
         0
     }
-    fn rhs<T: Real>(&self, _t: f64, y: &[T], _p: &[T], dydt: &mut [T]) {
+    fn rhs<T: Real>(&self, _t: T, y: &[T], _p: &[T], dydt: &mut [T]) {
         dydt[0] = -(y[0] - T::one()).sqrt() - T::one();
     }
 }
@@ -375,7 +448,7 @@ impl OdeSystem for BlowUp {
     fn params(&self) -> usize {
         0
     }
-    fn rhs<T: Real>(&self, _t: f64, y: &[T], _p: &[T], dydt: &mut [T]) {
+    fn rhs<T: Real>(&self, _t: T, y: &[T], _p: &[T], dydt: &mut [T]) {
         dydt[0] = y[0] * y[0];
     }
 }
@@ -516,7 +589,7 @@ impl OdeSystem for FailingVjp {
     fn params(&self) -> usize {
         2
     }
-    fn rhs<T: Real>(&self, t: f64, y: &[T], p: &[T], dydt: &mut [T]) {
+    fn rhs<T: Real>(&self, t: T, y: &[T], p: &[T], dydt: &mut [T]) {
         Oscillator.rhs(t, y, p, dydt)
     }
     fn vjp(
@@ -527,7 +600,7 @@ impl OdeSystem for FailingVjp {
         _w: &[f64],
         _y_bar: &mut [f64],
         _p_bar: &mut [f64],
-        _tape: &mut VjpTape,
+        _tape: &mut VjpReplay,
     ) -> Result<(), Error> {
         Err(Error::Unsupported("no VJP here".into()))
     }

@@ -18,7 +18,7 @@ use crate::Real;
 /// # impl OdeSystem for Decay {
 /// #     fn states(&self) -> usize { 1 }
 /// #     fn params(&self) -> usize { 1 }
-/// #     fn rhs<T: Real>(&self, _t: f64, y: &[T], p: &[T], d: &mut [T]) { d[0] = -p[0] * y[0]; }
+/// #     fn rhs<T: Real>(&self, _t: T, y: &[T], p: &[T], d: &mut [T]) { d[0] = -p[0] * y[0]; }
 /// # }
 /// let d = solve_dense(&Decay, &Solver::dopri5(1e-8, 1e-10), &[1.0], &[0.5], 0.0, 4.0).unwrap();
 /// assert!((d.evaluate(2.5).unwrap()[0] - (-1.25_f64).exp()).abs() < 1e-7);
@@ -42,7 +42,7 @@ pub struct DenseSolution<T> {
 /// impl OdeSystem for Rotation {
 ///     fn states(&self) -> usize { 2 }
 ///     fn params(&self) -> usize { 0 }
-///     fn rhs<T: Real>(&self, _t: f64, y: &[T], _p: &[T], dydt: &mut [T]) {
+///     fn rhs<T: Real>(&self, _t: T, y: &[T], _p: &[T], dydt: &mut [T]) {
 ///         dydt[0] = -y[1];
 ///         dydt[1] = y[0];
 ///     }
@@ -81,7 +81,7 @@ impl<T: Real> DenseSolution<T> {
     /// # impl OdeSystem for Decay {
     /// #     fn states(&self) -> usize { 1 }
     /// #     fn params(&self) -> usize { 1 }
-    /// #     fn rhs<T: Real>(&self, _t: f64, y: &[T], p: &[T], d: &mut [T]) { d[0] = -p[0] * y[0]; }
+    /// #     fn rhs<T: Real>(&self, _t: T, y: &[T], p: &[T], d: &mut [T]) { d[0] = -p[0] * y[0]; }
     /// # }
     /// let d = solve_dense(&Decay, &Solver::rk4(0.01), &[2.0], &[1.0], 1.0, 2.0).unwrap();
     /// assert!((d.evaluate(1.5).unwrap()[0] - 2.0 * (-0.5_f64).exp()).abs() < 1e-9);

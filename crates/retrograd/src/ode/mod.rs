@@ -4,7 +4,7 @@
 //! - [`solve`] and [`solve_dense`]: fixed-step RK4 or adaptive Dormand–Prince 5(4) with
 //!   error control and a 4th-order dense output ([`Solver`]). Both are generic over
 //!   [`Real`], so they run on `f64`, on [`Dual`](crate::Dual) (forward mode) and on
-//!   [`Var`] (reverse mode, recorded on the active tape).
+//!   [`Var`](crate::Var) (reverse mode, recorded on the active tape).
 //! - [`gradient`]: `∂L/∂y₀` and `∂L/∂p` of a loss on the states at given times, by
 //!   forward sensitivities, by the discrete adjoint (reverse mode through the solver's
 //!   steps with binomial [`checkpoint`](crate::checkpoint)ing) or by the continuous adjoint
@@ -32,7 +32,7 @@
 //! impl OdeSystem for Decay {
 //!     fn states(&self) -> usize { 1 }
 //!     fn params(&self) -> usize { 1 }
-//!     fn rhs<T: Real>(&self, _t: f64, y: &[T], p: &[T], dydt: &mut [T]) {
+//!     fn rhs<T: Real>(&self, _t: T, y: &[T], p: &[T], dydt: &mut [T]) {
 //!         dydt[0] = -p[0] * y[0];
 //!     }
 //! }
@@ -59,33 +59,36 @@ pub use sensitivity::{gradient, OdeGradient, Sensitivity};
 pub use solver::{solve, Solution, SolveStats, Solver};
 
 use crate::error::{check_len, Error};
-use crate::{Adjoints, Real, Tape, Var};
+use crate::replay::{self, Recording, Traced, Workspace};
+use crate::Real;
+use num_traits::Zero;
 
 /// A system of ODEs `y' = f(t, y, p)` with `states()` components and `params()` parameters.
 ///
-/// [`rhs`](OdeSystem::rhs) is written once for any [`Real`] type; the solvers run it on
-/// `f64`, [`Dual`](crate::Dual) and [`Var`]. The continuous adjoint needs the
+/// [`rhs`](OdeSystem::rhs) is written once for any [`Real`] type (time included, so that a
+/// recording of it can be replayed at other times); the solvers run it on `f64`,
+/// [`Dual`](crate::Dual) and [`Var`](crate::Var). The continuous adjoint needs the
 /// vector–Jacobian product of the right-hand side, [`vjp`](OdeSystem::vjp); its default
-/// records `rhs` on a [`VjpTape`] at each call (see there for the cost), and a system may
-/// override it with a hand-written product.
+/// replays one recording of `rhs` kept in a [`VjpReplay`] (see there for the cost), and a
+/// system may override it with a hand-written product.
 ///
 /// ```
-/// use retrograd::ode::{OdeSystem, VjpTape};
+/// use retrograd::ode::{OdeSystem, VjpReplay};
 /// use retrograd::Real;
 /// /// The harmonic oscillator x'' = −ω²x as a first-order system.
 /// struct Oscillator;
 /// impl OdeSystem for Oscillator {
 ///     fn states(&self) -> usize { 2 }
 ///     fn params(&self) -> usize { 1 }
-///     fn rhs<T: Real>(&self, _t: f64, y: &[T], p: &[T], dydt: &mut [T]) {
+///     fn rhs<T: Real>(&self, _t: T, y: &[T], p: &[T], dydt: &mut [T]) {
 ///         dydt[0] = y[1];
 ///         dydt[1] = -p[0] * p[0] * y[0];
 ///     }
 /// }
 /// // wᵀ·∂f/∂y and wᵀ·∂f/∂p at y = (1, 0), ω = 2, w = (0, 1).
 /// let (mut y_bar, mut p_bar) = ([0.0; 2], [0.0; 1]);
-/// let mut tape = VjpTape::new();
-/// Oscillator.vjp(0.0, &[1.0, 0.0], &[2.0], &[0.0, 1.0], &mut y_bar, &mut p_bar, &mut tape).unwrap();
+/// let mut replay = VjpReplay::new();
+/// Oscillator.vjp(0.0, &[1.0, 0.0], &[2.0], &[0.0, 1.0], &mut y_bar, &mut p_bar, &mut replay).unwrap();
 /// assert_eq!(y_bar, [-4.0, 0.0]);
 /// assert_eq!(p_bar, [-4.0]); // ∂(−ω²x)/∂ω = −2ωx
 /// ```
@@ -97,14 +100,14 @@ pub trait OdeSystem {
     fn params(&self) -> usize;
 
     /// Writes `f(t, y, p)` into `dydt` (as long as `y`).
-    fn rhs<T: Real>(&self, t: f64, y: &[T], p: &[T], dydt: &mut [T]);
+    fn rhs<T: Real>(&self, t: T, y: &[T], p: &[T], dydt: &mut [T]);
 
     /// Writes the vector–Jacobian products `y_bar = wᵀ·∂f/∂y` and `p_bar = wᵀ·∂f/∂p` at
     /// `(t, y, p)`; `y`, `w` and `y_bar` have `states()` entries, `p` and `p_bar`
     /// `params()`.
     ///
-    /// The default records [`rhs`](OdeSystem::rhs) on `tape` and sweeps it once
-    /// ([`VjpTape::vjp`]), and fails on lengths that disagree with the system; override it
+    /// The default replays the recording of [`rhs`](OdeSystem::rhs) kept in `replay`
+    /// ([`VjpReplay::vjp`]), and fails on lengths that disagree with the system; override it
     /// with a hand-written product where one is cheaper.
     #[allow(clippy::too_many_arguments)]
     fn vjp(
@@ -115,93 +118,117 @@ pub trait OdeSystem {
         w: &[f64],
         y_bar: &mut [f64],
         p_bar: &mut [f64],
-        tape: &mut VjpTape,
+        replay: &mut VjpReplay,
     ) -> Result<(), Error> {
-        tape.vjp(self, t, y, p, w, y_bar, p_bar)
+        replay.vjp(self, t, y, p, w, y_bar, p_bar)
     }
 }
 
-/// The buffers of the default [`OdeSystem::vjp`]: a tape and its adjoints, reused from call
-/// to call.
+/// The default [`OdeSystem::vjp`]: the right-hand side recorded once for
+/// [`replay`](crate::replay), then replayed at each call.
 ///
-/// Each call clears the tape (keeping its buffers), records the state and parameters as
-/// inputs and `f(t, y, p)` on them, and makes one reverse sweep seeded with `w`. Once the
-/// buffers have grown to one evaluation's size no call allocates, but every call records
-/// the right-hand side anew: its cost is one taped evaluation plus one sweep, a small
-/// multiple of evaluating `f` on `f64` (the `ode_sensitivities` example measures it). A
-/// recording replayed for new values, or a hand-written [`OdeSystem::vjp`], avoids the
-/// re-recording.
+/// The first call records `f(t, y, p)` with `t`, the state and the parameters as inputs;
+/// later calls replay that recording at the new `(t, y, p)` — values forward, one reverse
+/// sweep seeded with `w` — without running `rhs` again, and allocate nothing. Where `rhs`
+/// branches on a value (a comparison, `abs` written as an `if`, ...) and a call falls on
+/// the other side, the replay notices it and the right-hand side is recorded again there
+/// ([`recordings`](VjpReplay::recordings) counts them). The `ode_sensitivities` example
+/// measures the cost against the right-hand side itself; a hand-written
+/// [`OdeSystem::vjp`] is cheaper still.
 ///
 /// ```
-/// use retrograd::ode::{OdeSystem, VjpTape};
+/// use retrograd::ode::{OdeSystem, VjpReplay};
 /// use retrograd::Real;
 /// struct Logistic;
 /// impl OdeSystem for Logistic {
 ///     fn states(&self) -> usize { 1 }
 ///     fn params(&self) -> usize { 1 }
-///     fn rhs<T: Real>(&self, _t: f64, y: &[T], p: &[T], dydt: &mut [T]) {
+///     fn rhs<T: Real>(&self, _t: T, y: &[T], p: &[T], dydt: &mut [T]) {
 ///         dydt[0] = p[0] * y[0] * (T::one() - y[0]);
 ///     }
 /// }
-/// let mut tape = VjpTape::new();
+/// let mut vjp = VjpReplay::new();
 /// let (mut y_bar, mut p_bar) = ([0.0], [0.0]);
-/// tape.vjp(&Logistic, 0.0, &[0.25], &[2.0], &[1.0], &mut y_bar, &mut p_bar).unwrap();
-/// assert_eq!(y_bar, [2.0 * (1.0 - 2.0 * 0.25)]);
-/// assert_eq!(p_bar, [0.25 * 0.75]);
+/// for y in [0.25, 0.5, 0.75] {
+///     vjp.vjp(&Logistic, 0.0, &[y], &[2.0], &[1.0], &mut y_bar, &mut p_bar).unwrap();
+///     assert_eq!(y_bar, [2.0 * (1.0 - 2.0 * y)]);
+///     assert_eq!(p_bar, [y * (1.0 - y)]);
+/// }
+/// assert_eq!(vjp.recordings(), 1);
 /// ```
-pub struct VjpTape {
-    tape: Tape,
-    adjoints: Adjoints,
-    y: Vec<Var>,
-    p: Vec<Var>,
-    dydt: Vec<Var>,
-    seeds: Vec<(Var, f64)>,
+pub struct VjpReplay {
+    recording: Option<Recording>,
+    recordings: usize,
+    workspace: Workspace,
+    /// `(t, y, p)` as the recording's inputs.
+    inputs: Vec<f64>,
+    /// The gradient with respect to `(t, y, p)`.
+    grad: Vec<f64>,
 }
 
-impl Default for VjpTape {
+impl Default for VjpReplay {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl VjpTape {
-    /// Empty buffers.
+impl VjpReplay {
+    /// Nothing recorded yet: the first call records.
     ///
     /// ```
-    /// let _tape = retrograd::ode::VjpTape::new();
+    /// assert_eq!(retrograd::ode::VjpReplay::new().recordings(), 0);
     /// ```
     pub fn new() -> Self {
-        let tape = Tape::new();
-        let adjoints = tape.adjoints(&[]);
-        VjpTape {
-            tape,
-            adjoints,
-            y: Vec::new(),
-            p: Vec::new(),
-            dydt: Vec::new(),
-            seeds: Vec::new(),
+        VjpReplay {
+            recording: None,
+            recordings: 0,
+            workspace: Workspace::new(),
+            inputs: Vec::new(),
+            grad: Vec::new(),
         }
     }
 
-    /// `y_bar = wᵀ·∂f/∂y` and `p_bar = wᵀ·∂f/∂p` of `system` at `(t, y, p)`, by recording
-    /// `f` and one reverse sweep (see the type's documentation).
+    /// How many times the right-hand side has been recorded (once, unless it branches on
+    /// values and calls fell on different sides).
     ///
     /// ```
-    /// use retrograd::ode::VjpTape;
+    /// # use retrograd::ode::{OdeSystem, VjpReplay};
+    /// # use retrograd::Real;
+    /// # struct Decay;
+    /// # impl OdeSystem for Decay {
+    /// #     fn states(&self) -> usize { 1 }
+    /// #     fn params(&self) -> usize { 1 }
+    /// #     fn rhs<T: Real>(&self, _t: T, y: &[T], p: &[T], d: &mut [T]) { d[0] = -p[0] * y[0]; }
+    /// # }
+    /// let mut vjp = VjpReplay::new();
+    /// let (mut y_bar, mut p_bar) = ([0.0], [0.0]);
+    /// vjp.vjp(&Decay, 0.0, &[1.0], &[0.5], &[1.0], &mut y_bar, &mut p_bar).unwrap();
+    /// vjp.vjp(&Decay, 0.1, &[0.9], &[0.5], &[1.0], &mut y_bar, &mut p_bar).unwrap();
+    /// assert_eq!(vjp.recordings(), 1);
+    /// ```
+    pub fn recordings(&self) -> usize {
+        self.recordings
+    }
+
+    /// `y_bar = wᵀ·∂f/∂y` and `p_bar = wᵀ·∂f/∂p` of `system` at `(t, y, p)`, by replaying
+    /// the recorded right-hand side (see the type's documentation).
+    ///
+    /// ```
+    /// use retrograd::ode::VjpReplay;
     /// # use retrograd::ode::OdeSystem;
     /// # use retrograd::Real;
     /// # struct Decay;
     /// # impl OdeSystem for Decay {
     /// #     fn states(&self) -> usize { 1 }
     /// #     fn params(&self) -> usize { 1 }
-    /// #     fn rhs<T: Real>(&self, _t: f64, y: &[T], p: &[T], d: &mut [T]) { d[0] = -p[0] * y[0]; }
+    /// #     fn rhs<T: Real>(&self, _t: T, y: &[T], p: &[T], d: &mut [T]) { d[0] = -p[0] * y[0]; }
     /// # }
-    /// let mut tape = VjpTape::new();
+    /// let mut vjp = VjpReplay::new();
     /// let (mut y_bar, mut p_bar) = ([0.0], [0.0]);
-    /// tape.vjp(&Decay, 0.0, &[3.0], &[0.5], &[2.0], &mut y_bar, &mut p_bar).unwrap();
+    /// vjp.vjp(&Decay, 0.0, &[3.0], &[0.5], &[2.0], &mut y_bar, &mut p_bar).unwrap();
     /// assert_eq!((y_bar, p_bar), ([-1.0], [-6.0])); // 2·(−k), 2·(−y)
     /// let mut too_long = [0.0; 2];
-    /// assert!(tape.vjp(&Decay, 0.0, &[3.0], &[0.5], &[2.0], &mut too_long, &mut p_bar).is_err());
+    /// assert!(vjp.vjp(&Decay, 0.0, &[3.0], &[0.5], &[2.0], &mut too_long, &mut p_bar).is_err());
     /// ```
     #[allow(clippy::too_many_arguments)]
     pub fn vjp<S: OdeSystem + ?Sized>(
@@ -222,35 +249,34 @@ impl VjpTape {
             ("y_bar", n, y_bar.len()),
             ("p_bar", np, p_bar.len()),
         ] {
-            check_len(|| format!("ode::VjpTape::vjp: {what}"), expected, found)?;
+            check_len(|| format!("ode::VjpReplay::vjp: {what}"), expected, found)?;
         }
-        let VjpTape {
-            tape,
-            adjoints,
-            y: ys,
-            p: ps,
-            dydt,
-            seeds,
-        } = self;
-        tape.clear();
-        ys.clear();
-        ps.clear();
-        dydt.clear();
-        dydt.resize(y.len(), Var::constant(0.0));
-        tape.record(|rec| {
-            rec.inputs_into(y, ys);
-            rec.inputs_into(p, ps);
-            system.rhs(t, ys, ps, dydt);
-        });
-        seeds.clear();
-        seeds.extend(dydt.iter().copied().zip(w.iter().copied()));
-        tape.adjoints_into(seeds, adjoints);
-        for (out, &v) in y_bar.iter_mut().zip(ys.iter()) {
-            *out = adjoints.wrt(v);
+        self.inputs.clear();
+        self.inputs.push(t);
+        self.inputs.extend_from_slice(y);
+        self.inputs.extend_from_slice(p);
+        self.grad.resize(1 + n + np, 0.0);
+        let replayed = match &self.recording {
+            Some(rec) => rec.vjp_with(&mut self.workspace, &self.inputs, w, &mut self.grad),
+            None => Err(Error::GuardChanged(String::new())),
+        };
+        match replayed {
+            Ok(()) => {}
+            Err(Error::GuardChanged(_)) => {
+                let rec = replay::record_many(&self.inputs, |x| {
+                    let mut dydt = vec![Traced::zero(); n];
+                    system.rhs(x[0], &x[1..1 + n], &x[1 + n..], &mut dydt);
+                    dydt
+                });
+                self.recordings += 1;
+                // Recorded at these inputs, so its guards hold here.
+                rec.vjp_with(&mut self.workspace, &self.inputs, w, &mut self.grad)?;
+                self.recording = Some(rec);
+            }
+            Err(e) => return Err(e),
         }
-        for (out, &v) in p_bar.iter_mut().zip(ps.iter()) {
-            *out = adjoints.wrt(v);
-        }
+        y_bar.copy_from_slice(&self.grad[1..1 + n]);
+        p_bar.copy_from_slice(&self.grad[1 + n..]);
         Ok(())
     }
 }

@@ -3,7 +3,7 @@
 
 use super::dense::{find_step, replay_dense};
 use super::solver::{check_inputs, one_step, solve, solve_with, Driver, SolveStats, Solver};
-use super::{check_finite, OdeSystem, VjpTape};
+use super::{check_finite, OdeSystem, VjpReplay};
 use crate::checkpoint::{self, Step};
 use crate::error::Error;
 use crate::{value_and_grad, Dual, Real, Var};
@@ -53,7 +53,7 @@ pub enum Sensitivity {
 /// # impl OdeSystem for Decay {
 /// #     fn states(&self) -> usize { 1 }
 /// #     fn params(&self) -> usize { 1 }
-/// #     fn rhs<T: Real>(&self, _t: f64, y: &[T], p: &[T], d: &mut [T]) { d[0] = -p[0] * y[0]; }
+/// #     fn rhs<T: Real>(&self, _t: T, y: &[T], p: &[T], d: &mut [T]) { d[0] = -p[0] * y[0]; }
 /// # }
 /// // L = y(1)² with y(1) = y₀·e^(−k).
 /// let g = gradient(&Decay, &Solver::rk4(0.01), &[2.0], &[1.0], &[0.0, 1.0],
@@ -96,7 +96,7 @@ pub struct OdeGradient {
 /// impl OdeSystem for Oscillator {
 ///     fn states(&self) -> usize { 2 }
 ///     fn params(&self) -> usize { 1 }
-///     fn rhs<T: Real>(&self, _t: f64, y: &[T], p: &[T], dydt: &mut [T]) {
+///     fn rhs<T: Real>(&self, _t: T, y: &[T], p: &[T], dydt: &mut [T]) {
 ///         dydt[0] = y[1];
 ///         dydt[1] = -p[0] * p[0] * y[0];
 ///     }
@@ -337,7 +337,7 @@ impl<S: OdeSystem + ?Sized> Backward<'_, S> {
         let mut z = cotangents[cotangents.len() - 1].clone();
         z.resize(n + np, 0.0);
         let mut stats = SolveStats::default();
-        let mut vjp_tape = VjpTape::new();
+        let mut vjp_replay = VjpReplay::new();
         let mut y = vec![0.0; n];
         for (j, c) in checkpoints.iter().enumerate().rev() {
             let end = checkpoints.get(j + 1).map_or(self.steps.len(), |c| c.step);
@@ -353,7 +353,7 @@ impl<S: OdeSystem + ?Sized> Backward<'_, S> {
                 let (dl, dm) = dz.split_at_mut(n);
                 if let Err(e) = self
                     .system
-                    .vjp(t, &y, self.p, &z[..n], dl, dm, &mut vjp_tape)
+                    .vjp(t, &y, self.p, &z[..n], dl, dm, &mut vjp_replay)
                 {
                     // Stops the solve (a non-finite value); the error is reported below.
                     failure.get_or_insert(e);

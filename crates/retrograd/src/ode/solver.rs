@@ -96,7 +96,7 @@ impl Solver {
 /// # impl OdeSystem for Decay {
 /// #     fn states(&self) -> usize { 1 }
 /// #     fn params(&self) -> usize { 0 }
-/// #     fn rhs<T: Real>(&self, _t: f64, y: &[T], _p: &[T], d: &mut [T]) { d[0] = -y[0]; }
+/// #     fn rhs<T: Real>(&self, _t: T, y: &[T], _p: &[T], d: &mut [T]) { d[0] = -y[0]; }
 /// # }
 /// let s = solve(&Decay, &Solver::rk4(0.1), &[1.0], &[], &[0.0, 1.0]).unwrap();
 /// assert_eq!(s.stats.steps, 10);
@@ -122,7 +122,7 @@ pub struct SolveStats {
 /// # impl OdeSystem for Decay {
 /// #     fn states(&self) -> usize { 1 }
 /// #     fn params(&self) -> usize { 1 }
-/// #     fn rhs<T: Real>(&self, _t: f64, y: &[T], p: &[T], d: &mut [T]) { d[0] = -p[0] * y[0]; }
+/// #     fn rhs<T: Real>(&self, _t: T, y: &[T], p: &[T], d: &mut [T]) { d[0] = -p[0] * y[0]; }
 /// # }
 /// let s = solve(&Decay, &Solver::rk4(0.01), &[1.0], &[1.0], &[0.0, 1.0, 2.0]).unwrap();
 /// assert_eq!(s.times, vec![0.0, 1.0, 2.0]);
@@ -155,7 +155,7 @@ pub struct Solution<T> {
 /// impl OdeSystem for Decay {
 ///     fn states(&self) -> usize { 1 }
 ///     fn params(&self) -> usize { 1 }
-///     fn rhs<T: Real>(&self, _t: f64, y: &[T], p: &[T], dydt: &mut [T]) {
+///     fn rhs<T: Real>(&self, _t: T, y: &[T], p: &[T], dydt: &mut [T]) {
 ///         dydt[0] = -p[0] * y[0];
 ///     }
 /// }
@@ -184,7 +184,7 @@ pub(crate) fn solve_with<S: OdeSystem + ?Sized, T: Real>(
 ) -> Result<Solution<T>, Error> {
     check_inputs(system, solver, y0, p, times)?;
     let mut driver = Driver::new(*solver, y0.len(), |t: f64, y: &[T], d: &mut [T]| {
-        system.rhs(t, y, p, d)
+        system.rhs(T::from_f64(t), y, p, d)
     });
     let mut y = y0.to_vec();
     let mut states = Vec::with_capacity(times.len());
@@ -640,7 +640,7 @@ pub(crate) fn one_step<S: OdeSystem + ?Sized, T: Real>(
     p: &[T],
 ) -> Vec<T> {
     let mut stages = Stages::new(y.len());
-    let mut f = |t: f64, y: &[T], d: &mut [T]| system.rhs(t, y, p, d);
+    let mut f = |t: f64, y: &[T], d: &mut [T]| system.rhs(T::from_f64(t), y, p, d);
     f(t, y, &mut stages.k[0]);
     let mut y_new = vec![T::zero(); y.len()];
     step(solver, &mut f, t, h, y, &mut stages, &mut y_new);
