@@ -27,6 +27,22 @@ pub enum Error {
     Unsupported(String),
     /// A derivative check failed; the message names the input and both values.
     GradientMismatch(String),
+    /// An iterative method stopped at its iteration limit before reaching its tolerance.
+    NotConverged {
+        /// The method and what it was solving.
+        context: String,
+        /// Iterations run.
+        iterations: usize,
+        /// The (relative) residual reached.
+        residual: f64,
+        /// The tolerance asked for.
+        tolerance: f64,
+    },
+    /// A linear system the method cannot solve: singular, or not positive definite for
+    /// conjugate gradients; the message names the method and what it met.
+    SingularSystem(String),
+    /// A NaN or infinity where a finite value is required; the message names where.
+    NonFinite(String),
 }
 
 impl fmt::Display for Error {
@@ -41,6 +57,17 @@ impl fmt::Display for Error {
             }
             Error::Unsupported(what) => write!(f, "unsupported: {what}"),
             Error::GradientMismatch(what) => write!(f, "gradient check failed: {what}"),
+            Error::NotConverged {
+                context,
+                iterations,
+                residual,
+                tolerance,
+            } => write!(
+                f,
+                "{context}: not converged after {iterations} iterations (residual {residual:e}, tolerance {tolerance:e})"
+            ),
+            Error::SingularSystem(what) => write!(f, "singular system: {what}"),
+            Error::NonFinite(what) => write!(f, "non-finite value: {what}"),
         }
     }
 }

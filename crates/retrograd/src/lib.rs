@@ -21,6 +21,7 @@
 mod error;
 pub mod forward;
 pub mod gradcheck;
+pub mod hyper;
 mod real;
 pub mod scalar;
 pub mod tensor;
