@@ -22,6 +22,7 @@ mod error;
 pub mod forward;
 pub mod gradcheck;
 pub mod hyper;
+pub mod implicit;
 mod real;
 pub mod scalar;
 pub mod tensor;
