@@ -492,10 +492,10 @@ fn main() {
         println!(
             "\nhyperparameter   reverse (checkpointed)   forward (Dual)     finite differences"
         );
-        for i in 0..names.len() {
+        for (i, name) in names.iter().enumerate() {
             println!(
                 "{:<15}  {:>22.10}  {:>16.10}  {:>18.10}",
-                names[i], r.hypergradient[i], r.forward[i], r.finite_differences[i]
+                name, r.hypergradient[i], r.forward[i], r.finite_differences[i]
             );
         }
         println!(

@@ -183,9 +183,7 @@ pub fn kkt_solve(p: &Portfolio, x: &[f64]) -> (Vec<f64>, bool) {
         let fixed_part: f64 = (0..n).map(|j| p.covariance[i * n + j] * fixed[j]).sum();
         a[r][k + 1] = p.mu[i] - p.gamma * fixed_part;
     }
-    for c in 0..k {
-        a[k][c] = 1.0;
-    }
+    a[k][..k].fill(1.0);
     a[k][k + 1] = 1.0 - capped.len() as f64 * u;
     let solution = gauss(a);
     let mut out = fixed;
@@ -215,10 +213,12 @@ fn gauss(mut a: Vec<Vec<f64>>) -> Vec<f64> {
             .max_by(|&i, &j| a[i][c].abs().total_cmp(&a[j][c].abs()))
             .unwrap();
         a.swap(c, pivot);
-        for r in c + 1..m {
-            let f = a[r][c] / a[c][c];
-            for k in c..=m {
-                a[r][k] -= f * a[c][k];
+        let (top, below) = a.split_at_mut(c + 1);
+        let pivot_row = &top[c];
+        for row in below {
+            let f = row[c] / pivot_row[c];
+            for (v, p) in row[c..].iter_mut().zip(&pivot_row[c..]) {
+                *v -= f * p;
             }
         }
     }

@@ -124,7 +124,10 @@ fn checkpointing_bounds_memory_and_matches_taping_every_step() {
     // to rounding; with 3 states the binomial schedule's count.
     let all = long.hypergradient(&INIT, &HYPER, 400).unwrap();
     assert_eq!(all.stats.forward_steps, 399);
-    assert_eq!(Some(b.stats.forward_steps), retrograd::checkpoint::forward_steps(400, 3));
+    assert_eq!(
+        Some(b.stats.forward_steps),
+        retrograd::checkpoint::forward_steps(400, 3)
+    );
     for (x, y) in all.hypergradient.iter().zip(&b.hypergradient) {
         assert!((x - y).abs() <= 1e-12 * x.abs().max(1.0));
     }

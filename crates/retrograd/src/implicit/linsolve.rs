@@ -82,7 +82,7 @@ fn check_rhs(solver: &str, b: &[f64], options: &SolveOptions) -> Result<(), Erro
     if b.iter().any(|v| !v.is_finite()) {
         return Err(Error::NonFinite(format!("{solver}: the right-hand side")));
     }
-    if !(options.tolerance > 0.0) {
+    if options.tolerance.is_nan() || options.tolerance <= 0.0 {
         return Err(Error::Unsupported(format!(
             "{solver}: tolerance {} (must be positive)",
             options.tolerance
@@ -129,7 +129,8 @@ where
     for iteration in 1..=options.max_iterations {
         let ap = apply("cg", &mut a, &p)?;
         let pap = dot(&p, &ap);
-        if !(pap > 0.0) {
+        // Finite here: `apply` rejects NaN and infinities.
+        if pap <= 0.0 {
             return Err(Error::SingularSystem(format!(
                 "cg: pᵀA·p = {pap:e} at iteration {iteration}: the operator is not positive \
                  definite (singular or indefinite)"
