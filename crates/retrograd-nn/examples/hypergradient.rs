@@ -226,6 +226,10 @@ pub struct Report {
     pub peak_tape_bytes_half_steps: usize,
     pub max_snapshots: usize,
     pub seconds_per_hypergradient: f64,
+    /// One run of forward mode with all four tangents at once.
+    pub seconds_forward: f64,
+    /// One training run and validation loss on `f64`.
+    pub seconds_function: f64,
     pub val_loss_before: f64,
     pub val_loss_after: f64,
     pub test_loss_before: f64,
@@ -304,9 +308,16 @@ pub fn run(config: Config) -> Report {
             (at(1.0) - at(-1.0)) / (2.0 * h)
         })
         .collect();
+    let clock = std::time::Instant::now();
     let (_, forward) = unroll
         .hypergradient_forward::<4>(&init, &start)
         .expect("forward mode");
+    let seconds_forward = clock.elapsed().as_secs_f64();
+    let clock = std::time::Instant::now();
+    unroll
+        .validation_loss(&init, &start)
+        .expect("validation loss");
+    let seconds_function = clock.elapsed().as_secs_f64();
     let peak_half = half
         .hypergradient(&init, &start, config.snapshots)
         .expect("hypergradient");
@@ -386,6 +397,8 @@ pub fn run(config: Config) -> Report {
         peak_tape_bytes_half_steps: peak_half.stats.peak_tape_bytes,
         max_snapshots: g.stats.max_snapshots,
         seconds_per_hypergradient,
+        seconds_forward,
+        seconds_function,
         val_loss_before: g.value,
         val_loss_after: current.value,
         test_loss_before: Mlp::loss(&g.params, &mlp.test),
@@ -474,6 +487,8 @@ fn main() {
             "max_rel_diff_forward_vs_reverse": r.max_rel_diff_forward_vs_reverse,
             "peak_tape_bytes": r.peak_tape_bytes,
             "seconds_per_hypergradient": r.seconds_per_hypergradient,
+            "seconds_forward_mode": r.seconds_forward,
+            "seconds_function": r.seconds_function,
             "val_loss_before": r.val_loss_before,
             "val_loss_after": r.val_loss_after,
             "test_loss_before": r.test_loss_before,
@@ -501,6 +516,12 @@ fn main() {
         println!(
             "max relative difference: vs finite differences {:.2e}, forward vs reverse {:.2e}",
             r.max_rel_diff_vs_finite_differences, r.max_rel_diff_forward_vs_reverse
+        );
+        println!(
+            "time / one f64 training run: reverse (checkpointed) {:.1}, forward (4 tangents) {:.1}  ({:.4} s per run)",
+            r.seconds_per_hypergradient / r.seconds_function,
+            r.seconds_forward / r.seconds_function,
+            r.seconds_function
         );
         println!(
             "one hypergradient: {:.3} s; peak tape {} KiB at {} steps, {} KiB at {}; at most {} states held",
