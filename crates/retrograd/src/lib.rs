@@ -7,6 +7,9 @@
 //!   Jacobian or Hessian.
 //! - [`Dual`]: forward-mode numbers with one or several tangent directions.
 //! - [`checkpoint`]: differentiating long loops in bounded memory.
+//! - [`hyper`]: functional optimisers and hypergradients through unrolled training.
+//! - [`implicit`]: derivatives of solutions (roots, argmins) by the implicit function
+//!   theorem, with CG and GMRES.
 //! - [`tensor`]: tensors with define-by-run autograd, for models.
 //!
 //! ```
