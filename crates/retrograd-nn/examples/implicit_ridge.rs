@@ -9,7 +9,8 @@
 //! against the unrolled hypergradient of heavy-ball gradient descent through
 //! `retrograd::hyper::Unroll` (where λ is the weight decay). A few descent steps on `ln λ`
 //! along the IFT hypergradient's sign (the step grown on success, halved on overshoot)
-//! then tune λ.
+//! then tune λ. The same three-way check is repeated for L2-regularised logistic
+//! regression (solved by Newton–CG; no closed form).
 //!
 //! Run: `cargo run --release -p retrograd-nn --example implicit_ridge [-- --json] [--quick]`
 
@@ -173,6 +174,164 @@ pub fn ift_hypergradient(ridge: &Ridge, ln_lambda: f64) -> (f64, f64) {
     (value, g[0])
 }
 
+/// L2-regularised logistic regression on the same data: the mean of log(1 + e^(−y·z)),
+/// z = x·w, plus (λ/2)‖w without bias‖²; the validation loss is the logistic loss.
+pub struct Logistic<'a>(pub &'a Ridge);
+
+/// log(1 + e^(−m)), evaluated without overflow on either side.
+fn softplus_neg<T: Real>(m: T) -> T {
+    if m.value() > 0.0 {
+        (-m).exp().ln_1p()
+    } else {
+        -m + m.exp().ln_1p()
+    }
+}
+
+impl Logistic<'_> {
+    fn margins<T: Real>(w: &[T], x: &[Vec<f64>], y: &[f64]) -> Vec<T> {
+        x.iter()
+            .zip(y)
+            .map(|(r, &y)| {
+                T::from_f64(y)
+                    * r.iter()
+                        .zip(w)
+                        .map(|(&a, &w)| T::from_f64(a) * w)
+                        .sum::<T>()
+            })
+            .collect()
+    }
+
+    fn mean_loss<T: Real>(w: &[T], x: &[Vec<f64>], y: &[f64]) -> T {
+        let m = Self::margins(w, x, y);
+        m.iter().map(|&m| softplus_neg(m)).sum::<T>() / T::from_f64(m.len() as f64)
+    }
+
+    /// Newton's method with CG on the exact Hessian (applied by hand) to ‖∇f‖ ≤ 1e-13.
+    pub fn solve(&self, lambda: f64) -> Vec<f64> {
+        let r = self.0;
+        let n = r.x_train.len() as f64;
+        let mut w = vec![0.0; r.d];
+        for _ in 0..50 {
+            let mut g = self.training_gradient(1, &w);
+            for (g, w) in g[..r.d - 1].iter_mut().zip(&w) {
+                *g += lambda * w;
+            }
+            if g.iter().map(|v| v * v).sum::<f64>().sqrt() <= 1e-13 {
+                return w;
+            }
+            let curvature: Vec<f64> = Self::margins(&w, &r.x_train, &r.y_train)
+                .iter()
+                .map(|&m: &f64| {
+                    let p = 1.0 / (1.0 + (-m).exp());
+                    p * (1.0 - p)
+                })
+                .collect();
+            let hessian = |u: &[f64]| -> Vec<f64> {
+                let xu: Vec<f64> = r
+                    .x_train
+                    .iter()
+                    .zip(&curvature)
+                    .map(|(row, c)| c * row.iter().zip(u).map(|(a, b)| a * b).sum::<f64>())
+                    .collect();
+                (0..r.d)
+                    .map(|j| {
+                        r.x_train
+                            .iter()
+                            .zip(&xu)
+                            .map(|(row, v)| row[j] * v)
+                            .sum::<f64>()
+                            / n
+                            + if j + 1 < r.d { lambda * u[j] } else { 0.0 }
+                    })
+                    .collect()
+            };
+            let step = cg(hessian, &g, SolveOptions::default())
+                .expect("the Hessian is positive definite")
+                .x;
+            for (w, d) in w.iter_mut().zip(step) {
+                *w -= d;
+            }
+        }
+        panic!("Newton's method did not converge in 50 iterations");
+    }
+}
+
+impl ArgminProblem for Logistic<'_> {
+    fn objective<T: Real>(&self, w: &[T], theta: &[T]) -> T {
+        let penalty: T = w[..self.0.d - 1].iter().map(|&v| v * v).sum();
+        Self::mean_loss(w, &self.0.x_train, &self.0.y_train)
+            + T::from_f64(0.5) * theta[0].exp() * penalty
+    }
+}
+
+impl InnerProblem for Logistic<'_> {
+    fn training_gradient<T: Real>(&self, _t: usize, w: &[T]) -> Vec<T> {
+        let r = self.0;
+        let m = Self::margins(w, &r.x_train, &r.y_train);
+        let n = T::from_f64(r.x_train.len() as f64);
+        // d/dz log(1 + e^(−y·z)) = −y·σ(−y·z).
+        let dz: Vec<T> = m
+            .iter()
+            .zip(&r.y_train)
+            .map(|(&m, &y)| -T::from_f64(y) / (T::one() + m.exp()))
+            .collect();
+        (0..r.d)
+            .map(|j| {
+                r.x_train
+                    .iter()
+                    .zip(&dz)
+                    .map(|(row, &v)| T::from_f64(row[j]) * v)
+                    .sum::<T>()
+                    / n
+            })
+            .collect()
+    }
+
+    fn validation_loss<T: Real>(&self, w: &[T]) -> T {
+        Self::mean_loss(w, &self.0.x_val, &self.0.y_val)
+    }
+}
+
+/// The logistic hypergradient three ways: (IFT, re-solved central differences, unrolled).
+fn logistic_hypergradients(ridge: &Ridge, lambda: f64, steps: usize, big: f64) -> (f64, f64, f64) {
+    let logistic = Logistic(ridge);
+    let ln_lambda = lambda.ln();
+    let w = logistic.solve(lambda);
+    let (_, g) = retrograd::value_and_grad(
+        |theta| {
+            let w =
+                implicit::argmin(&logistic, theta, &w, SolveOptions::default()).expect("IFT solve");
+            logistic.validation_loss(&w)
+        },
+        &[ln_lambda],
+    );
+    let h = 1e-5;
+    let val_at = |l: f64| logistic.validation_loss(&logistic.solve(l.exp()));
+    let fd = (val_at(ln_lambda + h) - val_at(ln_lambda - h)) / (2.0 * h);
+    // Heavy ball for curvature in [μ, L]: σ(1 − σ) ≤ ¼ bounds L by the squared loss's; the
+    // unpenalised bias direction has curvature mean σ(1 − σ), taken as at least 0.05.
+    let (sl, ss) = (
+        ((big - lambda) / 4.0 + lambda).sqrt(),
+        lambda.min(0.05).sqrt(),
+    );
+    let lr = 4.0 / (sl + ss).powi(2);
+    let momentum = ((sl - ss) / (sl + ss)).powi(2);
+    let sgd = Sgd {
+        momentum,
+        nesterov: false,
+    };
+    let unroll = Unroll::new(&logistic, sgd, &[ridge.d - 1, 1], steps).expect("groups");
+    let unrolled = unroll
+        .hypergradient(
+            &vec![0.0; ridge.d],
+            &[lr.ln(), ln_lambda, lr.ln(), -60.0],
+            10,
+        )
+        .expect("unrolled hypergradient")
+        .hypergradient[1];
+    (g[0], fd, unrolled)
+}
+
 /// Sizes of a run.
 #[derive(Clone, Copy, Debug)]
 pub struct Config {
@@ -214,6 +373,8 @@ pub struct Report {
     pub unrolled_seconds: f64,
     pub trajectory: Vec<(f64, f64)>,
     pub val_loss_before: f64,
+    /// Logistic regression: (IFT, finite differences, unrolled).
+    pub logistic: (f64, f64, f64),
     pub val_loss_after: f64,
 }
 
@@ -239,6 +400,14 @@ impl Report {
             (
                 "ift_matches_unrolled_1e-6",
                 rel(self.ift, self.unrolled) <= 1e-6,
+            ),
+            (
+                "logistic_ift_matches_finite_differences_1e-6",
+                rel(self.logistic.0, self.logistic.1) <= 1e-6,
+            ),
+            (
+                "logistic_ift_matches_unrolled_1e-6",
+                rel(self.logistic.0, self.logistic.2) <= 1e-6,
             ),
             (
                 "tuning_lowers_validation_loss",
@@ -333,6 +502,7 @@ pub fn run(config: Config) -> Report {
         .expect("unrolled hypergradient");
     let unrolled_seconds = clock.elapsed().as_secs_f64();
     let unrolled = g.hypergradient[1];
+    let logistic = logistic_hypergradients(&ridge, lambda, config.unrolled_steps, big);
 
     // Descent on ln λ along the hypergradient's sign (step halved when it overshoots).
     let mut trajectory = vec![(lambda, val_loss_before)];
@@ -362,6 +532,7 @@ pub fn run(config: Config) -> Report {
         val_loss_after: value,
         trajectory,
         val_loss_before,
+        logistic,
     }
 }
 
@@ -395,6 +566,9 @@ fn main() {
             "val_loss_before": r.val_loss_before,
             "val_loss_after": r.val_loss_after,
             "lambda_after": r.trajectory.last().map(|p| p.0),
+            "logistic_hypergradient_ift": r.logistic.0,
+            "logistic_hypergradient_finite_differences": r.logistic.1,
+            "logistic_hypergradient_unrolled": r.logistic.2,
             "checks": checks,
         });
         println!("{out}");
@@ -429,7 +603,19 @@ fn main() {
             "  dw*/dlambda vs closed form: max difference {:.2e} (relative to its largest entry)",
             r.max_solution_derivative_diff
         );
-        println!("\ntuning ln lambda by gradient descent:\n  step  lambda      validation MSE");
+        let (ift, fd, unrolled) = r.logistic;
+        println!("\nlogistic regression, d(validation log-loss)/d(ln lambda) at the same lambda:");
+        println!("  implicit function theorem  {ift:.12}");
+        println!(
+            "  finite differences         {fd:.12}   rel diff {:.2e}",
+            rel(ift, fd)
+        );
+        println!(
+            "  unrolled ({} heavy-ball steps) {unrolled:.12}   rel diff {:.2e}",
+            r.config.unrolled_steps,
+            rel(ift, unrolled)
+        );
+        println!("\nridge: descent on ln lambda along the hypergradient's sign:\n  step  lambda      validation MSE");
         for (i, (l, v)) in r.trajectory.iter().enumerate() {
             println!("  {i:>4}  {l:<10.5}  {v:.6}");
         }
