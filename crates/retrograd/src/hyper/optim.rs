@@ -260,48 +260,53 @@ mod tests {
         assert_eq!(run(crate::Dual::<f64>::variable(0.1, 0)).derivative(), 0.0);
     }
 
-    #[test]
-    fn steps_differentiate_like_finite_differences() {
-        // d(new params, new state)/d(lr, wd, w, state, g) on Var against central differences.
-        let sgd = Sgd {
-            momentum: 0.9,
-            nesterov: true,
+    fn all<T: Real, O: FunctionalOptimizer>(o: &O, x: &[T]) -> Vec<T> {
+        let hyper = StepHyper {
+            learning_rate: x[0],
+            weight_decay: x[1],
         };
-        let adam = Adam {
-            eps_root: 1e-12,
-            ..Adam::new()
-        };
-        let x = [0.05, 0.01, 0.7, -0.3, 0.2, 0.1, 0.4, 0.02, 0.03, -0.5, 0.8];
-        fn all<T: Real, O: FunctionalOptimizer>(o: &O, x: &[T]) -> Vec<T> {
-            let hyper = StepHyper {
-                learning_rate: x[0],
-                weight_decay: x[1],
-            };
-            let n = 2;
-            let s = o.state_slots() * n;
-            let (w, st) = o.step(3, &x[2..4], &x[4..4 + s], &x[9..11], hyper);
-            w.into_iter().chain(st).collect()
-        }
-        let check = |name: &str, f: &dyn Fn(&[f64]) -> Vec<f64>, j: Vec<Vec<f64>>| {
-            for (k, row) in j.iter().enumerate() {
-                let fd = finite_difference(|x| f(x)[k], &x);
-                for (i, (&ad, &fd)) in row.iter().zip(&fd).enumerate() {
-                    assert!(
-                        close(ad, fd, Tolerance::default()),
-                        "{name} [{k}][{i}]: {ad} vs {fd}"
-                    );
+        let n = 2;
+        let s = o.state_slots() * n;
+        let (w, st) = o.step(3, &x[2..4], &x[4..4 + s], &x[9..11], hyper);
+        w.into_iter().chain(st).collect()
+    }
+
+    /// The Jacobian of (new params, new state) in (lr, wd, w, state, g) on `Var` against
+    /// central differences.
+    fn check_jacobian<O: FunctionalOptimizer>(o: &O, x: &[f64]) -> Result<(), String> {
+        let j = crate::jacobian(|x| all(o, x), x).unwrap();
+        for (k, row) in j.iter().enumerate() {
+            let fd = finite_difference(|x| all(o, x)[k], x);
+            for (i, (&ad, &fd)) in row.iter().zip(&fd).enumerate() {
+                if !close(ad, fd, Tolerance::default()) {
+                    return Err(format!("[{k}][{i}]: {ad} vs {fd}"));
                 }
             }
-        };
-        check(
-            "sgd",
-            &|x| all(&sgd, x),
-            crate::jacobian(|x| all(&sgd, x), &x).unwrap(),
-        );
-        check(
-            "adam",
-            &|x| all(&adam, x),
-            crate::jacobian(|x| all(&adam, x), &x).unwrap(),
-        );
+        }
+        Ok(())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn steps_differentiate_like_finite_differences(
+            lr in 0.001f64..0.5,
+            wd in 0.0f64..0.1,
+            w in proptest::collection::vec(-1.0f64..1.0, 2),
+            m in proptest::collection::vec(-1.0f64..1.0, 2),
+            v in proptest::collection::vec(0.01f64..1.0, 2),
+            g in proptest::collection::vec(-1.0f64..1.0, 2),
+            momentum in 0.0f64..0.99,
+            nesterov in proptest::bool::ANY,
+            decoupled in proptest::bool::ANY,
+        ) {
+            // x = (lr, wd, w₀, w₁, slot 0 (2), slot 1 (2), unused, g₀, g₁)
+            let x: Vec<f64> = [lr, wd].iter().chain(&w).chain(&m).chain(&v).chain(&[0.0]).chain(&g).copied().collect();
+            let sgd = Sgd { momentum, nesterov };
+            proptest::prop_assert_eq!(check_jacobian(&sgd, &x), Ok(()));
+            let adam = Adam { decoupled, ..Adam::new() };
+            proptest::prop_assert_eq!(check_jacobian(&adam, &x), Ok(()));
+        }
     }
 }
