@@ -26,7 +26,7 @@ fn largest_gap<O: FunctionalOptimizer>(
                 .collect()
         };
         let g = grad(&w);
-        (w, state) = functional.step(t, &w, &state, &g, hyper);
+        (w, state) = functional.step(t, &w, &state, &g, hyper).unwrap();
         let g32: Vec<f32> = grad(&w32.iter().map(|&v| f64::from(v)).collect::<Vec<_>>())
             .iter()
             .map(|&v| v as f32)

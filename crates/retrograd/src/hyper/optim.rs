@@ -3,6 +3,7 @@
 //! step runs on `f64`, on [`Var`](crate::Var) (reverse-mode hypergradients) and on
 //! [`Dual`](crate::Dual) (forward-mode hypergradients).
 
+use crate::error::{check_len, Error};
 use crate::Real;
 
 /// The hyperparameters of one step for one group of parameters, differentiable: on
@@ -32,8 +33,9 @@ pub struct StepHyper<T> {
 /// use retrograd::hyper::{FunctionalOptimizer, Sgd, StepHyper};
 /// let sgd = Sgd { momentum: 0.9, nesterov: false };
 /// let hyper = StepHyper { learning_rate: 0.1, weight_decay: 0.0 };
-/// let (w, b) = sgd.step(1, &[1.0_f64], &[0.0], &[1.0], hyper);
-/// let (w, _) = sgd.step(2, &w, &b, &[1.0], hyper);
+/// let (w, b) = sgd.step(1, &[1.0_f64], &[0.0], &[1.0], hyper).unwrap();
+/// let (w, _) = sgd.step(2, &w, &b, &[1.0], hyper).unwrap();
+/// assert!(sgd.step(3, &w, &[], &[1.0], hyper).is_err()); // the momentum buffer is missing
 /// assert!((w[0] - 0.71).abs() < 1e-12); // 1 − 0.1·1 − 0.1·1.9
 /// ```
 pub trait FunctionalOptimizer {
@@ -41,7 +43,8 @@ pub trait FunctionalOptimizer {
     fn state_slots(&self) -> usize;
 
     /// One update at step `t` (counted from 1): returns `(new parameters, new state)`.
-    /// `params` and `grads` have the same length `n`, `state` has `state_slots() · n`.
+    /// `params` and `grads` have the same length `n`, `state` has `state_slots() · n`;
+    /// other lengths are an error.
     fn step<T: Real>(
         &self,
         t: usize,
@@ -49,7 +52,27 @@ pub trait FunctionalOptimizer {
         state: &[T],
         grads: &[T],
         hyper: StepHyper<T>,
-    ) -> (Vec<T>, Vec<T>);
+    ) -> Result<(Vec<T>, Vec<T>), Error>;
+}
+
+/// Checks the lengths of a step's arguments.
+fn check_lengths<T>(
+    name: &str,
+    slots: usize,
+    params: &[T],
+    state: &[T],
+    grads: &[T],
+) -> Result<(), Error> {
+    check_len(
+        || format!("hyper::{name}::step: the gradients (one per parameter)"),
+        params.len(),
+        grads.len(),
+    )?;
+    check_len(
+        || format!("hyper::{name}::step: the state ({slots} per parameter)"),
+        slots * params.len(),
+        state.len(),
+    )
 }
 
 /// Stochastic gradient descent with heavy-ball or Nesterov momentum and L2 weight decay,
@@ -61,7 +84,7 @@ pub trait FunctionalOptimizer {
 /// use retrograd::hyper::{FunctionalOptimizer, Sgd, StepHyper};
 /// let sgd = Sgd { momentum: 0.0, nesterov: false };
 /// let h = StepHyper { learning_rate: 0.5, weight_decay: 1.0 };
-/// let (w, state) = sgd.step(1, &[2.0], &[], &[1.0], h);
+/// let (w, state) = sgd.step(1, &[2.0], &[], &[1.0], h).unwrap();
 /// assert_eq!((w, state.len()), (vec![2.0 - 0.5 * (1.0 + 2.0)], 0));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -84,7 +107,8 @@ impl FunctionalOptimizer for Sgd {
         state: &[T],
         grads: &[T],
         hyper: StepHyper<T>,
-    ) -> (Vec<T>, Vec<T>) {
+    ) -> Result<(Vec<T>, Vec<T>), Error> {
+        check_lengths("Sgd", self.state_slots(), params, state, grads)?;
         let StepHyper {
             learning_rate: lr,
             weight_decay: wd,
@@ -92,7 +116,7 @@ impl FunctionalOptimizer for Sgd {
         let g = params.iter().zip(grads).map(|(&w, &g)| g + wd * w);
         if self.momentum == 0.0 {
             let w = params.iter().zip(g).map(|(&w, g)| w - lr * g).collect();
-            return (w, Vec::new());
+            return Ok((w, Vec::new()));
         }
         let mu = T::from_f64(self.momentum);
         let mut w_new = Vec::with_capacity(params.len());
@@ -103,7 +127,7 @@ impl FunctionalOptimizer for Sgd {
             w_new.push(w - lr * d);
             b_new.push(b);
         }
-        (w_new, b_new)
+        Ok((w_new, b_new))
     }
 }
 
@@ -121,7 +145,7 @@ impl FunctionalOptimizer for Sgd {
 /// use retrograd::hyper::{Adam, FunctionalOptimizer, StepHyper};
 /// let adam = Adam::new();
 /// let h = StepHyper { learning_rate: 0.1, weight_decay: 0.0 };
-/// let (w, state) = adam.step(1, &[1.0_f64], &[0.0, 0.0], &[3.0], h);
+/// let (w, state) = adam.step(1, &[1.0_f64], &[0.0, 0.0], &[3.0], h).unwrap();
 /// assert!((w[0] - 0.9).abs() < 1e-9); // Adam's first step moves by lr
 /// assert_eq!(state.len(), 2);
 /// ```
@@ -175,7 +199,8 @@ impl FunctionalOptimizer for Adam {
         state: &[T],
         grads: &[T],
         hyper: StepHyper<T>,
-    ) -> (Vec<T>, Vec<T>) {
+    ) -> Result<(Vec<T>, Vec<T>), Error> {
+        check_lengths("Adam", 2, params, state, grads)?;
         let StepHyper {
             learning_rate: lr,
             weight_decay: wd,
@@ -202,7 +227,7 @@ impl FunctionalOptimizer for Adam {
             w_new[i] = w - lr * (m_new[i] / c1) / ((v_new[i] / c2 + eps_root).sqrt() + eps);
         }
         let state = new.split_off(n);
-        (new, state)
+        Ok((new, state))
     }
 }
 
@@ -225,7 +250,7 @@ mod tests {
             nesterov: true,
         };
         // g = 1 + 0.1·2 = 1.2; b = 0.5·0.4 + 1.2 = 1.4; w = 2 − 0.1·(1.2 + 0.7)
-        let (w, b) = sgd.step(3, &[2.0], &[0.4], &[1.0], h(0.1, 0.1));
+        let (w, b) = sgd.step(3, &[2.0], &[0.4], &[1.0], h(0.1, 0.1)).unwrap();
         assert!((b[0] - 1.4).abs() < 1e-15);
         assert!((w[0] - (2.0 - 0.1 * 1.9)).abs() < 1e-15);
     }
@@ -236,7 +261,9 @@ mod tests {
             decoupled: true,
             ..Adam::new()
         };
-        let (w, _) = adam.step(1, &[1.0], &[0.0, 0.0], &[2.0], h(0.1, 0.5));
+        let (w, _) = adam
+            .step(1, &[1.0], &[0.0, 0.0], &[2.0], h(0.1, 0.5))
+            .unwrap();
         assert!((w[0] - 0.85).abs() < 1e-8);
     }
 
@@ -252,7 +279,7 @@ mod tests {
             };
             let (mut w, mut s) = (vec![T::one()], vec![T::zero(); 2]);
             for t in 1..=3 {
-                (w, s) = adam.step(t, &w, &s, &[T::zero()], hyper);
+                (w, s) = adam.step(t, &w, &s, &[T::zero()], hyper).unwrap();
             }
             w[0] + s[1]
         }
@@ -267,7 +294,7 @@ mod tests {
         };
         let n = 2;
         let s = o.state_slots() * n;
-        let (w, st) = o.step(3, &x[2..4], &x[4..4 + s], &x[9..11], hyper);
+        let (w, st) = o.step(3, &x[2..4], &x[4..4 + s], &x[9..11], hyper).unwrap();
         w.into_iter().chain(st).collect()
     }
 

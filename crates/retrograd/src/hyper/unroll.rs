@@ -345,13 +345,16 @@ impl<P: InnerProblem, O: FunctionalOptimizer> Step for Unroll<'_, P, O> {
                 learning_rate: hyper[2 * g].exp(),
                 weight_decay: hyper[2 * g + 1].exp(),
             };
-            let (w, state) = self.optimizer.step(
-                t,
-                &x[range.clone()],
-                &group_state,
-                &grads[range.clone()],
-                step_hyper,
-            );
+            let (w, state) = self
+                .optimizer
+                .step(
+                    t,
+                    &x[range.clone()],
+                    &group_state,
+                    &grads[range.clone()],
+                    step_hyper,
+                )
+                .expect("the lengths are fixed by the groups and checked against the gradient");
             next[range.clone()].copy_from_slice(&w);
             for s in 0..slots {
                 next[n * (1 + s) + range.start..][..size]
