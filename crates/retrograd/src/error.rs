@@ -38,6 +38,20 @@ pub enum Error {
     /// An argument outside the domain of the computation (a non-finite or non-positive
     /// price, a correlation matrix that is not positive definite, ...); the message names it.
     InvalidInput(String),
+    /// An iterative method stopped at its iteration limit before reaching its tolerance.
+    NotConverged {
+        /// The method and what it was solving.
+        context: String,
+        /// Iterations run.
+        iterations: usize,
+        /// The (relative) residual reached.
+        residual: f64,
+        /// The tolerance asked for.
+        tolerance: f64,
+    },
+    /// A linear system the method cannot solve: singular, or not positive definite for
+    /// conjugate gradients; the message names the method and what it met.
+    SingularSystem(String),
 }
 
 impl fmt::Display for Error {
@@ -56,6 +70,16 @@ impl fmt::Display for Error {
             Error::NonFinite(what) => write!(f, "non-finite value: {what}"),
             Error::Integration(what) => write!(f, "integration failed: {what}"),
             Error::InvalidInput(what) => write!(f, "invalid input: {what}"),
+            Error::NotConverged {
+                context,
+                iterations,
+                residual,
+                tolerance,
+            } => write!(
+                f,
+                "{context}: not converged after {iterations} iterations (residual {residual:e}, tolerance {tolerance:e})"
+            ),
+            Error::SingularSystem(what) => write!(f, "singular system: {what}"),
         }
     }
 }

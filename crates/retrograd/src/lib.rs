@@ -11,6 +11,9 @@
 //!   without running it again.
 //! - [`ode`]: ODE solvers and the gradients of their solutions (forward sensitivities,
 //!   discrete and continuous adjoints).
+//! - [`hyper`]: functional optimisers and hypergradients through unrolled training.
+//! - [`implicit`]: derivatives of solutions (roots, argmins) by the implicit function
+//!   theorem, with CG and GMRES.
 //! - [`tensor`]: tensors with define-by-run autograd, for models.
 //! - [`finance`]: option Greeks (Black–Scholes, Monte Carlo basket) by adjoints.
 //! - [`integrations`]: `argmin` solvers and `nalgebra` matrices on retrograd numbers
@@ -29,6 +32,8 @@ mod error;
 pub mod finance;
 pub mod forward;
 pub mod gradcheck;
+pub mod hyper;
+pub mod implicit;
 pub mod integrations;
 pub mod ode;
 mod real;
