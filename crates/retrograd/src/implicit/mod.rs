@@ -7,7 +7,7 @@
 //!   operators given as closures, with errors for non-convergence and singular or
 //!   indefinite systems.
 //! - [`ift`]: [`root_vjp`]/[`root_jvp`] for `F(x*, θ) = 0`, [`argmin_vjp`]/[`argmin_jvp`]
-//!   for `x* = argmin f(·, θ)`, and [`root`]/[`argmin`], which record `x*` on the tape of
+//!   for `x* = argmin f(·, θ)`, and [`root`]/[`argmin()`], which record `x*` on the tape of
 //!   `θ` so it composes with the rest of a recorded computation.
 //!
 //! ```
