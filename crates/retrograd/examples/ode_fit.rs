@@ -11,6 +11,9 @@
 use retrograd::checkpoint::{self, Step};
 use retrograd::Real;
 
+#[path = "common/bfgs.rs"]
+mod bfgs;
+
 const DT: f64 = 0.01;
 const STEPS: usize = 1000;
 const SNAPSHOTS: usize = 20;
@@ -100,21 +103,7 @@ fn fit(model: &LotkaVolterra, start: &[f64], iterations: usize) -> (Vec<f64>, f6
         };
         let s: Vec<f64> = next.iter().zip(&p).map(|(a, b)| a - b).collect();
         let y: Vec<f64> = next_grad.iter().zip(&grad).map(|(a, b)| a - b).collect();
-        let sy: f64 = s.iter().zip(&y).map(|(a, b)| a * b).sum();
-        if sy > 1e-12 {
-            // H ← (I − ρ s yᵀ) H (I − ρ y sᵀ) + ρ s sᵀ
-            let rho = 1.0 / sy;
-            let hy: Vec<f64> = (0..n)
-                .map(|i| (0..n).map(|j| h[i][j] * y[j]).sum())
-                .collect();
-            let yhy: f64 = y.iter().zip(&hy).map(|(a, b)| a * b).sum();
-            for i in 0..n {
-                for j in 0..n {
-                    h[i][j] += -rho * (hy[i] * s[j] + s[i] * hy[j])
-                        + (rho * rho * yhy + rho) * s[i] * s[j];
-                }
-            }
-        }
+        bfgs::update(&mut h, &s, &y);
         (p, loss, grad) = (next, next_loss, next_grad);
     }
     (p, loss)

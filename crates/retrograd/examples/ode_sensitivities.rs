@@ -9,6 +9,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+#[path = "common/bfgs.rs"]
+mod bfgs;
+
 use retrograd::gradcheck::finite_difference;
 use retrograd::ode::{gradient, solve, OdeGradient, OdeSystem, Sensitivity, Solver, VjpReplay};
 use retrograd::{Real, Var};
@@ -275,21 +278,7 @@ pub fn fit(times: &[f64], observed: &[Vec<f64>], iterations: usize) -> Fit {
         let stalled = value - next_value <= 1e-13 * value;
         let s: Vec<f64> = next.iter().zip(&p).map(|(a, b)| a - b).collect();
         let y: Vec<f64> = next_grad.iter().zip(&grad).map(|(a, b)| a - b).collect();
-        let sy: f64 = s.iter().zip(&y).map(|(a, b)| a * b).sum();
-        if sy > 1e-12 {
-            // H ← (I − ρ s yᵀ) H (I − ρ y sᵀ) + ρ s sᵀ
-            let rho = 1.0 / sy;
-            let hy: Vec<f64> = (0..n)
-                .map(|i| (0..n).map(|j| h[i][j] * y[j]).sum())
-                .collect();
-            let yhy: f64 = y.iter().zip(&hy).map(|(a, b)| a * b).sum();
-            for i in 0..n {
-                for j in 0..n {
-                    h[i][j] += -rho * (hy[i] * s[j] + s[i] * hy[j])
-                        + (rho * rho * yhy + rho) * s[i] * s[j];
-                }
-            }
-        }
+        bfgs::update(&mut h, &s, &y);
         (p, value, grad) = (next, next_value, next_grad);
         if stalled {
             break;
