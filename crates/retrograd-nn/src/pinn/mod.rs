@@ -12,7 +12,7 @@
 //!
 //! [`Adam`]: crate::optim::AdamConfig
 
-// pub mod burgers;
+pub mod burgers;
 pub mod poisson;
 
 use retrograd::tensor::autograd::{grad_with, no_grad, BackwardOptions};
