@@ -46,13 +46,20 @@ fn main() {
                     x_label: "x",
                     y_label: "u(x, t)",
                     curves: vec![
-                        ("exact (Cole–Hopf)".into(), report.x.clone(), row(&report.exact)),
+                        (
+                            "exact (Cole–Hopf)".into(),
+                            report.x.clone(),
+                            row(&report.exact),
+                        ),
                         ("network".into(), report.x.clone(), row(&report.predicted)),
                     ],
                 }
             })
             .collect();
-        let title = format!("PINN, Burgers' equation: relative L2 error {:.2e}", report.rel_l2_error);
+        let title = format!(
+            "PINN, Burgers' equation: relative L2 error {:.2e}",
+            report.rel_l2_error
+        );
         if let Err(e) = plot(path, &title, &panels) {
             eprintln!("pinn_burgers: plot {}: {e}", path.display());
             std::process::exit(1)
@@ -60,8 +67,10 @@ fn main() {
     }
     let all_pass = checks.iter().all(|(_, ok)| *ok);
     if flags.json {
-        let checks: serde_json::Map<String, serde_json::Value> =
-            checks.iter().map(|(k, v)| (k.to_string(), (*v).into())).collect();
+        let checks: serde_json::Map<String, serde_json::Value> = checks
+            .iter()
+            .map(|(k, v)| (k.to_string(), (*v).into()))
+            .collect();
         let out = serde_json::json!({
             "rel_l2_error": report.rel_l2_error,
             "adam_steps": config.adam_steps,

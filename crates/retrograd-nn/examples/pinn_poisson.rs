@@ -27,14 +27,23 @@ fn main() {
     });
     let checks = checks(&config, &report);
     if let Some(path) = &flags.plot {
-        let error: Vec<f64> = report.predicted.iter().zip(&report.exact).map(|(p, e)| p - e).collect();
+        let error: Vec<f64> = report
+            .predicted
+            .iter()
+            .zip(&report.exact)
+            .map(|(p, e)| p - e)
+            .collect();
         let panels = [
             Panel {
                 title: "u(x)".into(),
                 x_label: "x",
                 y_label: "u",
                 curves: vec![
-                    ("exact sin(πx)".into(), report.x.clone(), report.exact.clone()),
+                    (
+                        "exact sin(πx)".into(),
+                        report.x.clone(),
+                        report.exact.clone(),
+                    ),
                     ("network".into(), report.x.clone(), report.predicted.clone()),
                 ],
             },
@@ -45,7 +54,10 @@ fn main() {
                 curves: vec![("error".into(), report.x.clone(), error)],
             },
         ];
-        let title = format!("PINN, −u'' = π² sin(πx): relative L2 error {:.2e}", report.rel_l2_error);
+        let title = format!(
+            "PINN, −u'' = π² sin(πx): relative L2 error {:.2e}",
+            report.rel_l2_error
+        );
         if let Err(e) = plot(path, &title, &panels) {
             eprintln!("pinn_poisson: plot {}: {e}", path.display());
             std::process::exit(1)
@@ -53,8 +65,10 @@ fn main() {
     }
     let all_pass = checks.iter().all(|(_, ok)| *ok);
     if flags.json {
-        let checks: serde_json::Map<String, serde_json::Value> =
-            checks.iter().map(|(k, v)| (k.to_string(), (*v).into())).collect();
+        let checks: serde_json::Map<String, serde_json::Value> = checks
+            .iter()
+            .map(|(k, v)| (k.to_string(), (*v).into()))
+            .collect();
         let out = serde_json::json!({
             "rel_l2_error": report.rel_l2_error,
             "ms_per_adam_step": report.ms_per_adam_step,
@@ -71,10 +85,27 @@ fn main() {
         });
         println!("{out}");
     } else {
-        println!("PINN for −u'' = π² sin(πx), u(±1) = 0; network {:?}, f64, {} collocation points", config.widths, config.collocation);
-        println!("  Adam   {:>6} steps  {:>8.3} s  {:>7.3} ms/step  loss {:.3e}", config.adam_steps, report.adam_seconds, report.ms_per_adam_step, report.adam_loss);
-        println!("  L-BFGS {:>6} iters  {:>8.3} s  {:>5} evaluations  loss {:.3e} ({:?})", report.lbfgs.iterations, report.lbfgs_seconds, report.lbfgs.evaluations, report.lbfgs.loss, report.lbfgs.status);
-        println!("  relative L2 error on {} test points: {:.3e}", report.x.len(), report.rel_l2_error);
+        println!(
+            "PINN for −u'' = π² sin(πx), u(±1) = 0; network {:?}, f64, {} collocation points",
+            config.widths, config.collocation
+        );
+        println!(
+            "  Adam   {:>6} steps  {:>8.3} s  {:>7.3} ms/step  loss {:.3e}",
+            config.adam_steps, report.adam_seconds, report.ms_per_adam_step, report.adam_loss
+        );
+        println!(
+            "  L-BFGS {:>6} iters  {:>8.3} s  {:>5} evaluations  loss {:.3e} ({:?})",
+            report.lbfgs.iterations,
+            report.lbfgs_seconds,
+            report.lbfgs.evaluations,
+            report.lbfgs.loss,
+            report.lbfgs.status
+        );
+        println!(
+            "  relative L2 error on {} test points: {:.3e}",
+            report.x.len(),
+            report.rel_l2_error
+        );
         for (name, ok) in &checks {
             println!("  check {name:<28} {}", if *ok { "pass" } else { "FAIL" });
         }

@@ -31,7 +31,11 @@ impl Flags {
                     let p = args.next().ok_or("--plot needs a path (or `none`)")?;
                     flags.plot = (p != "none").then(|| PathBuf::from(p));
                 }
-                other => return Err(format!("unknown argument {other}; use --json, --quick, --plot PATH")),
+                other => {
+                    return Err(format!(
+                        "unknown argument {other}; use --json, --quick, --plot PATH"
+                    ))
+                }
             }
         }
         Ok(flags)
@@ -55,12 +59,22 @@ pub fn plot(path: &Path, title: &str, panels: &[Panel]) -> Result<(), Box<dyn st
     root.fill(&WHITE)?;
     let root = root.titled(title, ("sans-serif", 22))?;
     let areas = root.split_evenly((1, panels.len()));
-    let colors = [RGBColor(30, 90, 200), RGBColor(220, 60, 30), RGBColor(0, 140, 60)];
+    let colors = [
+        RGBColor(30, 90, 200),
+        RGBColor(220, 60, 30),
+        RGBColor(0, 140, 60),
+    ];
     for (area, panel) in areas.iter().zip(panels) {
-        let all = |f: fn(&(String, Vec<f64>, Vec<f64>)) -> &Vec<f64>| {
-            panel.curves.iter().flat_map(f).copied().collect::<Vec<f64>>()
-        };
-        let (xs, ys) = (all(|c| &c.1), all(|c| &c.2));
+        let xs: Vec<f64> = panel
+            .curves
+            .iter()
+            .flat_map(|c| c.1.iter().copied())
+            .collect();
+        let ys: Vec<f64> = panel
+            .curves
+            .iter()
+            .flat_map(|c| c.2.iter().copied())
+            .collect();
         let range = |v: &[f64]| {
             let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
             let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);

@@ -165,7 +165,7 @@ struct Trial {
 fn cubic_minimum(a: &Trial, b: &Trial, lo: f64, hi: f64) -> f64 {
     let d1 = a.slope + b.slope - 3.0 * (a.loss - b.loss) / (a.t - b.t);
     let d2_square = d1 * d1 - a.slope * b.slope;
-    if !(d2_square >= 0.0) {
+    if d2_square.is_nan() || d2_square < 0.0 {
         return 0.5 * (lo + hi);
     }
     let d2 = d2_square.sqrt();
@@ -249,7 +249,7 @@ impl Lbfgs {
     where
         F: FnMut(&[f64]) -> (f64, Vec<f64>),
     {
-        if self.history == 0 || !(self.lr > 0.0) {
+        if self.history == 0 || self.lr.is_nan() || self.lr <= 0.0 {
             return Err(NnError::invalid(format!(
                 "L-BFGS needs history ≥ 1 and lr > 0, got {} and {}",
                 self.history, self.lr
@@ -291,18 +291,17 @@ impl Lbfgs {
                 grad: g.clone(),
                 slope: gtd,
             };
+            let mut saw_non_finite = false;
             let mut eval = |t: f64| {
                 let trial: Vec<f64> = x.iter().zip(&d).map(|(x, d)| x + t * d).collect();
                 let (l, g) = f(&trial);
                 evaluations += 1;
                 let slope = dot(&g, &d);
+                let finite = l.is_finite() && g.iter().all(|v| v.is_finite());
+                saw_non_finite |= !finite;
                 Trial {
                     t,
-                    loss: if g.iter().all(|v| v.is_finite()) {
-                        l
-                    } else {
-                        f64::NAN
-                    },
+                    loss: if finite { l } else { f64::NAN },
                     grad: g,
                     slope,
                 }
@@ -314,7 +313,7 @@ impl Lbfgs {
                     strong_wolfe(&start, t, max_abs(&d), self.tolerance_change, &mut eval)
                 }
             };
-            if !next.loss.is_finite() {
+            if !next.loss.is_finite() || (next.t == 0.0 && saw_non_finite) {
                 return Err(NnError::invalid(format!(
                     "L-BFGS iteration {}: the loss is not finite ({}) at every step tried along \
                      the search direction",
@@ -344,7 +343,12 @@ impl Lbfgs {
                 return report(k + 1, evaluations, loss, LbfgsStatus::EvaluationLimit);
             }
         }
-        report(self.max_iter, evaluations, loss, LbfgsStatus::IterationLimit)
+        report(
+            self.max_iter,
+            evaluations,
+            loss,
+            LbfgsStatus::IterationLimit,
+        )
     }
 
     /// Minimises `loss()` over tensor parameters (`f32` or `f64`, which must require grad):
@@ -456,7 +460,7 @@ fn strong_wolfe(
     const C1: f64 = 1e-4;
     const C2: f64 = 0.9;
     const MAX_TRIALS: usize = 25;
-    let armijo_fails = |p: &Trial| !(p.loss <= start.loss + C1 * p.t * start.slope);
+    let armijo_fails = |p: &Trial| p.loss.is_nan() || p.loss > start.loss + C1 * p.t * start.slope;
     let curvature_holds = |p: &Trial| p.slope.abs() <= -C2 * start.slope;
 
     let mut prev = start.clone();
@@ -486,11 +490,20 @@ fn strong_wolfe(
         trials += 1;
     }
     // Zoom phase.
-    let better = |b: &[Trial; 2]| if b[0].loss <= b[1].loss || b[1].loss.is_nan() { 0 } else { 1 };
+    let better = |b: &[Trial; 2]| {
+        if b[0].loss <= b[1].loss || b[1].loss.is_nan() {
+            0
+        } else {
+            1
+        }
+    };
     let mut low = better(&bracket);
     let mut insufficient_progress = false;
     while trials < MAX_TRIALS {
-        let (a, b) = (bracket[0].t.min(bracket[1].t), bracket[0].t.max(bracket[1].t));
+        let (a, b) = (
+            bracket[0].t.min(bracket[1].t),
+            bracket[0].t.max(bracket[1].t),
+        );
         if (b - a) * d_max < tolerance_change {
             break;
         }
@@ -499,7 +512,11 @@ fn strong_wolfe(
         let eps = 0.1 * (b - a);
         if (b - t).min(t - a) < eps {
             if insufficient_progress || t >= b || t <= a {
-                t = if (t - b).abs() < (t - a).abs() { b - eps } else { a + eps };
+                t = if (t - b).abs() < (t - a).abs() {
+                    b - eps
+                } else {
+                    a + eps
+                };
                 insufficient_progress = false;
             } else {
                 insufficient_progress = true;

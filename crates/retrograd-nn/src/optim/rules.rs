@@ -87,13 +87,20 @@ impl UpdateRule for SgdConfig {
         self.lr
     }
 
-    fn apply<T: FloatElement>(&self, lr: T, _step: u64, w: &mut [T], grad: &[T], state: &mut [Vec<T>]) {
+    fn apply<T: FloatElement>(
+        &self,
+        lr: T,
+        _step: u64,
+        w: &mut [T],
+        grad: &[T],
+        state: &mut [Vec<T>],
+    ) {
         let (mu, wd) = (c::<T>(self.momentum), c::<T>(self.weight_decay));
         let buf = &mut state[0];
         // Branches hoisted and slices zipped, so each loop compiles to vector code.
         if mu == T::zero() {
             for (w, &g) in w.iter_mut().zip(grad) {
-                *w = *w - lr * (g + wd * *w);
+                *w -= lr * (g + wd * *w);
             }
             return;
         }
@@ -101,7 +108,7 @@ impl UpdateRule for SgdConfig {
             let g = g + wd * *w;
             *b = mu * *b + g;
             let d = if self.nesterov { g + mu * *b } else { *b };
-            *w = *w - lr * d;
+            *w -= lr * d;
         }
     }
 }
@@ -195,7 +202,14 @@ impl UpdateRule for AdamConfig {
         self.lr
     }
 
-    fn apply<T: FloatElement>(&self, lr: T, step: u64, w: &mut [T], grad: &[T], state: &mut [Vec<T>]) {
+    fn apply<T: FloatElement>(
+        &self,
+        lr: T,
+        step: u64,
+        w: &mut [T],
+        grad: &[T],
+        state: &mut [Vec<T>],
+    ) {
         let (b1, b2) = (c::<T>(self.beta1), c::<T>(self.beta2));
         let (eps, wd) = (c::<T>(self.eps), c::<T>(self.weight_decay));
         let one = T::one();
@@ -206,13 +220,13 @@ impl UpdateRule for AdamConfig {
         let moments = |w: &mut T, g: T, m: &mut T, v: &mut T| {
             *m = b1 * *m + (one - b1) * g;
             *v = b2 * *v + (one - b2) * g * g;
-            *w = *w - lr * (*m / c1) / ((*v / c2).sqrt() + eps);
+            *w -= lr * (*m / c1) / ((*v / c2).sqrt() + eps);
         };
         // Branch hoisted and slices zipped, so each loop compiles to vector code.
         let each = w.iter_mut().zip(grad).zip(m.iter_mut()).zip(v.iter_mut());
         if self.decoupled {
             for (((w, &g), m), v) in each {
-                *w = *w - lr * wd * *w;
+                *w -= lr * wd * *w;
                 moments(w, g, m, v);
             }
         } else {
@@ -293,7 +307,14 @@ impl UpdateRule for RmsPropConfig {
         self.lr
     }
 
-    fn apply<T: FloatElement>(&self, lr: T, _step: u64, w: &mut [T], grad: &[T], state: &mut [Vec<T>]) {
+    fn apply<T: FloatElement>(
+        &self,
+        lr: T,
+        _step: u64,
+        w: &mut [T],
+        grad: &[T],
+        state: &mut [Vec<T>],
+    ) {
         let (alpha, eps) = (c::<T>(self.alpha), c::<T>(self.eps));
         let (mu, wd) = (c::<T>(self.momentum), c::<T>(self.weight_decay));
         let one = T::one();
@@ -305,10 +326,10 @@ impl UpdateRule for RmsPropConfig {
             *v = alpha * *v + (one - alpha) * g * g;
             let d = g / (v.sqrt() + eps);
             if mu == T::zero() {
-                *w = *w - lr * d;
+                *w -= lr * d;
             } else {
                 *b = mu * *b + d;
-                *w = *w - lr * *b;
+                *w -= lr * *b;
             }
         }
     }
@@ -366,13 +387,20 @@ impl UpdateRule for AdagradConfig {
         self.lr
     }
 
-    fn apply<T: FloatElement>(&self, lr: T, _step: u64, w: &mut [T], grad: &[T], state: &mut [Vec<T>]) {
+    fn apply<T: FloatElement>(
+        &self,
+        lr: T,
+        _step: u64,
+        w: &mut [T],
+        grad: &[T],
+        state: &mut [Vec<T>],
+    ) {
         let (eps, wd) = (c::<T>(self.eps), c::<T>(self.weight_decay));
         let s = &mut state[0];
         for ((w, &g), s) in w.iter_mut().zip(grad).zip(s.iter_mut()) {
             let g = g + wd * *w;
-            *s = *s + g * g;
-            *w = *w - lr * g / (s.sqrt() + eps);
+            *s += g * g;
+            *w -= lr * g / (s.sqrt() + eps);
         }
     }
 }

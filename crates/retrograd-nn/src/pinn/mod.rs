@@ -97,6 +97,7 @@ pub fn input_gradient(y: &Tensor, x: &Tensor) -> Result<Tensor> {
 /// assert_eq!(d.partial(1).unwrap().to_vec::<f64>().unwrap(), vec![9.0]); // x²
 /// assert_eq!(d.second[0].to_vec::<f64>().unwrap(), vec![4.0]); // 2t
 /// ```
+#[derive(Clone, Debug)]
 pub struct Derivatives {
     /// `u` at the points, `(n, 1)`.
     pub u: Tensor,
@@ -190,7 +191,12 @@ impl Derivatives {
 ///     .unwrap();
 /// assert!(last < 1e-3, "{last}");
 /// ```
-pub fn adam_steps<F>(params: &[Tensor], config: AdamConfig, steps: usize, mut loss: F) -> Result<f64>
+pub fn adam_steps<F>(
+    params: &[Tensor],
+    config: AdamConfig,
+    steps: usize,
+    mut loss: F,
+) -> Result<f64>
 where
     F: FnMut() -> Result<Tensor>,
 {

@@ -57,7 +57,7 @@ impl Default for PoissonConfig {
             adam_steps: 5000,
             lr: 1e-3,
             lbfgs: Lbfgs {
-                max_iter: 2000,
+                max_iter: 15_000,
                 tolerance_grad: 1e-10,
                 tolerance_change: 1e-16,
                 ..Lbfgs::new()
@@ -105,11 +105,17 @@ impl PoissonConfig {
 /// ```
 pub fn checks(config: &PoissonConfig, report: &PoissonReport) -> Vec<(&'static str, bool)> {
     let mut c = vec![
-        ("rel_l2_error_within_target", report.rel_l2_error <= config.error_target),
+        (
+            "rel_l2_error_within_target",
+            report.rel_l2_error <= config.error_target,
+        ),
         ("lbfgs_lowered_loss", report.lbfgs.loss <= report.adam_loss),
     ];
     if let Some(ms) = config.step_time_target_ms {
-        c.push(("adam_step_within_time_target", report.ms_per_adam_step <= ms));
+        c.push((
+            "adam_step_within_time_target",
+            report.ms_per_adam_step <= ms,
+        ));
     }
     c
 }
@@ -150,7 +156,10 @@ fn loss(net: &dyn Module, points: &Tensor, forcing: &Tensor, n: usize) -> Result
     let d = Derivatives::of(|x| net.forward(x), points, &[0])?;
     let residual = d.second[0].narrow(0, 0, n)?.neg()?.sub(forcing)?;
     let boundary = d.u.narrow(0, n, 2)?;
-    Ok(residual.square()?.mean_all()?.add(&boundary.square()?.mean_all()?)?)
+    Ok(residual
+        .square()?
+        .mean_all()?
+        .add(&boundary.square()?.mean_all()?)?)
 }
 
 /// Trains the network with Adam then L-BFGS and measures it on the test points.
@@ -175,7 +184,12 @@ pub fn run(config: &PoissonConfig) -> Result<PoissonReport> {
     let objective = || loss(&net, &points, &forcing, n);
 
     let start = Instant::now();
-    let adam_loss = adam_steps(&params, AdamConfig::new(config.lr), config.adam_steps, objective)?;
+    let adam_loss = adam_steps(
+        &params,
+        AdamConfig::new(config.lr),
+        config.adam_steps,
+        objective,
+    )?;
     let adam_seconds = start.elapsed().as_secs_f64();
     let start = Instant::now();
     let lbfgs = config.lbfgs.minimize_params(&params, objective)?;
