@@ -72,6 +72,7 @@ fn main() {
         let out = serde_json::json!({
             "rel_l2_error": report.rel_l2_error,
             "ms_per_adam_step": report.ms_per_adam_step,
+            "cpu_ms_per_adam_step": report.cpu_ms_per_adam_step,
             "adam_steps": config.adam_steps,
             "adam_seconds": report.adam_seconds,
             "adam_loss": report.adam_loss,
@@ -89,8 +90,11 @@ fn main() {
             "PINN for −u'' = π² sin(πx), u(±1) = 0; network {:?}, f64, {} collocation points",
             config.widths, config.collocation
         );
+        let cpu = report
+            .cpu_ms_per_adam_step
+            .map_or(String::new(), |ms| format!(" ({ms:.3} ms CPU)"));
         println!(
-            "  Adam   {:>6} steps  {:>8.3} s  {:>7.3} ms/step  loss {:.3e}",
+            "  Adam   {:>6} steps  {:>8.3} s  {:>7.3} ms/step{cpu}  loss {:.3e}",
             config.adam_steps, report.adam_seconds, report.ms_per_adam_step, report.adam_loss
         );
         println!(
