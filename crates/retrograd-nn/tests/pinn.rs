@@ -292,7 +292,7 @@ fn lbfgs_tensor_parameters() {
 fn adam_f64_matches_the_formula() {
     let (lr, b1, b2, eps) = (0.05, 0.9, 0.999, 1e-8);
     let mut o32: Optim<AdamConfig> = Optim::new(AdamConfig::new(lr), 1);
-    let mut o64: Optim<AdamConfig, f64> = Optim::new(AdamConfig::new(lr), 1);
+    let mut o64 = Optim::<_, f64>::new_typed(AdamConfig::new(lr), 1);
     let (mut w32, mut w64, mut reference) = ([1.0f32, -2.0], [1.0f64, -2.0], [1.0f64, -2.0]);
     let (mut m, mut v) = ([0.0f64; 2], [0.0f64; 2]);
     let grad = |w: [f64; 2]| [w[0] * 2.0 + 0.3, w[1].sin() + 1.0];

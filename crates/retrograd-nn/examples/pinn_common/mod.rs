@@ -85,7 +85,7 @@ pub fn plot(path: &Path, title: &str, panels: &[Panel]) -> Result<(), Box<dyn st
             .caption(&panel.title, ("sans-serif", 18))
             .margin(12)
             .x_label_area_size(36)
-            .y_label_area_size(50)
+            .y_label_area_size(70)
             .build_cartesian_2d(range(&xs), range(&ys))?;
         chart
             .configure_mesh()

@@ -201,8 +201,8 @@ where
     F: FnMut() -> Result<Tensor>,
 {
     // One state per element type, so f32 and f64 parameters each update in their own type.
-    let mut opt64: Optim<AdamConfig, f64> = Optim::new(config.clone(), params.len());
-    let mut opt32: Optim<AdamConfig, f32> = Optim::new(config, params.len());
+    let mut opt64 = Optim::<_, f64>::new_typed(config.clone(), params.len());
+    let mut opt32 = Optim::new(config, params.len());
     let mut last = f64::NAN;
     for step in 0..steps {
         for p in params {
