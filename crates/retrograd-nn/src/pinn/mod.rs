@@ -179,9 +179,10 @@ impl Derivatives {
     }
 }
 
-/// Runs `steps` Adam steps on `params` (tensors of one float type that require grad), each
-/// minimising `loss()`, and returns the last loss. Stops with an error naming the step if a
-/// loss is not finite.
+/// Runs `steps` Adam steps on `params` (`f32` or `f64` tensors that require grad, each
+/// updated in its own type), each minimising `loss()`, and returns the loss evaluated at the
+/// last step (before its update). Stops with an error naming the step if a loss is not
+/// finite.
 ///
 /// ```
 /// use retrograd::tensor::Tensor;
