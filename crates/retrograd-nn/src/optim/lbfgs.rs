@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use retrograd::tensor::autograd::no_grad;
 use retrograd::tensor::{DType, Tensor};
 
+use super::line_search::{backtrack, strong_wolfe, Trial};
 use crate::{NnError, Result};
 
 /// Limited-memory BFGS (Nocedal's two-loop recursion) with a strong-Wolfe, backtracking
@@ -148,37 +149,6 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 
 fn max_abs(v: &[f64]) -> f64 {
     v.iter().fold(0.0f64, |m, x| m.max(x.abs()))
-}
-
-/// A point of a line search: step, loss, gradient, directional derivative.
-#[derive(Clone)]
-struct Trial {
-    t: f64,
-    loss: f64,
-    grad: Vec<f64>,
-    slope: f64,
-}
-
-/// The minimiser of the cubic through `(a.t, a.loss)` and `(b.t, b.loss)` with slopes
-/// `a.slope`, `b.slope`, clamped to `[lo, hi]`; the midpoint when the cubic has none (or
-/// the values are not finite).
-fn cubic_minimum(a: &Trial, b: &Trial, lo: f64, hi: f64) -> f64 {
-    let d1 = a.slope + b.slope - 3.0 * (a.loss - b.loss) / (a.t - b.t);
-    let d2_square = d1 * d1 - a.slope * b.slope;
-    if d2_square.is_nan() || d2_square < 0.0 {
-        return 0.5 * (lo + hi);
-    }
-    let d2 = d2_square.sqrt();
-    let t = if a.t <= b.t {
-        b.t - (b.t - a.t) * ((b.slope + d2 - d1) / (b.slope - a.slope + 2.0 * d2))
-    } else {
-        a.t - (a.t - b.t) * ((a.slope + d2 - d1) / (a.slope - b.slope + 2.0 * d2))
-    };
-    if t.is_finite() {
-        t.clamp(lo, hi)
-    } else {
-        0.5 * (lo + hi)
-    }
 }
 
 impl Lbfgs {
@@ -430,121 +400,6 @@ impl Lbfgs {
         }
         write(&x)?;
         report
-    }
-}
-
-/// Halves the step from `t` until the Armijo condition holds (at most 50 halvings).
-fn backtrack(start: &Trial, mut t: f64, eval: &mut impl FnMut(f64) -> Trial) -> Trial {
-    let mut trial = eval(t);
-    for _ in 0..50 {
-        if trial.loss <= start.loss + 1e-4 * t * start.slope {
-            break;
-        }
-        t *= 0.5;
-        trial = eval(t);
-    }
-    trial
-}
-
-/// The strong-Wolfe line search of `torch.optim.LBFGS` (Nocedal & Wright, algorithms 3.5
-/// and 3.6): grow the step until a bracket holds an acceptable one, then shrink the bracket
-/// by cubic interpolation. Returns the best point found. A trial with a non-finite loss
-/// fails the sufficient-decrease test, so the search retreats from it.
-fn strong_wolfe(
-    start: &Trial,
-    t: f64,
-    d_max: f64,
-    tolerance_change: f64,
-    eval: &mut impl FnMut(f64) -> Trial,
-) -> Trial {
-    const C1: f64 = 1e-4;
-    const C2: f64 = 0.9;
-    const MAX_TRIALS: usize = 25;
-    let armijo_fails = |p: &Trial| p.loss.is_nan() || p.loss > start.loss + C1 * p.t * start.slope;
-    let curvature_holds = |p: &Trial| p.slope.abs() <= -C2 * start.slope;
-
-    let mut prev = start.clone();
-    let mut cur = eval(t);
-    let mut trials = 1;
-    // Bracketing phase: [low, high] with low the better end.
-    let mut bracket: [Trial; 2];
-    loop {
-        if armijo_fails(&cur) || (trials > 1 && cur.loss >= prev.loss) {
-            bracket = [prev, cur];
-            break;
-        }
-        if curvature_holds(&cur) {
-            return cur;
-        }
-        if cur.slope >= 0.0 {
-            bracket = [prev, cur];
-            break;
-        }
-        if trials == MAX_TRIALS {
-            return cur;
-        }
-        let (lo, hi) = (cur.t + 0.01 * (cur.t - prev.t), cur.t * 10.0);
-        let next_t = cubic_minimum(&prev, &cur, lo, hi);
-        prev = cur;
-        cur = eval(next_t);
-        trials += 1;
-    }
-    // Zoom phase.
-    let better = |b: &[Trial; 2]| {
-        if b[0].loss <= b[1].loss || b[1].loss.is_nan() {
-            0
-        } else {
-            1
-        }
-    };
-    let mut low = better(&bracket);
-    let mut insufficient_progress = false;
-    while trials < MAX_TRIALS {
-        let (a, b) = (
-            bracket[0].t.min(bracket[1].t),
-            bracket[0].t.max(bracket[1].t),
-        );
-        if (b - a) * d_max < tolerance_change {
-            break;
-        }
-        let mut t = cubic_minimum(&bracket[0], &bracket[1], a, b);
-        // Keep the trial away from the bracket's ends, or it may shrink too slowly.
-        let eps = 0.1 * (b - a);
-        if (b - t).min(t - a) < eps {
-            if insufficient_progress || t >= b || t <= a {
-                t = if (t - b).abs() < (t - a).abs() {
-                    b - eps
-                } else {
-                    a + eps
-                };
-                insufficient_progress = false;
-            } else {
-                insufficient_progress = true;
-            }
-        } else {
-            insufficient_progress = false;
-        }
-        let p = eval(t);
-        trials += 1;
-        let high = 1 - low;
-        if armijo_fails(&p) || p.loss >= bracket[low].loss {
-            bracket[high] = p;
-            low = better(&bracket);
-        } else {
-            if curvature_holds(&p) {
-                return p;
-            }
-            if p.slope * (bracket[high].t - bracket[low].t) >= 0.0 {
-                bracket[high] = bracket[low].clone();
-            }
-            bracket[low] = p;
-        }
-    }
-    let [a, b] = bracket;
-    if low == 0 {
-        a
-    } else {
-        b
     }
 }
 

@@ -9,6 +9,7 @@
 
 mod clip;
 mod lbfgs;
+mod line_search;
 mod rules;
 mod schedule;
 
