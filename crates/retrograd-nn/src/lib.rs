@@ -1,7 +1,7 @@
 //! # retrograd-nn
 //!
 //! The training stack on top of retrograd's tensor autograd: data sets, layers, losses,
-//! optimizers, learning-rate schedules and model files.
+//! optimizers, learning-rate schedules, model files and physics-informed networks.
 //!
 //! ```
 //! let (train, test) = retrograd_nn::data::DataSpec::Digits.load().unwrap();
@@ -17,6 +17,7 @@ pub mod limits;
 pub mod loss;
 pub mod metrics;
 pub mod optim;
+pub mod pinn;
 mod rng;
 pub mod train;
 

@@ -1,12 +1,17 @@
-//! L-BFGS for full-batch problems: the loss and gradient come from a closure.
+//! L-BFGS for full-batch problems: the loss and gradient come from a closure, as in
+//! `torch.optim.LBFGS` (same defaults, same strong-Wolfe line search).
 
 use std::collections::VecDeque;
 
 use retrograd::tensor::autograd::no_grad;
-use retrograd::tensor::Tensor;
+use retrograd::tensor::{DType, Tensor};
 
-/// Limited-memory BFGS (Nocedal's two-loop recursion) with an optional backtracking
-/// (Armijo) line search. For full-batch problems where each evaluation sees all the data.
+use super::line_search::{backtrack, strong_wolfe, Trial};
+use crate::{NnError, Result};
+
+/// Limited-memory BFGS (Nocedal's two-loop recursion) with a strong-Wolfe, backtracking
+/// (Armijo) or no line search. For full-batch problems where each evaluation sees all the
+/// data.
 ///
 /// ```
 /// use retrograd_nn::optim::Lbfgs;
@@ -16,8 +21,8 @@ use retrograd::tensor::Tensor;
 ///     (v, vec![2.0 * (x[0] - 1.0), 20.0 * (x[1] + 2.0)])
 /// };
 /// let mut x = vec![0.0, 0.0];
-/// let report = Lbfgs::new().minimize(&mut x, f);
-/// assert!(report.converged);
+/// let report = Lbfgs::new().minimize(&mut x, f).unwrap();
+/// assert!(report.converged());
 /// assert!((x[0] - 1.0).abs() < 1e-6 && (x[1] + 2.0).abs() < 1e-6);
 /// ```
 #[derive(Clone, Debug, PartialEq)]
@@ -28,19 +33,75 @@ pub struct Lbfgs {
     pub history: usize,
     /// Maximum number of iterations.
     pub max_iter: usize,
+    /// Maximum number of loss-and-gradient evaluations (line-search trials included);
+    /// `None`: `max_iter · 5/4`, as in PyTorch.
+    pub max_eval: Option<usize>,
     /// Stop when the largest gradient component is at most this.
     pub tolerance_grad: f64,
-    /// Stop when the loss or the step change by less than this.
+    /// Stop when the loss or the largest step component change by less than this.
     pub tolerance_change: f64,
-    /// Backtrack until the Armijo condition holds (otherwise take the step as is).
-    pub line_search: bool,
+    /// How the step length along each direction is chosen.
+    pub line_search: LineSearch,
+}
+
+/// The step-length rule of [`Lbfgs`].
+///
+/// ```
+/// use retrograd_nn::optim::{Lbfgs, LineSearch};
+/// assert_eq!(Lbfgs::new().line_search, LineSearch::StrongWolfe);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LineSearch {
+    /// The step `lr` as it is.
+    None,
+    /// Halve the step until the Armijo (sufficient decrease) condition holds.
+    Backtracking,
+    /// Bracketing and cubic-interpolation zoom until the strong Wolfe conditions hold
+    /// (`c1 = 1e-4`, `c2 = 0.9`, at most 25 trials), as in `torch.optim.LBFGS`.
+    StrongWolfe,
+}
+
+/// Why [`Lbfgs::minimize`] stopped.
+///
+/// ```
+/// use retrograd_nn::optim::LbfgsStatus;
+/// assert!(LbfgsStatus::GradientTolerance.converged());
+/// assert!(!LbfgsStatus::IterationLimit.converged());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LbfgsStatus {
+    /// The largest gradient component fell to `tolerance_grad`.
+    GradientTolerance,
+    /// The loss, the step or the directional derivative changed by less than
+    /// `tolerance_change`.
+    ChangeTolerance,
+    /// `max_iter` iterations were taken.
+    IterationLimit,
+    /// `max_eval` evaluations were made.
+    EvaluationLimit,
+}
+
+impl LbfgsStatus {
+    /// Whether a tolerance was met (rather than a limit).
+    ///
+    /// ```
+    /// assert!(retrograd_nn::optim::LbfgsStatus::ChangeTolerance.converged());
+    /// ```
+    pub fn converged(self) -> bool {
+        matches!(
+            self,
+            LbfgsStatus::GradientTolerance | LbfgsStatus::ChangeTolerance
+        )
+    }
 }
 
 /// What a call to [`Lbfgs::minimize`] did.
 ///
 /// ```
 /// let mut x = vec![3.0];
-/// let r = retrograd_nn::optim::Lbfgs::new().minimize(&mut x, |x| (x[0] * x[0], vec![2.0 * x[0]]));
+/// let r = retrograd_nn::optim::Lbfgs::new()
+///     .minimize(&mut x, |x| (x[0] * x[0], vec![2.0 * x[0]]))
+///     .unwrap();
 /// assert!(r.loss < 1e-12 && r.evaluations >= r.iterations);
 /// ```
 #[derive(Clone, Debug, PartialEq)]
@@ -51,8 +112,21 @@ pub struct LbfgsReport {
     pub evaluations: usize,
     /// The final loss.
     pub loss: f64,
-    /// Whether a tolerance was met (rather than the iteration limit).
-    pub converged: bool,
+    /// Why it stopped.
+    pub status: LbfgsStatus,
+}
+
+impl LbfgsReport {
+    /// Whether a tolerance was met (rather than a limit).
+    ///
+    /// ```
+    /// let mut x = vec![1.0];
+    /// let r = retrograd_nn::optim::Lbfgs::new().minimize(&mut x, |x| (x[0] * x[0], vec![2.0 * x[0]])).unwrap();
+    /// assert!(r.converged());
+    /// ```
+    pub fn converged(&self) -> bool {
+        self.status.converged()
+    }
 }
 
 impl Default for Lbfgs {
@@ -61,9 +135,10 @@ impl Default for Lbfgs {
             lr: 1.0,
             history: 10,
             max_iter: 100,
+            max_eval: None,
             tolerance_grad: 1e-7,
-            tolerance_change: 1e-12,
-            line_search: true,
+            tolerance_change: 1e-9,
+            line_search: LineSearch::StrongWolfe,
         }
     }
 }
@@ -72,8 +147,13 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+fn max_abs(v: &[f64]) -> f64 {
+    v.iter().fold(0.0f64, |m, x| m.max(x.abs()))
+}
+
 impl Lbfgs {
-    /// Defaults: step 1, history 10, 100 iterations, line search on.
+    /// Defaults of `torch.optim.LBFGS`: step 1, history 10, 100 iterations, 125
+    /// evaluations, gradient tolerance 1e-7, change tolerance 1e-9, strong-Wolfe search.
     ///
     /// ```
     /// assert_eq!(retrograd_nn::optim::Lbfgs::new().history, 10);
@@ -116,7 +196,9 @@ impl Lbfgs {
     }
 
     /// Minimises `f` (returning loss and gradient) starting from `x`, which holds the
-    /// result on return.
+    /// result on return. A non-finite loss or gradient at the start is an error; at a
+    /// line-search trial it counts as "too far" and the step shrinks, and if no finite
+    /// point is found along the direction the search stops with an error.
     ///
     /// ```
     /// use retrograd_nn::optim::Lbfgs;
@@ -127,74 +209,122 @@ impl Lbfgs {
     ///     (v, vec![-2.0 * (1.0 - a) - 400.0 * a * (b - a * a), 200.0 * (b - a * a)])
     /// };
     /// let mut x = vec![-1.2, 1.0];
-    /// let r = Lbfgs { max_iter: 200, ..Lbfgs::new() }.minimize(&mut x, f);
+    /// let r = Lbfgs { max_iter: 200, ..Lbfgs::new() }.minimize(&mut x, f).unwrap();
     /// assert!(r.loss < 1e-10, "{r:?}");
+    /// // a loss that is NaN from the start
+    /// let e = Lbfgs::new().minimize(&mut [0.0], |_| (f64::NAN, vec![0.0])).unwrap_err();
+    /// assert!(e.to_string().contains("not finite"), "{e}");
     /// ```
-    pub fn minimize<F>(&self, x: &mut [f64], mut f: F) -> LbfgsReport
+    pub fn minimize<F>(&self, x: &mut [f64], mut f: F) -> Result<LbfgsReport>
     where
         F: FnMut(&[f64]) -> (f64, Vec<f64>),
     {
+        if self.history == 0 || self.lr.is_nan() || self.lr <= 0.0 {
+            return Err(NnError::invalid(format!(
+                "L-BFGS needs history ≥ 1 and lr > 0, got {} and {}",
+                self.history, self.lr
+            )));
+        }
         let (mut loss, mut g) = f(x);
         let mut evaluations = 1;
-        let max_abs = |v: &[f64]| v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+        if !loss.is_finite() || g.iter().any(|v| !v.is_finite()) {
+            return Err(NnError::invalid(format!(
+                "L-BFGS: the loss ({loss}) or its gradient is not finite at the starting point"
+            )));
+        }
         let mut pairs: VecDeque<(Vec<f64>, Vec<f64>)> = VecDeque::new();
-        let report = |iterations, evaluations, loss, converged| LbfgsReport {
-            iterations,
-            evaluations,
-            loss,
-            converged,
+        let report = |iterations, evaluations, loss, status| {
+            Ok(LbfgsReport {
+                iterations,
+                evaluations,
+                loss,
+                status,
+            })
         };
         if max_abs(&g) <= self.tolerance_grad {
-            return report(0, evaluations, loss, true);
+            return report(0, evaluations, loss, LbfgsStatus::GradientTolerance);
         }
         for k in 0..self.max_iter {
             let d = Self::direction(pairs.make_contiguous(), &g);
             let gtd = dot(&g, &d);
             if gtd > -self.tolerance_change {
-                return report(k, evaluations, loss, true);
+                return report(k, evaluations, loss, LbfgsStatus::ChangeTolerance);
             }
-            let mut t = if k == 0 {
+            let t = if k == 0 {
                 self.lr * (1.0 / g.iter().map(|v| v.abs()).sum::<f64>()).min(1.0)
             } else {
                 self.lr
             };
-            let mut trial: Vec<f64>;
-            let (mut new_loss, mut new_g);
-            loop {
-                trial = x.iter().zip(&d).map(|(x, d)| x + t * d).collect();
-                (new_loss, new_g) = f(&trial);
+            let start = Trial {
+                t: 0.0,
+                loss,
+                grad: g.clone(),
+                slope: gtd,
+            };
+            let mut saw_non_finite = false;
+            let mut eval = |t: f64| {
+                let trial: Vec<f64> = x.iter().zip(&d).map(|(x, d)| x + t * d).collect();
+                let (l, g) = f(&trial);
                 evaluations += 1;
-                let armijo = new_loss <= loss + 1e-4 * t * gtd;
-                if !self.line_search || armijo || t < 1e-20 {
-                    break;
+                let slope = dot(&g, &d);
+                let finite = l.is_finite() && g.iter().all(|v| v.is_finite());
+                saw_non_finite |= !finite;
+                Trial {
+                    t,
+                    loss: if finite { l } else { f64::NAN },
+                    grad: g,
+                    slope,
                 }
-                t *= 0.5;
+            };
+            let next = match self.line_search {
+                LineSearch::None => eval(t),
+                LineSearch::Backtracking => backtrack(&start, t, &mut eval),
+                LineSearch::StrongWolfe => {
+                    strong_wolfe(&start, t, max_abs(&d), self.tolerance_change, &mut eval)
+                }
+            };
+            if !next.loss.is_finite() || (next.t == 0.0 && saw_non_finite) {
+                return Err(NnError::invalid(format!(
+                    "L-BFGS iteration {}: the loss is not finite ({}) at every step tried along \
+                     the search direction",
+                    k + 1,
+                    next.loss
+                )));
             }
-            let s: Vec<f64> = trial.iter().zip(x.iter()).map(|(a, b)| a - b).collect();
-            let y: Vec<f64> = new_g.iter().zip(&g).map(|(a, b)| a - b).collect();
+            let s: Vec<f64> = d.iter().map(|d| next.t * d).collect();
+            let y: Vec<f64> = next.grad.iter().zip(&g).map(|(a, b)| a - b).collect();
             if dot(&s, &y) > 1e-10 {
                 pairs.push_back((s.clone(), y));
                 if pairs.len() > self.history {
                     pairs.pop_front();
                 }
             }
-            x.copy_from_slice(&trial);
-            let change = (new_loss - loss).abs();
-            loss = new_loss;
-            g = new_g;
-            if max_abs(&g) <= self.tolerance_grad
-                || change < self.tolerance_change
-                || max_abs(&s) <= self.tolerance_change
-            {
-                return report(k + 1, evaluations, loss, true);
+            x.iter_mut().zip(&s).for_each(|(x, s)| *x += s);
+            let change = (next.loss - loss).abs();
+            loss = next.loss;
+            g = next.grad;
+            if max_abs(&g) <= self.tolerance_grad {
+                return report(k + 1, evaluations, loss, LbfgsStatus::GradientTolerance);
+            }
+            if change < self.tolerance_change || max_abs(&s) <= self.tolerance_change {
+                return report(k + 1, evaluations, loss, LbfgsStatus::ChangeTolerance);
+            }
+            if evaluations >= self.max_eval.unwrap_or(self.max_iter * 5 / 4) {
+                return report(k + 1, evaluations, loss, LbfgsStatus::EvaluationLimit);
             }
         }
-        report(self.max_iter, evaluations, loss, false)
+        report(
+            self.max_iter,
+            evaluations,
+            loss,
+            LbfgsStatus::IterationLimit,
+        )
     }
 
-    /// Minimises `loss()` over `f32` tensor parameters (which must require grad): each
-    /// evaluation writes the trial values into `params`, runs the closure and its backward
-    /// pass. On return `params` hold the result.
+    /// Minimises `loss()` over tensor parameters (`f32` or `f64`, which must require grad):
+    /// each evaluation writes the trial values into `params`, runs the closure and its
+    /// backward pass. On return `params` hold the best point reached. The search runs in
+    /// `f64`; `f32` parameters are rounded on each write.
     ///
     /// ```
     /// use retrograd::tensor::Tensor;
@@ -216,16 +346,26 @@ impl Lbfgs {
         let sizes: Vec<usize> = params.iter().map(Tensor::elem_count).collect();
         let mut x: Vec<f64> = Vec::with_capacity(sizes.iter().sum());
         for p in params {
-            x.extend(p.to_vec::<f32>()?.iter().map(|&v| v as f64));
+            if !p.dtype().is_float() {
+                return Err(crate::NnError::invalid(format!(
+                    "L-BFGS parameters must be f32 or f64, got {}",
+                    p.dtype()
+                )));
+            }
+            x.extend(p.to_vec_f64());
         }
         let write = |x: &[f64]| -> crate::Result<()> {
             no_grad(|| -> crate::Result<()> {
                 let mut at = 0;
                 for (p, &n) in params.iter().zip(&sizes) {
                     let chunk = &x[at..at + n];
-                    p.update_(|w: &mut [f32]| {
-                        w.iter_mut().zip(chunk).for_each(|(w, &v)| *w = v as f32)
-                    })?;
+                    if p.dtype() == DType::F64 {
+                        p.update_(|w: &mut [f64]| w.copy_from_slice(chunk))?;
+                    } else {
+                        p.update_(|w: &mut [f32]| {
+                            w.iter_mut().zip(chunk).for_each(|(w, &v)| *w = v as f32)
+                        })?;
+                    }
                     at += n;
                 }
                 Ok(())
@@ -242,7 +382,7 @@ impl Lbfgs {
             let mut g = Vec::with_capacity(x.len());
             for (p, &n) in params.iter().zip(&sizes) {
                 match p.grad() {
-                    Some(t) => g.extend(t.to_vec::<f32>()?.iter().map(|&v| v as f64)),
+                    Some(t) => g.extend(t.to_vec_f64()),
                     None => g.extend(std::iter::repeat_n(0.0, n)),
                 }
             }
@@ -252,14 +392,14 @@ impl Lbfgs {
             Ok(v) => v,
             Err(e) => {
                 failure.get_or_insert(e);
-                (f64::INFINITY, vec![0.0; x.len()])
+                (f64::NAN, vec![f64::NAN; x.len()])
             }
         });
         if let Some(e) = failure {
             return Err(e);
         }
         write(&x)?;
-        Ok(report)
+        report
     }
 }
 
@@ -309,10 +449,10 @@ mod tests {
         let mut x = vec![1.0, 1.0];
         let one_step = Lbfgs {
             max_iter: 1,
-            line_search: false,
+            line_search: LineSearch::None,
             ..Lbfgs::new()
         };
-        one_step.minimize(&mut x, f);
+        one_step.minimize(&mut x, f).unwrap();
         // g = (1, 4), |g|₁ = 5: x₁ = x₀ - g/5
         assert!(
             (x[0] - 0.8).abs() < 1e-12 && (x[1] - 0.2).abs() < 1e-12,
@@ -323,10 +463,12 @@ mod tests {
         let mut x2 = vec![1.0, 1.0];
         Lbfgs {
             max_iter: 2,
-            line_search: false,
+            max_eval: Some(10),
+            line_search: LineSearch::None,
             ..Lbfgs::new()
         }
-        .minimize(&mut x2, f);
+        .minimize(&mut x2, f)
+        .unwrap();
         assert!((x2[0] - (0.8 + d[0])).abs() < 1e-12 && (x2[1] - (0.2 + d[1])).abs() < 1e-12);
     }
 }

@@ -9,13 +9,16 @@
 
 mod clip;
 mod lbfgs;
+mod line_search;
 mod rules;
 mod schedule;
 
 pub use clip::{clip_grad_norm, clip_grad_value, grad_norm};
-pub use lbfgs::{Lbfgs, LbfgsReport};
+pub use lbfgs::{Lbfgs, LbfgsReport, LbfgsStatus, LineSearch};
 pub use rules::{AdagradConfig, AdamConfig, RmsPropConfig, SgdConfig};
 pub use schedule::LrSchedule;
+
+use retrograd::tensor::FloatElement;
 
 use crate::{NnError, Result};
 
@@ -37,8 +40,16 @@ pub trait UpdateRule: Clone + std::fmt::Debug {
     /// The configured learning rate.
     fn lr(&self) -> f64;
     /// Applies one update with learning rate `lr`; `step` counts this parameter's updates
-    /// from 1; `state` has one buffer per [`Self::SLOTS`] entry, as long as `value`.
-    fn apply(&self, lr: f32, step: u64, value: &mut [f32], grad: &[f32], state: &mut [Vec<f32>]);
+    /// from 1; `state` has one buffer per [`Self::SLOTS`] entry, as long as `value`. The
+    /// arithmetic is done in the parameters' own type, `f32` or `f64`.
+    fn apply<T: FloatElement>(
+        &self,
+        lr: T,
+        step: u64,
+        value: &mut [T],
+        grad: &[T],
+        state: &mut [Vec<T>],
+    );
 }
 
 /// Everything an optimizer must remember between steps, for checkpoints.
@@ -130,7 +141,9 @@ pub trait Optimizer {
 }
 
 /// A first-order optimizer over `num_params` parameters in groups, each group with its own
-/// settings `R` (learning rate, weight decay, momentum, ...).
+/// settings `R` (learning rate, weight decay, momentum, ...), updating parameters of element
+/// type `T` (`f32` by default, the type of [`Optimizer`] and of checkpoints; `f64` through
+/// [`Optim::step`]).
 ///
 /// ```
 /// use retrograd_nn::optim::{Optim, Optimizer, SgdConfig};
@@ -145,16 +158,16 @@ pub trait Optimizer {
 /// assert_eq!((w[0], b[0]), (1.9, 2.0));
 /// ```
 #[derive(Clone, Debug)]
-pub struct Optim<R: UpdateRule> {
+pub struct Optim<R: UpdateRule, T: FloatElement = f32> {
     groups: Vec<(Vec<usize>, R)>,
     group_of: Vec<Option<usize>>,
-    slots: Vec<Vec<Vec<f32>>>,
+    slots: Vec<Vec<Vec<T>>>,
     steps: Vec<u64>,
     lr_factor: f64,
 }
 
 impl<R: UpdateRule> Optim<R> {
-    /// One group holding all `num_params` parameters.
+    /// One group holding all `num_params` `f32` parameters.
     ///
     /// ```
     /// use retrograd_nn::optim::{Optim, Optimizer, SgdConfig};
@@ -162,12 +175,11 @@ impl<R: UpdateRule> Optim<R> {
     /// assert_eq!(opt.current_lr(2), 0.01);
     /// ```
     pub fn new(config: R, num_params: usize) -> Self {
-        Self::with_groups(vec![((0..num_params).collect(), config)], num_params)
-            .expect("a single group is valid")
+        Self::new_typed(config, num_params)
     }
 
-    /// Parameter groups: `(parameter indices, settings)`. A parameter in no group is frozen;
-    /// one in two groups is an error.
+    /// Parameter groups of `f32` parameters: `(parameter indices, settings)`. A parameter
+    /// in no group is frozen; one in two groups is an error.
     ///
     /// ```
     /// use retrograd_nn::optim::{Optim, SgdConfig};
@@ -175,6 +187,31 @@ impl<R: UpdateRule> Optim<R> {
     /// assert!(Optim::with_groups(vec![(vec![0], c.clone()), (vec![0], c)], 1).is_err());
     /// ```
     pub fn with_groups(groups: Vec<(Vec<usize>, R)>, num_params: usize) -> Result<Self> {
+        Self::with_groups_typed(groups, num_params)
+    }
+}
+
+impl<R: UpdateRule, T: FloatElement> Optim<R, T> {
+    /// [`Optim::new`] for parameters of element type `T`.
+    ///
+    /// ```
+    /// use retrograd_nn::optim::{AdamConfig, Optim};
+    /// let opt = Optim::<_, f64>::new_typed(AdamConfig::new(1e-3), 2);
+    /// assert_eq!(opt.groups()[0].0, vec![0, 1]);
+    /// ```
+    pub fn new_typed(config: R, num_params: usize) -> Self {
+        Self::with_groups_typed(vec![((0..num_params).collect(), config)], num_params)
+            .expect("a single group is valid")
+    }
+
+    /// [`Optim::with_groups`] for parameters of element type `T`.
+    ///
+    /// ```
+    /// use retrograd_nn::optim::{Optim, SgdConfig};
+    /// let c = SgdConfig::new(0.1);
+    /// assert!(Optim::<_, f64>::with_groups_typed(vec![(vec![3], c)], 2).is_err());
+    /// ```
+    pub fn with_groups_typed(groups: Vec<(Vec<usize>, R)>, num_params: usize) -> Result<Self> {
         let mut group_of = vec![None; num_params];
         for (g, (indices, _)) in groups.iter().enumerate() {
             for &i in indices {
@@ -211,14 +248,18 @@ impl<R: UpdateRule> Optim<R> {
     pub fn groups(&self) -> &[(Vec<usize>, R)] {
         &self.groups
     }
-}
 
-impl<R: UpdateRule> Optimizer for Optim<R> {
-    fn name(&self) -> &'static str {
-        R::NAME
-    }
-
-    fn update(&mut self, index: usize, value: &mut [f32], grad: &[f32]) {
+    /// Updates parameter `index` in place from its gradient (a parameter in no group stays
+    /// as it is). Panics if `value` and `grad` differ in length.
+    ///
+    /// ```
+    /// use retrograd_nn::optim::{AdamConfig, Optim};
+    /// let mut opt = Optim::<_, f64>::new_typed(AdamConfig::new(0.1), 1);
+    /// let mut w = [1.0f64];
+    /// opt.step(0, &mut w, &[3.0]);
+    /// assert!((w[0] - 0.9).abs() < 1e-9); // Adam's first step moves by lr (less ε)
+    /// ```
+    pub fn step(&mut self, index: usize, value: &mut [T], grad: &[T]) {
         assert_eq!(
             value.len(),
             grad.len(),
@@ -233,11 +274,21 @@ impl<R: UpdateRule> Optimizer for Optim<R> {
         let rule = &self.groups[g].1;
         let slots = &mut self.slots[index];
         if slots.is_empty() {
-            *slots = vec![vec![0.0; value.len()]; R::SLOTS.len()];
+            *slots = vec![vec![T::zero(); value.len()]; R::SLOTS.len()];
         }
         self.steps[index] += 1;
-        let lr = (rule.lr() * self.lr_factor) as f32;
+        let lr = T::from_f64(rule.lr() * self.lr_factor);
         rule.apply(lr, self.steps[index], value, grad, slots);
+    }
+}
+
+impl<R: UpdateRule> Optimizer for Optim<R> {
+    fn name(&self) -> &'static str {
+        R::NAME
+    }
+
+    fn update(&mut self, index: usize, value: &mut [f32], grad: &[f32]) {
+        self.step(index, value, grad);
     }
 
     fn set_lr_factor(&mut self, factor: f64) {

@@ -1,6 +1,13 @@
 //! The update rules of SGD, Adam/AdamW, RMSProp and Adagrad, each next to its formula.
 
+use retrograd::tensor::FloatElement;
+
 use super::UpdateRule;
+
+/// `v` in the rule's element type.
+fn c<T: FloatElement>(v: f64) -> T {
+    T::from_f64(v)
+}
 
 /// Stochastic gradient descent with optional momentum, Nesterov momentum and L2 weight
 /// decay (the conventions of PyTorch's `torch.optim.SGD`, dampening 0):
@@ -80,11 +87,18 @@ impl UpdateRule for SgdConfig {
         self.lr
     }
 
-    fn apply(&self, lr: f32, _step: u64, w: &mut [f32], grad: &[f32], state: &mut [Vec<f32>]) {
-        let (mu, wd) = (self.momentum as f32, self.weight_decay as f32);
+    fn apply<T: FloatElement>(
+        &self,
+        lr: T,
+        _step: u64,
+        w: &mut [T],
+        grad: &[T],
+        state: &mut [Vec<T>],
+    ) {
+        let (mu, wd) = (c::<T>(self.momentum), c::<T>(self.weight_decay));
         let buf = &mut state[0];
         // Branches hoisted and slices zipped, so each loop compiles to vector code.
-        if mu == 0.0 {
+        if mu == T::zero() {
             for (w, &g) in w.iter_mut().zip(grad) {
                 *w -= lr * (g + wd * *w);
             }
@@ -188,16 +202,24 @@ impl UpdateRule for AdamConfig {
         self.lr
     }
 
-    fn apply(&self, lr: f32, step: u64, w: &mut [f32], grad: &[f32], state: &mut [Vec<f32>]) {
-        let (b1, b2) = (self.beta1 as f32, self.beta2 as f32);
-        let (eps, wd) = (self.eps as f32, self.weight_decay as f32);
-        let c1 = 1.0 - self.beta1.powi(step as i32) as f32;
-        let c2 = 1.0 - self.beta2.powi(step as i32) as f32;
+    fn apply<T: FloatElement>(
+        &self,
+        lr: T,
+        step: u64,
+        w: &mut [T],
+        grad: &[T],
+        state: &mut [Vec<T>],
+    ) {
+        let (b1, b2) = (c::<T>(self.beta1), c::<T>(self.beta2));
+        let (eps, wd) = (c::<T>(self.eps), c::<T>(self.weight_decay));
+        let one = T::one();
+        let c1 = one - c::<T>(self.beta1.powi(step as i32));
+        let c2 = one - c::<T>(self.beta2.powi(step as i32));
         let (m, v) = state.split_at_mut(1);
         let (m, v) = (&mut m[0], &mut v[0]);
-        let moments = |w: &mut f32, g: f32, m: &mut f32, v: &mut f32| {
-            *m = b1 * *m + (1.0 - b1) * g;
-            *v = b2 * *v + (1.0 - b2) * g * g;
+        let moments = |w: &mut T, g: T, m: &mut T, v: &mut T| {
+            *m = b1 * *m + (one - b1) * g;
+            *v = b2 * *v + (one - b2) * g * g;
             *w -= lr * (*m / c1) / ((*v / c2).sqrt() + eps);
         };
         // Branch hoisted and slices zipped, so each loop compiles to vector code.
@@ -285,17 +307,25 @@ impl UpdateRule for RmsPropConfig {
         self.lr
     }
 
-    fn apply(&self, lr: f32, _step: u64, w: &mut [f32], grad: &[f32], state: &mut [Vec<f32>]) {
-        let (alpha, eps) = (self.alpha as f32, self.eps as f32);
-        let (mu, wd) = (self.momentum as f32, self.weight_decay as f32);
+    fn apply<T: FloatElement>(
+        &self,
+        lr: T,
+        _step: u64,
+        w: &mut [T],
+        grad: &[T],
+        state: &mut [Vec<T>],
+    ) {
+        let (alpha, eps) = (c::<T>(self.alpha), c::<T>(self.eps));
+        let (mu, wd) = (c::<T>(self.momentum), c::<T>(self.weight_decay));
+        let one = T::one();
         let (v, b) = state.split_at_mut(1);
         let (v, b) = (&mut v[0], &mut b[0]);
         let each = w.iter_mut().zip(grad).zip(v.iter_mut()).zip(b.iter_mut());
         for (((w, &g), v), b) in each {
             let g = g + wd * *w;
-            *v = alpha * *v + (1.0 - alpha) * g * g;
+            *v = alpha * *v + (one - alpha) * g * g;
             let d = g / (v.sqrt() + eps);
-            if mu == 0.0 {
+            if mu == T::zero() {
                 *w -= lr * d;
             } else {
                 *b = mu * *b + d;
@@ -357,8 +387,15 @@ impl UpdateRule for AdagradConfig {
         self.lr
     }
 
-    fn apply(&self, lr: f32, _step: u64, w: &mut [f32], grad: &[f32], state: &mut [Vec<f32>]) {
-        let (eps, wd) = (self.eps as f32, self.weight_decay as f32);
+    fn apply<T: FloatElement>(
+        &self,
+        lr: T,
+        _step: u64,
+        w: &mut [T],
+        grad: &[T],
+        state: &mut [Vec<T>],
+    ) {
+        let (eps, wd) = (c::<T>(self.eps), c::<T>(self.weight_decay));
         let s = &mut state[0];
         for ((w, &g), s) in w.iter_mut().zip(grad).zip(s.iter_mut()) {
             let g = g + wd * *w;

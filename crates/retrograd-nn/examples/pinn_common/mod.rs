@@ -1,0 +1,116 @@
+//! Shared by the PINN examples: command-line flags and the prediction-versus-exact plot.
+//! (Not an example of its own: a module of each.)
+
+use std::path::{Path, PathBuf};
+
+use plotters::prelude::*;
+
+/// DejaVu Sans, embedded so that text renders without system font libraries.
+static FONT: &[u8] = include_bytes!("../../../retrograd-cli/assets/DejaVuSans.ttf");
+
+/// `--json`, `--quick`, `--plot PATH`.
+pub struct Flags {
+    pub json: bool,
+    pub quick: bool,
+    pub plot: Option<PathBuf>,
+}
+
+impl Flags {
+    pub fn parse(default_plot: &str) -> Result<Flags, String> {
+        let mut flags = Flags {
+            json: false,
+            quick: false,
+            plot: Some(PathBuf::from(default_plot)),
+        };
+        let mut args = std::env::args().skip(1);
+        while let Some(a) = args.next() {
+            match a.as_str() {
+                "--json" => flags.json = true,
+                "--quick" => flags.quick = true,
+                "--plot" => {
+                    let p = args.next().ok_or("--plot needs a path (or `none`)")?;
+                    flags.plot = (p != "none").then(|| PathBuf::from(p));
+                }
+                other => {
+                    return Err(format!(
+                        "unknown argument {other}; use --json, --quick, --plot PATH"
+                    ))
+                }
+            }
+        }
+        Ok(flags)
+    }
+}
+
+/// One panel: curves `(name, x, y)`, the first drawn as a line, the others dashed.
+pub struct Panel<'a> {
+    pub title: String,
+    pub x_label: &'a str,
+    pub y_label: &'a str,
+    pub curves: Vec<(String, Vec<f64>, Vec<f64>)>,
+}
+
+/// Draws the panels side by side in one PNG.
+pub fn plot(path: &Path, title: &str, panels: &[Panel]) -> Result<(), Box<dyn std::error::Error>> {
+    plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)
+        .map_err(|_| "the embedded font is not a valid TrueType font")?;
+    let width = 520 * panels.len() as u32;
+    let root = BitMapBackend::new(path, (width, 460)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let root = root.titled(title, ("sans-serif", 22))?;
+    let areas = root.split_evenly((1, panels.len()));
+    let colors = [
+        RGBColor(30, 90, 200),
+        RGBColor(220, 60, 30),
+        RGBColor(0, 140, 60),
+    ];
+    for (area, panel) in areas.iter().zip(panels) {
+        let xs: Vec<f64> = panel
+            .curves
+            .iter()
+            .flat_map(|c| c.1.iter().copied())
+            .collect();
+        let ys: Vec<f64> = panel
+            .curves
+            .iter()
+            .flat_map(|c| c.2.iter().copied())
+            .collect();
+        let range = |v: &[f64]| {
+            let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let pad = 0.05 * (hi - lo).max(1e-12);
+            (lo - pad)..(hi + pad)
+        };
+        let mut chart = ChartBuilder::on(area)
+            .caption(&panel.title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(70)
+            .build_cartesian_2d(range(&xs), range(&ys))?;
+        chart
+            .configure_mesh()
+            .x_desc(panel.x_label)
+            .y_desc(panel.y_label)
+            .draw()?;
+        for (i, (name, x, y)) in panel.curves.iter().enumerate() {
+            let color = colors[i % colors.len()];
+            let points = x.iter().copied().zip(y.iter().copied());
+            let style = ShapeStyle::from(&color).stroke_width(if i == 0 { 3 } else { 2 });
+            let series = if i == 0 {
+                chart.draw_series(LineSeries::new(points, style))?
+            } else {
+                chart.draw_series(DashedLineSeries::new(points, 6, 4, style))?
+            };
+            series
+                .label(name.as_str())
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()?;
+    }
+    root.present()?;
+    Ok(())
+}
