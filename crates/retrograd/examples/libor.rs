@@ -25,7 +25,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 use retrograd::prelude::*;
 use retrograd::replay::{self, Recording, Traced, Workspace};
-use retrograd::Tape;
+use retrograd::{preaccumulate, Dual, Tape};
 
 /// Periods simulated: the swaptions' expiry.
 pub const NMAT: usize = 40;
@@ -105,21 +105,61 @@ fn add_into(total: &mut [f64], part: &[f64]) {
     total.iter_mut().zip(part).for_each(|(t, p)| *t += p);
 }
 
+/// The constants of a step, made once per path (on the replay's recording, each
+/// `from_f64` is an operation).
+pub struct Constants<T> {
+    delta: T,
+    half: T,
+    one: T,
+}
+
+impl<T: Real> Constants<T> {
+    pub fn new() -> Self {
+        Constants {
+            delta: T::from_f64(DELTA),
+            half: T::from_f64(0.5),
+            one: T::one(),
+        }
+    }
+}
+
+/// One step of the log-Euler scheme for one forward rate: from the drift sum `v` of the
+/// rates before it, the rate `l`, its volatility `lam` and the scaled draw `sqez`, the
+/// new drift sum and the new rate.
+#[inline(always)]
+pub fn step<T: Real>(v: T, l: T, lam: T, sqez: T, c: &Constants<T>) -> (T, T) {
+    let con1 = c.delta * lam;
+    let v = v + con1 * l / (c.one + c.delta * l);
+    let vrat = (con1 * v + lam * (sqez - c.half * con1)).exp();
+    (v, l * vrat)
+}
+
 /// The forward rates at expiry: `l` starts as L₀ and is evolved over the first NMAT
 /// periods by the log-Euler scheme, with normal draws `z` (NMAT of them).
 pub fn evolve<T: Real>(lambda: &[T], z: &[T], l: &mut [T]) {
-    let delta = T::from_f64(DELTA);
-    let (one, half) = (T::one(), T::from_f64(0.5));
+    let c = Constants::new();
     let sqrt_delta = T::from_f64(DELTA.sqrt());
     for n in 0..NMAT {
         let sqez = sqrt_delta * z[n];
         let mut v = T::zero();
         for i in n + 1..N {
-            let lam = lambda[i - n - 1];
-            let con1 = delta * lam;
-            v += con1 * l[i] / (one + delta * l[i]);
-            let vrat = (con1 * v + lam * (sqez - half * con1)).exp();
-            l[i] *= vrat;
+            (v, l[i]) = step(v, l[i], lambda[i - n - 1], sqez, &c);
+        }
+    }
+}
+
+/// [`evolve`] on the tape with each step preaccumulated: its two outputs recorded as one
+/// statement each, holding their partials in (v, l, λ) computed by forward mode.
+fn evolve_preaccumulated(lambda: &[Var], z: &[f64], l: &mut [Var]) {
+    let c = Constants::new();
+    for n in 0..NMAT {
+        let sqez = DELTA.sqrt() * z[n];
+        let mut v = Var::constant(0.0);
+        for i in n + 1..N {
+            [v, l[i]] = preaccumulate([v, l[i], lambda[i - n - 1]], |[v, l, lam]| {
+                let (v, l) = step(v, l, lam, Dual::constant(sqez), &c);
+                [v, l]
+            });
         }
     }
 }
@@ -146,9 +186,14 @@ fn swap_value<T: Real>(b: &[T], s: &[T], i: usize) -> T {
 /// The discounted payoff of one path: the portfolio at expiry, discounted by the forward
 /// rates of the first NMAT periods. The kink is `max(−100·swapval, 0)`.
 pub fn path_value<T: Real>(lambda: &[T], l0: &[T], z: &[T], scratch: &mut Scratch<T>) -> T {
+    scratch.l.copy_from_slice(l0);
+    evolve(lambda, z, &mut scratch.l);
+    portfolio(scratch)
+}
+
+/// The discounted portfolio value from the forward rates at expiry in `scratch.l`.
+fn portfolio<T: Real>(scratch: &mut Scratch<T>) -> T {
     let Scratch { l, b, s } = scratch;
-    l.copy_from_slice(l0);
-    evolve(lambda, z, l);
     bonds(l, b, s);
     let hundred = T::from_f64(100.0);
     let mut v = T::zero();
@@ -221,7 +266,7 @@ pub fn price(inputs: &Inputs, z: &[f64]) -> f64 {
 
 /// The sums over the paths of `z` of the path values and of their gradients, on the tape:
 /// each path recorded after a mark, swept and dropped.
-fn tape_sums(tape: &mut Tape, inputs: &Inputs, z: &[f64]) -> Sensitivities {
+fn tape_sums(tape: &mut Tape, inputs: &Inputs, z: &[f64], steps: Steps) -> Sensitivities {
     tape.clear();
     tape.record(|rec| {
         let lambda = rec.inputs(&inputs.lambda);
@@ -235,7 +280,14 @@ fn tape_sums(tape: &mut Tape, inputs: &Inputs, z: &[f64]) -> Sensitivities {
                 .zip(&mut zv)
                 .for_each(|(&x, v)| *v = Var::constant(x));
             let mark = rec.mark();
-            let v = path_value(&lambda, &l0, &zv, &mut scratch);
+            let v = match steps {
+                Steps::Operators => path_value(&lambda, &l0, &zv, &mut scratch),
+                Steps::Preaccumulated => {
+                    scratch.l.copy_from_slice(&l0);
+                    evolve_preaccumulated(&lambda, zp, &mut scratch.l);
+                    portfolio(&mut scratch)
+                }
+            };
             total += v.value();
             rec.sweep_and_reset(mark, &[(v, 1.0)], &mut adjoints);
         }
@@ -247,10 +299,19 @@ fn tape_sums(tape: &mut Tape, inputs: &Inputs, z: &[f64]) -> Sensitivities {
     })
 }
 
+/// How the tape records the steps of the scheme.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Steps {
+    /// Operation by operation, as the generic code runs on `Var`.
+    Operators,
+    /// Each step's two outputs as one statement each ([`preaccumulate`]).
+    Preaccumulated,
+}
+
 /// The price and sensitivities on the tape, one thread.
-pub fn tape_sensitivities(inputs: &Inputs, z: &[f64]) -> Sensitivities {
+pub fn tape_sensitivities(inputs: &Inputs, z: &[f64], steps: Steps) -> Sensitivities {
     let paths = z.len() / NMAT;
-    tape_sums(&mut Tape::new(), inputs, z).scale(1.0 / paths as f64)
+    tape_sums(&mut Tape::new(), inputs, z, steps).scale(1.0 / paths as f64)
 }
 
 /// One path recorded for replay, with inputs λ, L₀ and z (N + N + NMAT), at the first
@@ -295,10 +356,11 @@ pub fn tape_sensitivities_threaded(
     pool: &rayon::ThreadPool,
     inputs: &Inputs,
     z: &[f64],
+    steps: Steps,
 ) -> Sensitivities {
     let parts: Vec<Sensitivities> = pool.install(|| {
         z.par_chunks(CHUNK_PATHS * NMAT)
-            .map_init(Tape::new, |tape, zc| tape_sums(tape, inputs, zc))
+            .map_init(Tape::new, |tape, zc| tape_sums(tape, inputs, zc, steps))
             .collect()
     });
     sum_parts(parts, z.len() / NMAT)
@@ -399,8 +461,10 @@ pub struct Report {
     pub gradient: Vec<f64>,
     pub plain_s: f64,
     pub tape_s: f64,
+    pub tape_preaccumulated_s: f64,
     pub replay_s: f64,
     pub tape_threaded_s: f64,
+    pub tape_preaccumulated_threaded_s: f64,
     pub replay_threaded_s: f64,
     pub threads: usize,
     pub recording_ops: usize,
@@ -409,6 +473,7 @@ pub struct Report {
     pub bump_crossings: usize,
     pub max_rel_diff_vs_bumping: f64,
     pub max_rel_diff_tape_vs_replay: f64,
+    pub max_rel_diff_preaccumulated: f64,
     pub max_rel_diff_threaded: f64,
     pub price_diff_plain_vs_tape: f64,
 }
@@ -417,11 +482,17 @@ impl Report {
     pub fn tape_ratio(&self) -> f64 {
         self.tape_s / self.plain_s
     }
+    pub fn tape_preaccumulated_ratio(&self) -> f64 {
+        self.tape_preaccumulated_s / self.plain_s
+    }
     pub fn replay_ratio(&self) -> f64 {
         self.replay_s / self.plain_s
     }
     pub fn tape_speedup(&self) -> f64 {
         self.tape_s / self.tape_threaded_s
+    }
+    pub fn tape_preaccumulated_speedup(&self) -> f64 {
+        self.tape_preaccumulated_s / self.tape_preaccumulated_threaded_s
     }
     pub fn replay_speedup(&self) -> f64 {
         self.replay_s / self.replay_threaded_s
@@ -440,6 +511,10 @@ impl Report {
                 "tape_and_replay_agree",
                 self.max_rel_diff_tape_vs_replay < 1e-12,
             ),
+            (
+                "preaccumulated_tape_agrees",
+                self.max_rel_diff_preaccumulated < 1e-12,
+            ),
             ("threads_agree", self.max_rel_diff_threaded < 1e-12),
             (
                 "tape_price_is_plain_price",
@@ -457,10 +532,18 @@ impl Report {
     pub fn targets(&self) -> Vec<(&'static str, bool)> {
         vec![
             ("tape_ratio_at_most_5", self.tape_ratio() <= 5.0),
+            (
+                "tape_preaccumulated_ratio_at_most_5",
+                self.tape_preaccumulated_ratio() <= 5.0,
+            ),
             ("replay_ratio_at_most_2", self.replay_ratio() <= 2.0),
             (
                 "tape_speedup_2_threads_at_least_1_8",
                 self.tape_speedup() >= 1.8,
+            ),
+            (
+                "tape_preaccumulated_speedup_2_threads_at_least_1_8",
+                self.tape_preaccumulated_speedup() >= 1.8,
             ),
             (
                 "replay_speedup_2_threads_at_least_1_8",
@@ -492,23 +575,27 @@ pub fn run(paths: usize, repetitions: usize, bump_paths: usize, threads: usize) 
         .build()
         .expect("a thread pool");
     let rec = record_path(&inputs, &z);
-    let mut times = vec![Vec::new(); 5];
+    let mut times = vec![Vec::new(); 7];
     let mut results = None;
     for _ in 0..repetitions {
+        use Steps::*;
         let (t0, plain) = seconds(|| price(&inputs, &z));
-        let (t1, tape) = seconds(|| tape_sensitivities(&inputs, &z));
-        let (t2, replayed) = seconds(|| replay_sensitivities(&rec, &inputs, &z));
-        let (t3, tape_mt) = seconds(|| tape_sensitivities_threaded(&pool, &inputs, &z));
-        let (t4, replay_mt) = seconds(|| replay_sensitivities_threaded(&pool, &rec, &inputs, &z));
-        for (k, t) in [t0, t1, t2, t3, t4].into_iter().enumerate() {
+        let (t1, tape) = seconds(|| tape_sensitivities(&inputs, &z, Operators));
+        let (t2, pre) = seconds(|| tape_sensitivities(&inputs, &z, Preaccumulated));
+        let (t3, replayed) = seconds(|| replay_sensitivities(&rec, &inputs, &z));
+        let (t4, tape_mt) = seconds(|| tape_sensitivities_threaded(&pool, &inputs, &z, Operators));
+        let (t5, pre_mt) =
+            seconds(|| tape_sensitivities_threaded(&pool, &inputs, &z, Preaccumulated));
+        let (t6, replay_mt) = seconds(|| replay_sensitivities_threaded(&pool, &rec, &inputs, &z));
+        for (k, t) in [t0, t1, t2, t3, t4, t5, t6].into_iter().enumerate() {
             times[k].push(t);
         }
-        results = Some((plain, tape, replayed, tape_mt, replay_mt));
+        results = Some((plain, tape, pre, replayed, [tape_mt, pre_mt, replay_mt]));
     }
-    let (plain, tape, replayed, tape_mt, replay_mt) = results.expect("at least one repetition");
+    let (plain, tape, pre, replayed, threaded) = results.expect("at least one repetition");
     let zb = &z[..bump_paths * NMAT];
     let (bumped, bump_crossings) = bumped_sensitivities(&inputs, zb, BUMP);
-    let at_bump_paths = tape_sensitivities(&inputs, zb);
+    let at_bump_paths = tape_sensitivities(&inputs, zb, Steps::Operators);
     let g = tape.gradient();
     let times: Vec<f64> = times.into_iter().map(median).collect();
     Report {
@@ -517,9 +604,11 @@ pub fn run(paths: usize, repetitions: usize, bump_paths: usize, threads: usize) 
         price: tape.price,
         plain_s: times[0],
         tape_s: times[1],
-        replay_s: times[2],
-        tape_threaded_s: times[3],
-        replay_threaded_s: times[4],
+        tape_preaccumulated_s: times[2],
+        replay_s: times[3],
+        tape_threaded_s: times[4],
+        tape_preaccumulated_threaded_s: times[5],
+        replay_threaded_s: times[6],
         threads,
         recording_ops: rec.len(),
         recording_guards: rec.guards(),
@@ -527,8 +616,11 @@ pub fn run(paths: usize, repetitions: usize, bump_paths: usize, threads: usize) 
         bump_crossings,
         max_rel_diff_vs_bumping: max_rel_diff(&at_bump_paths.gradient(), &bumped.gradient()),
         max_rel_diff_tape_vs_replay: max_rel_diff(&g, &replayed.gradient()),
-        max_rel_diff_threaded: max_rel_diff(&tape_mt.gradient(), &g)
-            .max(max_rel_diff(&replay_mt.gradient(), &g)),
+        max_rel_diff_preaccumulated: max_rel_diff(&pre.gradient(), &g),
+        max_rel_diff_threaded: threaded
+            .iter()
+            .map(|t| max_rel_diff(&t.gradient(), &g))
+            .fold(0.0, f64::max),
         price_diff_plain_vs_tape: ((plain - tape.price) / plain).abs(),
         gradient: g,
     }
@@ -556,14 +648,18 @@ fn main() {
             "sensitivities": 1 + r.gradient.len(),
             "price": r.price,
             "tape_ratio": r.tape_ratio(),
+            "tape_preaccumulated_ratio": r.tape_preaccumulated_ratio(),
             "replay_ratio": r.replay_ratio(),
             "threads": r.threads,
             "tape_speedup_threads": r.tape_speedup(),
+            "tape_preaccumulated_speedup_threads": r.tape_preaccumulated_speedup(),
             "replay_speedup_threads": r.replay_speedup(),
             "plain_seconds": r.plain_s,
             "tape_seconds": r.tape_s,
+            "tape_preaccumulated_seconds": r.tape_preaccumulated_s,
             "replay_seconds": r.replay_s,
             "tape_threaded_seconds": r.tape_threaded_s,
+            "tape_preaccumulated_threaded_seconds": r.tape_preaccumulated_threaded_s,
             "replay_threaded_seconds": r.replay_threaded_s,
             "repetitions": r.repetitions,
             "recording_operations": r.recording_ops,
@@ -593,6 +689,11 @@ fn main() {
         );
         for (name, t1, tn) in [
             ("tape (a path per mark)", r.tape_s, r.tape_threaded_s),
+            (
+                "tape, steps preaccumulated",
+                r.tape_preaccumulated_s,
+                r.tape_preaccumulated_threaded_s,
+            ),
             ("replay (one recording)", r.replay_s, r.replay_threaded_s),
         ] {
             println!(

@@ -21,16 +21,22 @@ fn sensitivities_match_bumping() {
         crossings, 0,
         "a bump crossed a kink; the check needs a smaller step"
     );
-    let tape = tape_sensitivities(&inputs, &z);
+    let tape = tape_sensitivities(&inputs, &z, Steps::Operators);
+    let pre = tape_sensitivities(&inputs, &z, Steps::Preaccumulated);
     let rec = record_path(&inputs, &z);
     let replayed = replay_sensitivities(&rec, &inputs, &z);
     let fd = bumped.gradient();
     assert!((tape.price - bumped.price).abs() < 1e-12 * bumped.price);
-    let (d_tape, d_replay) = (
+    let (d_tape, d_pre, d_replay) = (
         max_rel_diff(&tape.gradient(), &fd),
+        max_rel_diff(&pre.gradient(), &fd),
         max_rel_diff(&replayed.gradient(), &fd),
     );
     assert!(d_tape < BUMP_TOLERANCE, "tape vs bumping: {d_tape:e}");
+    assert!(
+        d_pre < BUMP_TOLERANCE,
+        "preaccumulated tape vs bumping: {d_pre:e}"
+    );
     assert!(d_replay < BUMP_TOLERANCE, "replay vs bumping: {d_replay:e}");
     // The last volatility is never used; every other input moves the price.
     assert_eq!(tape.lambda[N - 1], 0.0);
@@ -47,14 +53,16 @@ fn threads_agree_with_one_thread() {
     let inputs = Inputs::giles();
     let z = normals(3 * CHUNK_PATHS / 2, 11);
     let rec = record_path(&inputs, &z);
-    let one = tape_sensitivities(&inputs, &z).gradient();
+    let one = tape_sensitivities(&inputs, &z, Steps::Operators).gradient();
     let mut by_threads = Vec::new();
     for threads in [1, 2] {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
             .unwrap();
-        let tape = tape_sensitivities_threaded(&pool, &inputs, &z).gradient();
+        let tape = tape_sensitivities_threaded(&pool, &inputs, &z, Steps::Operators).gradient();
+        let pre = tape_sensitivities_threaded(&pool, &inputs, &z, Steps::Preaccumulated).gradient();
+        assert!(max_rel_diff(&pre, &one) < 1e-12);
         let replayed = replay_sensitivities_threaded(&pool, &rec, &inputs, &z).gradient();
         assert!(max_rel_diff(&tape, &one) < 1e-12);
         assert!(max_rel_diff(&replayed, &one) < 1e-12);
