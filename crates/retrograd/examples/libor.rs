@@ -18,7 +18,7 @@
 //! from one generic path function, and checked against bumping (central differences with
 //! the same random numbers) at a reduced number of paths.
 //!
-//! Run: `cargo run --release -p retrograd --example libor [-- --json] [--quick]`
+//! Run: `cargo run --release -p retrograd --example libor [-- --json] [--quick] [--paths N]`
 
 use std::time::Instant;
 
@@ -273,21 +273,11 @@ fn tape_sums(tape: &mut Tape, inputs: &Inputs, z: &[f64], steps: Steps) -> Sensi
         let l0 = rec.inputs(&inputs.l0);
         let mut adjoints = rec.adjoints();
         let mut scratch = Scratch::new();
-        let mut zv = vec![Var::constant(0.0); NMAT];
+        let mut zv = Vec::with_capacity(NMAT);
         let mut total = 0.0;
         for zp in z.chunks(NMAT) {
-            zp.iter()
-                .zip(&mut zv)
-                .for_each(|(&x, v)| *v = Var::constant(x));
             let mark = rec.mark();
-            let v = match steps {
-                Steps::Operators => path_value(&lambda, &l0, &zv, &mut scratch),
-                Steps::Preaccumulated => {
-                    scratch.l.copy_from_slice(&l0);
-                    evolve_preaccumulated(&lambda, zp, &mut scratch.l);
-                    portfolio(&mut scratch)
-                }
-            };
+            let v = tape_path(&lambda, &l0, zp, steps, &mut scratch, &mut zv);
             total += v.value();
             rec.sweep_and_reset(mark, &[(v, 1.0)], &mut adjoints);
         }
@@ -299,6 +289,29 @@ fn tape_sums(tape: &mut Tape, inputs: &Inputs, z: &[f64], steps: Steps) -> Sensi
     })
 }
 
+/// One path's value on the tape; `zv` is scratch space for the draws as constants.
+fn tape_path(
+    lambda: &[Var],
+    l0: &[Var],
+    zp: &[f64],
+    steps: Steps,
+    scratch: &mut Scratch<Var>,
+    zv: &mut Vec<Var>,
+) -> Var {
+    match steps {
+        Steps::Operators => {
+            zv.clear();
+            zv.extend(zp.iter().map(|&x| Var::constant(x)));
+            path_value(lambda, l0, zv, scratch)
+        }
+        Steps::Preaccumulated => {
+            scratch.l.copy_from_slice(l0);
+            evolve_preaccumulated(lambda, zp, &mut scratch.l);
+            portfolio(scratch)
+        }
+    }
+}
+
 /// How the tape records the steps of the scheme.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Steps {
@@ -306,6 +319,27 @@ pub enum Steps {
     Operators,
     /// Each step's two outputs as one statement each ([`preaccumulate`]).
     Preaccumulated,
+}
+
+/// The statements and operands of one path's recording on the tape (the first path of
+/// `z`), its inputs excluded.
+pub fn tape_path_size(inputs: &Inputs, z: &[f64], steps: Steps) -> (usize, usize) {
+    let mut tape = Tape::new();
+    tape.record(|rec| {
+        let lambda = rec.inputs(&inputs.lambda);
+        let l0 = rec.inputs(&inputs.l0);
+        let mut zv = Vec::new();
+        tape_path(
+            &lambda,
+            &l0,
+            &z[..NMAT],
+            steps,
+            &mut Scratch::new(),
+            &mut zv,
+        );
+    });
+    let stats = tape.stats();
+    (stats.statements - 2 * N, stats.operands)
 }
 
 /// The price and sensitivities on the tape, one thread.
@@ -468,6 +502,9 @@ pub struct Report {
     pub replay_threaded_s: f64,
     pub threads: usize,
     pub recording_ops: usize,
+    /// Statements and operands of one path on the tape: operation by operation, and with
+    /// the steps preaccumulated.
+    pub tape_path_size: [(usize, usize); 2],
     pub recording_guards: usize,
     pub bump_paths: usize,
     pub bump_crossings: usize,
@@ -611,6 +648,10 @@ pub fn run(paths: usize, repetitions: usize, bump_paths: usize, threads: usize) 
         replay_threaded_s: times[6],
         threads,
         recording_ops: rec.len(),
+        tape_path_size: [
+            tape_path_size(&inputs, &z, Steps::Operators),
+            tape_path_size(&inputs, &z, Steps::Preaccumulated),
+        ],
         recording_guards: rec.guards(),
         bump_paths,
         bump_crossings,
@@ -630,10 +671,14 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let json = args.iter().any(|a| a == "--json");
     let quick = args.iter().any(|a| a == "--quick");
+    let paths = args
+        .iter()
+        .position(|a| a == "--paths")
+        .and_then(|i| args.get(i + 1)?.parse().ok());
     let r = if quick {
-        run(500, 1, 50, 2)
+        run(paths.unwrap_or(500), 1, 50, 2)
     } else {
-        run(10_000, 5, 200, 2)
+        run(paths.unwrap_or(10_000), 5, 200, 2)
     };
     let checks = r.checks();
     let targets = r.targets();
@@ -663,6 +708,8 @@ fn main() {
             "replay_threaded_seconds": r.replay_threaded_s,
             "repetitions": r.repetitions,
             "recording_operations": r.recording_ops,
+            "tape_statements_per_path": r.tape_path_size[0].0,
+            "tape_preaccumulated_statements_per_path": r.tape_path_size[1].0,
             "bump_paths": r.bump_paths,
             "max_rel_diff_vs_bumping": r.max_rel_diff_vs_bumping,
             "max_rel_diff_tape_vs_replay": r.max_rel_diff_tape_vs_replay,
@@ -703,8 +750,14 @@ fn main() {
             );
         }
         println!(
-            "recording: {} operations, {} guards",
-            r.recording_ops, r.recording_guards
+            "one path: {} statements ({} operands) on the tape, {} with the steps \
+             preaccumulated ({} operands); the replay's recording: {} operations, {} guards",
+            r.tape_path_size[0].0,
+            r.tape_path_size[0].1,
+            r.tape_path_size[1].0,
+            r.tape_path_size[1].1,
+            r.recording_ops,
+            r.recording_guards
         );
         println!("\nsensitivities (first five and the last of each):");
         for (name, range) in [("lambda", 0..N), ("L0", N..2 * N)] {
