@@ -124,26 +124,33 @@ impl<T: Real> Constants<T> {
 }
 
 /// One step of the log-Euler scheme for one forward rate: from the drift sum `v` of the
-/// rates before it, the rate `l`, its volatility `lam` and the scaled draw `sqez`, the
-/// new drift sum and the new rate.
+/// rates before it, the rate `l`, its volatility `lam`, `con1 = δ·lam`,
+/// `drift = con1·lam/2` and the scaled draw `sqez`, the new drift sum and the new rate
+/// `l·exp(con1·v + lam·sqez − drift)` (Giles' `lam·(sqez − con1/2)` multiplied out, so
+/// that the terms in `lam` alone are made once per path).
 #[inline(always)]
-pub fn step<T: Real>(v: T, l: T, lam: T, sqez: T, c: &Constants<T>) -> (T, T) {
-    let con1 = c.delta * lam;
+pub fn step<T: Real>(v: T, l: T, lam: T, con1: T, drift: T, sqez: T, c: &Constants<T>) -> (T, T) {
     let v = v + con1 * l / (c.one + c.delta * l);
-    let vrat = (con1 * v + lam * (sqez - c.half * con1)).exp();
+    let vrat = (con1 * v + lam * sqez - drift).exp();
     (v, l * vrat)
 }
 
-/// The forward rates at expiry: `l` starts as L₀ and is evolved over the first NMAT
+/// The forward rates at expiry: `scratch.l` holds L₀ and is evolved over the first NMAT
 /// periods by the log-Euler scheme, with normal draws `z` (NMAT of them).
-pub fn evolve<T: Real>(lambda: &[T], z: &[T], l: &mut [T]) {
+pub fn evolve<T: Real>(lambda: &[T], z: &[T], scratch: &mut Scratch<T>) {
     let c = Constants::new();
+    let Scratch { l, con1, drift, .. } = scratch;
+    for k in 0..N {
+        con1[k] = c.delta * lambda[k];
+        drift[k] = c.half * con1[k] * lambda[k];
+    }
     let sqrt_delta = T::from_f64(DELTA.sqrt());
     for n in 0..NMAT {
         let sqez = sqrt_delta * z[n];
         let mut v = T::zero();
         for i in n + 1..N {
-            (v, l[i]) = step(v, l[i], lambda[i - n - 1], sqez, &c);
+            let k = i - n - 1;
+            (v, l[i]) = step(v, l[i], lambda[k], con1[k], drift[k], sqez, &c);
         }
     }
 }
@@ -157,7 +164,9 @@ fn evolve_preaccumulated(lambda: &[Var], z: &[f64], l: &mut [Var]) {
         let mut v = Var::constant(0.0);
         for i in n + 1..N {
             [v, l[i]] = preaccumulate([v, l[i], lambda[i - n - 1]], |[v, l, lam]| {
-                let (v, l) = step(v, l, lam, Dual::constant(sqez), &c);
+                let con1 = c.delta * lam;
+                let drift = c.half * con1 * lam;
+                let (v, l) = step(v, l, lam, con1, drift, Dual::constant(sqez), &c);
                 [v, l]
             });
         }
@@ -170,7 +179,7 @@ fn bonds<T: Real>(l: &[T], b: &mut [T], s: &mut [T]) {
     let delta = T::from_f64(DELTA);
     let (mut bn, mut sn) = (T::one(), T::zero());
     for n in NMAT..N {
-        bn = bn / (T::one() + delta * l[n]);
+        bn /= T::one() + delta * l[n];
         sn += delta * bn;
         b[n - NMAT] = bn;
         s[n - NMAT] = sn;
@@ -187,13 +196,13 @@ fn swap_value<T: Real>(b: &[T], s: &[T], i: usize) -> T {
 /// rates of the first NMAT periods. The kink is `max(−100·swapval, 0)`.
 pub fn path_value<T: Real>(lambda: &[T], l0: &[T], z: &[T], scratch: &mut Scratch<T>) -> T {
     scratch.l.copy_from_slice(l0);
-    evolve(lambda, z, &mut scratch.l);
+    evolve(lambda, z, scratch);
     portfolio(scratch)
 }
 
 /// The discounted portfolio value from the forward rates at expiry in `scratch.l`.
 fn portfolio<T: Real>(scratch: &mut Scratch<T>) -> T {
-    let Scratch { l, b, s } = scratch;
+    let Scratch { l, b, s, .. } = scratch;
     bonds(l, b, s);
     let hundred = T::from_f64(100.0);
     let mut v = T::zero();
@@ -202,16 +211,19 @@ fn portfolio<T: Real>(scratch: &mut Scratch<T>) -> T {
     }
     let delta = T::from_f64(DELTA);
     for rate in &l[..NMAT] {
-        v = v / (T::one() + delta * *rate);
+        v /= T::one() + delta * *rate;
     }
     v
 }
 
-/// Buffers of one path: forward rates, discount factors and annuities.
+/// Buffers of one path: forward rates, discount factors, annuities, and the terms of the
+/// steps in λ alone.
 pub struct Scratch<T> {
     l: Vec<T>,
     b: Vec<T>,
     s: Vec<T>,
+    con1: Vec<T>,
+    drift: Vec<T>,
 }
 
 impl<T: Real> Scratch<T> {
@@ -220,6 +232,8 @@ impl<T: Real> Scratch<T> {
             l: vec![T::zero(); N],
             b: vec![T::zero(); N - NMAT],
             s: vec![T::zero(); N - NMAT],
+            con1: vec![T::zero(); N],
+            drift: vec![T::zero(); N],
         }
     }
 }
@@ -427,9 +441,9 @@ fn exercised(inputs: &Inputs, z: &[f64]) -> Vec<bool> {
     let mut scratch = Scratch::new();
     let mut out = Vec::with_capacity(z.len() / NMAT * MATURITIES.len());
     for zp in z.chunks(NMAT) {
-        let Scratch { l, b, s } = &mut scratch;
-        l.copy_from_slice(&inputs.l0);
-        evolve(&inputs.lambda, zp, l);
+        scratch.l.copy_from_slice(&inputs.l0);
+        evolve(&inputs.lambda, zp, &mut scratch);
+        let Scratch { l, b, s, .. } = &mut scratch;
         bonds(l, b, s);
         out.extend((0..MATURITIES.len()).map(|i| swap_value(b, s, i) < 0.0));
     }
