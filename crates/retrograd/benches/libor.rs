@@ -15,6 +15,9 @@ use libor::{Inputs, Steps};
 use std::hint::black_box;
 use std::time::Instant;
 
+/// A method's name and one timed run of it.
+type Method<'a> = (&'static str, Box<dyn Fn() -> f64 + 'a>);
+
 fn main() {
     let paths: usize = std::env::args()
         .skip(1)
@@ -23,7 +26,7 @@ fn main() {
     let inputs = Inputs::giles();
     let z = libor::normals(paths, 2026);
     let rec = libor::record_path(&inputs, &z);
-    let methods: [(&str, Box<dyn Fn() -> f64>); 4] = [
+    let methods: [Method; 4] = [
         ("plain f64 pricing", Box::new(|| libor::price(&inputs, &z))),
         (
             "tape, operation by operation",

@@ -113,8 +113,8 @@ pub struct Constants<T> {
     one: T,
 }
 
-impl<T: Real> Constants<T> {
-    pub fn new() -> Self {
+impl<T: Real> Default for Constants<T> {
+    fn default() -> Self {
         Constants {
             delta: T::from_f64(DELTA),
             half: T::from_f64(0.5),
@@ -138,19 +138,19 @@ pub fn step<T: Real>(v: T, l: T, lam: T, con1: T, drift: T, sqez: T, c: &Constan
 /// The forward rates at expiry: `scratch.l` holds L₀ and is evolved over the first NMAT
 /// periods by the log-Euler scheme, with normal draws `z` (NMAT of them).
 pub fn evolve<T: Real>(lambda: &[T], z: &[T], scratch: &mut Scratch<T>) {
-    let c = Constants::new();
+    let c = Constants::default();
     let Scratch { l, con1, drift, .. } = scratch;
     for k in 0..N {
         con1[k] = c.delta * lambda[k];
         drift[k] = c.half * con1[k] * lambda[k];
     }
     let sqrt_delta = T::from_f64(DELTA.sqrt());
-    for n in 0..NMAT {
-        let sqez = sqrt_delta * z[n];
+    for (n, &zn) in z[..NMAT].iter().enumerate() {
+        let sqez = sqrt_delta * zn;
         let mut v = T::zero();
-        for i in n + 1..N {
-            let k = i - n - 1;
-            (v, l[i]) = step(v, l[i], lambda[k], con1[k], drift[k], sqez, &c);
+        // Rate i = n + 1 + k has volatility λ[k].
+        for (k, li) in l[n + 1..].iter_mut().enumerate() {
+            (v, *li) = step(v, *li, lambda[k], con1[k], drift[k], sqez, &c);
         }
     }
 }
@@ -158,12 +158,12 @@ pub fn evolve<T: Real>(lambda: &[T], z: &[T], scratch: &mut Scratch<T>) {
 /// [`evolve`] on the tape with each step preaccumulated: its two outputs recorded as one
 /// statement each, holding their partials in (v, l, λ) computed by forward mode.
 fn evolve_preaccumulated(lambda: &[Var], z: &[f64], l: &mut [Var]) {
-    let c = Constants::new();
-    for n in 0..NMAT {
-        let sqez = DELTA.sqrt() * z[n];
+    let c = Constants::default();
+    for (n, &zn) in z[..NMAT].iter().enumerate() {
+        let sqez = DELTA.sqrt() * zn;
         let mut v = Var::constant(0.0);
-        for i in n + 1..N {
-            [v, l[i]] = preaccumulate([v, l[i], lambda[i - n - 1]], |[v, l, lam]| {
+        for (k, li) in l[n + 1..].iter_mut().enumerate() {
+            [v, *li] = preaccumulate([v, *li, lambda[k]], |[v, l, lam]| {
                 let con1 = c.delta * lam;
                 let drift = c.half * con1 * lam;
                 let (v, l) = step(v, l, lam, con1, drift, Dual::constant(sqez), &c);
@@ -226,8 +226,8 @@ pub struct Scratch<T> {
     drift: Vec<T>,
 }
 
-impl<T: Real> Scratch<T> {
-    pub fn new() -> Self {
+impl<T: Real> Default for Scratch<T> {
+    fn default() -> Self {
         Scratch {
             l: vec![T::zero(); N],
             b: vec![T::zero(); N - NMAT],
@@ -270,7 +270,7 @@ pub fn normals(paths: usize, seed: u64) -> Vec<f64> {
 /// The Monte Carlo price on plain `f64`: the mean of the path values over the draws `z`
 /// (NMAT per path).
 pub fn price(inputs: &Inputs, z: &[f64]) -> f64 {
-    let mut scratch = Scratch::new();
+    let mut scratch = Scratch::default();
     let total: f64 = z
         .chunks(NMAT)
         .map(|zp| path_value(&inputs.lambda, &inputs.l0, zp, &mut scratch))
@@ -286,7 +286,7 @@ fn tape_sums(tape: &mut Tape, inputs: &Inputs, z: &[f64], steps: Steps) -> Sensi
         let lambda = rec.inputs(&inputs.lambda);
         let l0 = rec.inputs(&inputs.l0);
         let mut adjoints = rec.adjoints();
-        let mut scratch = Scratch::new();
+        let mut scratch = Scratch::default();
         let mut zv = Vec::with_capacity(NMAT);
         let mut total = 0.0;
         for zp in z.chunks(NMAT) {
@@ -348,7 +348,7 @@ pub fn tape_path_size(inputs: &Inputs, z: &[f64], steps: Steps) -> (usize, usize
             &l0,
             &z[..NMAT],
             steps,
-            &mut Scratch::new(),
+            &mut Scratch::default(),
             &mut zv,
         );
     });
@@ -370,7 +370,7 @@ pub fn record_path(inputs: &Inputs, z: &[f64]) -> Recording {
     replay::record(&x, |t: &[Traced]| {
         let (lambda, rest) = t.split_at(N);
         let (l0, zp) = rest.split_at(N);
-        path_value(lambda, l0, zp, &mut Scratch::new())
+        path_value(lambda, l0, zp, &mut Scratch::default())
     })
 }
 
@@ -438,7 +438,7 @@ fn sum_parts(parts: Vec<Sensitivities>, paths: usize) -> Sensitivities {
 
 /// The exercise decisions (swap value below zero) of every path and swaption.
 fn exercised(inputs: &Inputs, z: &[f64]) -> Vec<bool> {
-    let mut scratch = Scratch::new();
+    let mut scratch = Scratch::default();
     let mut out = Vec::with_capacity(z.len() / NMAT * MATURITIES.len());
     for zp in z.chunks(NMAT) {
         scratch.l.copy_from_slice(&inputs.l0);
