@@ -10,7 +10,7 @@ use example::*;
 /// Pathwise adjoints (tape and replay) against central differences with the same random
 /// numbers, at 200 paths. The payoff has kinks where a swap value crosses zero; the
 /// difference is only accurate where no bumped pricing exercises a different set of
-/// (path, swaption) pairs, which `bumped_sensitivities` counts: with h = 10⁻⁶ none does
+/// (path, swaption) pairs, which `bumped_sensitivities` counts: with h = 3·10⁻⁵ none does
 /// on these paths, so the differences are smooth and agree to O(h²) + O(ε/h).
 #[test]
 fn sensitivities_match_bumping() {
@@ -38,12 +38,17 @@ fn sensitivities_match_bumping() {
         "preaccumulated tape vs bumping: {d_pre:e}"
     );
     assert!(d_replay < BUMP_TOLERANCE, "replay vs bumping: {d_replay:e}");
-    // The last volatility is never used; every other input moves the price.
+    // The last volatility is never used; every other input moves the price (the rounding
+    // error of the differences, about 3e-10, is far below these sensitivities).
     assert_eq!(tape.lambda[N - 1], 0.0);
-    assert!(fd
+    let smallest = fd[..N - 1]
         .iter()
-        .enumerate()
-        .all(|(j, g)| j == N - 1 || g.abs() > 1e-3));
+        .chain(&fd[N..])
+        .fold(f64::INFINITY, |m, g| m.min(g.abs()));
+    assert!(smallest > 1e-3, "smallest sensitivity {smallest:e}");
+    println!(
+        "max rel. diff vs bumping: tape {d_tape:e}, preaccumulated {d_pre:e}, replay {d_replay:e}"
+    );
 }
 
 /// The threaded runs give the single-thread sensitivities (up to summation order) for 1
