@@ -4,8 +4,9 @@
 //!
 //! `cargo bench -p retrograd --bench libor [-- paths]` (default 10,000 paths, one thread):
 //! the medians of 7 interleaved repetitions of the plain pricing, the tape (operation by
-//! operation and with each step preaccumulated) and the replay of one recorded path. The
-//! model and the methods are those of `examples/libor.rs`.
+//! operation and with each step preaccumulated) and the replay of one recorded path, and
+//! the time of the pricing's `exp` calls alone (one per step, 2,380 per path), its floor.
+//! The model and the methods are those of `examples/libor.rs`.
 
 #[allow(dead_code)]
 #[path = "../examples/libor.rs"]
@@ -26,8 +27,20 @@ fn main() {
     let inputs = Inputs::giles();
     let z = libor::normals(paths, 2026);
     let rec = libor::record_path(&inputs, &z);
-    let methods: [Method; 4] = [
+    // The steps of one path: one `exp` each.
+    let steps = libor::NMAT * (2 * libor::N - libor::NMAT - 1) / 2;
+    let methods: [Method; 5] = [
         ("plain f64 pricing", Box::new(|| libor::price(&inputs, &z))),
+        (
+            "its exp calls alone",
+            Box::new(|| {
+                let mut total = 0.0;
+                for k in 0..paths * steps {
+                    total += black_box(1e-6 * (k % 1000) as f64).exp();
+                }
+                total
+            }),
+        ),
         (
             "tape, operation by operation",
             Box::new(|| libor::tape_sensitivities(&inputs, &z, Steps::Operators).price),
@@ -57,6 +70,7 @@ fn main() {
         })
         .collect();
     let sizes = [
+        None,
         None,
         Some(libor::tape_path_size(&inputs, &z, Steps::Operators).0),
         Some(libor::tape_path_size(&inputs, &z, Steps::Preaccumulated).0),
