@@ -709,6 +709,8 @@ fn main() {
             "paths": r.paths,
             "sensitivities": 1 + r.gradient.len(),
             "price": r.price,
+            "lambda_sensitivities": &r.gradient[..N],
+            "l0_sensitivities": &r.gradient[N..],
             "tape_ratio": r.tape_ratio(),
             "tape_preaccumulated_ratio": r.tape_preaccumulated_ratio(),
             "replay_ratio": r.replay_ratio(),
