@@ -125,7 +125,7 @@ pub trait OdeSystem {
 }
 
 /// The default [`OdeSystem::vjp`]: the right-hand side recorded once for
-/// [`replay`](crate::replay), then replayed at each call.
+/// [`replay`], then replayed at each call.
 ///
 /// The first call records `f(t, y, p)` with `t`, the state and the parameters as inputs;
 /// later calls replay that recording at the new `(t, y, p)` — values forward, one reverse
