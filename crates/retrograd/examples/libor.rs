@@ -123,63 +123,81 @@ impl<T: Real> Default for Constants<T> {
     }
 }
 
-/// One step of the log-Euler scheme for one forward rate: from the drift sum `v` of the
-/// rates before it, the rate `l`, its volatility `lam`, `con1 = δ·lam`,
-/// `drift = con1·lam/2` and the scaled draw `sqez`, the new drift sum and the new rate
-/// `l·exp(con1·v + lam·sqez − drift)` (Giles' `lam·(sqez − con1/2)` multiplied out, so
-/// that the terms in `lam` alone are made once per path).
+/// One step of the log-Euler scheme for one forward rate, in Giles' scheme multiplied
+/// out so that the terms in λ alone are made once per path and the rates are carried as
+/// `x = δ·L`: from `u` (δ times Giles' drift sum `v` of the rates before this one), the
+/// rate's `x`, its volatility `lam`, `con1 = δ·lam`, `half_con1 = con1/2` and the scaled
+/// draw `sqez`, the new `u` and `x`. Giles' `v += con1·L/(1 + δL)` is
+/// `u += con1·x/(1 + x)`, and his `exp(con1·v + lam·(sqez − con1/2))` is
+/// `exp(lam·(u + sqez − con1/2))`.
 #[inline(always)]
-pub fn step<T: Real>(v: T, l: T, lam: T, con1: T, drift: T, sqez: T, c: &Constants<T>) -> (T, T) {
-    let v = v + con1 * l / (c.one + c.delta * l);
-    let vrat = (con1 * v + lam * sqez - drift).exp();
-    (v, l * vrat)
+pub fn step<T: Real>(
+    u: T,
+    x: T,
+    lam: T,
+    con1: T,
+    half_con1: T,
+    sqez: T,
+    c: &Constants<T>,
+) -> (T, T) {
+    let u = u + con1 * (x / (c.one + x));
+    let vrat = (lam * (u + (sqez - half_con1))).exp();
+    (u, x * vrat)
 }
 
-/// The forward rates at expiry: `scratch.l` holds L₀ and is evolved over the first NMAT
-/// periods by the log-Euler scheme, with normal draws `z` (NMAT of them).
+/// The forward rates at expiry, as `x = δ·L`: `scratch.l` holds δ·L₀ and is evolved over
+/// the first NMAT periods by the log-Euler scheme, with normal draws `z` (NMAT of them).
 pub fn evolve<T: Real>(lambda: &[T], z: &[T], scratch: &mut Scratch<T>) {
     let c = Constants::default();
-    let Scratch { l, con1, drift, .. } = scratch;
+    let Scratch {
+        l, con1, half_con1, ..
+    } = scratch;
     for k in 0..N {
         con1[k] = c.delta * lambda[k];
-        drift[k] = c.half * con1[k] * lambda[k];
+        half_con1[k] = c.half * con1[k];
     }
     let sqrt_delta = T::from_f64(DELTA.sqrt());
     for (n, &zn) in z[..NMAT].iter().enumerate() {
         let sqez = sqrt_delta * zn;
-        let mut v = T::zero();
+        let mut u = T::zero();
         // Rate i = n + 1 + k has volatility λ[k].
-        for (k, li) in l[n + 1..].iter_mut().enumerate() {
-            (v, *li) = step(v, *li, lambda[k], con1[k], drift[k], sqez, &c);
+        for (k, xi) in l[n + 1..].iter_mut().enumerate() {
+            (u, *xi) = step(u, *xi, lambda[k], con1[k], half_con1[k], sqez, &c);
         }
     }
 }
 
 /// [`evolve`] on the tape with each step preaccumulated: its two outputs recorded as one
-/// statement each, holding their partials in (v, l, λ) computed by forward mode.
+/// statement each, holding their partials in (u, x, λ) computed by forward mode.
 fn evolve_preaccumulated(lambda: &[Var], z: &[f64], l: &mut [Var]) {
     let c = Constants::default();
     for (n, &zn) in z[..NMAT].iter().enumerate() {
         let sqez = DELTA.sqrt() * zn;
-        let mut v = Var::constant(0.0);
-        for (k, li) in l[n + 1..].iter_mut().enumerate() {
-            [v, *li] = preaccumulate([v, *li, lambda[k]], |[v, l, lam]| {
+        let mut u = Var::constant(0.0);
+        for (k, xi) in l[n + 1..].iter_mut().enumerate() {
+            [u, *xi] = preaccumulate([u, *xi, lambda[k]], |[u, x, lam]| {
                 let con1 = c.delta * lam;
-                let drift = c.half * con1 * lam;
-                let (v, l) = step(v, l, lam, con1, drift, Dual::constant(sqez), &c);
-                [v, l]
+                let half_con1 = c.half * con1;
+                let (u, x) = step(u, x, lam, con1, half_con1, Dual::constant(sqez), &c);
+                [u, x]
             });
         }
     }
 }
 
+/// `x = δ·L₀`, the scaled rates [`evolve`] starts from.
+fn scale_rates<T: Real>(l0: &[T], x: &mut [T]) {
+    let delta = T::from_f64(DELTA);
+    x.iter_mut().zip(l0).for_each(|(x, &l)| *x = delta * l);
+}
+
 /// The discount factors `b` and annuities `s` of the swaps at expiry (periods NMAT..N),
-/// from the forward rates at expiry.
-fn bonds<T: Real>(l: &[T], b: &mut [T], s: &mut [T]) {
+/// from the scaled forward rates `x = δ·L` at expiry.
+fn bonds<T: Real>(x: &[T], b: &mut [T], s: &mut [T]) {
     let delta = T::from_f64(DELTA);
     let (mut bn, mut sn) = (T::one(), T::zero());
     for n in NMAT..N {
-        bn /= T::one() + delta * l[n];
+        bn /= T::one() + x[n];
         sn += delta * bn;
         b[n - NMAT] = bn;
         s[n - NMAT] = sn;
@@ -195,12 +213,13 @@ fn swap_value<T: Real>(b: &[T], s: &[T], i: usize) -> T {
 /// The discounted payoff of one path: the portfolio at expiry, discounted by the forward
 /// rates of the first NMAT periods. The kink is `max(−100·swapval, 0)`.
 pub fn path_value<T: Real>(lambda: &[T], l0: &[T], z: &[T], scratch: &mut Scratch<T>) -> T {
-    scratch.l.copy_from_slice(l0);
+    scale_rates(l0, &mut scratch.l);
     evolve(lambda, z, scratch);
     portfolio(scratch)
 }
 
-/// The discounted portfolio value from the forward rates at expiry in `scratch.l`.
+/// The discounted portfolio value from the scaled forward rates `δ·L` at expiry in
+/// `scratch.l`.
 fn portfolio<T: Real>(scratch: &mut Scratch<T>) -> T {
     let Scratch { l, b, s, .. } = scratch;
     bonds(l, b, s);
@@ -209,21 +228,20 @@ fn portfolio<T: Real>(scratch: &mut Scratch<T>) -> T {
     for i in 0..MATURITIES.len() {
         v += (-hundred * swap_value(b, s, i)).max(T::zero());
     }
-    let delta = T::from_f64(DELTA);
-    for rate in &l[..NMAT] {
-        v /= T::one() + delta * *rate;
+    for x in &l[..NMAT] {
+        v /= T::one() + *x;
     }
     v
 }
 
-/// Buffers of one path: forward rates, discount factors, annuities, and the terms of the
-/// steps in λ alone.
+/// Buffers of one path: scaled forward rates, discount factors, annuities, and the terms
+/// of the steps in λ alone.
 pub struct Scratch<T> {
     l: Vec<T>,
     b: Vec<T>,
     s: Vec<T>,
     con1: Vec<T>,
-    drift: Vec<T>,
+    half_con1: Vec<T>,
 }
 
 impl<T: Real> Default for Scratch<T> {
@@ -233,7 +251,7 @@ impl<T: Real> Default for Scratch<T> {
             b: vec![T::zero(); N - NMAT],
             s: vec![T::zero(); N - NMAT],
             con1: vec![T::zero(); N],
-            drift: vec![T::zero(); N],
+            half_con1: vec![T::zero(); N],
         }
     }
 }
@@ -319,7 +337,7 @@ fn tape_path(
             path_value(lambda, l0, zv, scratch)
         }
         Steps::Preaccumulated => {
-            scratch.l.copy_from_slice(l0);
+            scale_rates(l0, &mut scratch.l);
             evolve_preaccumulated(lambda, zp, &mut scratch.l);
             portfolio(scratch)
         }
@@ -441,7 +459,7 @@ fn exercised(inputs: &Inputs, z: &[f64]) -> Vec<bool> {
     let mut scratch = Scratch::default();
     let mut out = Vec::with_capacity(z.len() / NMAT * MATURITIES.len());
     for zp in z.chunks(NMAT) {
-        scratch.l.copy_from_slice(&inputs.l0);
+        scale_rates(&inputs.l0, &mut scratch.l);
         evolve(&inputs.lambda, zp, &mut scratch);
         let Scratch { l, b, s, .. } = &mut scratch;
         bonds(l, b, s);
