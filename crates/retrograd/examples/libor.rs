@@ -3,17 +3,19 @@
 //! The benchmark of Giles and Glasserman's "Smoking adjoints" and of Giles' `libor_AD`
 //! test code: 80 forward rates of tenor δ = 0.25, simulated to 40 periods by a log-Euler
 //! scheme under the terminal measure (one normal draw per period), and a portfolio of 15
-//! receiver swaptions expiring at period 40. Its inputs are the 80 volatilities λ and the
+//! payer swaptions expiring at period 40. Its inputs are the 80 volatilities λ and the
 //! 80 initial forward rates L₀; the Monte Carlo price and its 160 pathwise sensitivities
 //! (the 80th volatility is never used: its sensitivity is exactly zero) are computed
 //!
 //! - by a plain `f64` pricing (the denominator of the ratios),
 //! - on the tape: each path recorded after a mark, swept and dropped, its adjoints added
 //!   to those of the inputs (`Recorder::sweep_and_reset`),
+//! - on the tape with each step's two outputs preaccumulated by forward mode
+//!   (`preaccumulate`), one statement each,
 //! - by replay: one path recorded once with (λ, L₀, z) as inputs, replayed per path
 //!   (`replay::Recording::vjp_with`); the payoff's kink is `max(−100·swapval, 0)`, an
 //!   operation, so the recording holds for every path (no guard),
-//! - and both over 2 threads (a tape or workspace per worker, fixed-order sums),
+//! - and each of these over 2 threads (a tape or workspace per worker, fixed-order sums),
 //!
 //! from one generic path function, and checked against bumping (central differences with
 //! the same random numbers) at a reduced number of paths.
@@ -204,7 +206,8 @@ fn bonds<T: Real>(x: &[T], b: &mut [T], s: &mut [T]) {
     }
 }
 
-/// The value of swaption `i`'s underlying receiver swap at expiry (per unit notional).
+/// The value at expiry of swaption `i`'s receiver swap (per unit notional): the payer
+/// swaption pays 100 times its negative part.
 fn swap_value<T: Real>(b: &[T], s: &[T], i: usize) -> T {
     let m = MATURITIES[i] - 1;
     b[m] + T::from_f64(SWAPRATES[i]) * s[m] - T::one()
