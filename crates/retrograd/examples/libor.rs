@@ -27,7 +27,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 use retrograd::prelude::*;
 use retrograd::replay::{self, Recording, Traced, Workspace};
-use retrograd::{preaccumulate, Dual, Tape};
+use retrograd::{preaccumulate, Dual, Error, Tape};
 
 /// Periods simulated: the swaptions' expiry.
 pub const NMAT: usize = 40;
@@ -396,26 +396,41 @@ pub fn record_path(inputs: &Inputs, z: &[f64]) -> Recording {
 }
 
 /// The sums over the paths of `z` of the path values and gradients, by replaying `rec`.
-fn replay_sums(rec: &Recording, ws: &mut Workspace, inputs: &Inputs, z: &[f64]) -> Sensitivities {
+///
+/// # Errors
+/// As `Recording::vjp_with`: a recording of another shape, or one with a guard that a
+/// path answers otherwise (the one of [`record_path`] has none).
+fn replay_sums(
+    rec: &Recording,
+    ws: &mut Workspace,
+    inputs: &Inputs,
+    z: &[f64],
+) -> Result<Sensitivities, Error> {
     let mut x = inputs.flat();
     x.resize(2 * N + NMAT, 0.0);
     let mut grad = vec![0.0; 2 * N + NMAT];
     let mut sums = Sensitivities::zero();
     for zp in z.chunks(NMAT) {
         x[2 * N..].copy_from_slice(zp);
-        rec.vjp_with(ws, &x, &[1.0], &mut grad)
-            .expect("the recording has no guards and matching lengths");
+        rec.vjp_with(ws, &x, &[1.0], &mut grad)?;
         sums.price += ws.outputs()[0];
         add_into(&mut sums.lambda, &grad[..N]);
         add_into(&mut sums.l0, &grad[N..2 * N]);
     }
-    sums
+    Ok(sums)
 }
 
 /// The price and sensitivities by replaying `rec` ([`record_path`]) per path, one thread.
-pub fn replay_sensitivities(rec: &Recording, inputs: &Inputs, z: &[f64]) -> Sensitivities {
+///
+/// # Errors
+/// As [`replay_sums`].
+pub fn replay_sensitivities(
+    rec: &Recording,
+    inputs: &Inputs,
+    z: &[f64],
+) -> Result<Sensitivities, Error> {
     let paths = z.len() / NMAT;
-    replay_sums(rec, &mut Workspace::new(), inputs, z).scale(1.0 / paths as f64)
+    Ok(replay_sums(rec, &mut Workspace::new(), inputs, z)?.scale(1.0 / paths as f64))
 }
 
 /// The price and sensitivities on the tape over the threads of `pool`: chunks of
@@ -437,18 +452,21 @@ pub fn tape_sensitivities_threaded(
 
 /// The price and sensitivities by replay over the threads of `pool`: a workspace per
 /// worker, sums in chunk order.
+///
+/// # Errors
+/// As [`replay_sums`].
 pub fn replay_sensitivities_threaded(
     pool: &rayon::ThreadPool,
     rec: &Recording,
     inputs: &Inputs,
     z: &[f64],
-) -> Sensitivities {
+) -> Result<Sensitivities, Error> {
     let parts: Vec<Sensitivities> = pool.install(|| {
         z.par_chunks(CHUNK_PATHS * NMAT)
             .map_init(Workspace::new, |ws, zc| replay_sums(rec, ws, inputs, zc))
-            .collect()
-    });
-    sum_parts(parts, z.len() / NMAT)
+            .collect::<Result<_, _>>()
+    })?;
+    Ok(sum_parts(parts, z.len() / NMAT))
 }
 
 fn sum_parts(parts: Vec<Sensitivities>, paths: usize) -> Sensitivities {
@@ -642,13 +660,28 @@ fn seconds<R>(f: impl FnOnce() -> R) -> (f64, R) {
 /// Prices and differentiates `paths` paths by every method, `repetitions` times
 /// interleaved (median times), and checks the sensitivities against bumping at
 /// `bump_paths` paths.
-pub fn run(paths: usize, repetitions: usize, bump_paths: usize, threads: usize) -> Report {
+///
+/// # Errors
+/// [`Error::InvalidInput`] for no paths, no repetitions, more bumped paths than paths or
+/// a thread pool that cannot be built; the replay's errors (none for this recording).
+pub fn run(
+    paths: usize,
+    repetitions: usize,
+    bump_paths: usize,
+    threads: usize,
+) -> Result<Report, Error> {
+    if paths == 0 || repetitions == 0 || bump_paths == 0 || bump_paths > paths {
+        return Err(Error::InvalidInput(format!(
+            "libor: {paths} paths, {repetitions} repetitions and {bump_paths} bumped paths; \
+             each must be at least 1, and the bumped paths at most the paths"
+        )));
+    }
     let inputs = Inputs::giles();
     let z = normals(paths, 2026);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
-        .expect("a thread pool");
+        .map_err(|e| Error::InvalidInput(format!("libor: a pool of {threads} threads: {e}")))?;
     let rec = record_path(&inputs, &z);
     let mut times = vec![Vec::new(); 7];
     let mut results = None;
@@ -658,22 +691,25 @@ pub fn run(paths: usize, repetitions: usize, bump_paths: usize, threads: usize) 
         let (t1, tape) = seconds(|| tape_sensitivities(&inputs, &z, Operators));
         let (t2, pre) = seconds(|| tape_sensitivities(&inputs, &z, Preaccumulated));
         let (t3, replayed) = seconds(|| replay_sensitivities(&rec, &inputs, &z));
+        let replayed = replayed?;
         let (t4, tape_mt) = seconds(|| tape_sensitivities_threaded(&pool, &inputs, &z, Operators));
         let (t5, pre_mt) =
             seconds(|| tape_sensitivities_threaded(&pool, &inputs, &z, Preaccumulated));
         let (t6, replay_mt) = seconds(|| replay_sensitivities_threaded(&pool, &rec, &inputs, &z));
+        let replay_mt = replay_mt?;
         for (k, t) in [t0, t1, t2, t3, t4, t5, t6].into_iter().enumerate() {
             times[k].push(t);
         }
         results = Some((plain, tape, pre, replayed, [tape_mt, pre_mt, replay_mt]));
     }
-    let (plain, tape, pre, replayed, threaded) = results.expect("at least one repetition");
+    let (plain, tape, pre, replayed, threaded) =
+        results.ok_or_else(|| Error::InvalidInput("libor: no repetitions".into()))?;
     let zb = &z[..bump_paths * NMAT];
     let (bumped, bump_crossings) = bumped_sensitivities(&inputs, zb, BUMP);
     let at_bump_paths = tape_sensitivities(&inputs, zb, Steps::Operators);
     let g = tape.gradient();
     let times: Vec<f64> = times.into_iter().map(median).collect();
-    Report {
+    Ok(Report {
         paths,
         repetitions,
         price: tape.price,
@@ -702,7 +738,7 @@ pub fn run(paths: usize, repetitions: usize, bump_paths: usize, threads: usize) 
             .fold(0.0, f64::max),
         price_diff_plain_vs_tape: ((plain - tape.price) / plain).abs(),
         gradient: g,
-    }
+    })
 }
 
 fn main() {
@@ -713,10 +749,18 @@ fn main() {
         .iter()
         .position(|a| a == "--paths")
         .and_then(|i| args.get(i + 1)?.parse().ok());
-    let r = if quick {
-        run(paths.unwrap_or(500), 1, 50, 2)
+    let (paths, repetitions, bump_paths) = if quick {
+        (paths.unwrap_or(500), 1, 50)
     } else {
-        run(paths.unwrap_or(10_000), 5, 200, 2)
+        (paths.unwrap_or(10_000), 5, 200)
+    };
+    let result = run(paths, repetitions, bump_paths.min(paths), 2);
+    let r = match result {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
     };
     let checks = r.checks();
     let targets = r.targets();

@@ -24,7 +24,7 @@ fn sensitivities_match_bumping() {
     let tape = tape_sensitivities(&inputs, &z, Steps::Operators);
     let pre = tape_sensitivities(&inputs, &z, Steps::Preaccumulated);
     let rec = record_path(&inputs, &z);
-    let replayed = replay_sensitivities(&rec, &inputs, &z);
+    let replayed = replay_sensitivities(&rec, &inputs, &z).unwrap();
     let fd = bumped.gradient();
     assert!((tape.price - bumped.price).abs() < 1e-12 * bumped.price);
     let (d_tape, d_pre, d_replay) = (
@@ -68,7 +68,9 @@ fn threads_agree_with_one_thread() {
         let tape = tape_sensitivities_threaded(&pool, &inputs, &z, Steps::Operators).gradient();
         let pre = tape_sensitivities_threaded(&pool, &inputs, &z, Steps::Preaccumulated).gradient();
         assert!(max_rel_diff(&pre, &one) < 1e-12);
-        let replayed = replay_sensitivities_threaded(&pool, &rec, &inputs, &z).gradient();
+        let replayed = replay_sensitivities_threaded(&pool, &rec, &inputs, &z)
+            .unwrap()
+            .gradient();
         assert!(max_rel_diff(&tape, &one) < 1e-12);
         assert!(max_rel_diff(&replayed, &one) < 1e-12);
         by_threads.push((tape, replayed));
@@ -79,9 +81,17 @@ fn threads_agree_with_one_thread() {
 /// The example's own run at a reduced size passes its checks.
 #[test]
 fn quick_run_passes_its_checks() {
-    let report = run(300, 1, 40, 2);
+    let report = run(300, 1, 40, 2).unwrap();
     for (name, ok) in report.checks() {
         assert!(ok, "check {name} failed");
     }
     assert_eq!(report.gradient.len(), 2 * N);
+}
+
+/// Sizes the run cannot use are errors, not panics.
+#[test]
+fn bad_sizes_are_errors() {
+    assert!(run(0, 1, 1, 1).is_err());
+    assert!(run(10, 0, 1, 1).is_err());
+    assert!(run(10, 1, 11, 1).is_err());
 }
