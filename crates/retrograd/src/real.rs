@@ -43,6 +43,35 @@ pub trait Real:
     }
 }
 
+/// Hands the names of `num_traits::FloatConst`'s constants to `$apply`, a macro that makes
+/// one method per name: the number types implement `FloatConst` from this one list.
+macro_rules! float_consts {
+    ($apply:ident) => {
+        $apply!(
+            E,
+            FRAC_1_PI,
+            FRAC_1_SQRT_2,
+            FRAC_2_PI,
+            FRAC_2_SQRT_PI,
+            FRAC_PI_2,
+            FRAC_PI_3,
+            FRAC_PI_4,
+            FRAC_PI_6,
+            FRAC_PI_8,
+            LN_10,
+            LN_2,
+            LOG10_E,
+            LOG2_E,
+            PI,
+            SQRT_2,
+            TAU,
+            LOG10_2,
+            LOG2_10
+        );
+    };
+}
+pub(crate) use float_consts;
+
 impl Real for f64 {
     #[inline]
     fn erf(self) -> Self {

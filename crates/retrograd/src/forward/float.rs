@@ -6,6 +6,7 @@
 //! domain edges are tabulated in the [module documentation](super).
 
 use super::Dual;
+use crate::real::float_consts;
 use crate::Real;
 use num_traits::{Float, FloatConst, Zero};
 use std::num::FpCategory;
@@ -261,17 +262,7 @@ impl<T: Real, const N: usize> Float for Dual<T, N> {
 /// assert_eq!((pi.value, pi.tangent), (std::f64::consts::PI, [0.0]));
 /// ```
 impl<T: Real, const N: usize> FloatConst for Dual<T, N> {
-    constant!(
-        E,
-        FRAC_1_PI,
-        FRAC_1_SQRT_2,
-        FRAC_2_PI,
-        FRAC_2_SQRT_PI,
-        FRAC_PI_2,
-        FRAC_PI_3
-    );
-    constant!(FRAC_PI_4, FRAC_PI_6, FRAC_PI_8, LN_10, LN_2, LOG10_E, LOG2_E, PI, SQRT_2);
-    constant!(TAU, LOG10_2, LOG2_10);
+    float_consts!(constant);
 }
 
 /// [`Real`] for duals, so that duals nest (`Dual<Dual<f64>>`) and generic code written

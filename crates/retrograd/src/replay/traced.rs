@@ -2,6 +2,7 @@
 //! writes to.
 
 use super::program::{Binary, Guard, Op, Operator, Program, RealUnary, Test, Unary};
+use crate::real::float_consts;
 use crate::scalar::ops::operator_table;
 use crate::scalar::rules::{binary_table, real_unary_table, unary_table};
 use crate::Real;
@@ -466,27 +467,7 @@ impl Real for Traced {
 }
 
 impl FloatConst for Traced {
-    constants!(
-        E,
-        FRAC_1_PI,
-        FRAC_1_SQRT_2,
-        FRAC_2_PI,
-        FRAC_2_SQRT_PI,
-        FRAC_PI_2,
-        FRAC_PI_3,
-        FRAC_PI_4,
-        FRAC_PI_6,
-        FRAC_PI_8,
-        LN_10,
-        LN_2,
-        LOG10_E,
-        LOG2_E,
-        PI,
-        SQRT_2,
-        TAU,
-        LOG10_2,
-        LOG2_10
-    );
+    float_consts!(constants);
 }
 
 impl Zero for Traced {

@@ -23,6 +23,7 @@
 
 use super::tape::TapeScalar;
 use super::var::Var;
+use crate::real::float_consts;
 use crate::Real;
 use num_traits::{Float, FloatConst, Num, NumCast, One, ToPrimitive, Zero};
 use std::num::FpCategory;
@@ -234,27 +235,7 @@ impl<T: TapeScalar> Real for Var<T> {
 }
 
 impl<T: TapeScalar> FloatConst for Var<T> {
-    constants!(
-        E,
-        FRAC_1_PI,
-        FRAC_1_SQRT_2,
-        FRAC_2_PI,
-        FRAC_2_SQRT_PI,
-        FRAC_PI_2,
-        FRAC_PI_3,
-        FRAC_PI_4,
-        FRAC_PI_6,
-        FRAC_PI_8,
-        LN_10,
-        LN_2,
-        LOG10_E,
-        LOG2_E,
-        PI,
-        SQRT_2,
-        TAU,
-        LOG10_2,
-        LOG2_10
-    );
+    float_consts!(constants);
 }
 
 impl<T: TapeScalar> Zero for Var<T> {
