@@ -10,7 +10,7 @@
 
 mod pinn_common;
 
-use pinn_common::{plot, Flags, Panel};
+use pinn_common::{plot, print_checks, training_json, Flags, Panel};
 use retrograd_nn::pinn::burgers::{checks, run, BurgersConfig};
 
 fn main() {
@@ -67,23 +67,19 @@ fn main() {
     }
     let all_pass = checks.iter().all(|(_, ok)| *ok);
     if flags.json {
-        let checks: serde_json::Map<String, serde_json::Value> = checks
-            .iter()
-            .map(|(k, v)| (k.to_string(), (*v).into()))
-            .collect();
-        let out = serde_json::json!({
-            "rel_l2_error": report.rel_l2_error,
-            "adam_steps": config.adam_steps,
-            "adam_seconds": report.adam_seconds,
-            "adam_loss": report.adam_loss,
-            "lbfgs_iterations": report.lbfgs.iterations,
-            "lbfgs_evaluations": report.lbfgs.evaluations,
-            "lbfgs_status": format!("{:?}", report.lbfgs.status),
-            "lbfgs_seconds": report.lbfgs_seconds,
-            "final_loss": report.lbfgs.loss,
-            "total_seconds": report.adam_seconds + report.lbfgs_seconds,
-            "checks": checks,
-        });
+        let mut out = training_json(
+            config.adam_steps,
+            report.adam_seconds,
+            report.adam_loss,
+            &report.lbfgs,
+            report.lbfgs_seconds,
+            &checks,
+        );
+        out.insert(
+            "rel_l2_error".into(),
+            serde_json::json!(report.rel_l2_error),
+        );
+        let out = serde_json::Value::Object(out);
         println!("{out}");
     } else {
         println!(
@@ -108,12 +104,7 @@ fn main() {
             report.t.len(),
             report.rel_l2_error
         );
-        for (name, ok) in &checks {
-            println!("  check {name:<28} {}", if *ok { "pass" } else { "FAIL" });
-        }
-        if let Some(p) = &flags.plot {
-            println!("  plot: {}", p.display());
-        }
+        print_checks(&checks, flags.plot.as_deref());
     }
     if !all_pass {
         std::process::exit(1)

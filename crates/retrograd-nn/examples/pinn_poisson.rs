@@ -8,7 +8,7 @@
 
 mod pinn_common;
 
-use pinn_common::{plot, Flags, Panel};
+use pinn_common::{plot, print_checks, training_json, Flags, Panel};
 use retrograd_nn::pinn::poisson::{checks, run, PoissonConfig};
 
 fn main() {
@@ -65,25 +65,27 @@ fn main() {
     }
     let all_pass = checks.iter().all(|(_, ok)| *ok);
     if flags.json {
-        let checks: serde_json::Map<String, serde_json::Value> = checks
-            .iter()
-            .map(|(k, v)| (k.to_string(), (*v).into()))
-            .collect();
-        let out = serde_json::json!({
-            "rel_l2_error": report.rel_l2_error,
-            "ms_per_adam_step": report.ms_per_adam_step,
-            "cpu_ms_per_adam_step": report.cpu_ms_per_adam_step,
-            "adam_steps": config.adam_steps,
-            "adam_seconds": report.adam_seconds,
-            "adam_loss": report.adam_loss,
-            "lbfgs_iterations": report.lbfgs.iterations,
-            "lbfgs_evaluations": report.lbfgs.evaluations,
-            "lbfgs_status": format!("{:?}", report.lbfgs.status),
-            "lbfgs_seconds": report.lbfgs_seconds,
-            "final_loss": report.lbfgs.loss,
-            "total_seconds": report.adam_seconds + report.lbfgs_seconds,
-            "checks": checks,
-        });
+        let mut out = training_json(
+            config.adam_steps,
+            report.adam_seconds,
+            report.adam_loss,
+            &report.lbfgs,
+            report.lbfgs_seconds,
+            &checks,
+        );
+        out.insert(
+            "rel_l2_error".into(),
+            serde_json::json!(report.rel_l2_error),
+        );
+        out.insert(
+            "ms_per_adam_step".into(),
+            serde_json::json!(report.ms_per_adam_step),
+        );
+        out.insert(
+            "cpu_ms_per_adam_step".into(),
+            serde_json::json!(report.cpu_ms_per_adam_step),
+        );
+        let out = serde_json::Value::Object(out);
         println!("{out}");
     } else {
         println!(
@@ -110,12 +112,7 @@ fn main() {
             report.x.len(),
             report.rel_l2_error
         );
-        for (name, ok) in &checks {
-            println!("  check {name:<28} {}", if *ok { "pass" } else { "FAIL" });
-        }
-        if let Some(p) = &flags.plot {
-            println!("  plot: {}", p.display());
-        }
+        print_checks(&checks, flags.plot.as_deref());
     }
     if !all_pass {
         std::process::exit(1)

@@ -1,9 +1,12 @@
-//! Shared by the PINN examples: command-line flags and the prediction-versus-exact plot.
+//! Shared by the PINN examples: command-line flags, the prediction-versus-exact plot, and
+//! the report of the training run and the checks.
 //! (Not an example of its own: a module of each.)
 
 use std::path::{Path, PathBuf};
 
 use plotters::prelude::*;
+use retrograd_nn::optim::LbfgsReport;
+use serde_json::{Map, Value};
 
 /// DejaVu Sans, embedded so that text renders without system font libraries.
 static FONT: &[u8] = include_bytes!("../../../retrograd-cli/assets/DejaVuSans.ttf");
@@ -113,4 +116,45 @@ pub fn plot(path: &Path, title: &str, panels: &[Panel]) -> Result<(), Box<dyn st
     }
     root.present()?;
     Ok(())
+}
+
+/// The JSON fields both examples report of the L-BFGS phase, the whole run and the checks;
+/// each example adds its own figures.
+pub fn training_json(
+    adam_steps: usize,
+    adam_seconds: f64,
+    adam_loss: f64,
+    lbfgs: &LbfgsReport,
+    lbfgs_seconds: f64,
+    checks: &[(&str, bool)],
+) -> Map<String, Value> {
+    let checks: Map<String, Value> = checks
+        .iter()
+        .map(|(k, v)| (k.to_string(), (*v).into()))
+        .collect();
+    let serde_json::Value::Object(fields) = serde_json::json!({
+        "adam_steps": adam_steps,
+        "adam_seconds": adam_seconds,
+        "adam_loss": adam_loss,
+        "lbfgs_iterations": lbfgs.iterations,
+        "lbfgs_evaluations": lbfgs.evaluations,
+        "lbfgs_status": format!("{:?}", lbfgs.status),
+        "lbfgs_seconds": lbfgs_seconds,
+        "final_loss": lbfgs.loss,
+        "total_seconds": adam_seconds + lbfgs_seconds,
+        "checks": checks,
+    }) else {
+        unreachable!("json! of braces is an object")
+    };
+    fields
+}
+
+/// Prints each check and where the plot went, for people.
+pub fn print_checks(checks: &[(&str, bool)], plot: Option<&Path>) {
+    for (name, ok) in checks {
+        println!("  check {name:<28} {}", if *ok { "pass" } else { "FAIL" });
+    }
+    if let Some(p) = plot {
+        println!("  plot: {}", p.display());
+    }
 }
