@@ -11,7 +11,7 @@
 //!
 //! Run: `cargo run --release -p retrograd-nn --example hypergradient [-- --json] [--quick] [--plot PATH]`
 
-use retrograd::hyper::{InnerProblem, Sgd, Unroll};
+use retrograd::hyper::{Hypergradient, InnerProblem, Sgd, Unroll};
 use retrograd::Real;
 use retrograd_nn::data::{digits, Dataset};
 
@@ -328,19 +328,17 @@ pub fn run(config: Config) -> Report {
     let mut current = g.clone();
     let mut alpha = 0.5;
     let mut trajectory = Vec::new();
+    // The length of the hypergradient, and the trajectory's row at a step.
+    let norm = |g: &[f64]| g.iter().map(|v| v * v).sum::<f64>().sqrt();
+    let row = |step, current: &Hypergradient, hyper: &[f64]| Row {
+        step,
+        val_loss: current.value,
+        hyper: hyper.to_vec(),
+        grad_norm: norm(&current.hypergradient),
+    };
     for step in 0..config.hyper_steps {
-        let norm = current
-            .hypergradient
-            .iter()
-            .map(|v| v * v)
-            .sum::<f64>()
-            .sqrt();
-        trajectory.push(Row {
-            step,
-            val_loss: current.value,
-            hyper: hyper.clone(),
-            grad_norm: norm,
-        });
+        trajectory.push(row(step, &current, &hyper));
+        let norm = norm(&current.hypergradient);
         let mut accepted = false;
         for _ in 0..6 {
             let trial: Vec<f64> = hyper
@@ -363,18 +361,7 @@ pub fn run(config: Config) -> Report {
             break;
         }
     }
-    let norm = current
-        .hypergradient
-        .iter()
-        .map(|v| v * v)
-        .sum::<f64>()
-        .sqrt();
-    trajectory.push(Row {
-        step: trajectory.len(),
-        val_loss: current.value,
-        hyper: hyper.clone(),
-        grad_norm: norm,
-    });
+    trajectory.push(row(trajectory.len(), &current, &hyper));
 
     Report {
         config,
