@@ -72,6 +72,24 @@ macro_rules! float_consts {
 }
 pub(crate) use float_consts;
 
+/// Hands the names of `num_traits::Float`'s special values (NaN, infinities, limits) to
+/// `$apply`, as [`float_consts`] does.
+macro_rules! float_special_values {
+    ($apply:ident) => {
+        $apply!(
+            nan,
+            infinity,
+            neg_infinity,
+            neg_zero,
+            min_value,
+            min_positive_value,
+            epsilon,
+            max_value
+        );
+    };
+}
+pub(crate) use float_special_values;
+
 impl Real for f64 {
     #[inline]
     fn erf(self) -> Self {

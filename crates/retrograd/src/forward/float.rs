@@ -6,7 +6,7 @@
 //! domain edges are tabulated in the [module documentation](super).
 
 use super::Dual;
-use crate::real::float_consts;
+use crate::real::{float_consts, float_special_values};
 use crate::Real;
 use num_traits::{Float, FloatConst, Zero};
 use std::num::FpCategory;
@@ -82,9 +82,7 @@ macro_rules! of_value {
 /// assert_eq!(Dual::variable(0.0, 0).abs().tangent, [0.0]); // abs'(0) = 0
 /// ```
 impl<T: Real, const N: usize> Float for Dual<T, N> {
-    constant! {
-        nan, infinity, neg_infinity, neg_zero, min_value, min_positive_value, epsilon, max_value
-    }
+    float_special_values!(constant);
 
     of_value!(is_nan -> bool, is_infinite -> bool, is_finite -> bool, is_normal -> bool);
     of_value!(is_subnormal -> bool, is_sign_positive -> bool, is_sign_negative -> bool);

@@ -2,7 +2,7 @@
 //! writes to.
 
 use super::program::{Binary, Guard, Op, Operator, Program, RealUnary, Test, Unary};
-use crate::real::float_consts;
+use crate::real::{float_consts, float_special_values};
 use crate::scalar::ops::operator_table;
 use crate::scalar::rules::{binary_table, real_unary_table, unary_table};
 use crate::Real;
@@ -434,16 +434,7 @@ impl Float for Traced {
         self.value.integer_decode()
     }
 
-    constants!(
-        nan,
-        infinity,
-        neg_infinity,
-        neg_zero,
-        min_value,
-        min_positive_value,
-        epsilon,
-        max_value
-    );
+    float_special_values!(constants);
 }
 
 impl Real for Traced {

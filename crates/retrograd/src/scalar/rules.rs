@@ -23,7 +23,7 @@
 
 use super::tape::TapeScalar;
 use super::var::Var;
-use crate::real::float_consts;
+use crate::real::{float_consts, float_special_values};
 use crate::Real;
 use num_traits::{Float, FloatConst, Num, NumCast, One, ToPrimitive, Zero};
 use std::num::FpCategory;
@@ -198,16 +198,7 @@ impl<T: TapeScalar> Float for Var<T> {
         Var::nary(y, &[(self, a.value()), (a, self.value()), (b, T::one())])
     }
 
-    constants!(
-        nan,
-        infinity,
-        neg_infinity,
-        neg_zero,
-        min_value,
-        min_positive_value,
-        epsilon,
-        max_value
-    );
+    float_special_values!(constants);
 
     by_value! {
         is_nan -> bool;
