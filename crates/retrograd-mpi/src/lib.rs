@@ -7,3 +7,7 @@
 //! let world = mpi::topology::Communicator::size(&universe.world());
 //! assert!(world >= 1);
 //! ```
+
+mod error;
+
+pub use error::{Error, Result};
