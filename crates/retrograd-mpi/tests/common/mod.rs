@@ -5,6 +5,9 @@
 //! (at most a deadline) and fails unless every rank succeeded; started by `mpirun`, it is
 //! one rank and runs the checks.
 
+// Each test binary compiles this module and uses a part of it.
+#![allow(dead_code)]
+
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
