@@ -3,19 +3,25 @@
 //!
 //! The products of two 16-bit floats are exact in `f32` (at most 11 + 11 significant bits),
 //! so every path computes the same sums of exact products in `f32`; paths differ only in
-//! the order of the additions.
+//! the order of the additions. `bf16` operands go to the kernel [`LowpKernel::selected`]
+//! (AMX tiles, AVX-512 BF16 or portable, see [`super::lowp`]); `f16` ones, for which this
+//! code has no hardware product, are widened to `f32` (the portable path).
 
+use super::lowp::LowpKernel;
 use super::matmul::{gemm_into, Mat};
 use gemm::Parallelism;
 use half::{bf16, f16};
 
 /// A 16-bit float that widens exactly to `f32`.
 pub(crate) trait Half: Copy + Send + Sync + 'static {
+    /// Whether the type is `bf16` (whose bits the hardware kernels multiply).
+    const IS_BF16: bool;
     /// The value as `f32` (exact).
     fn widen(self) -> f32;
 }
 
 impl Half for bf16 {
+    const IS_BF16: bool = true;
     #[inline(always)]
     fn widen(self) -> f32 {
         self.to_f32()
@@ -23,6 +29,7 @@ impl Half for bf16 {
 }
 
 impl Half for f16 {
+    const IS_BF16: bool = false;
     #[inline(always)]
     fn widen(self) -> f32 {
         self.to_f32()
@@ -46,7 +53,7 @@ unsafe fn widen_panel<T: Half>(x: Mat<T>, rows: usize, cols: usize) -> Vec<f32> 
 }
 
 /// `dst (m×n, f32) = a (m×k) · b (k×n)`, or `dst += a · b` with `accumulate`, for 16-bit
-/// operands, accumulating in `f32`.
+/// operands, accumulating in `f32`, through the kernel [`LowpKernel::selected`].
 ///
 /// # Safety
 /// As [`gemm_into`]: every element the three strided matrices describe must lie in one live
@@ -54,6 +61,25 @@ unsafe fn widen_panel<T: Half>(x: Mat<T>, rows: usize, cols: usize) -> Vec<f32> 
 /// or `b`'s.
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn gemm_lowp_into<T: Half>(
+    dims: (usize, usize, usize),
+    dst: *mut f32,
+    dst_strides: (isize, isize),
+    accumulate: bool,
+    a: Mat<T>,
+    b: Mat<T>,
+) {
+    // SAFETY: the caller's contract; the selected kernel is available.
+    unsafe { gemm_lowp_with(LowpKernel::selected(), dims, dst, dst_strides, accumulate, a, b) }
+}
+
+/// [`gemm_lowp_into`] through the given kernel (`f16` operands always take the portable
+/// path).
+///
+/// # Safety
+/// As [`gemm_lowp_into`], and `kernel` is available ([`LowpKernel::available`]).
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn gemm_lowp_with<T: Half>(
+    kernel: LowpKernel,
     (m, n, k): (usize, usize, usize),
     dst: *mut f32,
     dst_strides: (isize, isize),
@@ -64,6 +90,23 @@ pub(crate) unsafe fn gemm_lowp_into<T: Half>(
     if m == 0 || n == 0 {
         return;
     }
+    #[cfg(target_arch = "x86_64")]
+    if T::IS_BF16 && kernel != LowpKernel::Portable {
+        use super::{amx::Amx, bf16_avx512::Avx512Bf16, bf16_tiles::gemm_bf16};
+        // `bf16` is a transparent wrapper of its bits (`half` declares it
+        // `#[repr(transparent)]` over `u16`), so the operands can be read as `u16`.
+        let (a, b) = (Mat(a.0.cast::<u16>(), a.1, a.2), Mat(b.0.cast::<u16>(), b.1, b.2));
+        let dims = (m, n, k);
+        // SAFETY: the caller's contract on the operands, and the kernel's availability.
+        unsafe {
+            match kernel {
+                LowpKernel::Amx => gemm_bf16(&Amx, dims, dst, dst_strides, accumulate, a, b),
+                _ => gemm_bf16(&Avx512Bf16, dims, dst, dst_strides, accumulate, a, b),
+            }
+        }
+        return;
+    }
+    let _ = kernel;
     // SAFETY: the caller's contract covers the operands' elements.
     let (wa, wb) = unsafe { (widen_panel(a, m, k), widen_panel(b, k, n)) };
     // SAFETY: the widened panels are contiguous row-major buffers of exactly `m×k` and

@@ -1,12 +1,19 @@
 //! The CPU backend: host vectors, kernels vectorised by the compiler, threads (rayon) above
 //! a size threshold, matrix products through `gemm`.
 
+#[cfg(target_arch = "x86_64")]
+mod amx;
+#[cfg(target_arch = "x86_64")]
+mod bf16_avx512;
+#[cfg(target_arch = "x86_64")]
+mod bf16_tiles;
 mod conv;
 mod elementwise;
 // Used by the bf16/f16 storage being added; until then only by its tests.
 #[allow(dead_code)]
 mod gemm_lowp;
 mod index;
+pub mod lowp;
 mod math;
 mod matmul;
 mod nn;

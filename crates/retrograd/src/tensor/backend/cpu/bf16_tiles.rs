@@ -1,0 +1,278 @@
+//! The blocked driver of the hardware `bf16` products: operands packed into 16×32 tiles,
+//! a microkernel per 32×32 block of the result.
+//!
+//! Layout of the packed operands (both in 64-byte lines, one line per tile row):
+//! - `A` (`m×k`): strips of 16 rows; in a strip, one tile per 32 columns of `k`, 16 lines
+//!   each, line `r` holding row `r`'s 32 consecutive `k` entries (row-major tiles).
+//! - `B` (`k×n`): strips of 16 columns; in a strip, one tile per 32 rows of `k`, 16 lines
+//!   each, line `p` holding for each of the 16 columns the two entries at `k = 2p, 2p + 1`
+//!   (the "VNNI" pair layout that AMX's `tdpbf16ps` and AVX-512's `vdpbf16ps` multiply).
+//!
+//! Tile `q` of strip `s` is lines `(s·kt + q)·16 ..` for `kt = ⌈k/32⌉` tiles per strip.
+//! Edges are padded with zeros: rows and columns to multiples of 32 (two strips per block),
+//! `k` to a multiple of 32 (an odd `k` included). A padding zero only ever multiplies
+//! another padding entry or lands in a padding row or column of the result, so NaN and
+//! infinities of the data reach exactly the outputs they should.
+//!
+//! All of `B` is packed once per product; `A` in panels of [`PANEL_ROWS`] rows, and for
+//! each panel the blocks run column block by column block, so that the two `B` strips of
+//! a block stay in cache while the panel's row blocks pass over them.
+
+use super::matmul::Mat;
+use std::cell::Cell;
+
+/// One tile row: 32 `bf16` (as bits), 64 bytes, aligned to a cache line.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+pub(crate) struct Line(pub(crate) [u16; 32]);
+
+const ZERO_LINE: Line = Line([0; 32]);
+
+/// Rows of `A` packed at a time (a panel of `PANEL_ROWS × k` stays in the L2 cache for
+/// `k` up to a few thousand).
+const PANEL_ROWS: usize = 256;
+
+/// A microkernel: one 32×32 block of the result from two strips of `A` and two of `B`.
+pub(crate) trait Microkernel {
+    /// `c (32×32, f32, row stride c_rs, columns adjacent) = (c if load, else 0) + A·B`,
+    /// where `A` is the strips at `a` and `a + 16·kt` lines, `B` those at `b` and
+    /// `b + 16·kt`, each `kt` tiles long.
+    ///
+    /// # Safety
+    /// The strips are `2·16·kt` lines each from `a` and `b`, readable; the 32 rows of 32
+    /// `f32` at `c` (row `i` at `c + i·c_rs`) are writable and, with `load`, initialised.
+    /// The processor has the kernel's instructions (and, for AMX, the tile state is
+    /// configured by [`Microkernel::begin`]).
+    unsafe fn block(&self, a: *const Line, b: *const Line, kt: usize, c: *mut f32, c_rs: isize, load: bool);
+    /// Prepares the thread to run blocks (AMX: loads the tile configuration).
+    ///
+    /// # Safety
+    /// The processor (and the OS) provide the kernel's instructions.
+    unsafe fn begin(&self) {}
+    /// Undoes [`Microkernel::begin`] (AMX: releases the tiles).
+    ///
+    /// # Safety
+    /// As for [`Microkernel::begin`].
+    unsafe fn end(&self) {}
+}
+
+thread_local! {
+    /// Packed operands, kept per thread so that repeated products reuse the pages.
+    static SCRATCH: Cell<(Vec<Line>, Vec<Line>)> = const { Cell::new((Vec::new(), Vec::new())) };
+}
+
+/// Makes `v` hold exactly `len` lines (contents unspecified: the packers write them all).
+fn resize(v: &mut Vec<Line>, len: usize) {
+    v.clear();
+    v.resize(len, ZERO_LINE);
+}
+
+/// `dst = a · b` (or `+=`) for `bf16` operands given as bit patterns, through kernel `kern`.
+///
+/// # Safety
+/// As [`super::gemm_lowp::gemm_lowp_into`]; the processor supports `kern`'s instructions.
+pub(crate) unsafe fn gemm_bf16<K: Microkernel>(
+    kern: &K,
+    (m, n, k): (usize, usize, usize),
+    dst: *mut f32,
+    (rs, cs): (isize, isize),
+    accumulate: bool,
+    a: Mat<u16>,
+    b: Mat<u16>,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    let kt = k.div_ceil(32);
+    let n_blocks = n.div_ceil(32);
+    let (mut ap, mut bp) = SCRATCH.take();
+    resize(&mut bp, n_blocks * 2 * kt * 16);
+    // SAFETY: `b` is the caller's `k×n` operand; `bp` has room for `2·n_blocks` strips.
+    unsafe { pack_b(b, k, n, kt, &mut bp) };
+    // The destination's rows can take tile stores directly when its columns are adjacent
+    // and its rows are apart by at least a block's width (so distinct, as the contract's
+    // elements are).
+    let direct = cs == 1 && rs >= 32;
+    let mut tmp = [0f32; 32 * 32];
+    // SAFETY: the caller guarantees the instructions; `end` runs below on every path (the
+    // loop has no early exit, and nothing in it panics but allocation failure, which aborts).
+    unsafe { kern.begin() };
+    for i0 in (0..m).step_by(PANEL_ROWS) {
+        let rows = PANEL_ROWS.min(m - i0);
+        let m_blocks = rows.div_ceil(32);
+        resize(&mut ap, m_blocks * 2 * kt * 16);
+        // SAFETY: rows `i0 .. i0 + rows` of the caller's `a`; `ap` has room for them.
+        unsafe { pack_a(Mat(a.0.offset(i0 as isize * a.1), a.1, a.2), rows, k, kt, &mut ap) };
+        for jb in 0..n_blocks {
+            let bs = bp[jb * 2 * kt * 16..].as_ptr();
+            for ib in 0..m_blocks {
+                let as_ = ap[ib * 2 * kt * 16..].as_ptr();
+                let (i, j) = (i0 + ib * 32, jb * 32);
+                let (h, w) = (32.min(m - i), 32.min(n - j));
+                if direct && h == 32 && w == 32 {
+                    // SAFETY: the block's 32×32 elements are elements of `dst` (rows
+                    // `i..i+32 ≤ m`, columns `j..j+32 ≤ n`, adjacent as `cs == 1`), writable
+                    // and initialised when accumulating by the contract; the strips lie in
+                    // `ap`/`bp` (indices below their lengths by the sizes above).
+                    unsafe {
+                        let c = dst.offset(i as isize * rs + j as isize);
+                        kern.block(as_, bs, kt, c, rs, accumulate)
+                    }
+                } else {
+                    // SAFETY: `tmp` is 32 rows of 32; the strips as above.
+                    unsafe { kern.block(as_, bs, kt, tmp.as_mut_ptr(), 32, false) };
+                    for r in 0..h {
+                        for c in 0..w {
+                            // SAFETY: (i + r, j + c) is an element of `dst` (r < h ≤ m − i,
+                            // c < w ≤ n − j), valid by the contract.
+                            unsafe {
+                                let d = dst.offset((i + r) as isize * rs + (j + c) as isize * cs);
+                                let v = tmp[r * 32 + c];
+                                *d = if accumulate { *d + v } else { v };
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // SAFETY: pairs with `begin` above.
+    unsafe { kern.end() };
+    SCRATCH.set((ap, bp));
+}
+
+/// Packs the `rows × k` matrix `a` into row strips of tiles (padding with zeros to
+/// `2·⌈rows/32⌉` strips of `kt` tiles).
+///
+/// # Safety
+/// Every element of `a` (`rows × k`) lies in one live allocation.
+unsafe fn pack_a(a: Mat<u16>, rows: usize, k: usize, kt: usize, out: &mut [Line]) {
+    let strips = rows.div_ceil(32) * 2;
+    assert_eq!(out.len(), strips * kt * 16, "pack_a: scratch size");
+    for s in 0..strips {
+        for r in 0..16 {
+            let i = s * 16 + r;
+            for q in 0..kt {
+                let line = &mut out[(s * kt + q) * 16 + r].0;
+                let k0 = q * 32;
+                let len = if i < rows { 32.min(k - k0) } else { 0 };
+                // SAFETY: row `i < rows`, columns `k0 .. k0 + len ≤ k`: elements of `a`.
+                let at = |c: usize| unsafe { *a.0.offset(i as isize * a.1 + (k0 + c) as isize * a.2) };
+                if a.2 == 1 && len == 32 {
+                    // SAFETY: with a column stride of 1 the 32 elements are adjacent.
+                    let row = unsafe { std::slice::from_raw_parts(a.0.offset(i as isize * a.1 + k0 as isize), 32) };
+                    line.copy_from_slice(row);
+                } else {
+                    for (c, x) in line.iter_mut().enumerate() {
+                        *x = if c < len { at(c) } else { 0 };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Packs the `k × n` matrix `b` into column strips of pair-interleaved tiles (padding with
+/// zeros to `2·⌈n/32⌉` strips of `kt` tiles).
+///
+/// # Safety
+/// Every element of `b` (`k × n`) lies in one live allocation.
+unsafe fn pack_b(b: Mat<u16>, k: usize, n: usize, kt: usize, out: &mut [Line]) {
+    let strips = n.div_ceil(32) * 2;
+    assert_eq!(out.len(), strips * kt * 16, "pack_b: scratch size");
+    // SAFETY (for `at`): callers pass `p < k`, `j < n`: an element of `b`.
+    let at = |p: usize, j: usize| unsafe { *b.0.offset(p as isize * b.1 + j as isize * b.2) };
+    for pair in 0..kt * 16 {
+        let (p0, p1) = (2 * pair, 2 * pair + 1);
+        let line_of = |s: usize| (s * kt + pair / 16) * 16 + pair % 16;
+        if b.2 == 1 && p1 < k {
+            // Row-major rows: interleave two rows, 16 columns at a time.
+            // SAFETY: rows `p0`, `p1 < k` of `b`, `n` adjacent columns each.
+            let (r0, r1) = unsafe {
+                (
+                    std::slice::from_raw_parts(b.0.offset(p0 as isize * b.1), n),
+                    std::slice::from_raw_parts(b.0.offset(p1 as isize * b.1), n),
+                )
+            };
+            for s in 0..strips {
+                let line = &mut out[line_of(s)].0;
+                let j0 = s * 16;
+                if j0 + 16 <= n {
+                    for c in 0..16 {
+                        line[2 * c] = r0[j0 + c];
+                        line[2 * c + 1] = r1[j0 + c];
+                    }
+                } else {
+                    for c in 0..16 {
+                        let j = j0 + c;
+                        line[2 * c] = if j < n { r0[j] } else { 0 };
+                        line[2 * c + 1] = if j < n { r1[j] } else { 0 };
+                    }
+                }
+            }
+        } else {
+            for s in 0..strips {
+                let line = &mut out[line_of(s)].0;
+                for c in 0..16 {
+                    let j = s * 16 + c;
+                    line[2 * c] = if j < n && p0 < k { at(p0, j) } else { 0 };
+                    line[2 * c + 1] = if j < n && p1 < k { at(p1, j) } else { 0 };
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The layouts the microkernels rely on, checked entry by entry on an odd-sized,
+    /// transposed operand.
+    #[test]
+    fn packing_puts_each_entry_where_the_kernels_read_it() {
+        let (rows, k) = (35, 37);
+        let kt = k.div_ceil(32);
+        let data: Vec<u16> = (1..=(rows * k) as u16).collect();
+        // `a` read column-major: a[i][p] = data[p * rows + i].
+        let a = Mat(data.as_ptr(), 1, rows as isize);
+        let mut ap = vec![ZERO_LINE; 4 * kt * 16];
+        // SAFETY: `a` addresses `rows × k` elements of `data`.
+        unsafe { pack_a(a, rows, k, kt, &mut ap) };
+        for s in 0..4 {
+            for q in 0..kt {
+                for r in 0..16 {
+                    for c in 0..32 {
+                        let (i, p) = (s * 16 + r, q * 32 + c);
+                        let want = if i < rows && p < k { data[p * rows + i] } else { 0 };
+                        assert_eq!(ap[(s * kt + q) * 16 + r].0[c], want, "a[{i}][{p}]");
+                    }
+                }
+            }
+        }
+        // The same data as `b` (k × n with n = rows), row-major and column-major.
+        let n = rows;
+        let mut bp = vec![ZERO_LINE; 4 * kt * 16];
+        let mut bt = bp.clone();
+        // SAFETY: both views address `k × n` elements of `data`.
+        unsafe {
+            pack_b(Mat(data.as_ptr(), n as isize, 1), k, n, kt, &mut bp);
+            pack_b(Mat(data.as_ptr(), 1, k as isize), k, n, kt, &mut bt);
+        }
+        for s in 0..4 {
+            for pair in 0..kt * 16 {
+                let line = (s * kt + pair / 16) * 16 + pair % 16;
+                for c in 0..16 {
+                    for e in 0..2 {
+                        let (p, j) = (2 * pair + e, s * 16 + c);
+                        let inside = p < k && j < n;
+                        let row_major = if inside { data[p * n + j] } else { 0 };
+                        let col_major = if inside { data[j * k + p] } else { 0 };
+                        assert_eq!(bp[line].0[2 * c + e], row_major, "b[{p}][{j}]");
+                        assert_eq!(bt[line].0[2 * c + e], col_major, "bᵀ[{p}][{j}]");
+                    }
+                }
+            }
+        }
+    }
+}
