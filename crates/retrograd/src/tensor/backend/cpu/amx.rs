@@ -18,7 +18,7 @@
 //! one thread; the configuration is loaded once per product ([`Amx::begin`]) and released
 //! at its end ([`Amx::end`]), so no tile state outlives a call.
 
-use super::bf16_tiles::{Line, Microkernel};
+use super::bf16_tiles::{Microkernel, Strips};
 use std::sync::OnceLock;
 
 /// Whether AMX-BF16 products can run in this process (asks the kernel for the tile state
@@ -90,7 +90,7 @@ impl Microkernel for Amx {
         unsafe { core::arch::asm!("tilerelease", options(nostack, nomem)) };
     }
 
-    unsafe fn block(&self, a: *const Line, b: *const Line, kt: usize, c: *mut f32, c_rs: isize, load: bool) {
+    unsafe fn block(&self, s: Strips, c: *mut f32, c_rs: isize, load: bool) {
         let stride = c_rs * 4; // bytes between rows of `c`
         let c10 = c.wrapping_offset(16 * c_rs);
         // Tile loads read 16 rows of 64 bytes from `base + r·stride`.
@@ -116,24 +116,23 @@ impl Microkernel for Amx {
                 )
             };
         }
-        let strip = 16 * kt; // lines from one strip to the next
-        for q in 0..kt {
-            // SAFETY: tile `q` of each of the two strips of `a` and of `b`: 16 lines of
-            // 64 bytes from `a/b + 16q` (and `+ strip`), inside the `2·16·kt` lines the
-            // contract provides.
+        for q in 0..s.tiles {
+            // SAFETY: tile `q` of each of the two strips of `A` and of `B`: 16 lines of
+            // 64 bytes from `s.a/s.b + 16q` (and `+ s.strip`), inside the `16·s.tiles`
+            // lines per strip the contract provides.
             unsafe {
-                let (a0, b0) = (a.add(16 * q), b.add(16 * q));
+                let (a0, b0) = (s.a.add(16 * q), s.b.add(16 * q));
                 core::arch::asm!(
                     "tileloadd tmm4, [{a0} + {s}*1]",
-                    "tileloadd tmm5, [{a1} + {s}*1]",
                     "tileloadd tmm6, [{b0} + {s}*1]",
-                    "tileloadd tmm7, [{b1} + {s}*1]",
                     "tdpbf16ps tmm0, tmm4, tmm6",
+                    "tileloadd tmm7, [{b1} + {s}*1]",
                     "tdpbf16ps tmm1, tmm4, tmm7",
+                    "tileloadd tmm5, [{a1} + {s}*1]",
                     "tdpbf16ps tmm2, tmm5, tmm6",
                     "tdpbf16ps tmm3, tmm5, tmm7",
-                    a0 = in(reg) a0, a1 = in(reg) a0.add(strip),
-                    b0 = in(reg) b0, b1 = in(reg) b0.add(strip),
+                    a0 = in(reg) a0, a1 = in(reg) a0.add(s.strip),
+                    b0 = in(reg) b0, b1 = in(reg) b0.add(s.strip),
                     s = in(reg) 64usize,
                     options(nostack, readonly),
                 )

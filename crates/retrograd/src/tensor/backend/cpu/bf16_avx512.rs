@@ -7,7 +7,7 @@
 //! pair of `A` broadcast to all lanes: a 16×16 block of the result is 16 accumulators, and
 //! each pair of `k` costs one load of `B`, 16 broadcasts of `A` and 16 `vdpbf16ps`.
 
-use super::bf16_tiles::{Line, Microkernel};
+use super::bf16_tiles::{Line, Microkernel, Strips};
 use std::arch::x86_64::*;
 
 /// Whether the processor has AVX-512 BF16 (and the AVX-512 foundation it extends).
@@ -19,17 +19,16 @@ pub(crate) fn available() -> bool {
 pub(crate) struct Avx512Bf16;
 
 impl Microkernel for Avx512Bf16 {
-    unsafe fn block(&self, a: *const Line, b: *const Line, kt: usize, c: *mut f32, c_rs: isize, load: bool) {
-        let strip = 16 * kt;
+    unsafe fn block(&self, s: Strips, c: *mut f32, c_rs: isize, load: bool) {
         for (di, dj) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
-            // SAFETY: strips `di` of `a` and `dj` of `b` (each `16·kt` lines, inside the
-            // contract's two strips), and the 16×16 quarter (di, dj) of the caller's block
-            // at `c`; the processor has the instructions by the contract.
+            // SAFETY: strip `di` of `A` and `dj` of `B` (`16·s.tiles` lines each by the
+            // contract), and the 16×16 quarter (di, dj) of the caller's block at `c`; the
+            // processor has the instructions by the contract.
             unsafe {
                 quarter(
-                    a.add(di * strip),
-                    b.add(dj * strip),
-                    kt,
+                    s.a.add(di * s.strip),
+                    s.b.add(dj * s.strip),
+                    s.tiles,
                     c.offset(16 * di as isize * c_rs + 16 * dj as isize),
                     c_rs,
                     load,

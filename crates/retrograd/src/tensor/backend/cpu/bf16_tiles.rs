@@ -32,18 +32,27 @@ const ZERO_LINE: Line = Line([0; 32]);
 /// `k` up to a few thousand).
 const PANEL_ROWS: usize = 256;
 
+/// The operands of one block: `tiles` consecutive tiles of two strips of `A` (at `a` and
+/// `a + strip` lines) and of two strips of `B` (at `b` and `b + strip`).
+#[derive(Clone, Copy)]
+pub(crate) struct Strips {
+    pub(crate) a: *const Line,
+    pub(crate) b: *const Line,
+    pub(crate) strip: usize,
+    pub(crate) tiles: usize,
+}
+
 /// A microkernel: one 32×32 block of the result from two strips of `A` and two of `B`.
 pub(crate) trait Microkernel {
-    /// `c (32×32, f32, row stride c_rs, columns adjacent) = (c if load, else 0) + A·B`,
-    /// where `A` is the strips at `a` and `a + 16·kt` lines, `B` those at `b` and
-    /// `b + 16·kt`, each `kt` tiles long.
+    /// `c (32×32, f32, row stride c_rs, columns adjacent) = (c if load, else 0) + A·B`
+    /// over the tiles `s` describes.
     ///
     /// # Safety
-    /// The strips are `2·16·kt` lines each from `a` and `b`, readable; the 32 rows of 32
-    /// `f32` at `c` (row `i` at `c + i·c_rs`) are writable and, with `load`, initialised.
-    /// The processor has the kernel's instructions (and, for AMX, the tile state is
-    /// configured by [`Microkernel::begin`]).
-    unsafe fn block(&self, a: *const Line, b: *const Line, kt: usize, c: *mut f32, c_rs: isize, load: bool);
+    /// The `16·s.tiles` lines from each of `s.a`, `s.a + s.strip`, `s.b`, `s.b + s.strip`
+    /// are readable; the 32 rows of 32 `f32` at `c` (row `i` at `c + i·c_rs`) are writable
+    /// and, with `load`, initialised. The processor has the kernel's instructions (and,
+    /// for AMX, the tile state is configured by [`Microkernel::begin`]).
+    unsafe fn block(&self, s: Strips, c: *mut f32, c_rs: isize, load: bool);
     /// Prepares the thread to run blocks (AMX: loads the tile configuration).
     ///
     /// # Safety
@@ -56,9 +65,18 @@ pub(crate) trait Microkernel {
     unsafe fn end(&self) {}
 }
 
+/// Tiles of `k` (32 entries each) per pass over a panel. A block of the result stays in
+/// tiles for a whole pass and is loaded and stored once per pass: storing it after every 8
+/// or 16 tiles (so that two strips of `B` fit in the L1 cache) was measured slower at
+/// 1024³ and 2048³ than one pass over all of `k`, whose strips come from the L2 cache.
+/// Passes of 64 tiles keep a panel's pass (256 rows × 2048 entries, 1 MiB) within L2.
+const PASS_TILES: usize = 64;
+
 thread_local! {
-    /// Packed operands, kept per thread so that repeated products reuse the pages.
-    static SCRATCH: Cell<(Vec<Line>, Vec<Line>)> = const { Cell::new((Vec::new(), Vec::new())) };
+    /// Packed operands and the result of the blocks that cannot be stored in place, kept
+    /// per thread so that repeated products reuse the pages.
+    static SCRATCH: Cell<(Vec<Line>, Vec<Line>, Vec<f32>)> =
+        const { Cell::new((Vec::new(), Vec::new(), Vec::new())) };
 }
 
 /// Makes `v` hold exactly `len` lines (contents unspecified: the packers write them all).
@@ -68,6 +86,10 @@ fn resize(v: &mut Vec<Line>, len: usize) {
 }
 
 /// `dst = a · b` (or `+=`) for `bf16` operands given as bit patterns, through kernel `kern`.
+///
+/// Blocks of the result that lie whole in a destination with adjacent columns accumulate
+/// in place; the others (edges, other layouts) in a buffer of the panel's rows, added to
+/// `dst` after the panel's last pass.
 ///
 /// # Safety
 /// As [`super::gemm_lowp::gemm_lowp_into`]; the processor supports `kern`'s instructions.
@@ -85,51 +107,78 @@ pub(crate) unsafe fn gemm_bf16<K: Microkernel>(
     }
     let kt = k.div_ceil(32);
     let n_blocks = n.div_ceil(32);
-    let (mut ap, mut bp) = SCRATCH.take();
-    resize(&mut bp, n_blocks * 2 * kt * 16);
+    let strip = 16 * kt; // lines per strip
+    let (mut ap, mut bp, mut cbuf) = SCRATCH.take();
+    resize(&mut bp, n_blocks * 2 * strip);
     // SAFETY: `b` is the caller's `k×n` operand; `bp` has room for `2·n_blocks` strips.
     unsafe { pack_b(b, k, n, kt, &mut bp) };
-    // The destination's rows can take tile stores directly when its columns are adjacent
-    // and its rows are apart by at least a block's width (so distinct, as the contract's
-    // elements are).
+    // Whole blocks go straight to the destination when its columns are adjacent and its
+    // rows at least a block apart (so distinct, as the contract's elements are).
     let direct = cs == 1 && rs >= 32;
-    let mut tmp = [0f32; 32 * 32];
+    let in_place = |i: usize, j: usize| direct && i + 32 <= m && j + 32 <= n;
+    let cbuf_rs = n_blocks * 32;
     // SAFETY: the caller guarantees the instructions; `end` runs below on every path (the
     // loop has no early exit, and nothing in it panics but allocation failure, which aborts).
     unsafe { kern.begin() };
     for i0 in (0..m).step_by(PANEL_ROWS) {
         let rows = PANEL_ROWS.min(m - i0);
         let m_blocks = rows.div_ceil(32);
-        resize(&mut ap, m_blocks * 2 * kt * 16);
+        resize(&mut ap, m_blocks * 2 * strip);
         // SAFETY: rows `i0 .. i0 + rows` of the caller's `a`; `ap` has room for them.
         unsafe { pack_a(Mat(a.0.offset(i0 as isize * a.1), a.1, a.2), rows, k, kt, &mut ap) };
-        for jb in 0..n_blocks {
-            let bs = bp[jb * 2 * kt * 16..].as_ptr();
-            for ib in 0..m_blocks {
-                let as_ = ap[ib * 2 * kt * 16..].as_ptr();
-                let (i, j) = (i0 + ib * 32, jb * 32);
-                let (h, w) = (32.min(m - i), 32.min(n - j));
-                if direct && h == 32 && w == 32 {
-                    // SAFETY: the block's 32×32 elements are elements of `dst` (rows
-                    // `i..i+32 ≤ m`, columns `j..j+32 ≤ n`, adjacent as `cs == 1`), writable
-                    // and initialised when accumulating by the contract; the strips lie in
-                    // `ap`/`bp` (indices below their lengths by the sizes above).
+        if !(direct && m % 32 == 0 && n % 32 == 0) {
+            // Some block goes through the buffer (its contents are written by the first
+            // pass: the zeros only make it initialised).
+            cbuf.clear();
+            cbuf.resize(m_blocks * 32 * cbuf_rs, 0.0);
+        }
+        // With `k = 0` one pass of no tiles writes the zeros (or keeps `dst`).
+        for q0 in (0..kt.max(1)).step_by(PASS_TILES) {
+            let tiles = PASS_TILES.min(kt - q0.min(kt));
+            for jb in 0..n_blocks {
+                let b_at = bp[(jb * 2 * strip + 16 * q0).min(bp.len())..].as_ptr();
+                for ib in 0..m_blocks {
+                    let (i, j) = (i0 + ib * 32, jb * 32);
+                    let s = Strips {
+                        a: ap[(ib * 2 * strip + 16 * q0).min(ap.len())..].as_ptr(),
+                        b: b_at,
+                        strip,
+                        tiles,
+                    };
+                    // SAFETY: strips: block `ib` of the panel and `jb` of `B` start at
+                    // `2·strip` lines times their index, each strip holds `kt ≥ q0 + tiles`
+                    // tiles, so the `16·tiles` lines from tile `q0` of both strips lie in
+                    // `ap`/`bp`. Result: in place, rows `i .. i + 32 ≤ m` and columns
+                    // `j .. j + 32 ≤ n` of `dst` (adjacent, as `cs == 1`), writable, and
+                    // initialised by the contract when accumulating, or by the first pass;
+                    // otherwise the block's 32×32 cells of `cbuf` (`ib < m_blocks` rows of
+                    // blocks, `jb < n_blocks` columns), written by the first pass.
                     unsafe {
-                        let c = dst.offset(i as isize * rs + j as isize);
-                        kern.block(as_, bs, kt, c, rs, accumulate)
+                        if in_place(i, j) {
+                            let c = dst.offset(i as isize * rs + j as isize);
+                            kern.block(s, c, rs, accumulate || q0 > 0)
+                        } else {
+                            let c = cbuf.as_mut_ptr().add(ib * 32 * cbuf_rs + j);
+                            kern.block(s, c, cbuf_rs as isize, q0 > 0)
+                        }
                     }
-                } else {
-                    // SAFETY: `tmp` is 32 rows of 32; the strips as above.
-                    unsafe { kern.block(as_, bs, kt, tmp.as_mut_ptr(), 32, false) };
-                    for r in 0..h {
-                        for c in 0..w {
-                            // SAFETY: (i + r, j + c) is an element of `dst` (r < h ≤ m − i,
-                            // c < w ≤ n − j), valid by the contract.
-                            unsafe {
-                                let d = dst.offset((i + r) as isize * rs + (j + c) as isize * cs);
-                                let v = tmp[r * 32 + c];
-                                *d = if accumulate { *d + v } else { v };
-                            }
+                }
+            }
+        }
+        for ib in 0..m_blocks {
+            for jb in 0..n_blocks {
+                let (i, j) = (i0 + ib * 32, jb * 32);
+                if in_place(i, j) {
+                    continue;
+                }
+                for r in 0..32.min(m - i) {
+                    for c in 0..32.min(n - j) {
+                        let v = cbuf[(ib * 32 + r) * cbuf_rs + j + c];
+                        // SAFETY: (i + r, j + c) is an element of `dst` (r < m − i,
+                        // c < n − j), valid by the contract.
+                        unsafe {
+                            let d = dst.offset((i + r) as isize * rs + (j + c) as isize * cs);
+                            *d = if accumulate { *d + v } else { v };
                         }
                     }
                 }
@@ -138,7 +187,7 @@ pub(crate) unsafe fn gemm_bf16<K: Microkernel>(
     }
     // SAFETY: pairs with `begin` above.
     unsafe { kern.end() };
-    SCRATCH.set((ap, bp));
+    SCRATCH.set((ap, bp, cbuf));
 }
 
 /// Packs the `rows × k` matrix `a` into row strips of tiles (padding with zeros to
@@ -182,6 +231,7 @@ unsafe fn pack_b(b: Mat<u16>, k: usize, n: usize, kt: usize, out: &mut [Line]) {
     assert_eq!(out.len(), strips * kt * 16, "pack_b: scratch size");
     // SAFETY (for `at`): callers pass `p < k`, `j < n`: an element of `b`.
     let at = |p: usize, j: usize| unsafe { *b.0.offset(p as isize * b.1 + j as isize * b.2) };
+    let wide = is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw");
     for pair in 0..kt * 16 {
         let (p0, p1) = (2 * pair, 2 * pair + 1);
         let line_of = |s: usize| (s * kt + pair / 16) * 16 + pair % 16;
@@ -194,7 +244,19 @@ unsafe fn pack_b(b: Mat<u16>, k: usize, n: usize, kt: usize, out: &mut [Line]) {
                     std::slice::from_raw_parts(b.0.offset(p1 as isize * b.1), n),
                 )
             };
-            for s in 0..strips {
+            // Pairs of strips of 32 whole columns, with AVX-512 BW where it is present.
+            let mut s0 = 0;
+            if wide {
+                while s0 * 16 + 32 <= n {
+                    let (l0, l1) = (line_of(s0), line_of(s0 + 1));
+                    let (lo, hi) = (&mut out[l0] as *mut Line, &mut out[l1] as *mut Line);
+                    // SAFETY: 32 columns from `16·s0` (≤ n − 32) of each row; `lo` and `hi`
+                    // are two distinct lines of `out`; the processor has AVX-512 BW.
+                    unsafe { interleave32(r0[s0 * 16..].as_ptr(), r1[s0 * 16..].as_ptr(), lo, hi) };
+                    s0 += 2;
+                }
+            }
+            for s in s0..strips {
                 let line = &mut out[line_of(s)].0;
                 let j0 = s * 16;
                 if j0 + 16 <= n {
@@ -223,6 +285,47 @@ unsafe fn pack_b(b: Mat<u16>, k: usize, n: usize, kt: usize, out: &mut [Line]) {
     }
 }
 
+/// Interleaves 32 entries of two rows `r0`, `r1` into two lines of pairs: `lo` gets
+/// `r0[0], r1[0], …, r0[15], r1[15]` and `hi` the same for entries 16 to 31.
+///
+/// # Safety
+/// `r0` and `r1` have 32 readable entries; `lo` and `hi` are writable lines; the processor
+/// has AVX-512 F and BW.
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn interleave32(r0: *const u16, r1: *const u16, lo: *mut Line, hi: *mut Line) {
+    use std::arch::x86_64::*;
+    // Index `c < 32` picks `r0[c]`, `32 + c` picks `r1[c]`.
+    const LO: [u16; 32] = {
+        let mut idx = [0u16; 32];
+        let mut c = 0;
+        while c < 16 {
+            idx[2 * c] = c as u16;
+            idx[2 * c + 1] = 32 + c as u16;
+            c += 1;
+        }
+        idx
+    };
+    const HI: [u16; 32] = {
+        let mut idx = [0u16; 32];
+        let mut c = 0;
+        while c < 16 {
+            idx[2 * c] = 16 + c as u16;
+            idx[2 * c + 1] = 48 + c as u16;
+            c += 1;
+        }
+        idx
+    };
+    // SAFETY: unaligned 64-byte loads of the 32 entries of each row and of the index
+    // tables; stores to the two lines (64 bytes each), all by the contract.
+    unsafe {
+        let (x, y) = (_mm512_loadu_si512(r0.cast()), _mm512_loadu_si512(r1.cast()));
+        let lo_idx = _mm512_loadu_si512(LO.as_ptr().cast());
+        let hi_idx = _mm512_loadu_si512(HI.as_ptr().cast());
+        _mm512_storeu_si512(lo.cast(), _mm512_permutex2var_epi16(x, lo_idx, y));
+        _mm512_storeu_si512(hi.cast(), _mm512_permutex2var_epi16(x, hi_idx, y));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,7 +334,7 @@ mod tests {
     /// transposed operand.
     #[test]
     fn packing_puts_each_entry_where_the_kernels_read_it() {
-        let (rows, k) = (35, 37);
+        let (rows, k): (usize, usize) = (35, 37);
         let kt = k.div_ceil(32);
         let data: Vec<u16> = (1..=(rows * k) as u16).collect();
         // `a` read column-major: a[i][p] = data[p * rows + i].

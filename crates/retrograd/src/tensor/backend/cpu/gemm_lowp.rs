@@ -127,57 +127,250 @@ pub(crate) unsafe fn gemm_lowp_with<T: Half>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
-    /// Products of small integers are exact in every format, so every path must agree
-    /// with the `f64` reference bit for bit.
-    #[test]
-    fn matches_the_f64_product_on_exact_values() {
-        let (m, n, k) = (5, 7, 33);
-        let a: Vec<f64> = (0..m * k).map(|i| ((i * 7) % 11) as f64 - 5.0).collect();
-        let b: Vec<f64> = (0..k * n).map(|i| ((i * 5) % 13) as f64 - 6.0).collect();
-        let mut want = vec![0.0f64; m * n];
+    /// The kernels this processor runs (the portable one always: the forced fallback).
+    fn kernels() -> Vec<LowpKernel> {
+        LowpKernel::ALL.into_iter().filter(|k| k.available()).collect()
+    }
+
+    /// A product to check: shapes, operand layouts and the destination's.
+    #[derive(Clone, Copy, Debug)]
+    struct Case {
+        m: usize,
+        n: usize,
+        k: usize,
+        /// `a` stored column-major (read through swapped strides).
+        a_t: bool,
+        /// `b` stored column-major.
+        b_t: bool,
+        /// Extra elements between the destination's rows.
+        pad: usize,
+        /// `dst` column-major (row stride 1).
+        dst_t: bool,
+        accumulate: bool,
+    }
+
+    /// Runs `case` on `kernel` with the operands given row-major as `f64` (rounded to `T`),
+    /// the destination starting at `c0`; returns the result and the `f64` reference
+    /// `c0·[accumulate] + Σ a·b` of the rounded values, with `Σ |a||b| + |c0|` per entry.
+    fn run<T: Half>(
+        kernel: LowpKernel,
+        case: Case,
+        a: &[f64],
+        b: &[f64],
+        c0: &[f64],
+        round: fn(f64) -> T,
+    ) -> Vec<(f32, f64, f64)> {
+        let Case { m, n, k, .. } = case;
+        let store = |x: &[f64], rows: usize, cols: usize, t: bool| -> (Vec<T>, isize, isize) {
+            let mut v = vec![round(0.0); rows * cols];
+            for i in 0..rows {
+                for j in 0..cols {
+                    let at = if t { j * rows + i } else { i * cols + j };
+                    v[at] = round(x[i * cols + j]);
+                }
+            }
+            let (rs, cs) = if t { (1, rows as isize) } else { (cols as isize, 1) };
+            (v, rs, cs)
+        };
+        let (av, ars, acs) = store(a, m, k, case.a_t);
+        let (bv, brs, bcs) = store(b, k, n, case.b_t);
+        let (drs, dcs) = if case.dst_t { (1, (m + case.pad) as isize) } else { ((n + case.pad) as isize, 1) };
+        let mut dst = vec![f32::NAN; (m + case.pad) * (n + case.pad)];
+        let at = |i: usize, j: usize| (i as isize * drs + j as isize * dcs) as usize;
         for i in 0..m {
             for j in 0..n {
-                want[i * n + j] = (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum();
+                dst[at(i, j)] = c0[i * n + j] as f32;
             }
         }
-        let ab: Vec<bf16> = a.iter().map(|&x| bf16::from_f64(x)).collect();
-        // `b` read transposed: a column-major copy with swapped strides.
-        let mut bt = vec![bf16::ZERO; k * n];
-        for p in 0..k {
+        // SAFETY: the operands and destination are the buffers above, which hold every
+        // element of their strided views; `dst` is initialised.
+        unsafe {
+            gemm_lowp_with(
+                kernel,
+                (m, n, k),
+                dst.as_mut_ptr(),
+                (drs, dcs),
+                case.accumulate,
+                Mat(av.as_ptr(), ars, acs),
+                Mat(bv.as_ptr(), brs, bcs),
+            )
+        };
+        let w = |x: &[T], i: usize| x[i].widen() as f64;
+        let mut out = Vec::new();
+        for i in 0..m {
             for j in 0..n {
-                bt[j * k + p] = bf16::from_f64(b[p * n + j]);
+                let (mut want, mut mag) = (0.0, 0.0);
+                if case.accumulate {
+                    want = c0[i * n + j] as f32 as f64;
+                    mag = want.abs();
+                }
+                for p in 0..k {
+                    let ia = if case.a_t { p * m + i } else { i * k + p };
+                    let ib = if case.b_t { j * k + p } else { p * n + j };
+                    want += w(&av, ia) * w(&bv, ib);
+                    mag += (w(&av, ia) * w(&bv, ib)).abs();
+                }
+                out.push((dst[at(i, j)], want, mag));
             }
         }
-        let mut got = vec![1.0f32; m * n];
-        // SAFETY: the operands and destination are the buffers above, with their sizes.
-        unsafe {
-            gemm_lowp_into(
-                (m, n, k),
-                got.as_mut_ptr(),
-                (n as isize, 1),
-                false,
-                Mat(ab.as_ptr(), k as isize, 1),
-                Mat(bt.as_ptr(), 1, k as isize),
-            )
-        };
-        let got: Vec<f64> = got.iter().map(|&x| x as f64).collect();
-        assert_eq!(got, want);
-        let af: Vec<f16> = a.iter().map(|&x| f16::from_f64(x)).collect();
-        let bf: Vec<f16> = b.iter().map(|&x| f16::from_f64(x)).collect();
-        let mut acc = vec![1.0f32; m * n];
-        // SAFETY: as above.
-        unsafe {
-            gemm_lowp_into(
-                (m, n, k),
-                acc.as_mut_ptr(),
-                (n as isize, 1),
-                true,
-                Mat(af.as_ptr(), k as isize, 1),
-                Mat(bf.as_ptr(), n as isize, 1),
-            )
-        };
-        let acc: Vec<f64> = acc.iter().map(|&x| x as f64 - 1.0).collect();
-        assert_eq!(acc, want);
+        // Nothing outside the m×n elements is written (the padding keeps its NaN).
+        let written = dst.iter().filter(|x| !x.is_nan()).count();
+        let finite = out.iter().filter(|o| !o.0.is_nan()).count();
+        assert_eq!(written, finite, "{kernel:?} {case:?}: writes outside the destination");
+        out
+    }
+
+    /// Small integers: every product and partial sum is exact in `f32`, so every kernel
+    /// must match the `f64` reference exactly.
+    fn ints(len: usize, seed: usize) -> Vec<f64> {
+        (0..len).map(|i| ((i * 7 + seed * 13) % 11) as f64 - 5.0).collect()
+    }
+
+    /// Uniform values in [-1, 1) from a small generator (deterministic).
+    fn uniform(len: usize, mut seed: u64) -> Vec<f64> {
+        (0..len)
+            .map(|_| {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (seed >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    const SHAPES: [(usize, usize, usize); 11] = [
+        (1, 1, 1),
+        (1, 1, 0),
+        (3, 2, 0),
+        (5, 7, 33),
+        (16, 16, 32),
+        (17, 33, 31),
+        (33, 17, 1),
+        (32, 64, 63),
+        (47, 35, 65),
+        (70, 40, 300),
+        (300, 35, 70),
+    ];
+
+    fn cases() -> impl Iterator<Item = Case> {
+        SHAPES.into_iter().flat_map(|(m, n, k)| {
+            (0..16).map(move |bits| Case {
+                m,
+                n,
+                k,
+                a_t: bits & 1 != 0,
+                b_t: bits & 2 != 0,
+                pad: if bits & 4 != 0 { 3 } else { 0 },
+                dst_t: bits & 4 != 0 && bits & 2 != 0,
+                accumulate: bits & 8 != 0,
+            })
+        })
+    }
+
+    #[test]
+    fn every_kernel_is_exact_on_small_integers() {
+        for kernel in kernels() {
+            for case in cases() {
+                let (m, n, k) = (case.m, case.n, case.k);
+                let (a, b, c0) = (ints(m * k, 1), ints(k * n, 2), ints(m * n, 3));
+                for (got, want, _) in run(kernel, case, &a, &b, &c0, bf16::from_f64) {
+                    assert_eq!(got as f64, want, "{kernel:?} {case:?}");
+                }
+                for (got, want, _) in run(kernel, case, &a, &b, &c0, f16::from_f64) {
+                    assert_eq!(got as f64, want, "f16 {kernel:?} {case:?}");
+                }
+            }
+        }
+    }
+
+    /// On random values the products are exact in `f32` (two 8-bit significands), and only
+    /// the `k` additions (`k + 1` with `accumulate`) round, each by at most a relative
+    /// 2⁻²⁴ of a partial sum bounded by `Σ |a||b| (+ |c0|)`; whatever the order of the
+    /// additions, the error is at most `γ = j·2⁻²⁴ / (1 − j·2⁻²⁴)` times that for `j`
+    /// additions, and `γ ≤ (j + 1)·2⁻²⁴` while `j < 4096`.
+    #[test]
+    fn every_kernel_is_within_the_summation_bound_on_random_values() {
+        for kernel in kernels() {
+            for (s, case) in cases().enumerate() {
+                let (m, n, k) = (case.m, case.n, case.k);
+                let (a, b) = (uniform(m * k, s as u64), uniform(k * n, 1000 + s as u64));
+                let c0 = uniform(m * n, 2000 + s as u64);
+                for (got, want, mag) in run(kernel, case, &a, &b, &c0, bf16::from_f64) {
+                    let bound = (k + 2) as f64 * f64::powi(2.0, -24) * mag;
+                    assert!((got as f64 - want).abs() <= bound, "{kernel:?} {case:?}: {got} vs {want}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_long_inner_dimension_stays_within_the_bound() {
+        let (m, n, k) = (20, 36, 3000);
+        let (a, b) = (uniform(m * k, 7), uniform(k * n, 8));
+        let case = Case { m, n, k, a_t: false, b_t: true, pad: 0, dst_t: false, accumulate: false };
+        for kernel in kernels() {
+            for (got, want, mag) in run(kernel, case, &a, &b, &[0.0; 720], bf16::from_f64) {
+                let bound = (k + 2) as f64 * f64::powi(2.0, -24) * mag;
+                assert!((got as f64 - want).abs() <= bound, "{kernel:?}: {got} vs {want}");
+            }
+        }
+    }
+
+    /// A NaN reaches its row; an infinity its column (NaN where it meets a zero); padding
+    /// adds nothing.
+    #[test]
+    fn nan_and_infinity_reach_exactly_their_outputs() {
+        let (m, n, k) = (19, 21, 35);
+        let mut a = ints(m * k, 4).iter().map(|x| x.abs() + 1.0).collect::<Vec<_>>();
+        let b = ints(k * n, 5);
+        let mut b = b.iter().map(|x| x.abs() + 1.0).collect::<Vec<_>>();
+        a[3 * k + 34] = f64::NAN; // row 3
+        b[7 * n + 20] = f64::INFINITY; // column 20, via k = 7
+        a[5 * k + 7] = 0.0; // row 5 meets the infinity with a zero: NaN
+        let case = Case { m, n, k, a_t: false, b_t: false, pad: 0, dst_t: false, accumulate: false };
+        for kernel in kernels() {
+            let out = run(kernel, case, &a, &b, &vec![0.0; m * n], bf16::from_f64);
+            for i in 0..m {
+                for j in 0..n {
+                    let got = out[i * n + j].0;
+                    if i == 3 || (i == 5 && j == 20) {
+                        assert!(got.is_nan(), "{kernel:?} ({i}, {j}): {got}");
+                    } else if j == 20 {
+                        assert_eq!(got, f32::INFINITY, "{kernel:?} ({i}, {j})");
+                    } else {
+                        assert!(got.is_finite(), "{kernel:?} ({i}, {j}): {got}");
+                    }
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        /// Every hardware kernel agrees with the portable one within twice the summation
+        /// bound, on any shape, operand layout and destination layout.
+        #[test]
+        fn hardware_kernels_agree_with_the_portable_one(
+            m in 1usize..70, n in 1usize..70, k in 0usize..100,
+            bits in 0u32..16, seed in 0u64..1000,
+        ) {
+            let case = Case {
+                m, n, k,
+                a_t: bits & 1 != 0,
+                b_t: bits & 2 != 0,
+                pad: (bits as usize >> 2) & 3,
+                dst_t: bits & 8 != 0,
+                accumulate: bits & 4 != 0,
+            };
+            let (a, b, c0) = (uniform(m * k, seed), uniform(k * n, seed + 1), uniform(m * n, seed + 2));
+            let portable = run(LowpKernel::Portable, case, &a, &b, &c0, bf16::from_f64);
+            for kernel in kernels() {
+                let got = run(kernel, case, &a, &b, &c0, bf16::from_f64);
+                for (g, p) in got.iter().zip(&portable) {
+                    let bound = 2.0 * (k + 2) as f64 * f64::powi(2.0, -24) * p.2;
+                    prop_assert!((g.0 as f64 - p.0 as f64).abs() <= bound, "{:?} {:?}", kernel, case);
+                }
+            }
+        }
     }
 }
