@@ -46,7 +46,13 @@ fn detect() -> bool {
     const XFEATURE_XTILEDATA: libc::c_long = 18;
     // SAFETY: arch_prctl with ARCH_REQ_XCOMP_PERM takes an integer feature number and only
     // changes this process's permitted state components; it touches no memory of ours.
-    let r = unsafe { libc::syscall(libc::SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_arch_prctl,
+            ARCH_REQ_XCOMP_PERM,
+            XFEATURE_XTILEDATA,
+        )
+    };
     r == 0
 }
 
@@ -111,7 +117,10 @@ impl Microkernel for Amx {
             // SAFETY: tiles configured by `begin`; no memory access.
             unsafe {
                 core::arch::asm!(
-                    "tilezero tmm0", "tilezero tmm1", "tilezero tmm2", "tilezero tmm3",
+                    "tilezero tmm0",
+                    "tilezero tmm1",
+                    "tilezero tmm2",
+                    "tilezero tmm3",
                     options(nostack, nomem),
                 )
             };

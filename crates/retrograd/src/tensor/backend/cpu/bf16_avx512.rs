@@ -7,6 +7,10 @@
 //! pair of `A` broadcast to all lanes: a 16×16 block of the result is 16 accumulators, and
 //! each pair of `k` costs one load of `B`, 16 broadcasts of `A` and 16 `vdpbf16ps`.
 
+// The AVX-512 intrinsics are stable since Rust 1.89, as are the AVX-512 target features
+// that math.rs already enables: building the crate needs 1.89 whatever `rust-version` says.
+#![allow(clippy::incompatible_msrv)]
+
 use super::bf16_tiles::{Line, Microkernel, Strips};
 use std::arch::x86_64::*;
 
@@ -54,14 +58,23 @@ unsafe fn quarter(a: *const Line, b: *const Line, kt: usize, c: *mut f32, c_rs: 
     }
     for q in 0..kt {
         // SAFETY: lines `16q .. 16q + 16` of both strips (`q < kt`).
-        let (ta, tb) = unsafe { (&*a.add(16 * q).cast::<[Line; 16]>(), &*b.add(16 * q).cast::<[Line; 16]>()) };
-        for p in 0..16 {
+        let (ta, tb) = unsafe {
+            (
+                &*a.add(16 * q).cast::<[Line; 16]>(),
+                &*b.add(16 * q).cast::<[Line; 16]>(),
+            )
+        };
+        for (p, line) in tb.iter().enumerate() {
             // SAFETY: a line is 64 bytes, one `__m512i`; unaligned load.
-            let y: __m512bh = unsafe { std::mem::transmute(_mm512_loadu_si512(tb[p].0.as_ptr().cast())) };
+            let y: __m512bh =
+                unsafe { std::mem::transmute(_mm512_loadu_si512(line.0.as_ptr().cast())) };
             for (r, x) in acc.iter_mut().enumerate() {
-                let pair = u32::from(ta[r].0[2 * p]) | (u32::from(ta[r].0[2 * p + 1]) << 16);
-                // SAFETY: `__m512i` and `__m512bh` are both 64 plain bytes.
-                let xa: __m512bh = unsafe { std::mem::transmute(_mm512_set1_epi32(pair as i32)) };
+                // SAFETY: entries `2p, 2p + 1 < 32` of line `r`: 4 bytes, read unaligned;
+                // `__m512i` and `__m512bh` are both 64 plain bytes.
+                let xa: __m512bh = unsafe {
+                    let pair = ta[r].0.as_ptr().add(2 * p).cast::<i32>().read_unaligned();
+                    std::mem::transmute(_mm512_set1_epi32(pair))
+                };
                 *x = _mm512_dpbf16_ps(*x, xa, y);
             }
         }

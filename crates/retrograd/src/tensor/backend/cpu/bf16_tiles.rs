@@ -18,6 +18,10 @@
 //! each panel the blocks run column block by column block, so that the two `B` strips of
 //! a block stay in cache while the panel's row blocks pass over them.
 
+// The AVX-512 intrinsics are stable since Rust 1.89, as are the AVX-512 target features
+// that math.rs already enables: building the crate needs 1.89 whatever `rust-version` says.
+#![allow(clippy::incompatible_msrv)]
+
 use super::matmul::Mat;
 use std::cell::Cell;
 
@@ -117,15 +121,31 @@ pub(crate) unsafe fn gemm_bf16<K: Microkernel>(
     let direct = cs == 1 && rs >= 32;
     let in_place = |i: usize, j: usize| direct && i + 32 <= m && j + 32 <= n;
     let cbuf_rs = n_blocks * 32;
-    // SAFETY: the caller guarantees the instructions; `end` runs below on every path (the
-    // loop has no early exit, and nothing in it panics but allocation failure, which aborts).
+    /// Calls [`Microkernel::end`] when the product ends, returning or unwinding.
+    struct End<'a, K: Microkernel>(&'a K);
+    impl<K: Microkernel> Drop for End<'_, K> {
+        fn drop(&mut self) {
+            // SAFETY: constructed only right after `begin` succeeded on this thread (below).
+            unsafe { self.0.end() }
+        }
+    }
+    // SAFETY: the caller guarantees the instructions; `_end` undoes it on every path.
     unsafe { kern.begin() };
+    let _end = End(kern);
     for i0 in (0..m).step_by(PANEL_ROWS) {
         let rows = PANEL_ROWS.min(m - i0);
         let m_blocks = rows.div_ceil(32);
         resize(&mut ap, m_blocks * 2 * strip);
         // SAFETY: rows `i0 .. i0 + rows` of the caller's `a`; `ap` has room for them.
-        unsafe { pack_a(Mat(a.0.offset(i0 as isize * a.1), a.1, a.2), rows, k, kt, &mut ap) };
+        unsafe {
+            pack_a(
+                Mat(a.0.offset(i0 as isize * a.1), a.1, a.2),
+                rows,
+                k,
+                kt,
+                &mut ap,
+            )
+        };
         if !(direct && m % 32 == 0 && n % 32 == 0) {
             // Some block goes through the buffer (its contents are written by the first
             // pass: the zeros only make it initialised).
@@ -185,8 +205,6 @@ pub(crate) unsafe fn gemm_bf16<K: Microkernel>(
             }
         }
     }
-    // SAFETY: pairs with `begin` above.
-    unsafe { kern.end() };
     SCRATCH.set((ap, bp, cbuf));
 }
 
@@ -206,10 +224,13 @@ unsafe fn pack_a(a: Mat<u16>, rows: usize, k: usize, kt: usize, out: &mut [Line]
                 let k0 = q * 32;
                 let len = if i < rows { 32.min(k - k0) } else { 0 };
                 // SAFETY: row `i < rows`, columns `k0 .. k0 + len ≤ k`: elements of `a`.
-                let at = |c: usize| unsafe { *a.0.offset(i as isize * a.1 + (k0 + c) as isize * a.2) };
+                let at =
+                    |c: usize| unsafe { *a.0.offset(i as isize * a.1 + (k0 + c) as isize * a.2) };
                 if a.2 == 1 && len == 32 {
                     // SAFETY: with a column stride of 1 the 32 elements are adjacent.
-                    let row = unsafe { std::slice::from_raw_parts(a.0.offset(i as isize * a.1 + k0 as isize), 32) };
+                    let row = unsafe {
+                        std::slice::from_raw_parts(a.0.offset(i as isize * a.1 + k0 as isize), 32)
+                    };
                     line.copy_from_slice(row);
                 } else {
                     for (c, x) in line.iter_mut().enumerate() {
@@ -347,7 +368,11 @@ mod tests {
                 for r in 0..16 {
                     for c in 0..32 {
                         let (i, p) = (s * 16 + r, q * 32 + c);
-                        let want = if i < rows && p < k { data[p * rows + i] } else { 0 };
+                        let want = if i < rows && p < k {
+                            data[p * rows + i]
+                        } else {
+                            0
+                        };
                         assert_eq!(ap[(s * kt + q) * 16 + r].0[c], want, "a[{i}][{p}]");
                     }
                 }

@@ -69,7 +69,17 @@ pub(crate) unsafe fn gemm_lowp_into<T: Half>(
     b: Mat<T>,
 ) {
     // SAFETY: the caller's contract; the selected kernel is available.
-    unsafe { gemm_lowp_with(LowpKernel::selected(), dims, dst, dst_strides, accumulate, a, b) }
+    unsafe {
+        gemm_lowp_with(
+            LowpKernel::selected(),
+            dims,
+            dst,
+            dst_strides,
+            accumulate,
+            a,
+            b,
+        )
+    }
 }
 
 /// [`gemm_lowp_into`] through the given kernel (`f16` operands always take the portable
@@ -95,7 +105,10 @@ pub(crate) unsafe fn gemm_lowp_with<T: Half>(
         use super::{amx::Amx, bf16_avx512::Avx512Bf16, bf16_tiles::gemm_bf16};
         // `bf16` is a transparent wrapper of its bits (`half` declares it
         // `#[repr(transparent)]` over `u16`), so the operands can be read as `u16`.
-        let (a, b) = (Mat(a.0.cast::<u16>(), a.1, a.2), Mat(b.0.cast::<u16>(), b.1, b.2));
+        let (a, b) = (
+            Mat(a.0.cast::<u16>(), a.1, a.2),
+            Mat(b.0.cast::<u16>(), b.1, b.2),
+        );
         let dims = (m, n, k);
         // SAFETY: the caller's contract on the operands, and the kernel's availability.
         unsafe {
@@ -131,7 +144,10 @@ mod tests {
 
     /// The kernels this processor runs (the portable one always: the forced fallback).
     fn kernels() -> Vec<LowpKernel> {
-        LowpKernel::ALL.into_iter().filter(|k| k.available()).collect()
+        LowpKernel::ALL
+            .into_iter()
+            .filter(|k| k.available())
+            .collect()
     }
 
     /// A product to check: shapes, operand layouts and the destination's.
@@ -171,12 +187,20 @@ mod tests {
                     v[at] = round(x[i * cols + j]);
                 }
             }
-            let (rs, cs) = if t { (1, rows as isize) } else { (cols as isize, 1) };
+            let (rs, cs) = if t {
+                (1, rows as isize)
+            } else {
+                (cols as isize, 1)
+            };
             (v, rs, cs)
         };
         let (av, ars, acs) = store(a, m, k, case.a_t);
         let (bv, brs, bcs) = store(b, k, n, case.b_t);
-        let (drs, dcs) = if case.dst_t { (1, (m + case.pad) as isize) } else { ((n + case.pad) as isize, 1) };
+        let (drs, dcs) = if case.dst_t {
+            (1, (m + case.pad) as isize)
+        } else {
+            ((n + case.pad) as isize, 1)
+        };
         let mut dst = vec![f32::NAN; (m + case.pad) * (n + case.pad)];
         let at = |i: usize, j: usize| (i as isize * drs + j as isize * dcs) as usize;
         for i in 0..m {
@@ -218,21 +242,28 @@ mod tests {
         // Nothing outside the m×n elements is written (the padding keeps its NaN).
         let written = dst.iter().filter(|x| !x.is_nan()).count();
         let finite = out.iter().filter(|o| !o.0.is_nan()).count();
-        assert_eq!(written, finite, "{kernel:?} {case:?}: writes outside the destination");
+        assert_eq!(
+            written, finite,
+            "{kernel:?} {case:?}: writes outside the destination"
+        );
         out
     }
 
     /// Small integers: every product and partial sum is exact in `f32`, so every kernel
     /// must match the `f64` reference exactly.
     fn ints(len: usize, seed: usize) -> Vec<f64> {
-        (0..len).map(|i| ((i * 7 + seed * 13) % 11) as f64 - 5.0).collect()
+        (0..len)
+            .map(|i| ((i * 7 + seed * 13) % 11) as f64 - 5.0)
+            .collect()
     }
 
     /// Uniform values in [-1, 1) from a small generator (deterministic).
     fn uniform(len: usize, mut seed: u64) -> Vec<f64> {
         (0..len)
             .map(|_| {
-                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 (seed >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
             })
             .collect()
@@ -297,7 +328,10 @@ mod tests {
                 let c0 = uniform(m * n, 2000 + s as u64);
                 for (got, want, mag) in run(kernel, case, &a, &b, &c0, bf16::from_f64) {
                     let bound = (k + 2) as f64 * f64::powi(2.0, -24) * mag;
-                    assert!((got as f64 - want).abs() <= bound, "{kernel:?} {case:?}: {got} vs {want}");
+                    assert!(
+                        (got as f64 - want).abs() <= bound,
+                        "{kernel:?} {case:?}: {got} vs {want}"
+                    );
                 }
             }
         }
@@ -307,11 +341,23 @@ mod tests {
     fn a_long_inner_dimension_stays_within_the_bound() {
         let (m, n, k) = (20, 36, 3000);
         let (a, b) = (uniform(m * k, 7), uniform(k * n, 8));
-        let case = Case { m, n, k, a_t: false, b_t: true, pad: 0, dst_t: false, accumulate: false };
+        let case = Case {
+            m,
+            n,
+            k,
+            a_t: false,
+            b_t: true,
+            pad: 0,
+            dst_t: false,
+            accumulate: false,
+        };
         for kernel in kernels() {
             for (got, want, mag) in run(kernel, case, &a, &b, &[0.0; 720], bf16::from_f64) {
                 let bound = (k + 2) as f64 * f64::powi(2.0, -24) * mag;
-                assert!((got as f64 - want).abs() <= bound, "{kernel:?}: {got} vs {want}");
+                assert!(
+                    (got as f64 - want).abs() <= bound,
+                    "{kernel:?}: {got} vs {want}"
+                );
             }
         }
     }
@@ -321,13 +367,25 @@ mod tests {
     #[test]
     fn nan_and_infinity_reach_exactly_their_outputs() {
         let (m, n, k) = (19, 21, 35);
-        let mut a = ints(m * k, 4).iter().map(|x| x.abs() + 1.0).collect::<Vec<_>>();
+        let mut a = ints(m * k, 4)
+            .iter()
+            .map(|x| x.abs() + 1.0)
+            .collect::<Vec<_>>();
         let b = ints(k * n, 5);
         let mut b = b.iter().map(|x| x.abs() + 1.0).collect::<Vec<_>>();
         a[3 * k + 34] = f64::NAN; // row 3
         b[7 * n + 20] = f64::INFINITY; // column 20, via k = 7
         a[5 * k + 7] = 0.0; // row 5 meets the infinity with a zero: NaN
-        let case = Case { m, n, k, a_t: false, b_t: false, pad: 0, dst_t: false, accumulate: false };
+        let case = Case {
+            m,
+            n,
+            k,
+            a_t: false,
+            b_t: false,
+            pad: 0,
+            dst_t: false,
+            accumulate: false,
+        };
         for kernel in kernels() {
             let out = run(kernel, case, &a, &b, &vec![0.0; m * n], bf16::from_f64);
             for i in 0..m {

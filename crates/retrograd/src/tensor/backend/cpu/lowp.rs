@@ -38,7 +38,11 @@ pub enum LowpKernel {
 
 impl LowpKernel {
     /// Every kernel, slowest first.
-    pub const ALL: [LowpKernel; 3] = [LowpKernel::Portable, LowpKernel::Avx512Bf16, LowpKernel::Amx];
+    pub const ALL: [LowpKernel; 3] = [
+        LowpKernel::Portable,
+        LowpKernel::Avx512Bf16,
+        LowpKernel::Amx,
+    ];
 
     /// The kernel's name, as `RETROGRAD_LOWP_GEMM` spells it.
     ///
@@ -84,13 +88,19 @@ impl LowpKernel {
     pub fn selected() -> LowpKernel {
         static SELECTED: OnceLock<LowpKernel> = OnceLock::new();
         *SELECTED.get_or_init(|| {
-            let asked = std::env::var("RETROGRAD_LOWP_GEMM").ok();
-            let named = LowpKernel::ALL.into_iter().find(|k| asked.as_deref() == Some(k.name()));
-            named
-                .filter(|k| k.available())
-                .or_else(|| LowpKernel::ALL.into_iter().rev().find(|k| k.available()))
-                .unwrap_or(LowpKernel::Portable)
+            LowpKernel::choose(std::env::var("RETROGRAD_LOWP_GEMM").ok().as_deref())
         })
+    }
+
+    /// The kernel named `asked` if it is available, else the fastest available one.
+    fn choose(asked: Option<&str>) -> LowpKernel {
+        let named = LowpKernel::ALL
+            .into_iter()
+            .find(|k| asked == Some(k.name()));
+        named
+            .filter(|k| k.available())
+            .or_else(|| LowpKernel::ALL.into_iter().rev().find(|k| k.available()))
+            .unwrap_or(LowpKernel::Portable)
     }
 }
 
@@ -116,14 +126,26 @@ pub fn matmul_bf16_into(
     b: &[bf16],
     out: &mut [f32],
 ) -> Result<()> {
-    let invalid = |detail: String| TensorError::InvalidArgument { op: "matmul_bf16_into", detail };
-    for (name, len, rows, cols) in [("a", a.len(), m, k), ("b", b.len(), k, n), ("out", out.len(), m, n)] {
+    let invalid = |detail: String| TensorError::InvalidArgument {
+        op: "matmul_bf16_into",
+        detail,
+    };
+    for (name, len, rows, cols) in [
+        ("a", a.len(), m, k),
+        ("b", b.len(), k, n),
+        ("out", out.len(), m, n),
+    ] {
         if rows.checked_mul(cols) != Some(len) {
-            return Err(invalid(format!("{name} has {len} elements, not {rows}×{cols}")));
+            return Err(invalid(format!(
+                "{name} has {len} elements, not {rows}×{cols}"
+            )));
         }
     }
     if !kernel.available() {
-        return Err(invalid(format!("the {} kernel is not available on this processor", kernel.name())));
+        return Err(invalid(format!(
+            "the {} kernel is not available on this processor",
+            kernel.name()
+        )));
     }
     // SAFETY: the three slices hold exactly the `m×k`, `k×n` and `m×n` row-major matrices
     // (lengths checked above); `out` is a distinct, initialised, writable slice; the kernel
@@ -140,4 +162,39 @@ pub fn matmul_bf16_into(
         )
     };
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_environment_picks_an_available_kernel_or_the_fastest() {
+        let fastest = LowpKernel::ALL.into_iter().rev().find(|k| k.available());
+        assert_eq!(LowpKernel::choose(None), fastest.unwrap());
+        assert_eq!(LowpKernel::choose(Some("no-such-kernel")), fastest.unwrap());
+        assert_eq!(LowpKernel::choose(Some("portable")), LowpKernel::Portable);
+        for k in LowpKernel::ALL {
+            let want = if k.available() { k } else { fastest.unwrap() };
+            assert_eq!(LowpKernel::choose(Some(k.name())), want);
+        }
+        assert_eq!(
+            LowpKernel::selected(),
+            LowpKernel::choose(std::env::var("RETROGRAD_LOWP_GEMM").ok().as_deref())
+        );
+    }
+
+    #[test]
+    fn slices_of_the_wrong_length_are_errors() {
+        let x = vec![bf16::ONE; 6];
+        let mut out = vec![0.0f32; 4];
+        let err =
+            matmul_bf16_into(LowpKernel::Portable, (2, 2, 3), &x, &x[..5], &mut out).unwrap_err();
+        assert!(
+            err.to_string().contains("b has 5 elements, not 3×2"),
+            "{err}"
+        );
+        matmul_bf16_into(LowpKernel::Portable, (2, 2, 3), &x, &x, &mut out).unwrap();
+        assert_eq!(out, [3.0; 4]);
+    }
 }
