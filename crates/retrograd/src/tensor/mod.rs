@@ -77,6 +77,7 @@
 //!   `retain_graph` (or `create_graph`) is set; a second backward then fails with
 //!   [`TensorError::GraphFreed`].
 
+pub mod autocast;
 pub mod autograd;
 pub mod backend;
 mod core;
@@ -88,12 +89,14 @@ mod rng;
 pub(crate) mod shape;
 mod storage;
 
+pub use autocast::{autocast, autocast_dtype, AutocastGuard};
 pub use autograd::live_nodes;
 pub use backend::Backend;
 pub use core::Tensor;
 pub use dtype::{DType, Element, FloatElement};
 pub use error::{Result, TensorError};
 pub use gradcheck::{gradcheck, GradcheckOptions};
+pub use half::{bf16, f16};
 pub use ops::{BatchStats, Conv1dOptions, Conv2dOptions, Reduction};
 pub use rng::Rng;
 pub use shape::{AllAxes, Axes, Layout, Shape};
