@@ -137,7 +137,10 @@ fn elementwise_and_softmax_are_rounded_once_from_f32() {
         let check = |name: &str, got: &Tensor, want: &Tensor| {
             assert_eq!(got.dtype(), d, "{name}");
             for (g, w) in vals(got).iter().zip(vals(want)) {
-                assert!((g - w).abs() <= tol * w.abs() + tiny(d), "{name} {d}: {g} vs {w}");
+                assert!(
+                    (g - w).abs() <= tol * w.abs() + tiny(d),
+                    "{name} {d}: {g} vs {w}"
+                );
             }
         };
         check("exp", &x.exp().unwrap(), &x64.exp().unwrap());
