@@ -51,7 +51,7 @@ impl fmt::Display for ModelKind {
 /// The arithmetic of a training run's forward and backward passes.
 ///
 /// `Bf16` and `F16` run the forward pass under
-/// [`autocast`](retrograd::tensor::autocast) (matrix products and convolutions in the
+/// [`autocast`](fn@retrograd::tensor::autocast) (matrix products and convolutions in the
 /// 16-bit type, losses, softmax and norms in `f32`); parameters, gradients and optimizer
 /// state stay `f32` (master weights). `F16` also scales the loss dynamically
 /// ([`GradScaler`](crate::optim::GradScaler)), skipping steps whose gradients overflow;

@@ -14,7 +14,7 @@ use std::fmt;
 /// the result to the 16-bit type (nearest, ties to even). `BF16` (bfloat16) has `f32`'s
 /// range and 8 significant bits (unit roundoff 2⁻⁸); `F16` (IEEE half) has 11 significant
 /// bits (unit roundoff 2⁻¹¹) but overflows to infinity beyond 65504. See
-/// [`autocast`](crate::tensor::autocast) for mixed-precision training.
+/// [`autocast`](fn@crate::tensor::autocast) for mixed-precision training.
 ///
 /// ```
 /// use retrograd::tensor::{DType, Tensor};

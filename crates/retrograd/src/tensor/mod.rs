@@ -2,9 +2,13 @@
 //!
 //! # API summary
 //!
-//! **Types.** [`Tensor`] (cheap to clone; `f32`/`f64`/`i64` elements, any rank, strided views
-//! over shared storage), [`DType`], [`Shape`], [`TensorError`] and [`Result`], [`Rng`]
+//! **Types.** [`Tensor`] (cheap to clone; `f32`/`f64`/`i64`/[`bf16`]/[`f16`](struct@f16) elements, any
+//! rank, strided views over shared storage), [`DType`], [`Shape`], [`TensorError`] and [`Result`], [`Rng`]
 //! (seeded xoshiro256**), [`Device`], the kernel boundary [`Backend`] (CPU implemented).
+//!
+//! **Mixed precision.** [`autocast`](fn@autocast)`(DType::BF16, || ..)` and [`AutocastGuard`]: matrix
+//! products and convolutions in 16 bits, losses, softmax, norms and reductions in `f32`
+//! (module [`autocast`](mod@autocast)).
 //!
 //! **Errors.** Every fallible op returns [`Result`]; errors name the op and, for shape
 //! problems, both shapes. The arithmetic operators (`&a + &b`, `&a * 2.0`, `-&a`) panic
