@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use retrograd_nn::data::DataSpec;
 use retrograd_nn::metrics::EpochRecord;
 use retrograd_nn::optim::LrSchedule;
-use retrograd_nn::train::{ModelKind, Observer, OptimizerKind, TrainConfig, Trainer};
+use retrograd_nn::train::{ModelKind, Observer, OptimizerKind, Precision, TrainConfig, Trainer};
 use serde_json::json;
 
 /// `println!` that ignores a closed stdout (`retrograd ... | head`) instead of panicking.
@@ -61,6 +61,9 @@ pub struct TrainArgs {
     /// Seed of initialisation, dropout and shuffling.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Arithmetic of the forward and backward passes: f32, bf16 or f16 (bf16/f16: matrix products and convolutions in 16 bits under autocast, losses and norms in f32, f32 master weights; f16 adds dynamic loss scaling).
+    #[arg(long, default_value = "f32")]
+    pub precision: Precision,
     /// Data set: digits, fashion-mnist, idx:DIR or csv:FILE.
     #[arg(long, default_value = "digits")]
     pub data: DataSpec,
@@ -108,6 +111,7 @@ impl TrainArgs {
         c.seed = self.seed;
         c.data = self.data.clone();
         c.train_limit = self.limit;
+        c.precision = self.precision;
         c
     }
 }
@@ -215,8 +219,8 @@ pub fn run(args: &TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
     if !args.json {
         let (train, test) = trainer.data_sizes();
         say!(
-            "training {} on {} ({train} train / {test} test samples), {} epochs, {} lr {}, batch {}, seed {}",
-            config.model, config.data, config.epochs, config.optimizer, config.lr, config.batch_size, config.seed
+            "training {} on {} ({train} train / {test} test samples), {} epochs, {} lr {}, batch {}, seed {}, {}",
+            config.model, config.data, config.epochs, config.optimizer, config.lr, config.batch_size, config.seed, config.precision
         );
         let c = trainer.classifier();
         say!(
@@ -260,6 +264,7 @@ pub fn run(args: &TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
             "test_accuracy": outcome.test_accuracy(),
             "test_loss": outcome.history.last().map(|r| r.test_loss),
             "epochs": epochs,
+            "precision": config.precision.to_string(),
             "seconds": seconds,
             "model_file": args.out.display().to_string(),
             "checkpoint_file": checkpoint.display().to_string(),

@@ -512,3 +512,39 @@ fn csv_training_and_prediction_without_labels() {
         .arg(&model));
     assert_eq!(String::from_utf8(p.stdout).unwrap(), "0\n1\n");
 }
+
+#[test]
+fn precision_flag_trains_in_bf16_and_f16_and_resume_keeps_it() {
+    for p in ["bf16", "f16"] {
+        let model = tmp(&format!("{p}.safetensors"));
+        let ckpt = tmp(&format!("{p}.ckpt.safetensors"));
+        let out = run(bin()
+            .args([
+                "train", "--epochs", "1", "--limit", "300", "--json", "--plot", "none",
+            ])
+            .args(["--precision", p, "--out"])
+            .arg(&model)
+            .arg("--checkpoint")
+            .arg(&ckpt));
+        let t = json(&out);
+        assert_eq!(t["precision"], p);
+        assert_eq!(t["config"]["precision"], p);
+        let out = run(bin()
+            .args([
+                "train", "--epochs", "2", "--json", "--plot", "none", "--resume",
+            ])
+            .arg(&ckpt)
+            .arg("--out")
+            .arg(&model));
+        let t = json(&out);
+        assert_eq!(
+            (t["precision"].as_str(), t["epochs"].as_u64()),
+            (Some(p), Some(2))
+        );
+    }
+    // A usage error (clap's status 2), naming the choices.
+    let out = bin().args(["train", "--precision", "f8"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(err.contains("f32, bf16 or f16"), "{err}");
+}

@@ -11,7 +11,7 @@
 //! output reused). `bench/py/torch_bf16_matmul.py` prints the same lines for PyTorch.
 
 use half::bf16;
-use retrograd::tensor::backend::cpu::lowp::{matmul_bf16_into, LowpKernel};
+use retrograd::tensor::backend::cpu::matmul_lowp::{matmul_bf16_into, LowpKernel};
 use std::hint::black_box;
 use std::time::Instant;
 

@@ -1,6 +1,6 @@
 //! Affine maps: fully connected layers and embedding tables.
 
-use retrograd::tensor::{DType, Tensor};
+use retrograd::tensor::{autocast_dtype, DType, Tensor};
 
 use super::{parameter, Module};
 use crate::init::Init;
@@ -63,6 +63,11 @@ impl Module for Linear {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let y = x.matmul(&self.weight.t()?)?;
         Ok(match &self.bias {
+            // Under autocast the layer is one 16-bit op, as PyTorch's `linear`: the bias
+            // joins the product in its type (else the sum would be promoted to f32).
+            Some(b) if y.dtype().is_low_precision() && autocast_dtype().is_some() => {
+                y.add(&b.to_dtype(y.dtype())?)?
+            }
             Some(b) => y.add(b)?,
             None => y,
         })

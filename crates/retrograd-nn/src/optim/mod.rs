@@ -11,11 +11,13 @@ mod clip;
 mod lbfgs;
 mod line_search;
 mod rules;
+mod scaler;
 mod schedule;
 
 pub use clip::{clip_grad_norm, clip_grad_value, grad_norm};
 pub use lbfgs::{Lbfgs, LbfgsReport, LbfgsStatus, LineSearch};
 pub use rules::{AdagradConfig, AdamConfig, RmsPropConfig, SgdConfig};
+pub use scaler::GradScaler;
 pub use schedule::LrSchedule;
 
 use retrograd::tensor::FloatElement;

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use retrograd::tensor::autograd::no_grad;
-use retrograd::tensor::{Reduction, Tensor};
+use retrograd::tensor::{DType, Reduction, Tensor};
 use serde_json::{json, Value};
 
 use super::{ModelKind, TrainConfig};
@@ -444,12 +444,14 @@ impl Classifier {
         Ok(())
     }
 
-    /// Logits of a batch of raw (unnormalised) samples.
+    /// Logits of a batch of raw (unnormalised) samples, as `f32` (also when computed in 16
+    /// bits under autocast).
     fn logits(&self, mut features: Vec<f32>, n: usize) -> Result<Tensor> {
         self.normalizer.apply(&mut features);
         let mut dims = vec![n];
         dims.extend(&self.input_shape);
-        self.model.forward(&Tensor::from_vec(features, dims)?)
+        let logits = self.model.forward(&Tensor::from_vec(features, dims)?)?;
+        Ok(logits.to_dtype(DType::F32)?)
     }
 
     /// Mean loss and confusion matrix on `data` (in evaluation mode, without a graph).

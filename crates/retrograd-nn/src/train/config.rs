@@ -48,6 +48,86 @@ impl fmt::Display for ModelKind {
     }
 }
 
+/// The arithmetic of a training run's forward and backward passes.
+///
+/// `Bf16` and `F16` run the forward pass under
+/// [`autocast`](fn@retrograd::tensor::autocast) (matrix products and convolutions in the
+/// 16-bit type, losses, softmax and norms in `f32`); parameters, gradients and optimizer
+/// state stay `f32` (master weights). `F16` also scales the loss dynamically
+/// ([`GradScaler`](crate::optim::GradScaler)), skipping steps whose gradients overflow;
+/// `Bf16` has `f32`'s range and needs no scaling (PyTorch's practice as well).
+///
+/// ```
+/// use retrograd::tensor::DType;
+/// use retrograd_nn::train::Precision;
+/// let p: Precision = "bf16".parse().unwrap();
+/// assert_eq!((p.to_string(), p.autocast_dtype()), ("bf16".to_string(), Some(DType::BF16)));
+/// assert!("f8".parse::<Precision>().is_err());
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Precision {
+    /// Everything in `f32`.
+    #[default]
+    F32,
+    /// Autocast to bfloat16.
+    Bf16,
+    /// Autocast to IEEE half precision, with dynamic loss scaling.
+    F16,
+}
+
+impl Precision {
+    /// The autocast type of this precision (`None` for `F32`).
+    ///
+    /// ```
+    /// assert_eq!(retrograd_nn::train::Precision::F32.autocast_dtype(), None);
+    /// ```
+    pub fn autocast_dtype(self) -> Option<retrograd::tensor::DType> {
+        use retrograd::tensor::DType;
+        match self {
+            Precision::F32 => None,
+            Precision::Bf16 => Some(DType::BF16),
+            Precision::F16 => Some(DType::F16),
+        }
+    }
+
+    /// Runs `f` under this precision's autocast (or as it is for `F32`).
+    ///
+    /// ```
+    /// use retrograd::tensor::{DType, Tensor};
+    /// use retrograd_nn::train::Precision;
+    /// let a = Tensor::ones([2, 2], DType::F32);
+    /// assert_eq!(Precision::F16.run(|| Ok(a.matmul(&a)?)).unwrap().dtype(), DType::F16);
+    /// ```
+    pub fn run<R>(self, f: impl FnOnce() -> Result<R>) -> Result<R> {
+        let _guard = retrograd::tensor::AutocastGuard::new(self.autocast_dtype())?;
+        f()
+    }
+}
+
+impl FromStr for Precision {
+    type Err = NnError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "f32" => Ok(Precision::F32),
+            "bf16" => Ok(Precision::Bf16),
+            "f16" => Ok(Precision::F16),
+            _ => Err(NnError::invalid(format!(
+                "unknown precision `{s}`: expected f32, bf16 or f16"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for Precision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Precision::F32 => "f32",
+            Precision::Bf16 => "bf16",
+            Precision::F16 => "f16",
+        })
+    }
+}
+
 /// The optimizers the training command offers.
 ///
 /// ```
@@ -223,6 +303,8 @@ pub struct TrainConfig {
     pub data: DataSpec,
     /// Train on only the first this-many training samples.
     pub train_limit: Option<usize>,
+    /// The arithmetic of the forward and backward passes.
+    pub precision: Precision,
 }
 
 impl Default for TrainConfig {
@@ -256,6 +338,7 @@ impl TrainConfig {
             seed: 0,
             data: DataSpec::Digits,
             train_limit: None,
+            precision: Precision::F32,
         }
     }
 
@@ -433,6 +516,7 @@ impl TrainConfig {
             "seed": self.seed,
             "data": self.data.to_string(),
             "train_limit": self.train_limit,
+            "precision": self.precision.to_string(),
         })
     }
 
@@ -485,6 +569,11 @@ impl TrainConfig {
             seed: int("seed")?,
             data: text("data")?.parse()?,
             train_limit: field("train_limit")?.as_u64().map(|n| n as usize),
+            // Settings written before mixed precision existed are f32 runs.
+            precision: match v.get("precision") {
+                Some(_) => text("precision")?.parse()?,
+                None => Precision::F32,
+            },
         })
     }
 }

@@ -5,5 +5,5 @@ mod config;
 mod trainer;
 
 pub use classifier::{Classifier, Evaluation};
-pub use config::{ModelKind, OptimizerKind, TrainConfig, MAX_EPOCHS, MAX_WIDTH};
+pub use config::{ModelKind, OptimizerKind, Precision, TrainConfig, MAX_EPOCHS, MAX_WIDTH};
 pub use trainer::{Observer, Silent, TrainOutcome, Trainer};

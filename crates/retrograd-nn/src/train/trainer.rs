@@ -9,12 +9,12 @@ use retrograd::tensor::Tensor;
 use serde_json::Value;
 
 use super::classifier::plan_network;
-use super::{Classifier, TrainConfig};
+use super::{Classifier, Precision, TrainConfig};
 use crate::data::{Batches, Dataset, Normalizer};
 use crate::io::{check_arrays, Checkpoint, NamedArray};
 use crate::layers::Module;
 use crate::metrics::{ConfusionMatrix, EpochRecord};
-use crate::optim::{clip_grad_norm, Optimizer};
+use crate::optim::{clip_grad_norm, GradScaler, Optimizer};
 use crate::{NnError, Result, Rng};
 
 /// Hooks for showing progress; every method has a do-nothing default.
@@ -93,6 +93,8 @@ pub struct Trainer {
     epochs_done: usize,
     history: Vec<EpochRecord>,
     checkpoint: Option<PathBuf>,
+    /// Dynamic loss scaling, for f16 runs.
+    scaler: Option<GradScaler>,
 }
 
 /// Loads the data of `config` and fits the input normalisation on the training part.
@@ -166,6 +168,7 @@ impl Trainer {
                 .optimizer
                 .build(config.lr, config.weight_decay, &decayed(&classifier), n);
         Ok(Trainer {
+            scaler: (config.precision == Precision::F16).then(GradScaler::default),
             config,
             train,
             test,
@@ -245,6 +248,11 @@ impl Trainer {
             .map_err(|e| bad(e.to_string()))?;
         trainer.rng = Rng::from_state(ckpt.rng);
         trainer.epochs_done = ckpt.epoch;
+        if let Some(s) = ckpt.metadata.get("grad_scaler") {
+            let v: Value = serde_json::from_str(s)
+                .map_err(|_| bad("metadata `grad_scaler` is not valid JSON".into()))?;
+            trainer.scaler = Some(GradScaler::from_json(&v).map_err(|e| bad(e.to_string()))?);
+        }
         if let Some(h) = ckpt.metadata.get("history") {
             trainer.history = EpochRecord::list_from_json(h).map_err(|e| bad(e.to_string()))?;
         }
@@ -283,6 +291,17 @@ impl Trainer {
         (self.train.len(), self.test.len())
     }
 
+    /// The loss scaler of an f16 run (`None` for other precisions).
+    ///
+    /// ```
+    /// # use retrograd_nn::train::{Precision, TrainConfig, Trainer};
+    /// let t = Trainer::new(TrainConfig { precision: Precision::F16, ..TrainConfig::default() }).unwrap();
+    /// assert_eq!(t.grad_scaler().unwrap().scale_value(), 65536.0);
+    /// ```
+    pub fn grad_scaler(&self) -> Option<&GradScaler> {
+        self.scaler.as_ref()
+    }
+
     /// The classifier being trained.
     ///
     /// ```
@@ -312,6 +331,9 @@ impl Trainer {
             "history".to_string(),
             EpochRecord::list_to_json(&self.history),
         );
+        if let Some(s) = &self.scaler {
+            metadata.insert("grad_scaler".to_string(), s.to_json().to_string());
+        }
         Checkpoint {
             params: classifier.named_arrays()?,
             optimizer_name: self.optimizer.name().to_string(),
@@ -361,6 +383,7 @@ impl Trainer {
         let mut dims = vec![0];
         dims.extend(&train.shape);
         let mut last = None;
+        let precision = self.config.precision;
         while self.epochs_done < self.config.epochs {
             let epoch = self.epochs_done + 1;
             let started = Instant::now();
@@ -381,8 +404,12 @@ impl Trainer {
                 for p in &params {
                     p.zero_grad();
                 }
-                let loss = self.classifier.model.forward(&x)?.cross_entropy(&y)?;
-                loss.backward()?;
+                let model = &self.classifier.model;
+                let loss = precision.run(|| Ok(model.forward(&x)?.cross_entropy(&y)?))?;
+                match &self.scaler {
+                    Some(s) => s.scale(&loss)?.backward()?,
+                    None => loss.backward()?,
+                }
                 let loss = loss.item()?;
                 if !loss.is_finite() {
                     return Err(NnError::invalid(format!(
@@ -398,23 +425,32 @@ impl Trainer {
                         None => Ok(vec![0.0; p.elem_count()]),
                     })
                     .collect::<std::result::Result<_, _>>()?;
-                if let Some(max) = self.config.clip_norm {
+                // Unscaled before clipping, as clipping thresholds are in true units.
+                let finite = self.scaler.as_mut().is_none_or(|s| s.unscale(&mut grads));
+                if let Some(max) = self.config.clip_norm.filter(|_| finite) {
                     let mut views: Vec<&mut [f32]> = grads.iter_mut().map(|g| &mut g[..]).collect();
                     clip_grad_norm(&mut views, max);
                 }
                 let step = (epoch - 1) * batches + i;
                 self.optimizer
                     .set_lr_factor(self.config.schedule.factor(step, total_steps));
-                no_grad(|| -> Result<()> {
-                    for (k, (p, g)) in params.iter().zip(&grads).enumerate() {
-                        p.update_(|w: &mut [f32]| self.optimizer.update(k, w, g))?;
-                    }
-                    Ok(())
-                })?;
+                // A step whose gradients overflowed f16 is skipped (the scaler backs off).
+                if finite {
+                    no_grad(|| -> Result<()> {
+                        for (k, (p, g)) in params.iter().zip(&grads).enumerate() {
+                            p.update_(|w: &mut [f32]| self.optimizer.update(k, w, g))?;
+                        }
+                        Ok(())
+                    })?;
+                }
+                if let Some(s) = &mut self.scaler {
+                    s.update();
+                }
                 loss_sum += loss;
                 observer.on_batch(loss);
             }
-            let eval = self.classifier.evaluate(&self.test)?;
+            let (classifier, test) = (&mut self.classifier, &self.test);
+            let eval = precision.run(|| classifier.evaluate(test))?;
             let record = EpochRecord {
                 epoch,
                 train_loss: loss_sum / batches as f64,

@@ -5,9 +5,16 @@ use std::fmt;
 
 /// The element type of a tensor.
 ///
-/// `F32` and `F64` are differentiable; `I64` holds indices and class labels (targets of
-/// [`cross_entropy`](crate::tensor::Tensor::cross_entropy), results of
+/// `F32`, `F64`, `BF16` and `F16` are differentiable; `I64` holds indices and class labels
+/// (targets of [`cross_entropy`](crate::tensor::Tensor::cross_entropy), results of
 /// [`argmax`](crate::tensor::Tensor::argmax)) and carries no gradient.
+///
+/// The 16-bit floats are storage formats: the CPU kernels widen them to `f32`, compute in
+/// `f32` (matrix products and convolutions accumulate exact products in `f32`) and round
+/// the result to the 16-bit type (nearest, ties to even). `BF16` (bfloat16) has `f32`'s
+/// range and 8 significant bits (unit roundoff 2⁻⁸); `F16` (IEEE half) has 11 significant
+/// bits (unit roundoff 2⁻¹¹) but overflows to infinity beyond 65504. See
+/// [`autocast`](fn@crate::tensor::autocast) for mixed-precision training.
 ///
 /// ```
 /// use retrograd::tensor::{DType, Tensor};
@@ -23,12 +30,17 @@ pub enum DType {
     F64,
     /// 64-bit signed integer (indices, labels).
     I64,
+    /// bfloat16: 8 exponent bits (the range of `f32`), 8 significant bits.
+    BF16,
+    /// IEEE 754 half precision: 5 exponent bits (largest finite 65504), 11 significant bits.
+    F16,
 }
 
 impl DType {
     /// Bytes per element.
     pub fn size_in_bytes(self) -> usize {
         match self {
+            DType::BF16 | DType::F16 => 2,
             DType::F32 => 4,
             DType::F64 | DType::I64 => 8,
         }
@@ -36,7 +48,42 @@ impl DType {
 
     /// Whether tensors of this type can carry gradients.
     pub fn is_float(self) -> bool {
-        matches!(self, DType::F32 | DType::F64)
+        !matches!(self, DType::I64)
+    }
+
+    /// Whether this is a 16-bit float (`BF16` or `F16`), which kernels compute in `f32`.
+    ///
+    /// ```
+    /// use retrograd::tensor::DType;
+    /// assert!(DType::BF16.is_low_precision() && !DType::F32.is_low_precision());
+    /// ```
+    pub fn is_low_precision(self) -> bool {
+        matches!(self, DType::BF16 | DType::F16)
+    }
+
+    /// The type of the result of a binary op on `self` and `other`: equal types stay; a
+    /// 16-bit float with `f32` or `f64` gives the wider type, and `BF16` with `F16` gives
+    /// `F32` (neither holds the other), as PyTorch promotes. `F32` with `F64` and an integer
+    /// with a float give `None`: the ops refuse those pairs with
+    /// [`TensorError::DTypeMismatch`](crate::tensor::TensorError) (an `f64` among `f32`
+    /// tensors is usually a mistake, so it is not promoted silently).
+    ///
+    /// ```
+    /// use retrograd::tensor::DType;
+    /// assert_eq!(DType::BF16.promote(DType::F32), Some(DType::F32));
+    /// assert_eq!(DType::BF16.promote(DType::F16), Some(DType::F32));
+    /// assert_eq!(DType::F16.promote(DType::F64), Some(DType::F64));
+    /// assert_eq!(DType::F32.promote(DType::F64), None);
+    /// assert_eq!(DType::I64.promote(DType::F32), None);
+    /// ```
+    pub fn promote(self, other: DType) -> Option<DType> {
+        match (self, other) {
+            (a, b) if a == b => Some(a),
+            (DType::BF16, DType::F16) | (DType::F16, DType::BF16) => Some(DType::F32),
+            (DType::BF16 | DType::F16, d @ (DType::F32 | DType::F64))
+            | (d @ (DType::F32 | DType::F64), DType::BF16 | DType::F16) => Some(d),
+            _ => None,
+        }
     }
 }
 
@@ -46,6 +93,8 @@ impl fmt::Display for DType {
             DType::F32 => "f32",
             DType::F64 => "f64",
             DType::I64 => "i64",
+            DType::BF16 => "bf16",
+            DType::F16 => "f16",
         })
     }
 }
@@ -55,9 +104,12 @@ mod sealed {
     impl Sealed for f32 {}
     impl Sealed for f64 {}
     impl Sealed for i64 {}
+    impl Sealed for half::bf16 {}
+    impl Sealed for half::f16 {}
 }
 
-/// A Rust number type that can be a tensor element: `f32`, `f64` or `i64`.
+/// A Rust number type that can be a tensor element: `f32`, `f64`, `i64`, or the 16-bit
+/// floats [`half::bf16`] and [`half::f16`].
 ///
 /// ```
 /// use retrograd::tensor::{DType, Element};
@@ -102,6 +154,26 @@ impl Element for i64 {
     }
     fn from_f64(v: f64) -> Self {
         v as i64
+    }
+}
+
+impl Element for half::bf16 {
+    const DTYPE: DType = DType::BF16;
+    fn to_f64(self) -> f64 {
+        self.to_f64()
+    }
+    fn from_f64(v: f64) -> Self {
+        half::bf16::from_f64(v)
+    }
+}
+
+impl Element for half::f16 {
+    const DTYPE: DType = DType::F16;
+    fn to_f64(self) -> f64 {
+        self.to_f64()
+    }
+    fn from_f64(v: f64) -> Self {
+        half::f16::from_f64(v)
     }
 }
 

@@ -2,9 +2,13 @@
 //!
 //! # API summary
 //!
-//! **Types.** [`Tensor`] (cheap to clone; `f32`/`f64`/`i64` elements, any rank, strided views
-//! over shared storage), [`DType`], [`Shape`], [`TensorError`] and [`Result`], [`Rng`]
+//! **Types.** [`Tensor`] (cheap to clone; `f32`/`f64`/`i64`/[`bf16`]/[`f16`](struct@f16) elements, any
+//! rank, strided views over shared storage), [`DType`], [`Shape`], [`TensorError`] and [`Result`], [`Rng`]
 //! (seeded xoshiro256**), [`Device`], the kernel boundary [`Backend`] (CPU implemented).
+//!
+//! **Mixed precision.** [`autocast`](fn@autocast)`(DType::BF16, || ..)` and [`AutocastGuard`]: matrix
+//! products and convolutions in 16 bits, losses, softmax, norms and reductions in `f32`
+//! (module [`autocast`](mod@autocast)).
 //!
 //! **Errors.** Every fallible op returns [`Result`]; errors name the op and, for shape
 //! problems, both shapes. The arithmetic operators (`&a + &b`, `&a * 2.0`, `-&a`) panic
@@ -77,6 +81,7 @@
 //!   `retain_graph` (or `create_graph`) is set; a second backward then fails with
 //!   [`TensorError::GraphFreed`].
 
+pub mod autocast;
 pub mod autograd;
 pub mod backend;
 mod core;
@@ -88,12 +93,14 @@ mod rng;
 pub(crate) mod shape;
 mod storage;
 
+pub use autocast::{autocast, autocast_dtype, AutocastGuard};
 pub use autograd::live_nodes;
 pub use backend::Backend;
 pub use core::Tensor;
 pub use dtype::{DType, Element, FloatElement};
 pub use error::{Result, TensorError};
 pub use gradcheck::{gradcheck, GradcheckOptions};
+pub use half::{bf16, f16};
 pub use ops::{BatchStats, Conv1dOptions, Conv2dOptions, Reduction};
 pub use rng::Rng;
 pub use shape::{AllAxes, Axes, Layout, Shape};

@@ -67,6 +67,8 @@ pub(crate) fn run_backward(
 ) -> Result<Vec<Option<Tensor>>> {
     let retain = opts.retain_graph || opts.create_graph;
     let _mode = GradModeGuard::new(opts.create_graph);
+    // Rules run the ops in the types recorded by the forward pass, never autocast's.
+    let _autocast = crate::tensor::autocast::AutocastGuard::suspend();
     let target_pos: PtrMap<usize> = targets
         .unwrap_or(&[])
         .iter()

@@ -36,6 +36,9 @@ impl Tensor {
         save: Save,
         rule: Rule,
     ) -> Result<Tensor> {
+        if let Some((a, b)) = self.promoted(name, rhs)? {
+            return a.binary_op(name, op, &b, save, rule);
+        }
         let (data, dims) = self.broadcast_kernel(name, op, rhs)?;
         record_new(name, data, dims, &[self, rhs], save, move |ctx, g| {
             let (a, b) = (ctx.input(0), ctx.input(1));
@@ -56,8 +59,30 @@ impl Tensor {
     }
 
     fn compare(&self, name: &'static str, op: BinaryOp, rhs: &Tensor) -> Result<Tensor> {
+        if let Some((a, b)) = self.promoted(name, rhs)? {
+            return a.compare(name, op, &b);
+        }
         let (data, dims) = self.broadcast_kernel(name, op, rhs)?;
         Ok(constant(data, dims))
+    }
+
+    /// For float operands of different types, both converted (recorded, so gradients flow
+    /// back in each operand's type) to the type [`DType::promote`] gives, as PyTorch
+    /// promotes (`bf16 + f32 -> f32`); `None` when the types agree. Integer with float is
+    /// an error naming both types.
+    fn promoted(&self, name: &'static str, rhs: &Tensor) -> Result<Option<(Tensor, Tensor)>> {
+        if self.dtype() == rhs.dtype() {
+            return Ok(None);
+        }
+        let d = self
+            .dtype()
+            .promote(rhs.dtype())
+            .ok_or(TensorError::DTypeMismatch {
+                op: name,
+                lhs: self.dtype(),
+                rhs: rhs.dtype(),
+            })?;
+        Ok(Some((self.to_dtype(d)?, rhs.to_dtype(d)?)))
     }
 
     /// A scalar of this tensor's dtype, for ops with a constant operand.
@@ -157,6 +182,9 @@ impl Tensor {
         save: Save,
         rule: ReducingRule,
     ) -> Result<Tensor> {
+        if let Some((a, b)) = self.promoted(name, rhs)? {
+            return a.binary_reducing(name, op, &b, save, rule);
+        }
         let (data, dims) = self.broadcast_kernel(name, op, rhs)?;
         record_new(name, data, dims, &[self, rhs], save, move |ctx, g| {
             let [ga, gb] = rule(ctx.input(0), ctx.input(1), g, [ctx.needs(0), ctx.needs(1)])?;
@@ -348,7 +376,9 @@ impl Tensor {
     #[track_caller]
     pub fn where_cond(&self, on_true: &Tensor, on_false: &Tensor) -> Result<Tensor> {
         let op = "where_cond";
-        on_true.require_same_dtype(op, on_false)?;
+        if let Some((a, b)) = on_true.promoted(op, on_false)? {
+            return self.where_cond(&a, &b);
+        }
         let dims = broadcast_shapes(op, on_true.dims(), on_false.dims())?;
         // The error names all three operands: the branches, and the mask in the detail.
         let dims = broadcast_shapes(op, self.dims(), &dims).map_err(|e| {

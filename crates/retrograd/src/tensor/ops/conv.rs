@@ -3,6 +3,7 @@
 //! sample, without intermediate tensors), with its input and weight gradients as two more
 //! primitives whose rules are made of the three, so it has derivatives of any order.
 
+use crate::tensor::autocast;
 use crate::tensor::autograd::{record_new, Save};
 use crate::tensor::backend::{self, Conv2dGeometry};
 use crate::tensor::error::{invalid, shape_mismatch, Result};
@@ -231,6 +232,13 @@ impl Tensor {
         opts: Conv2dOptions,
     ) -> Result<Tensor> {
         let op = "conv2d";
+        let operands: Vec<&Tensor> = [self, weight].into_iter().chain(bias).collect();
+        if let Some(d) = autocast::lower(&operands) {
+            let bias = bias.map(|b| b.to_dtype(d)).transpose()?;
+            return self
+                .to_dtype(d)?
+                .conv2d(&weight.to_dtype(d)?, bias.as_ref(), opts);
+        }
         self.require_float(op)?;
         self.require_same_dtype(op, weight)?;
         let &[o, cg, kh, kw] = weight.dims() else {

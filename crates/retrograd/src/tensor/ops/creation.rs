@@ -259,6 +259,8 @@ impl Tensor {
             DType::F32 => CpuStorage::F32(v.into_iter().map(|x| x as f32).collect()),
             DType::F64 => CpuStorage::F64(v),
             DType::I64 => CpuStorage::I64(v.into_iter().map(|x| x as i64).collect()),
+            DType::BF16 => CpuStorage::BF16(v.into_iter().map(half::bf16::from_f64).collect()),
+            DType::F16 => CpuStorage::F16(v.into_iter().map(half::f16::from_f64).collect()),
         };
         Tensor::from_data(StorageData::Cpu(data), dims)
     }

@@ -2,6 +2,7 @@
 //! cases. The primitive is the batched product of rank ≥ 2 operands; the 1-D cases are
 //! views around it. Rule: `dA = dC Bᵀ`, `dB = Aᵀ dC`, summed over broadcast batch dims.
 
+use crate::tensor::autocast;
 use crate::tensor::autograd::{record_new, Save};
 use crate::tensor::backend;
 use crate::tensor::error::{shape_mismatch, Result};
@@ -24,6 +25,9 @@ impl Tensor {
     /// ```
     #[track_caller]
     pub fn matmul(&self, rhs: &Tensor) -> Result<Tensor> {
+        if let Some(d) = autocast::lower(&[self, rhs]) {
+            return self.to_dtype(d)?.matmul(&rhs.to_dtype(d)?);
+        }
         // Errors name the caller's operands, whatever axes the 1-D forms add.
         let named = [self.dims(), rhs.dims()];
         match (self.rank(), rhs.rank()) {

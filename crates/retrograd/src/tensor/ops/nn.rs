@@ -7,6 +7,7 @@
 //! derivatives. Batch normalisation is likewise one kernel each way; when its gradient must
 //! itself be differentiable (`create_graph`), the rule is written with differentiable ops.
 
+use crate::tensor::autocast;
 use crate::tensor::autograd::{is_grad_enabled, no_grad, record_new, Save};
 use crate::tensor::backend;
 use crate::tensor::error::{invalid, shape_mismatch, Result};
@@ -57,6 +58,9 @@ impl Tensor {
 
     #[track_caller]
     fn softmax_last(&self, log: bool) -> Result<Tensor> {
+        if let Some(x) = autocast::widen(self)? {
+            return x.softmax_last(log);
+        }
         let name = if log { "log_softmax" } else { "softmax" };
         self.require_float(name)?;
         let data = backend::softmax(&self.read(), self.layout(), log)?;
@@ -131,6 +135,9 @@ impl Tensor {
     /// ```
     #[track_caller]
     pub fn cross_entropy_with(&self, targets: &Tensor, reduction: Reduction) -> Result<Tensor> {
+        if let Some(x) = autocast::widen(self)? {
+            return x.cross_entropy_with(targets, reduction);
+        }
         let op = "cross_entropy";
         self.require_float(op)?;
         if targets.dtype() != DType::I64 {
@@ -172,6 +179,9 @@ impl Tensor {
     /// ```
     #[track_caller]
     pub fn nll_loss(&self, targets: &Tensor, reduction: Reduction) -> Result<Tensor> {
+        if let Some(x) = autocast::widen(self)? {
+            return x.nll_loss(targets, reduction);
+        }
         if self.rank() != 2 || targets.rank() != 1 || targets.dims()[0] != self.dims()[0] {
             return Err(shape_mismatch(
                 "nll_loss",
@@ -194,6 +204,9 @@ impl Tensor {
     /// ```
     #[track_caller]
     pub fn mse_loss(&self, target: &Tensor) -> Result<Tensor> {
+        if let Some(x) = autocast::widen(self)? {
+            return x.mse_loss(target);
+        }
         self.sub(target)?.square()?.mean_all()
     }
 
@@ -274,6 +287,9 @@ impl Tensor {
         bias: Option<&Tensor>,
         eps: f64,
     ) -> Result<(Tensor, BatchStats)> {
+        if let Some(x) = autocast::widen(self)? {
+            return x.batch_norm(weight, bias, eps);
+        }
         let op = "batch_norm";
         self.require_float(op)?;
         if self.rank() < 2 {

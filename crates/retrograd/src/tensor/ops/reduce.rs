@@ -1,6 +1,7 @@
 //! Reductions over any set of axes (with `keepdim`), and arg-max/arg-min.
 //! Rules broadcast the output gradient back over the reduced axes.
 
+use crate::tensor::autocast;
 use crate::tensor::autograd::{constant, no_grad, record_new, Save};
 use crate::tensor::backend::{self, ReduceOp};
 use crate::tensor::error::{invalid, Result};
@@ -81,6 +82,9 @@ impl Tensor {
     /// ```
     #[track_caller]
     pub fn sum<A: Axes>(&self, axes: A, keepdim: bool) -> Result<Tensor> {
+        if let Some(x) = autocast::widen(self)? {
+            return x.sum(axes, keepdim);
+        }
         self.reduce_op("sum", ReduceOp::Sum, axes, keepdim)
     }
 
@@ -156,6 +160,9 @@ impl Tensor {
     /// ```
     #[track_caller]
     pub fn var<A: Axes>(&self, axes: A, keepdim: bool, unbiased: bool) -> Result<Tensor> {
+        if let Some(x) = autocast::widen(self)? {
+            return x.var(axes, keepdim, unbiased);
+        }
         self.require_float("var")?;
         let ax = resolve_axes("var", &axes, self.rank(), true)?;
         let n: usize = ax.iter().map(|&a| self.dims()[a]).product();
@@ -179,6 +186,9 @@ impl Tensor {
     /// ```
     #[track_caller]
     pub fn logsumexp<A: Axes>(&self, axes: A, keepdim: bool) -> Result<Tensor> {
+        if let Some(x) = autocast::widen(self)? {
+            return x.logsumexp(axes, keepdim);
+        }
         self.require_float("logsumexp")?;
         let ax = resolve_axes("logsumexp", &axes, self.rank(), true)?;
         let m = no_grad(|| -> Result<Tensor> {

@@ -115,6 +115,21 @@ impl Tensor {
                 let a = alpha as i64;
                 d[rd].iter_mut().zip(&s[rs]).for_each(|(x, &y)| *x += a * y);
             }
+            // 16-bit floats: computed in f32, rounded once.
+            (CpuStorage::BF16(d), CpuStorage::BF16(s)) => {
+                let a = alpha as f32;
+                d[rd]
+                    .iter_mut()
+                    .zip(&s[rs])
+                    .for_each(|(x, &y)| *x = half::bf16::from_f32(x.to_f32() + a * y.to_f32()));
+            }
+            (CpuStorage::F16(d), CpuStorage::F16(s)) => {
+                let a = alpha as f32;
+                d[rd]
+                    .iter_mut()
+                    .zip(&s[rs])
+                    .for_each(|(x, &y)| *x = half::f16::from_f32(x.to_f32() + a * y.to_f32()));
+            }
             _ => unreachable!("dtypes checked above"),
         }
         Ok(())

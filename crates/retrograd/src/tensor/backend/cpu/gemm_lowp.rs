@@ -4,11 +4,11 @@
 //! The products of two 16-bit floats are exact in `f32` (at most 11 + 11 significant bits),
 //! so every path computes the same sums of exact products in `f32`; paths differ only in
 //! the order of the additions. `bf16` operands go to the kernel [`LowpKernel::selected`]
-//! (AMX tiles, AVX-512 BF16 or portable, see [`super::lowp`]); `f16` ones, for which this
+//! (AMX tiles, AVX-512 BF16 or portable, see [`super::matmul_lowp`]); `f16` ones, for which this
 //! code has no hardware product, are widened to `f32` (the portable path).
 
-use super::lowp::LowpKernel;
 use super::matmul::{gemm_into, Mat};
+use super::matmul_lowp::LowpKernel;
 use gemm::Parallelism;
 use half::{bf16, f16};
 

@@ -71,6 +71,30 @@ pub(crate) unsafe fn gemm_into<T: 'static + num_traits::Zero + num_traits::One>(
     )
 }
 
+/// The offsets of each batch's first elements in two operands `(B.., m, k)` and
+/// `(B.., k, n)` with equal batch dims, in row-major batch order.
+pub(crate) fn batch_bases(la: &Layout, lb: &Layout) -> Vec<(usize, usize)> {
+    let r = la.dims.len();
+    let batch_dims = &la.dims[..r - 2];
+    let mut bases = Vec::with_capacity(batch_dims.iter().product());
+    if batch_dims.is_empty() {
+        bases.push((la.offset, lb.offset));
+    } else {
+        let (dims, [sa, sb]) = coalesce(batch_dims, [&la.strides[..r - 2], &lb.strides[..r - 2]]);
+        let inner = *dims.last().unwrap();
+        let (ia, ib) = (*sa.last().unwrap(), *sb.last().unwrap());
+        for_each_row(&dims, &[sa, sb], [la.offset, lb.offset], |[oa, ob]| {
+            for j in 0..inner as isize {
+                bases.push((
+                    (oa as isize + j * ia) as usize,
+                    (ob as isize + j * ib) as usize,
+                ));
+            }
+        });
+    }
+    bases
+}
+
 /// `(B.., m, k) x (B.., k, n)` with equal batch dims (batch strides may be 0).
 pub(crate) fn matmul<
     T: Copy + Default + Send + Sync + 'static + num_traits::Zero + num_traits::One,
@@ -109,23 +133,7 @@ pub(crate) fn matmul<
     }
     // gemm overwrites every element (read_dst = false), so the buffer needs no zeroing.
     let mut out: Vec<T> = super::pool::take(total);
-    // Base offsets of each batch's matrices.
-    let mut bases = Vec::with_capacity(nb);
-    if batch_dims.is_empty() {
-        bases.push((la.offset, lb.offset));
-    } else {
-        let (dims, [sa, sb]) = coalesce(batch_dims, [&la.strides[..r - 2], &lb.strides[..r - 2]]);
-        let inner = *dims.last().unwrap();
-        let (ia, ib) = (*sa.last().unwrap(), *sb.last().unwrap());
-        for_each_row(&dims, &[sa, sb], [la.offset, lb.offset], |[oa, ob]| {
-            for j in 0..inner as isize {
-                bases.push((
-                    (oa as isize + j * ia) as usize,
-                    (ob as isize + j * ib) as usize,
-                ));
-            }
-        });
-    }
+    let bases = batch_bases(la, lb);
     let (a_rs, a_cs) = (la.strides[r - 2], la.strides[r - 1]);
     let (b_rs, b_cs) = (lb.strides[r - 2], lb.strides[r - 1]);
     // Only a threading heuristic: saturating, as `k` is not part of the output's size.

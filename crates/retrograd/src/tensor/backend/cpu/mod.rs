@@ -9,13 +9,12 @@ mod bf16_avx512;
 mod bf16_tiles;
 mod conv;
 mod elementwise;
-// Used by the bf16/f16 storage being added; until then only by its tests.
-#[allow(dead_code)]
 mod gemm_lowp;
 mod index;
-pub mod lowp;
+mod lowp;
 mod math;
 mod matmul;
+pub mod matmul_lowp;
 mod nn;
 pub(crate) mod pool;
 mod reduce;
@@ -27,6 +26,7 @@ use super::{Backend, BatchNormGrads, BinaryOp, Conv2dGeometry, ReduceOp, UnaryOp
 use crate::tensor::error::{Result, TensorError};
 use crate::tensor::shape::Layout;
 use crate::tensor::{DType, Element, FloatElement};
+use half::{bf16, f16};
 use strided::{contiguous, map};
 
 /// Elements on the host, one vector per element type.
@@ -38,6 +38,10 @@ pub enum CpuStorage {
     F64(Vec<f64>),
     /// i64 elements
     I64(Vec<i64>),
+    /// bf16 elements
+    BF16(Vec<bf16>),
+    /// f16 elements
+    F16(Vec<f16>),
 }
 
 impl CpuStorage {
@@ -46,6 +50,8 @@ impl CpuStorage {
             CpuStorage::F32(_) => DType::F32,
             CpuStorage::F64(_) => DType::F64,
             CpuStorage::I64(_) => DType::I64,
+            CpuStorage::BF16(_) => DType::BF16,
+            CpuStorage::F16(_) => DType::F16,
         }
     }
     pub(crate) fn len(&self) -> usize {
@@ -53,6 +59,8 @@ impl CpuStorage {
             CpuStorage::F32(v) => v.len(),
             CpuStorage::F64(v) => v.len(),
             CpuStorage::I64(v) => v.len(),
+            CpuStorage::BF16(v) => v.len(),
+            CpuStorage::F16(v) => v.len(),
         }
     }
     /// The elements as `T` if the types match.
@@ -61,6 +69,8 @@ impl CpuStorage {
             CpuStorage::F32(v) => v,
             CpuStorage::F64(v) => v,
             CpuStorage::I64(v) => v,
+            CpuStorage::BF16(v) => v,
+            CpuStorage::F16(v) => v,
         };
         any.downcast_ref::<Vec<T>>().map(|v| v.as_slice())
     }
@@ -69,6 +79,8 @@ impl CpuStorage {
             CpuStorage::F32(v) => v,
             CpuStorage::F64(v) => v,
             CpuStorage::I64(v) => v,
+            CpuStorage::BF16(v) => v,
+            CpuStorage::F16(v) => v,
         };
         any.downcast_mut::<Vec<T>>().map(|v| v.as_mut_slice())
     }
@@ -78,6 +90,8 @@ impl CpuStorage {
             CpuStorage::F32(v) => pool::give(std::mem::take(v)),
             CpuStorage::F64(v) => pool::give(std::mem::take(v)),
             CpuStorage::I64(v) => pool::give(std::mem::take(v)),
+            CpuStorage::BF16(v) => pool::give(std::mem::take(v)),
+            CpuStorage::F16(v) => pool::give(std::mem::take(v)),
         }
     }
     /// Wraps a vector of any element type.
@@ -93,7 +107,13 @@ impl CpuStorage {
         if let Some(v) = any.downcast_mut::<Option<Vec<i64>>>() {
             return CpuStorage::I64(v.take().unwrap());
         }
-        unreachable!("Element is sealed to f32, f64 and i64")
+        if let Some(v) = any.downcast_mut::<Option<Vec<bf16>>>() {
+            return CpuStorage::BF16(v.take().unwrap());
+        }
+        if let Some(v) = any.downcast_mut::<Option<Vec<f16>>>() {
+            return CpuStorage::F16(v.take().unwrap());
+        }
+        unreachable!("Element is sealed to f32, f64, i64, bf16 and f16")
     }
 }
 
@@ -101,18 +121,32 @@ impl CpuStorage {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CpuBackend;
 
-/// Runs `$body` with `$v` bound to the float vector of `$x`; I64 is an error naming `$op`.
+/// Runs `$body` with `$v` bound to the f32 or f64 vector of `$x`; other types are an error
+/// naming `$op` (16-bit floats are widened to f32 before, see [`lowp`]).
 macro_rules! float_only {
     ($op:expr, $x:expr, |$v:ident| $body:expr) => {
         match $x {
             CpuStorage::F32($v) => CpuStorage::F32($body),
             CpuStorage::F64($v) => CpuStorage::F64($body),
-            CpuStorage::I64(_) => {
+            x => {
                 return Err(TensorError::UnsupportedDType {
                     op: $op,
-                    dtype: DType::I64,
+                    dtype: x.dtype(),
                 })
             }
+        }
+    };
+}
+
+/// Runs `$method` on the operands `$x` widened to f32 if one of them is a 16-bit float,
+/// and returns its result rounded back to that type (see [`lowp`]); other operands pass
+/// through as they are (indices, and the layouts given with `$x`).
+macro_rules! via_f32 {
+    ($self:ident . $method:ident ( $($arg:tt)* ) ; $($x:ident : $l:ident),+ ) => {
+        if let Some(d) = lowp::any_half(&[$($x),+]) {
+            $(let w = lowp::widen($x, $l);
+              let ($x, $l) = match &w { Some((s, l, _)) => (s, l), None => ($x, $l) };)+
+            return Ok(lowp::round_to($self.$method($($arg)*)?, d));
         }
     };
 }
@@ -142,6 +176,26 @@ macro_rules! any_type {
             CpuStorage::F32($v) => CpuStorage::F32($body),
             CpuStorage::F64($v) => CpuStorage::F64($body),
             CpuStorage::I64($v) => CpuStorage::I64($body),
+            CpuStorage::BF16($v) => CpuStorage::BF16($body),
+            CpuStorage::F16($v) => CpuStorage::F16($body),
+        }
+    };
+}
+
+/// Runs `$body` for f32, f64 and i64, wrapping the result in the same variant; 16-bit
+/// floats are an error naming `$op` (they are widened to f32 before, see [`lowp`]).
+macro_rules! wide_type {
+    ($op:expr, $x:expr, |$v:ident| $body:expr) => {
+        match $x {
+            CpuStorage::F32($v) => CpuStorage::F32($body),
+            CpuStorage::F64($v) => CpuStorage::F64($body),
+            CpuStorage::I64($v) => CpuStorage::I64($body),
+            x => {
+                return Err(TensorError::UnsupportedDType {
+                    op: $op,
+                    dtype: x.dtype(),
+                })
+            }
         }
     };
 }
@@ -199,6 +253,8 @@ impl Backend for CpuBackend {
             DType::F32 => CpuStorage::F32(pool::filled(n, value as f32)),
             DType::F64 => CpuStorage::F64(pool::filled(n, value)),
             DType::I64 => CpuStorage::I64(pool::filled(n, value as i64)),
+            DType::BF16 => CpuStorage::BF16(pool::filled(n, bf16::from_f64(value))),
+            DType::F16 => CpuStorage::F16(pool::filled(n, f16::from_f64(value))),
         }
     }
 
@@ -207,18 +263,10 @@ impl Backend for CpuBackend {
     }
 
     fn cast(&self, x: &CpuStorage, l: &Layout, dtype: DType) -> CpuStorage {
-        fn conv<T: Element, U: Element>(v: &[T], l: &Layout) -> Vec<U> {
-            map(v, l, |e| U::from_f64(e.to_f64()))
+        if x.dtype() == dtype {
+            return self.copy(x, l);
         }
-        match (x, dtype) {
-            (CpuStorage::F32(v), DType::F64) => CpuStorage::F64(map(v, l, |e| e as f64)),
-            (CpuStorage::F64(v), DType::F32) => CpuStorage::F32(map(v, l, |e| e as f32)),
-            (x, d) if x.dtype() == d => self.copy(x, l),
-            (CpuStorage::F32(v), _) => CpuStorage::I64(conv(v, l)),
-            (CpuStorage::F64(v), _) => CpuStorage::I64(conv(v, l)),
-            (CpuStorage::I64(v), DType::F32) => CpuStorage::F32(conv(v, l)),
-            (CpuStorage::I64(v), _) => CpuStorage::F64(conv(v, l)),
-        }
+        lowp::cast(x, l, dtype)
     }
 
     fn assign(&self, buf: &mut CpuStorage, dst: &Layout, src: &CpuStorage, l: &Layout) {
@@ -227,6 +275,8 @@ impl Backend for CpuBackend {
             (CpuStorage::F32(b), CpuStorage::F32(s)) => strided::assign(b, dst, s, l),
             (CpuStorage::F64(b), CpuStorage::F64(s)) => strided::assign(b, dst, s, l),
             (CpuStorage::I64(b), CpuStorage::I64(s)) => strided::assign(b, dst, s, l),
+            (CpuStorage::BF16(b), CpuStorage::BF16(s)) => strided::assign(b, dst, s, l),
+            (CpuStorage::F16(b), CpuStorage::F16(s)) => strided::assign(b, dst, s, l),
             _ => unreachable!("assign: dtypes are unified by the caller"),
         }
     }
@@ -235,6 +285,8 @@ impl Backend for CpuBackend {
         match x {
             CpuStorage::F32(v) => contiguous(v, l).iter().all(|e| e.is_finite()),
             CpuStorage::F64(v) => contiguous(v, l).iter().all(|e| e.is_finite()),
+            CpuStorage::BF16(v) => contiguous(v, l).iter().all(|e| e.is_finite()),
+            CpuStorage::F16(v) => contiguous(v, l).iter().all(|e| e.is_finite()),
             CpuStorage::I64(_) => true,
         }
     }
@@ -243,6 +295,7 @@ impl Backend for CpuBackend {
         if let (UnaryOp::Neg, CpuStorage::I64(v)) = (op, x) {
             return Ok(CpuStorage::I64(map(v, l, |e: i64| e.wrapping_neg())));
         }
+        via_f32!(self.unary(op, x, l); x: l);
         Ok(float_only!("unary op", x, |v| elementwise::unary(op, v, l)))
     }
 
@@ -254,6 +307,8 @@ impl Backend for CpuBackend {
         b: &CpuStorage,
         lb: &Layout,
     ) -> Result<CpuStorage> {
+        same_type("binary op", a, b)?;
+        via_f32!(self.binary(op, a, la, b, lb); a: la, b: lb);
         Ok(match same_type("binary op", a, b)? {
             (CpuStorage::F32(a), CpuStorage::F32(b)) => {
                 CpuStorage::F32(elementwise::binary_float(op, a, la, b, lb))
@@ -264,7 +319,12 @@ impl Backend for CpuBackend {
             (CpuStorage::I64(a), CpuStorage::I64(b)) => {
                 CpuStorage::I64(elementwise::binary_int(op, a, la, b, lb)?)
             }
-            _ => unreachable!(),
+            (x, _) => {
+                return Err(TensorError::UnsupportedDType {
+                    op: "binary op",
+                    dtype: x.dtype(),
+                })
+            }
         })
     }
 
@@ -281,6 +341,8 @@ impl Backend for CpuBackend {
             CpuStorage::F32(v) => map(v, lm, |e| e != 0.0),
             CpuStorage::F64(v) => map(v, lm, |e| e != 0.0),
             CpuStorage::I64(v) => map(v, lm, |e| e != 0),
+            CpuStorage::BF16(v) => map(v, lm, |e| e != bf16::ZERO),
+            CpuStorage::F16(v) => map(v, lm, |e| e != f16::ZERO),
         };
         fn pick<T: Copy + Send + Sync + Default + 'static>(
             m: &[bool],
@@ -299,7 +361,9 @@ impl Backend for CpuBackend {
             (CpuStorage::F32(a), CpuStorage::F32(b)) => CpuStorage::F32(pick(&m, a, la, b, lb)),
             (CpuStorage::F64(a), CpuStorage::F64(b)) => CpuStorage::F64(pick(&m, a, la, b, lb)),
             (CpuStorage::I64(a), CpuStorage::I64(b)) => CpuStorage::I64(pick(&m, a, la, b, lb)),
-            _ => unreachable!(),
+            (CpuStorage::BF16(a), CpuStorage::BF16(b)) => CpuStorage::BF16(pick(&m, a, la, b, lb)),
+            (CpuStorage::F16(a), CpuStorage::F16(b)) => CpuStorage::F16(pick(&m, a, la, b, lb)),
+            _ => unreachable!("same_type checked the operands"),
         })
     }
 
@@ -310,7 +374,8 @@ impl Backend for CpuBackend {
         l: &Layout,
         axes: &[usize],
     ) -> Result<CpuStorage> {
-        Ok(any_type!(x, |v| reduce::reduce(op, v, l, axes)))
+        via_f32!(self.reduce(op, x, l, axes); x: l);
+        Ok(wide_type!("reduce", x, |v| reduce::reduce(op, v, l, axes)))
     }
 
     fn mul_reduce(
@@ -321,6 +386,8 @@ impl Backend for CpuBackend {
         lb: &Layout,
         axes: &[usize],
     ) -> Result<CpuStorage> {
+        same_type("mul_reduce", a, b)?;
+        via_f32!(self.mul_reduce(a, la, b, lb, axes); a: la, b: lb);
         Ok(float_pair!("mul_reduce", a, b, |a, b| reduce::mul_reduce(
             a, la, b, lb, axes
         )))
@@ -331,6 +398,8 @@ impl Backend for CpuBackend {
             CpuStorage::F32(v) => reduce::arg_reduce(max, v, l, axis),
             CpuStorage::F64(v) => reduce::arg_reduce(max, v, l, axis),
             CpuStorage::I64(v) => reduce::arg_reduce(max, v, l, axis),
+            CpuStorage::BF16(v) => reduce::arg_reduce(max, v, l, axis),
+            CpuStorage::F16(v) => reduce::arg_reduce(max, v, l, axis),
         }))
     }
 
@@ -341,9 +410,13 @@ impl Backend for CpuBackend {
         b: &CpuStorage,
         lb: &Layout,
     ) -> Result<CpuStorage> {
-        Ok(float_pair!("matmul", a, b, |a, b| matmul::matmul(
-            a, la, b, lb
-        )))
+        Ok(match same_type("matmul", a, b)? {
+            (CpuStorage::BF16(a), CpuStorage::BF16(b)) => {
+                CpuStorage::BF16(lowp::matmul(a, la, b, lb))
+            }
+            (CpuStorage::F16(a), CpuStorage::F16(b)) => CpuStorage::F16(lowp::matmul(a, la, b, lb)),
+            (a, b) => float_pair!("matmul", a, b, |a, b| matmul::matmul(a, la, b, lb)),
+        })
     }
 
     fn index_select(
@@ -372,8 +445,9 @@ impl Backend for CpuBackend {
         src: &CpuStorage,
         ls: &Layout,
     ) -> Result<CpuStorage> {
+        via_f32!(self.index_add(dims, axis, idx, li, src, ls); src: ls);
         let idx = indices("index_add", idx, li)?;
-        Ok(any_type!(src, |v| index::index_add(
+        Ok(wide_type!("index_add", src, |v| index::index_add(
             dims,
             axis,
             &idx,
@@ -408,8 +482,9 @@ impl Backend for CpuBackend {
         src: &CpuStorage,
         ls: &Layout,
     ) -> Result<CpuStorage> {
+        via_f32!(self.scatter_add(dims, axis, idx, li, src, ls); src: ls);
         let idx = indices("scatter_add", idx, li)?;
-        Ok(any_type!(src, |v| index::scatter_add(
+        Ok(wide_type!("scatter_add", src, |v| index::scatter_add(
             dims,
             axis,
             &idx,
@@ -419,13 +494,11 @@ impl Backend for CpuBackend {
     }
 
     fn unfold2d(&self, x: &CpuStorage, l: &Layout, g: &Conv2dGeometry) -> Result<CpuStorage> {
-        Ok(float_only!("unfold2d", x, |v| conv::unfold2d(
-            &contiguous(v, l),
-            g
-        )))
+        Ok(any_type!(x, |v| conv::unfold2d(&contiguous(v, l), g)))
     }
 
     fn fold2d(&self, x: &CpuStorage, l: &Layout, g: &Conv2dGeometry) -> Result<CpuStorage> {
+        via_f32!(self.fold2d(x, l, g); x: l);
         Ok(float_only!("fold2d", x, |v| conv::fold2d(
             &contiguous(v, l),
             g
@@ -444,6 +517,32 @@ impl Backend for CpuBackend {
     ) -> Result<CpuStorage> {
         let o = lw.dims[0];
         Ok(match (same_type("conv2d", x, w)?, bias) {
+            ((CpuStorage::BF16(x), CpuStorage::BF16(w)), b) => {
+                let b = b
+                    .map(|(b, l)| float_slice::<bf16>("conv2d", b, l))
+                    .transpose()?;
+                CpuStorage::BF16(lowp::conv2d(
+                    &contiguous(x, lx),
+                    &contiguous(w, lw),
+                    b.as_deref(),
+                    g,
+                    o,
+                    groups,
+                ))
+            }
+            ((CpuStorage::F16(x), CpuStorage::F16(w)), b) => {
+                let b = b
+                    .map(|(b, l)| float_slice::<f16>("conv2d", b, l))
+                    .transpose()?;
+                CpuStorage::F16(lowp::conv2d(
+                    &contiguous(x, lx),
+                    &contiguous(w, lw),
+                    b.as_deref(),
+                    g,
+                    o,
+                    groups,
+                ))
+            }
             ((CpuStorage::F32(x), CpuStorage::F32(w)), b) => {
                 let b = b
                     .map(|(b, l)| float_slice::<f32>("conv2d", b, l))
@@ -489,9 +588,21 @@ impl Backend for CpuBackend {
         groups: usize,
     ) -> Result<CpuStorage> {
         let o = lw.dims[0];
-        Ok(float_pair!("conv2d", gy, w, |gy, w| {
-            conv::conv2d_input_grad(&contiguous(gy, lgy), &contiguous(w, lw), g, o, groups)
-        }))
+        Ok(match same_type("conv2d", gy, w)? {
+            (CpuStorage::BF16(gy), CpuStorage::BF16(w)) => CpuStorage::BF16(
+                lowp::conv2d_input_grad(&contiguous(gy, lgy), &contiguous(w, lw), g, o, groups),
+            ),
+            (CpuStorage::F16(gy), CpuStorage::F16(w)) => CpuStorage::F16(lowp::conv2d_input_grad(
+                &contiguous(gy, lgy),
+                &contiguous(w, lw),
+                g,
+                o,
+                groups,
+            )),
+            (gy, w) => float_pair!("conv2d", gy, w, |gy, w| {
+                conv::conv2d_input_grad(&contiguous(gy, lgy), &contiguous(w, lw), g, o, groups)
+            }),
+        })
     }
 
     fn conv2d_weight_grad(
@@ -504,12 +615,25 @@ impl Backend for CpuBackend {
         groups: usize,
     ) -> Result<CpuStorage> {
         let o = lgy.dims[1];
-        Ok(float_pair!("conv2d", x, gy, |x, gy| {
-            conv::conv2d_weight_grad(&contiguous(x, lx), &contiguous(gy, lgy), g, o, groups)
-        }))
+        Ok(match same_type("conv2d", x, gy)? {
+            (CpuStorage::BF16(x), CpuStorage::BF16(gy)) => CpuStorage::BF16(
+                lowp::conv2d_weight_grad(&contiguous(x, lx), &contiguous(gy, lgy), g, o, groups),
+            ),
+            (CpuStorage::F16(x), CpuStorage::F16(gy)) => CpuStorage::F16(lowp::conv2d_weight_grad(
+                &contiguous(x, lx),
+                &contiguous(gy, lgy),
+                g,
+                o,
+                groups,
+            )),
+            (x, gy) => float_pair!("conv2d", x, gy, |x, gy| {
+                conv::conv2d_weight_grad(&contiguous(x, lx), &contiguous(gy, lgy), g, o, groups)
+            }),
+        })
     }
 
     fn max_pool2d(&self, x: &CpuStorage, l: &Layout, g: &Conv2dGeometry) -> Result<CpuStorage> {
+        via_f32!(self.max_pool2d(x, l, g); x: l);
         Ok(float_only!("max_pool2d", x, |v| conv::max_pool2d(
             &contiguous(v, l),
             g
@@ -522,6 +646,9 @@ impl Backend for CpuBackend {
         gy: (&CpuStorage, &Layout),
         g: &Conv2dGeometry,
     ) -> Result<CpuStorage> {
+        let ((xs, lx), (gs, lg)) = (x, gy);
+        same_type("max_pool2d", xs, gs)?;
+        via_f32!(self.max_pool2d_backward((xs, lx), (gs, lg), g); xs: lx, gs: lg);
         Ok(float_pair!("max_pool2d", x.0, gy.0, |xs, gs| {
             conv::max_pool2d_backward(&contiguous(xs, x.1), &contiguous(gs, gy.1), g)
         }))
@@ -533,12 +660,16 @@ impl Backend for CpuBackend {
         v: (&CpuStorage, &Layout),
         g: &Conv2dGeometry,
     ) -> Result<CpuStorage> {
+        let ((xs, lx), (vs, lv)) = (x, v);
+        same_type("max_pool2d", xs, vs)?;
+        via_f32!(self.max_pool2d_select((xs, lx), (vs, lv), g); xs: lx, vs: lv);
         Ok(float_pair!("max_pool2d", x.0, v.0, |xs, vs| {
             conv::max_pool2d_select(&contiguous(xs, x.1), &contiguous(vs, v.1), g)
         }))
     }
 
     fn softmax(&self, x: &CpuStorage, l: &Layout, log: bool) -> Result<CpuStorage> {
+        via_f32!(self.softmax(x, l, log); x: l);
         let row = *l.dims.last().unwrap_or(&1);
         Ok(float_only!("softmax", x, |v| nn::softmax(
             &contiguous(v, l),
@@ -554,6 +685,7 @@ impl Backend for CpuBackend {
         targets: &CpuStorage,
         lt: &Layout,
     ) -> Result<CpuStorage> {
+        via_f32!(self.cross_entropy(logits, l, targets, lt); logits: l);
         let t = indices("cross_entropy", targets, lt)?;
         let c = l.dims[1];
         Ok(float_only!("cross_entropy", logits, |v| nn::cross_entropy(
@@ -572,6 +704,8 @@ impl Backend for CpuBackend {
         g: &CpuStorage,
         lg: &Layout,
     ) -> Result<CpuStorage> {
+        same_type("cross_entropy", logits, g)?;
+        via_f32!(self.cross_entropy_backward(logits, l, targets, lt, g, lg); logits: l, g: lg);
         let t = indices("cross_entropy", targets, lt)?;
         let c = l.dims[1];
         Ok(float_pair!("cross_entropy", logits, g, |x, g| {
@@ -601,12 +735,18 @@ impl Backend for CpuBackend {
             let wrap = CpuStorage::from_vec::<T>;
             Ok((wrap(y), wrap(m), wrap(v)))
         }
+        if let Some((xw, lw, d)) = lowp::widen(x, l) {
+            let (weight, bias) = (weight.map(lowp::widen_flat), bias.map(lowp::widen_flat));
+            let (y, m, v) = self.batch_norm(&xw, &lw, weight.as_deref(), bias.as_deref(), eps)?;
+            let round = |s| lowp::round_to(s, d);
+            return Ok((round(y), round(m), round(v)));
+        }
         match x {
             CpuStorage::F32(v) => run(v, l, weight, bias, eps),
             CpuStorage::F64(v) => run(v, l, weight, bias, eps),
-            CpuStorage::I64(_) => Err(TensorError::UnsupportedDType {
+            x => Err(TensorError::UnsupportedDType {
                 op: "batch_norm",
-                dtype: DType::I64,
+                dtype: x.dtype(),
             }),
         }
     }
@@ -648,13 +788,34 @@ impl Backend for CpuBackend {
                 bias: wrap(gb),
             })
         }
+        if let Some((xw, lw, d)) = lowp::widen(x.0, x.1) {
+            let gw = lowp::widen(gy.0, gy.1);
+            let gy = gw.as_ref().map_or(gy, |(s, l, _)| (s, l));
+            let (mean, var) = (lowp::widen_flat(mean), lowp::widen_flat(var));
+            let weight = weight.map(lowp::widen_flat);
+            let g = self.batch_norm_backward(
+                (&xw, &lw),
+                gy,
+                &mean,
+                &var,
+                weight.as_deref(),
+                eps,
+                input_grad,
+            )?;
+            let round = |s| lowp::round_to(s, d);
+            return Ok(BatchNormGrads {
+                input: g.input.map(round),
+                weight: round(g.weight),
+                bias: round(g.bias),
+            });
+        }
         let stats = (mean, var);
         match x.0 {
             CpuStorage::F32(v) => run((v, x.1), gy, stats, weight, eps, input_grad),
             CpuStorage::F64(v) => run((v, x.1), gy, stats, weight, eps, input_grad),
-            CpuStorage::I64(_) => Err(TensorError::UnsupportedDType {
+            x => Err(TensorError::UnsupportedDType {
                 op: "batch_norm",
-                dtype: DType::I64,
+                dtype: x.dtype(),
             }),
         }
     }
