@@ -8,6 +8,9 @@
 //! assert!(world >= 1);
 //! ```
 
+mod collective;
+mod ddp;
 mod error;
 
+pub use ddp::{abort_job, DdpOptions, DdpStats, DistributedDataParallel};
 pub use error::{Error, Result};
