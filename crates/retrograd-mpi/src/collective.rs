@@ -48,6 +48,7 @@ pub(crate) fn wait_all(
     timeout: Duration,
 ) -> Result<()> {
     let mut done = vec![false; requests.len()];
+    let mut polls: u64 = 0;
     loop {
         for (r, d) in requests.iter_mut().zip(&mut done) {
             if !*d {
@@ -57,6 +58,14 @@ pub(crate) fn wait_all(
         if done.iter().all(|&d| d) {
             return Ok(());
         }
+        polls += 1;
+        // Open MPI advances a non-blocking collective only inside MPI calls, so the wait is
+        // a tight loop of tests (what MPI_Wait does inside) for the first second; after
+        // that the peers are late (a dead or hung rank is the likely cause) and polling
+        // every millisecond leaves the core to others until the deadline.
+        if polls % 64 != 0 {
+            continue;
+        }
         let waited = started.elapsed();
         if waited > timeout {
             return Err(Error::Timeout {
@@ -64,12 +73,8 @@ pub(crate) fn wait_all(
                 seconds: timeout.as_secs_f64(),
             });
         }
-        // Spin briefly (collectives of a training step complete within microseconds to
-        // milliseconds), then poll less often.
-        if waited < Duration::from_millis(20) {
-            std::thread::yield_now();
-        } else {
-            std::thread::sleep(Duration::from_micros(200));
+        if waited > Duration::from_secs(1) {
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 }

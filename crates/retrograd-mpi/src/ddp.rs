@@ -99,7 +99,7 @@ unsafe impl Send for Shared {}
 
 impl Shared {
     /// Copies parameter `k`'s gradient into its bucket; starts the bucket when complete.
-    fn gradient_ready(&mut self, k: usize, grad: Option<Vec<f32>>, in_backward: bool) {
+    fn gradient_ready(&mut self, k: usize, grad: Option<&[f32]>, in_backward: bool) {
         if self.ready[k] {
             self.fault = Some(format!(
                 "parameter {k} received two gradients in one step (two backward passes \
@@ -113,7 +113,7 @@ impl Shared {
         let slot = &bucket.slots[s];
         let dst = &mut bucket.send[slot.offset..slot.offset + slot.len];
         match grad {
-            Some(g) => dst.copy_from_slice(&g),
+            Some(g) => dst.copy_from_slice(g),
             None => dst.fill(0.0),
         }
         bucket.filled += 1;
@@ -266,10 +266,11 @@ impl DistributedDataParallel {
                 st.place.len()
             )));
         }
-        // Parameters whose hook did not run (no gradient this step) contribute zeros.
+        // Parameters whose hook did not run (no gradient this step, or no backward at
+        // all) contribute what the step read: zeros where there is no gradient.
         for (k, g) in grads.iter().enumerate() {
             if !st.ready[k] {
-                st.gradient_ready(k, Some(g.clone()), false);
+                st.gradient_ready(k, Some(g), false);
             }
         }
         for b in 0..st.buckets.len() {
@@ -406,7 +407,7 @@ impl Replicas for DistributedDataParallel {
                 };
                 let grad = t.grad().and_then(|g| g.to_vec::<f32>().ok());
                 let mut st = shared.lock().unwrap_or_else(|e| e.into_inner());
-                st.gradient_ready(k, grad, true);
+                st.gradient_ready(k, grad.as_deref(), true);
             })?;
         }
         Ok(())
