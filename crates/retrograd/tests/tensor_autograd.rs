@@ -583,6 +583,9 @@ fn tensors_are_send_and_sync() {
 
 // Post-accumulate hooks: each leaf's call comes once per backward, after every path into
 // it was summed, in the order the sweep finishes the leaves (last used first).
+/// What the hooks saw: the leaf's name and its gradient.
+type HookLog = Arc<Mutex<Vec<(&'static str, Vec<f64>)>>>;
+
 #[test]
 fn post_accumulate_hooks_see_final_gradients_in_reverse_use_order() {
     let w1 = Tensor::from_vec(vec![1.0f64, 2.0], [2])
@@ -591,7 +594,7 @@ fn post_accumulate_hooks_see_final_gradients_in_reverse_use_order() {
     let w2 = Tensor::from_vec(vec![3.0f64, -1.0], [2])
         .unwrap()
         .requires_grad_();
-    let log: Arc<Mutex<Vec<(&str, Vec<f64>)>>> = Arc::default();
+    let log: HookLog = Arc::default();
     for (name, w) in [("w1", &w1), ("w2", &w2)] {
         let log = log.clone();
         w.register_post_accumulate_grad_hook(move |t| {
