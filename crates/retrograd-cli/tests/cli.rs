@@ -512,3 +512,22 @@ fn csv_training_and_prediction_without_labels() {
         .arg(&model));
     assert_eq!(String::from_utf8(p.stdout).unwrap(), "0\n1\n");
 }
+
+/// Without the `mpi` feature `--distributed` says how to get a build that has it; a bad
+/// `--timeout` is refused either way.
+#[test]
+fn distributed_without_mpi_says_how_to_build_it() {
+    let out = tmp("distributed.safetensors");
+    let out = out.to_str().unwrap();
+    let err = fails(bin().args(["train", "--timeout", "0", "--out", out, "--plot", "none"]));
+    assert!(
+        err.contains("--timeout must be finite and above 0"),
+        "{err}"
+    );
+    if cfg!(feature = "mpi") {
+        return;
+    }
+    let err = fails(bin().args(["train", "--distributed", "--out", out, "--plot", "none"]));
+    assert!(err.contains("--features mpi"), "{err}");
+    assert!(!std::path::Path::new(out).exists());
+}
