@@ -190,8 +190,8 @@ fn main() {
     // added by the all-reduce, and the loss mean is (Σ₁/16 + Σ₂/16)/2 instead of Σ/32.
     // Each step differs by a few f32 roundings (ε = 6e-8) of the gradient, 32 steps of SGD
     // (lr 0.05) carry them into the parameters: measured 3.6e-6 relative to |p| + 0.01;
-    // 1e-4 bounds that with margin, while one different mini-batch or a gradient not
-    // averaged (twice as large) moves parameters by more than 1e-2.
+    // 1e-4 bounds that with margin, while a gradient summed instead of averaged doubles
+    // every update, a change of the order of the updates themselves.
     let mut ddp = DistributedDataParallel::new(world.duplicate(), DdpOptions::default());
     let two = Trainer::new(config(16))
         .unwrap()
