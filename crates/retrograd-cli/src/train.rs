@@ -10,7 +10,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use retrograd_nn::data::DataSpec;
 use retrograd_nn::metrics::EpochRecord;
 use retrograd_nn::optim::LrSchedule;
-use retrograd_nn::train::{ModelKind, Observer, OptimizerKind, Precision, TrainConfig, Trainer};
+use retrograd_nn::train::{
+    ModelKind, Observer, OptimizerKind, Precision, TrainConfig, TrainOutcome, Trainer,
+};
 use serde_json::json;
 
 /// `println!` that ignores a closed stdout (`retrograd ... | head`) instead of panicking.
@@ -91,6 +93,14 @@ pub struct TrainArgs {
     /// Print one JSON object at the end instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Train data-parallel over MPI, one process per rank: `mpirun -np N retrograd train
+    /// --distributed` (a build with `--features mpi`). Rank 0 prints and writes the files.
+    #[arg(long)]
+    pub distributed: bool,
+    /// With --distributed: seconds any rank waits for the others in a collective before the
+    /// run fails (a rank died or hangs), above 0.
+    #[arg(long, default_value_t = 300.0)]
+    pub timeout: f64,
 }
 
 impl TrainArgs {
@@ -178,6 +188,89 @@ fn checkpoint_path(out: &Path) -> PathBuf {
 /// Runs `retrograd train`. Every setting and output path is checked before any data is
 /// loaded, so that a mistake costs no training time and overwrites nothing.
 pub fn run(args: &TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
+    if !(args.timeout.is_finite() && args.timeout > 0.0) {
+        return Err(format!("--timeout must be finite and above 0, got {}", args.timeout).into());
+    }
+    if args.distributed {
+        return distributed(args);
+    }
+    train(args, &mut Single)
+}
+
+/// How the run is shared among processes: one, or the ranks of an MPI job.
+trait Launch {
+    /// This process's rank and the number of ranks.
+    fn rank_and_size(&self) -> (usize, usize);
+    /// Runs the trainer.
+    fn run(
+        &mut self,
+        trainer: Trainer,
+        observer: &mut dyn Observer,
+    ) -> Result<TrainOutcome, Box<dyn std::error::Error>>;
+}
+
+/// One process.
+struct Single;
+
+impl Launch for Single {
+    fn rank_and_size(&self) -> (usize, usize) {
+        (0, 1)
+    }
+    fn run(
+        &mut self,
+        trainer: Trainer,
+        observer: &mut dyn Observer,
+    ) -> Result<TrainOutcome, Box<dyn std::error::Error>> {
+        Ok(trainer.run(observer)?)
+    }
+}
+
+#[cfg(not(feature = "mpi"))]
+fn distributed(_args: &TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
+    Err(
+        "--distributed needs a build with MPI: install Open MPI, then \
+         `cargo build --release -p retrograd-cli --features mpi` (README, \"Training over MPI\")"
+            .into(),
+    )
+}
+
+#[cfg(feature = "mpi")]
+fn distributed(args: &TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
+    use retrograd_mpi::mpi::{self, traits::Communicator};
+    use retrograd_mpi::{abort_job, DdpOptions, DistributedDataParallel};
+
+    /// The ranks of an MPI job, averaging gradients with [`DistributedDataParallel`].
+    struct Mpi(DistributedDataParallel);
+
+    impl Launch for Mpi {
+        fn rank_and_size(&self) -> (usize, usize) {
+            (self.0.rank(), self.0.size())
+        }
+        fn run(
+            &mut self,
+            trainer: Trainer,
+            observer: &mut dyn Observer,
+        ) -> Result<TrainOutcome, Box<dyn std::error::Error>> {
+            Ok(trainer.run_replicated(observer, &mut self.0)?)
+        }
+    }
+
+    let universe = mpi::initialize().ok_or("MPI was initialised already")?;
+    let world = universe.world();
+    let options = DdpOptions {
+        timeout: std::time::Duration::from_secs_f64(args.timeout),
+        ..DdpOptions::default()
+    };
+    let mut launch = Mpi(DistributedDataParallel::new(world.duplicate(), options));
+    // A rank that fails alone would leave the others waiting: end the whole job.
+    train(args, &mut launch).unwrap_or_else(|e| abort_job(&world, &e));
+    Ok(())
+}
+
+/// The run of one process (alone, or one rank of a job; rank 0 writes and prints).
+fn train(args: &TrainArgs, launch: &mut dyn Launch) -> Result<(), Box<dyn std::error::Error>> {
+    let (rank, ranks) = launch.rank_and_size();
+    let lead = rank == 0;
     // On --resume the checkpoint's settings are used, but what was typed must be valid too.
     args.config().validate()?;
     if let Some(n) = args.stop_after {
@@ -196,17 +289,20 @@ pub fn run(args: &TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
     let plot = (args.plot.as_os_str() != "none").then_some(args.plot.as_path());
     let mut outputs = vec![("--out", args.out.as_path()), ("--checkpoint", &checkpoint)];
     outputs.extend(plot.map(|plot| ("--plot", plot)));
-    crate::output::check_outputs(&outputs)?;
-    if let Some(plot) = plot {
-        crate::plot::check_plot_path(plot)?;
+    if lead {
+        crate::output::check_outputs(&outputs)?;
+        if let Some(plot) = plot {
+            crate::plot::check_plot_path(plot)?;
+        }
     }
     let mut trainer = match &args.resume {
         Some(path) => Trainer::resume(path, args.epochs)?,
         None => Trainer::new(args.config())?,
     };
-    trainer.set_checkpoint(Some(checkpoint.clone()));
+    trainer.set_checkpoint(lead.then(|| checkpoint.clone()));
     let config = trainer.config().clone();
-    let show_bar = !args.json && std::io::stderr().is_terminal();
+    let quiet = args.json || !lead;
+    let show_bar = !quiet && std::io::stderr().is_terminal();
     let bar = show_bar.then(|| {
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
         bar.set_style(
@@ -216,7 +312,7 @@ pub fn run(args: &TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
         );
         bar
     });
-    if !args.json {
+    if !quiet {
         let (train, test) = trainer.data_sizes();
         say!(
             "training {} on {} ({train} train / {test} test samples), {} epochs, {} lr {}, batch {}, seed {}, {}",
@@ -235,15 +331,24 @@ pub fn run(args: &TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
                 trainer.epochs_done()
             );
         }
+        if args.distributed {
+            say!(
+                "data-parallel over {ranks} ranks (MPI), batch {} per rank",
+                config.batch_size
+            );
+        }
     }
     let mut progress = Progress {
         bar,
-        quiet: args.json,
+        quiet,
         stop_after: args.stop_after,
         loss_sum: 0.0,
         batches: 0,
     };
-    let outcome = trainer.run(&mut progress)?;
+    let outcome = launch.run(trainer, &mut progress)?;
+    if !lead {
+        return Ok(());
+    }
     outcome.classifier.save(&args.out)?;
     let plot =
         (args.plot.as_os_str() != "none" && !outcome.history.is_empty()).then_some(&args.plot);
@@ -260,7 +365,7 @@ pub fn run(args: &TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
     let seconds = started.elapsed().as_secs_f64();
     let epochs = outcome.history.last().map_or(0, |r| r.epoch);
     if args.json {
-        let out = json!({
+        let mut out = json!({
             "test_accuracy": outcome.test_accuracy(),
             "test_loss": outcome.history.last().map(|r| r.test_loss),
             "epochs": epochs,
@@ -274,6 +379,9 @@ pub fn run(args: &TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
             "parameters": outcome.classifier.num_parameters(),
             "history": outcome.history.iter().map(EpochRecord::to_json).collect::<Vec<_>>(),
         });
+        if args.distributed {
+            out["ranks"] = json!(ranks);
+        }
         say!("{out}");
     } else {
         let c = &outcome.confusion;

@@ -548,3 +548,22 @@ fn precision_flag_trains_in_bf16_and_f16_and_resume_keeps_it() {
     assert_eq!(out.status.code(), Some(2));
     assert!(err.contains("f32, bf16 or f16"), "{err}");
 }
+
+/// Without the `mpi` feature `--distributed` says how to get a build that has it; a bad
+/// `--timeout` is refused either way.
+#[test]
+fn distributed_without_mpi_says_how_to_build_it() {
+    let out = tmp("distributed.safetensors");
+    let out = out.to_str().unwrap();
+    let err = fails(bin().args(["train", "--timeout", "0", "--out", out, "--plot", "none"]));
+    assert!(
+        err.contains("--timeout must be finite and above 0"),
+        "{err}"
+    );
+    if cfg!(feature = "mpi") {
+        return;
+    }
+    let err = fails(bin().args(["train", "--distributed", "--out", out, "--plot", "none"]));
+    assert!(err.contains("--features mpi"), "{err}");
+    assert!(!std::path::Path::new(out).exists());
+}

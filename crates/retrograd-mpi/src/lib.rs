@@ -8,6 +8,12 @@
 //! assert!(world >= 1);
 //! ```
 
+mod collective;
+mod ddp;
 mod error;
 
+/// The `mpi` crate (rsmpi) this one is built on, for starting MPI and naming communicators.
+pub use mpi;
+
+pub use ddp::{abort_job, DdpOptions, DdpStats, DistributedDataParallel};
 pub use error::{Error, Result};

@@ -580,3 +580,57 @@ fn tensors_are_send_and_sync() {
     let sums: Vec<f64> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     assert_eq!(sums, vec![0.0, 4.0]);
 }
+
+// Post-accumulate hooks: each leaf's call comes once per backward, after every path into
+// it was summed, in the order the sweep finishes the leaves (last used first).
+/// What the hooks saw: the leaf's name and its gradient.
+type HookLog = Arc<Mutex<Vec<(&'static str, Vec<f64>)>>>;
+
+#[test]
+fn post_accumulate_hooks_see_final_gradients_in_reverse_use_order() {
+    let w1 = Tensor::from_vec(vec![1.0f64, 2.0], [2])
+        .unwrap()
+        .requires_grad_();
+    let w2 = Tensor::from_vec(vec![3.0f64, -1.0], [2])
+        .unwrap()
+        .requires_grad_();
+    let log: HookLog = Arc::default();
+    for (name, w) in [("w1", &w1), ("w2", &w2)] {
+        let log = log.clone();
+        w.register_post_accumulate_grad_hook(move |t| {
+            let g = t.grad().unwrap().to_vec::<f64>().unwrap();
+            log.lock().unwrap().push((name, g));
+        })
+        .unwrap();
+    }
+    // y = Σ (w1·w1 + w1)·w2 uses w1 on three paths; dy/dw1 = (2 w1 + 1)·w2, dy/dw2 = w1² + w1
+    let h = w1.mul(&w1).unwrap().add(&w1).unwrap();
+    let y = h.mul(&w2).unwrap().sum_all().unwrap();
+    y.backward().unwrap();
+    let seen = log.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "one call per leaf: {seen:?}");
+    assert_eq!(seen[0], ("w2", vec![2.0, 6.0]));
+    assert_eq!(seen[1], ("w1", vec![9.0, -5.0]));
+
+    // A second backward accumulates: the hook sees the sum; grad_with calls no hook.
+    let y = w2.mul_scalar(2.0).unwrap().sum_all().unwrap();
+    y.backward().unwrap();
+    assert_eq!(log.lock().unwrap().last().unwrap(), &("w2", vec![4.0, 8.0]));
+    let y = w1.sum_all().unwrap();
+    grad_with(&[&y], &[], &[&w1], BackwardOptions::default()).unwrap();
+    assert_eq!(log.lock().unwrap().len(), 3);
+
+    w1.clear_post_accumulate_grad_hooks();
+    w1.sum_all().unwrap().backward().unwrap();
+    assert_eq!(log.lock().unwrap().len(), 3);
+}
+
+#[test]
+fn post_accumulate_hooks_only_on_leaves_that_require_grad() {
+    let c = Tensor::ones([2], DType::F32);
+    let err = c.register_post_accumulate_grad_hook(|_| {}).unwrap_err();
+    assert!(err.to_string().contains("does not require grad"), "{err}");
+    let w = Tensor::ones([2], DType::F32).requires_grad_();
+    let err = w.exp().unwrap().register_post_accumulate_grad_hook(|_| {});
+    assert!(err.unwrap_err().to_string().contains("result of an op"));
+}

@@ -85,7 +85,17 @@ impl<'a> Batches<'a> {
         Batches::with_order(data, batch_size, (0..data.len()).collect())
     }
 
-    fn with_order(data: &'a Dataset, batch_size: usize, order: Vec<usize>) -> Self {
+    /// Batches of the samples `order` names, in that order (a share of an epoch in
+    /// data-parallel training, [`shard`](crate::train::shard)).
+    ///
+    /// ```
+    /// # use retrograd_nn::data::{digits, Batches};
+    /// let d = digits().unwrap();
+    /// let b: Vec<_> = Batches::with_order(&d, 2, vec![5, 3, 9]).collect();
+    /// assert_eq!(b[0].labels, vec![d.labels[5], d.labels[3]]);
+    /// assert_eq!(b[1].labels, vec![d.labels[9]]);
+    /// ```
+    pub fn with_order(data: &'a Dataset, batch_size: usize, order: Vec<usize>) -> Self {
         assert!(batch_size > 0, "batch size must be positive");
         Batches {
             data,

@@ -9,7 +9,7 @@ use retrograd::tensor::Tensor;
 use serde_json::Value;
 
 use super::classifier::plan_network;
-use super::{Classifier, Precision, TrainConfig};
+use super::{shard, Classifier, Precision, Replicas, SingleProcess, TrainConfig};
 use crate::data::{Batches, Dataset, Normalizer};
 use crate::io::{check_arrays, Checkpoint, NamedArray};
 use crate::layers::Module;
@@ -360,10 +360,41 @@ impl Trainer {
     /// let outcome = Trainer::new(TrainConfig::default()).unwrap().run(&mut StopAfterOne).unwrap();
     /// assert_eq!(outcome.history.len(), 1);
     /// ```
-    pub fn run(mut self, observer: &mut dyn Observer) -> Result<TrainOutcome> {
-        let confusion = match self.epochs(observer)? {
+    pub fn run(self, observer: &mut dyn Observer) -> Result<TrainOutcome> {
+        self.run_replicated(observer, &mut SingleProcess)
+    }
+
+    /// [`Trainer::run`] as one of the processes of a data-parallel run: parameters,
+    /// optimizer state, generator and epoch count are first made those of process 0; each
+    /// process trains on its [`shard`] of every epoch's order (drawn from the shared
+    /// generator, so the same on all); gradients are averaged by
+    /// [`Replicas::average_gradients`] after each backward pass, so every process makes
+    /// the same update; each evaluates its contiguous part of the test set and the
+    /// counts are summed. Only process 0 writes checkpoints; every process returns the
+    /// same outcome. Dropout masks differ between processes (the generator's draw is
+    /// mixed with the rank).
+    ///
+    /// ```
+    /// use retrograd_nn::train::{Silent, SingleProcess, TrainConfig, Trainer};
+    /// let config = TrainConfig { epochs: 1, train_limit: Some(200), ..TrainConfig::default() };
+    /// let a = Trainer::new(config.clone()).unwrap().run(&mut Silent).unwrap();
+    /// let b = Trainer::new(config).unwrap().run_replicated(&mut Silent, &mut SingleProcess).unwrap();
+    /// assert_eq!(a.history[0].train_loss, b.history[0].train_loss);
+    /// ```
+    pub fn run_replicated<R: Replicas>(
+        mut self,
+        observer: &mut dyn Observer,
+        replicas: &mut R,
+    ) -> std::result::Result<TrainOutcome, R::Error> {
+        let params = parameter_tensors(&self.classifier);
+        replicas.attach(&params)?;
+        let result = self
+            .synchronize(replicas)
+            .and_then(|()| self.epochs(observer, replicas));
+        replicas.detach(&params);
+        let confusion = match result? {
             Some(c) => c,
-            None => self.classifier.evaluate(&self.test)?.confusion,
+            None => self.evaluate_shared(replicas)?.confusion,
         };
         self.classifier.model.set_training(false);
         Ok(TrainOutcome {
@@ -373,12 +404,104 @@ impl Trainer {
         })
     }
 
+    /// Makes this process's parameters, optimizer state, generator and epoch count those
+    /// of process 0.
+    fn synchronize<R: Replicas>(&mut self, replicas: &mut R) -> std::result::Result<(), R::Error> {
+        if replicas.size() == 1 {
+            return Ok(());
+        }
+        let params = parameter_tensors(&self.classifier);
+        let mut state = self.optimizer.state();
+        let mut flat: Vec<f32> = Vec::new();
+        for p in &params {
+            flat.extend(p.to_vec::<f32>().map_err(NnError::from)?);
+        }
+        for (_, buf) in &state.buffers {
+            flat.extend(buf);
+        }
+        let rng = self.rng.state();
+        let mine = [
+            flat.len() as u64,
+            state.buffers.len() as u64,
+            state.steps.len() as u64,
+        ];
+        let mut words = mine.to_vec();
+        words.extend(rng);
+        words.push(self.epochs_done as u64);
+        words.extend(&state.steps);
+        replicas.broadcast_words(&mut words)?;
+        if words[..3] != mine {
+            return Err(NnError::invalid(format!(
+                "process {} has {} parameter and optimizer values in {} buffers, process 0 has {} in {}: \
+                 the processes must start from the same settings and checkpoint",
+                replicas.rank(),
+                mine[0],
+                mine[1],
+                words[0],
+                words[1]
+            ))
+            .into());
+        }
+        replicas.broadcast(&mut flat)?;
+        let mut rest = &flat[..];
+        no_grad(|| -> Result<()> {
+            for p in &params {
+                let (head, tail) = rest.split_at(p.elem_count());
+                p.update_(|w: &mut [f32]| w.copy_from_slice(head))?;
+                rest = tail;
+            }
+            Ok(())
+        })?;
+        for (_, buf) in &mut state.buffers {
+            let (head, tail) = rest.split_at(buf.len());
+            buf.copy_from_slice(head);
+            rest = tail;
+        }
+        state.steps = words[8..].to_vec();
+        self.optimizer.load_state(state)?;
+        self.rng = Rng::from_state(words[3..7].try_into().expect("four words"));
+        self.epochs_done = words[7] as usize;
+        self.classifier.epoch = self.epochs_done;
+        Ok(())
+    }
+
+    /// The test metrics: each process evaluates its contiguous part of the test set and the
+    /// loss sums and confusion counts are summed over the processes.
+    fn evaluate_shared<R: Replicas>(
+        &mut self,
+        replicas: &mut R,
+    ) -> std::result::Result<crate::train::Evaluation, R::Error> {
+        let (rank, size) = (replicas.rank(), replicas.size());
+        let precision = self.config.precision;
+        let (classifier, test) = (&mut self.classifier, &self.test);
+        if size == 1 {
+            return Ok(precision.run(|| classifier.evaluate(test))?);
+        }
+        let n = test.len();
+        let part: Vec<usize> = (n * rank / size..n * (rank + 1) / size).collect();
+        let mut eval = precision.run(|| classifier.evaluate(&test.subset(&part)))?;
+        let mut sums = vec![eval.loss * part.len() as f64];
+        sums.extend(eval.confusion.counts.iter().flatten().map(|&c| c as f64));
+        replicas.sum(&mut sums)?;
+        eval.loss = sums[0] / n as f64;
+        for (c, &s) in eval.confusion.counts.iter_mut().flatten().zip(&sums[1..]) {
+            *c = s as usize;
+        }
+        Ok(eval)
+    }
+
     /// The epochs themselves; returns the last epoch's confusion matrix, if any ran.
-    fn epochs(&mut self, observer: &mut dyn Observer) -> Result<Option<ConfusionMatrix>> {
+    fn epochs<R: Replicas>(
+        &mut self,
+        observer: &mut dyn Observer,
+        replicas: &mut R,
+    ) -> std::result::Result<Option<ConfusionMatrix>, R::Error> {
+        let (rank, size) = (replicas.rank(), replicas.size());
         let mut train = self.train.clone();
         self.classifier.normalizer.apply_to(&mut train);
         let params = parameter_tensors(&self.classifier);
-        let batches = train.len().div_ceil(self.config.batch_size);
+        let share = train.len().div_ceil(size);
+        let batches = share.div_ceil(self.config.batch_size);
         let total_steps = self.config.epochs * batches;
         let mut dims = vec![0];
         dims.extend(&train.shape);
@@ -388,35 +511,43 @@ impl Trainer {
             let epoch = self.epochs_done + 1;
             let started = Instant::now();
             self.classifier.model.set_training(true);
-            self.classifier.model.reseed(self.rng.next_u64());
+            // The same draw on every process; mixed with the rank, other dropout masks.
+            let seed = self.rng.next_u64();
+            self.classifier
+                .model
+                .reseed(seed ^ (rank as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
             observer.on_epoch_start(epoch, self.config.epochs, batches);
             let mut loss_sum = 0.0;
-            for (i, batch) in
-                Batches::shuffled(&train, self.config.batch_size, &mut self.rng).enumerate()
+            let mut order: Vec<usize> = (0..train.len()).collect();
+            self.rng.shuffle(&mut order);
+            let order = shard(&order, rank, size);
+            for (i, batch) in Batches::with_order(&train, self.config.batch_size, order).enumerate()
             {
                 let n = batch.len();
                 dims[0] = n;
-                let x = Tensor::from_vec(batch.features, dims.clone())?;
+                let x = Tensor::from_vec(batch.features, dims.clone()).map_err(NnError::from)?;
                 let y = Tensor::from_vec(
                     batch.labels.iter().map(|&l| l as i64).collect::<Vec<_>>(),
                     [n],
-                )?;
+                )
+                .map_err(NnError::from)?;
                 for p in &params {
                     p.zero_grad();
                 }
                 let model = &self.classifier.model;
                 let loss = precision.run(|| Ok(model.forward(&x)?.cross_entropy(&y)?))?;
                 match &self.scaler {
-                    Some(s) => s.scale(&loss)?.backward()?,
-                    None => loss.backward()?,
+                    Some(s) => s.scale(&loss)?.backward().map_err(NnError::from)?,
+                    None => loss.backward().map_err(NnError::from)?,
                 }
-                let loss = loss.item()?;
+                let loss = loss.item().map_err(NnError::from)?;
                 if !loss.is_finite() {
                     return Err(NnError::invalid(format!(
                         "the loss became {loss} in epoch {epoch}, batch {}: lower the learning rate ({})",
                         i + 1,
                         self.config.lr
-                    )));
+                    ))
+                    .into());
                 }
                 let mut grads: Vec<Vec<f32>> = params
                     .iter()
@@ -424,8 +555,12 @@ impl Trainer {
                         Some(g) => g.to_vec::<f32>(),
                         None => Ok(vec![0.0; p.elem_count()]),
                     })
-                    .collect::<std::result::Result<_, _>>()?;
-                // Unscaled before clipping, as clipping thresholds are in true units.
+                    .collect::<std::result::Result<_, _>>()
+                    .map_err(NnError::from)?;
+                // Averaged while still scaled (every process then holds the same values, so
+                // all agree on whether they are finite); unscaled before clipping, as
+                // clipping thresholds are in true units.
+                replicas.average_gradients(&mut grads)?;
                 let finite = self.scaler.as_mut().is_none_or(|s| s.unscale(&mut grads));
                 if let Some(max) = self.config.clip_norm.filter(|_| finite) {
                     let mut views: Vec<&mut [f32]> = grads.iter_mut().map(|g| &mut g[..]).collect();
@@ -449,11 +584,12 @@ impl Trainer {
                 loss_sum += loss;
                 observer.on_batch(loss);
             }
-            let (classifier, test) = (&mut self.classifier, &self.test);
-            let eval = precision.run(|| classifier.evaluate(test))?;
+            let mut loss_sum = [loss_sum];
+            replicas.sum(&mut loss_sum)?;
+            let eval = self.evaluate_shared(replicas)?;
             let record = EpochRecord {
                 epoch,
-                train_loss: loss_sum / batches as f64,
+                train_loss: loss_sum[0] / (batches * size) as f64,
                 test_loss: eval.loss,
                 test_accuracy: eval.accuracy(),
                 seconds: started.elapsed().as_secs_f64(),
@@ -461,7 +597,7 @@ impl Trainer {
             self.epochs_done = epoch;
             self.classifier.epoch = epoch;
             self.history.push(record.clone());
-            if let Some(path) = &self.checkpoint {
+            if let (Some(path), 0) = (&self.checkpoint, rank) {
                 self.save_checkpoint(path)?;
             }
             last = Some(eval.confusion);

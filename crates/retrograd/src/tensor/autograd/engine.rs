@@ -154,6 +154,9 @@ pub(crate) fn run_backward(
         }
         if accumulate && ((t.is_leaf() && t.requires_grad()) || t.grad_state().retain) {
             accumulate_grad(&t, &g, opts.create_graph)?;
+            if t.is_leaf() {
+                run_post_accumulate_hooks(&t);
+            }
         }
         let Some(node) = t.node() else { continue };
         // Retained: run the rule under the node's lock. Not retained: take the state out,
@@ -241,6 +244,17 @@ fn run_hooks(t: &Tensor, mut g: Tensor) -> Tensor {
     let added = std::mem::replace(&mut st.hooks, hooks);
     st.hooks.extend(added);
     g
+}
+
+fn run_post_accumulate_hooks(t: &Tensor) {
+    // As in run_hooks: called without the lock, so a hook may read the gradient.
+    let hooks = std::mem::take(&mut t.grad_state().post_accumulate);
+    for h in &hooks {
+        h(t);
+    }
+    let mut st = t.grad_state();
+    let added = std::mem::replace(&mut st.post_accumulate, hooks);
+    st.post_accumulate.extend(added);
 }
 
 fn accumulate_grad(t: &Tensor, g: &Tensor, create_graph: bool) -> Result<()> {

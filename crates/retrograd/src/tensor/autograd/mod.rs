@@ -136,11 +136,15 @@ impl Node {
 /// A gradient hook: sees a tensor's gradient in backward and may replace it.
 pub(crate) type Hook = Box<dyn Fn(&Tensor) -> Option<Tensor> + Send + Sync>;
 
+/// A hook run on a leaf once backward has accumulated its gradient.
+pub(crate) type PostAccumulateHook = Box<dyn Fn(&Tensor) + Send + Sync>;
+
 /// Per-tensor gradient slot and hooks.
 #[derive(Default)]
 pub(crate) struct GradState {
     pub(crate) grad: Option<Tensor>,
     pub(crate) hooks: Vec<Hook>,
+    pub(crate) post_accumulate: Vec<PostAccumulateHook>,
     pub(crate) retain: bool,
 }
 
@@ -241,6 +245,70 @@ impl Tensor {
         F: Fn(&Tensor) -> Option<Tensor> + Send + Sync + 'static,
     {
         self.grad_state().hooks.push(Box::new(hook));
+    }
+
+    /// Registers a hook called with this leaf once a backward pass has accumulated its
+    /// gradient into [`grad`](Tensor::grad): the gradient is final for that pass (each
+    /// tensor is visited once per sweep), so the hook may read it, e.g. to start sending
+    /// it while the sweep goes on (data-parallel training overlaps its all-reduce with the
+    /// rest of backward this way). PyTorch's `register_post_accumulate_grad_hook`.
+    ///
+    /// Hooks run in the order they were registered, on the thread running backward, in
+    /// the order the sweep reaches the leaves (those used last in the forward first). A
+    /// leaf the output does not depend on gets no call. Backward passes that return
+    /// gradients instead of accumulating them ([`grad_with`](super::autograd::grad_with))
+    /// do not call them. Errors for a tensor that is not a leaf requiring grad.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use retrograd::tensor::{DType, Tensor};
+    /// let w = Tensor::ones([2], DType::F64).requires_grad_();
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = seen.clone();
+    /// w.register_post_accumulate_grad_hook(move |w| {
+    ///     log.lock().unwrap().push(w.grad().unwrap().to_vec::<f64>().unwrap());
+    /// })
+    /// .unwrap();
+    /// w.mul_scalar(3.0).unwrap().sum_all().unwrap().backward().unwrap();
+    /// assert_eq!(*seen.lock().unwrap(), vec![vec![3.0, 3.0]]);
+    /// assert!(w.exp().unwrap().register_post_accumulate_grad_hook(|_| {}).is_err());
+    /// ```
+    pub fn register_post_accumulate_grad_hook<F>(&self, hook: F) -> Result<()>
+    where
+        F: Fn(&Tensor) + Send + Sync + 'static,
+    {
+        if !self.is_leaf() || !self.requires_grad() {
+            return Err(crate::tensor::error::invalid(
+                "register_post_accumulate_grad_hook",
+                format!(
+                    "only a leaf that requires grad accumulates a gradient; this {} tensor \
+                     of shape {} is {}",
+                    self.dtype(),
+                    self.shape(),
+                    if self.is_leaf() {
+                        "a leaf that does not require grad"
+                    } else {
+                        "the result of an op"
+                    }
+                ),
+            ));
+        }
+        self.grad_state().post_accumulate.push(Box::new(hook));
+        Ok(())
+    }
+
+    /// Removes every hook registered with
+    /// [`register_post_accumulate_grad_hook`](Tensor::register_post_accumulate_grad_hook).
+    ///
+    /// ```
+    /// # use retrograd::tensor::{DType, Tensor};
+    /// let w = Tensor::ones([2], DType::F64).requires_grad_();
+    /// w.register_post_accumulate_grad_hook(|_| panic!("removed")).unwrap();
+    /// w.clear_post_accumulate_grad_hooks();
+    /// w.sum_all().unwrap().backward().unwrap();
+    /// ```
+    pub fn clear_post_accumulate_grad_hooks(&self) {
+        self.grad_state().post_accumulate.clear();
     }
 
     /// The name of the op that produced this tensor, or `None` for a leaf.
