@@ -9,5 +9,6 @@
 //! ```
 
 mod error;
+pub mod pipeline;
 
 pub use error::{Error, Result};
