@@ -86,20 +86,24 @@ impl Drop for Outbox {
     }
 }
 
-/// Backs off while polling: yields at first, then sleeps a little, so a waiting rank leaves
-/// the core to a computing one on an oversubscribed machine without adding much latency.
+/// Backs off while polling: yields for the first milliseconds of a wait (a neighbour's
+/// message is usually that close, and a sleeping rank wakes late on a busy machine), then
+/// sleeps a little between polls, leaving the core to others during a long wait.
 struct Waiter {
-    polls: u32,
+    started: Instant,
 }
 
 impl Waiter {
+    const SPIN: Duration = Duration::from_millis(5);
+
     fn new() -> Self {
-        Waiter { polls: 0 }
+        Waiter {
+            started: Instant::now(),
+        }
     }
 
     fn wait(&mut self) {
-        self.polls += 1;
-        if self.polls < 200 {
+        if self.started.elapsed() < Self::SPIN {
             std::thread::yield_now();
         } else {
             std::thread::sleep(Duration::from_micros(20));
