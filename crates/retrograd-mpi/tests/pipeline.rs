@@ -5,6 +5,11 @@
 
 mod common;
 
+// The example's measurement, run here at a small size.
+#[allow(dead_code)]
+#[path = "../examples/pipeline/bubble.rs"]
+mod bubble;
+
 use mpi::topology::{Communicator, SimpleCommunicator};
 use retrograd::tensor::{DType, Tensor};
 use retrograd_mpi::pipeline::{Pipeline, PipelineConfig, Schedule, Split};
@@ -28,6 +33,7 @@ fn main() {
         one_f_one_b_bounds_held_activations(&world);
         bad_settings_are_clear_errors(&world);
         a_dead_peer_is_a_timeout(&world);
+        the_bubble_measurement_runs(&world);
     }
     println!(
         "rank {} of {}: pipeline checks passed",
@@ -349,6 +355,38 @@ fn a_dead_peer_is_a_timeout(world: &SimpleCommunicator) {
                 other => panic!("rank {waiting}: expected a timeout, got {other:?}"),
             }
             assert!(started.elapsed() >= Duration::from_millis(500));
+        }
+    }
+}
+
+/// The example's measurement at its `--quick` size: the figures are well formed and every
+/// rank reports the same loss (timings on a shared machine are too noisy to assert here;
+/// the example checks them at full size).
+fn the_bubble_measurement_runs(world: &SimpleCommunicator) {
+    let sizes = bubble::Sizes {
+        batch: 32,
+        width: 32,
+        depth: 4,
+        steps: 3,
+    };
+    let rows: Vec<bubble::Row> = [1, 4]
+        .into_iter()
+        .map(|m| bubble::measure(world, &sizes, Schedule::OneFOneB, m))
+        .collect();
+    if world.rank() == 0 {
+        let checks = bubble::checks(&rows, 1.0);
+        assert_eq!(checks[0], ("loss_agrees_across_ranks", true));
+        for r in &rows {
+            assert_eq!(r.theory, 1.0 / (r.micro_batches as f64 + 1.0));
+            assert!(
+                r.best_per_rank.len() == 2
+                    && r.best_per_rank.iter().all(|v| (0.0..=1.0).contains(v)),
+                "{r:?}"
+            );
+            assert!(
+                r.best_step_ms > 0.0 && r.best_step_ms <= r.median_step_ms,
+                "{r:?}"
+            );
         }
     }
 }

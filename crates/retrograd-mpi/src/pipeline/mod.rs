@@ -50,6 +50,7 @@ use mpi::Tag;
 use retrograd::tensor::autograd::{checkpoint, BackwardOptions};
 use retrograd::tensor::{live_nodes, Tensor, TensorError};
 use retrograd_nn::layers::{Module, Sequential};
+use std::mem::ManuallyDrop;
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -189,7 +190,8 @@ fn tag(kind: Tag, micro_batch: usize) -> Tag {
 /// println!("{:?}", pipe.parameters().iter().map(|p| &p.0).collect::<Vec<_>>());
 /// ```
 pub struct Pipeline {
-    comm: SimpleCommunicator,
+    /// Freed on drop unless a step failed (see `Drop`).
+    comm: ManuallyDrop<SimpleCommunicator>,
     stage: Arc<Stage>,
     stage_index: usize,
     stages: usize,
@@ -232,7 +234,7 @@ impl Pipeline {
         let layers: Vec<Box<dyn Module>> =
             layers.into_iter().skip(first).take(end - first).collect();
         Ok(Pipeline {
-            comm: comm.duplicate(),
+            comm: ManuallyDrop::new(comm.duplicate()),
             stage: Arc::new(Stage { layers, first }),
             stage_index,
             stages,
@@ -295,7 +297,8 @@ impl Pipeline {
     ///
     /// An error on one rank (a shape mismatch, a dead peer) makes its neighbours fail with
     /// [`Error::Timeout`] after [`PipelineConfig::timeout`]; a pipeline whose step failed
-    /// refuses further steps, as messages of the failed step may still arrive.
+    /// refuses further steps, as messages of the failed step may still arrive (and its
+    /// communicator is not freed when it is dropped, so no later one receives them).
     pub fn step(&mut self, input: Option<&Tensor>, target: Option<&Tensor>) -> Result<StepReport> {
         if self.failed {
             return Err(Error::Config(
@@ -542,6 +545,18 @@ impl Pipeline {
                 .try_into()
                 .map_err(|_| Error::Config("a malformed loss message".into()))?;
             Ok(f64::from_le_bytes(bytes))
+        }
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        // After a failed step, messages of that step may still be on their way or waiting
+        // unreceived; MPI may give a freed communicator's context to a later one, where
+        // they would be taken for its messages. So that communicator is never freed.
+        if !self.failed {
+            // SAFETY: `comm` is not used after this.
+            unsafe { ManuallyDrop::drop(&mut self.comm) }
         }
     }
 }
