@@ -18,7 +18,10 @@
 //! see micro-batches, as they do under PyTorch; a checkpointed stage must be deterministic
 //! (dropout would draw other masks when re-run).
 //!
-//! ```no_run
+//! Started under `mpirun -np p`, each rank keeps a p-th of the layers; started alone (as
+//! here), the job has one rank, which holds the whole model.
+//!
+//! ```
 //! use retrograd::tensor::{DType, Tensor};
 //! use retrograd_mpi::pipeline::{Pipeline, PipelineConfig, Schedule, Split};
 //! use retrograd_nn::{layers::{Linear, Relu, Sequential}, loss::mse, Rng};
@@ -36,6 +39,7 @@
 //! pipe.zero_grad();
 //! let report = pipe.step(Some(&x), Some(&y)).unwrap();
 //! println!("loss {} on every rank; this stage holds {:?}", report.loss, pipe.layer_range());
+//! assert!(pipe.parameters().iter().all(|(_, p)| p.grad().is_some()));
 //! ```
 
 mod schedule;
@@ -177,15 +181,16 @@ fn tag(kind: Tag, micro_batch: usize) -> Tag {
 
 /// This rank's stage of a pipeline-parallel model, and the schedule that trains it.
 ///
-/// ```no_run
+/// ```
 /// # use retrograd_mpi::pipeline::{Pipeline, PipelineConfig, Split};
 /// # use retrograd_nn::{layers::{Linear, Sequential}, loss::mse, Rng};
 /// let universe = mpi::initialize().unwrap();
 /// let mut rng = Rng::new(0);
 /// let model = Sequential::new().add(Linear::new(2, 2, &mut rng).unwrap())
 ///     .add(Linear::new(2, 1, &mut rng).unwrap());
-/// let pipe = Pipeline::new(&universe.world(), model, &Split::At(vec![1]),
-///                          PipelineConfig::default(), mse).unwrap();
+/// let world = universe.world();
+/// let split = if mpi::topology::Communicator::size(&world) == 2 { Split::At(vec![1]) } else { Split::Balanced };
+/// let pipe = Pipeline::new(&world, model, &split, PipelineConfig::default(), mse).unwrap();
 /// // on 2 ranks, rank 0 holds "0.weight" and "0.bias", rank 1 "1.weight" and "1.bias"
 /// println!("{:?}", pipe.parameters().iter().map(|p| &p.0).collect::<Vec<_>>());
 /// ```
@@ -208,6 +213,19 @@ impl Pipeline {
     ///
     /// Errors: a split that does not give exactly one non-empty stage per rank, or zero
     /// or too many (more than 10,000) micro-batches.
+    ///
+    /// ```
+    /// # use retrograd::tensor::{DType, Tensor};
+    /// # use retrograd_mpi::pipeline::{Pipeline, PipelineConfig, Split};
+    /// # use retrograd_nn::{layers::{Linear, Relu, Sequential}, loss::mse, Rng};
+    /// # let universe = mpi::initialize().unwrap();
+    /// # let mut rng = Rng::new(0);
+    /// # let model = Sequential::new().add(Linear::new(3, 4, &mut rng).unwrap()).add(Relu)
+    /// #     .add(Linear::new(4, 1, &mut rng).unwrap());
+    /// # let mut pipe = Pipeline::new(&universe.world(), model, &Split::Balanced,
+    /// #     PipelineConfig::default(), mse).unwrap();
+    /// assert_eq!(pipe.stage().1, mpi::topology::Communicator::size(&universe.world()) as usize);
+    /// ```
     pub fn new(
         comm: &SimpleCommunicator,
         model: Sequential,
@@ -246,22 +264,76 @@ impl Pipeline {
     }
 
     /// The indices, in the whole model, of this stage's layers.
+    ///
+    /// ```
+    /// # use retrograd::tensor::{DType, Tensor};
+    /// # use retrograd_mpi::pipeline::{Pipeline, PipelineConfig, Split};
+    /// # use retrograd_nn::{layers::{Linear, Relu, Sequential}, loss::mse, Rng};
+    /// # let universe = mpi::initialize().unwrap();
+    /// # let mut rng = Rng::new(0);
+    /// # let model = Sequential::new().add(Linear::new(3, 4, &mut rng).unwrap()).add(Relu)
+    /// #     .add(Linear::new(4, 1, &mut rng).unwrap());
+    /// # let mut pipe = Pipeline::new(&universe.world(), model, &Split::Balanced,
+    /// #     PipelineConfig::default(), mse).unwrap();
+    /// // one rank: the whole model, layers 0, 1 and 2
+    /// assert_eq!(pipe.layer_range(), 0..3);
+    /// ```
     pub fn layer_range(&self) -> Range<usize> {
         self.stage.first..self.stage.first + self.stage.layers.len()
     }
 
     /// This rank's stage (0 is the first) and the number of stages.
+    ///
+    /// ```
+    /// # use retrograd::tensor::{DType, Tensor};
+    /// # use retrograd_mpi::pipeline::{Pipeline, PipelineConfig, Split};
+    /// # use retrograd_nn::{layers::{Linear, Relu, Sequential}, loss::mse, Rng};
+    /// # let universe = mpi::initialize().unwrap();
+    /// # let mut rng = Rng::new(0);
+    /// # let model = Sequential::new().add(Linear::new(3, 4, &mut rng).unwrap()).add(Relu)
+    /// #     .add(Linear::new(4, 1, &mut rng).unwrap());
+    /// # let mut pipe = Pipeline::new(&universe.world(), model, &Split::Balanced,
+    /// #     PipelineConfig::default(), mse).unwrap();
+    /// assert_eq!(pipe.stage(), (0, 1));
+    /// ```
     pub fn stage(&self) -> (usize, usize) {
         (self.stage_index, self.stages)
     }
 
     /// The settings of the steps.
+    ///
+    /// ```
+    /// # use retrograd::tensor::{DType, Tensor};
+    /// # use retrograd_mpi::pipeline::{Pipeline, PipelineConfig, Split};
+    /// # use retrograd_nn::{layers::{Linear, Relu, Sequential}, loss::mse, Rng};
+    /// # let universe = mpi::initialize().unwrap();
+    /// # let mut rng = Rng::new(0);
+    /// # let model = Sequential::new().add(Linear::new(3, 4, &mut rng).unwrap()).add(Relu)
+    /// #     .add(Linear::new(4, 1, &mut rng).unwrap());
+    /// # let mut pipe = Pipeline::new(&universe.world(), model, &Split::Balanced,
+    /// #     PipelineConfig::default(), mse).unwrap();
+    /// assert_eq!(pipe.config().micro_batches, 4);
+    /// ```
     pub fn config(&self) -> &PipelineConfig {
         &self.config
     }
 
     /// This stage's parameters, named as in the whole model (`"{layer index}.{name}"`): the
     /// tensors an optimizer of this rank updates.
+    ///
+    /// ```
+    /// # use retrograd::tensor::{DType, Tensor};
+    /// # use retrograd_mpi::pipeline::{Pipeline, PipelineConfig, Split};
+    /// # use retrograd_nn::{layers::{Linear, Relu, Sequential}, loss::mse, Rng};
+    /// # let universe = mpi::initialize().unwrap();
+    /// # let mut rng = Rng::new(0);
+    /// # let model = Sequential::new().add(Linear::new(3, 4, &mut rng).unwrap()).add(Relu)
+    /// #     .add(Linear::new(4, 1, &mut rng).unwrap());
+    /// # let mut pipe = Pipeline::new(&universe.world(), model, &Split::Balanced,
+    /// #     PipelineConfig::default(), mse).unwrap();
+    /// let names: Vec<String> = pipe.parameters().into_iter().map(|p| p.0).collect();
+    /// assert_eq!(names, ["0.weight", "0.bias", "2.weight", "2.bias"]);
+    /// ```
     pub fn parameters(&self) -> Vec<(String, Tensor)> {
         let mut out = Vec::new();
         for (i, layer) in self.stage.layers.iter().enumerate() {
@@ -273,6 +345,22 @@ impl Pipeline {
     }
 
     /// Clears the gradients of this stage's parameters (steps accumulate into them).
+    ///
+    /// ```
+    /// # use retrograd::tensor::{DType, Tensor};
+    /// # use retrograd_mpi::pipeline::{Pipeline, PipelineConfig, Split};
+    /// # use retrograd_nn::{layers::{Linear, Relu, Sequential}, loss::mse, Rng};
+    /// # let universe = mpi::initialize().unwrap();
+    /// # let mut rng = Rng::new(0);
+    /// # let model = Sequential::new().add(Linear::new(3, 4, &mut rng).unwrap()).add(Relu)
+    /// #     .add(Linear::new(4, 1, &mut rng).unwrap());
+    /// # let mut pipe = Pipeline::new(&universe.world(), model, &Split::Balanced,
+    /// #     PipelineConfig::default(), mse).unwrap();
+    /// let x = Tensor::ones([8, 3], DType::F32);
+    /// pipe.step(Some(&x), Some(&Tensor::zeros([8, 1], DType::F32))).unwrap();
+    /// pipe.zero_grad();
+    /// assert!(pipe.parameters().iter().all(|(_, p)| p.grad().map_or(true, |g| g.to_vec_f64().iter().all(|v| *v == 0.0))));
+    /// ```
     pub fn zero_grad(&self) {
         for (_, p) in self.parameters() {
             p.zero_grad();
@@ -280,6 +368,19 @@ impl Pipeline {
     }
 
     /// Switches this stage's layers between training and evaluation behaviour.
+    ///
+    /// ```
+    /// # use retrograd::tensor::{DType, Tensor};
+    /// # use retrograd_mpi::pipeline::{Pipeline, PipelineConfig, Split};
+    /// # use retrograd_nn::{layers::{Linear, Relu, Sequential}, loss::mse, Rng};
+    /// # let universe = mpi::initialize().unwrap();
+    /// # let mut rng = Rng::new(0);
+    /// # let model = Sequential::new().add(Linear::new(3, 4, &mut rng).unwrap()).add(Relu)
+    /// #     .add(Linear::new(4, 1, &mut rng).unwrap());
+    /// # let mut pipe = Pipeline::new(&universe.world(), model, &Split::Balanced,
+    /// #     PipelineConfig::default(), mse).unwrap();
+    /// pipe.set_training(false).unwrap();
+    /// ```
     pub fn set_training(&mut self, training: bool) -> Result<()> {
         let stage = Arc::get_mut(&mut self.stage).ok_or_else(|| {
             Error::Config("the stage is still referenced by a checkpointed graph".into())
@@ -299,6 +400,21 @@ impl Pipeline {
     /// [`Error::Timeout`] after [`PipelineConfig::timeout`]; a pipeline whose step failed
     /// refuses further steps, as messages of the failed step may still arrive (and its
     /// communicator is not freed when it is dropped, so no later one receives them).
+    ///
+    /// ```
+    /// # use retrograd::tensor::{DType, Tensor};
+    /// # use retrograd_mpi::pipeline::{Pipeline, PipelineConfig, Split};
+    /// # use retrograd_nn::{layers::{Linear, Relu, Sequential}, loss::mse, Rng};
+    /// # let universe = mpi::initialize().unwrap();
+    /// # let mut rng = Rng::new(0);
+    /// # let model = Sequential::new().add(Linear::new(3, 4, &mut rng).unwrap()).add(Relu)
+    /// #     .add(Linear::new(4, 1, &mut rng).unwrap());
+    /// # let mut pipe = Pipeline::new(&universe.world(), model, &Split::Balanced,
+    /// #     PipelineConfig::default(), mse).unwrap();
+    /// let x = Tensor::ones([10, 3], DType::F32); // 4 micro-batches of 3, 3, 2 and 2 rows
+    /// let report = pipe.step(Some(&x), Some(&Tensor::zeros([10, 1], DType::F32))).unwrap();
+    /// assert!(report.loss >= 0.0 && report.peak_in_flight == 1); // one stage: 1F1B holds one
+    /// ```
     pub fn step(&mut self, input: Option<&Tensor>, target: Option<&Tensor>) -> Result<StepReport> {
         if self.failed {
             return Err(Error::Config(
