@@ -11,6 +11,7 @@
 mod collective;
 mod ddp;
 mod error;
+pub mod pipeline;
 
 /// The `mpi` crate (rsmpi) this one is built on, for starting MPI and naming communicators.
 pub use mpi;

@@ -75,6 +75,22 @@ impl Sequential {
     pub fn is_empty(&self) -> bool {
         self.layers.is_empty()
     }
+
+    /// The modules, in order, taking the chain apart: a pipeline keeps a range of them on
+    /// each process. A module's parameter names in the chain are `"{index}.{name}"`, with
+    /// `index` its position in this list.
+    ///
+    /// ```
+    /// use retrograd_nn::layers::{Linear, Module, Relu, Sequential};
+    /// let mut rng = retrograd_nn::Rng::new(0);
+    /// let net = Sequential::new().add(Linear::new(2, 3, &mut rng).unwrap()).add(Relu);
+    /// let layers = net.into_layers();
+    /// assert_eq!(layers.len(), 2);
+    /// assert_eq!(layers[1].describe(), "Relu");
+    /// ```
+    pub fn into_layers(self) -> Vec<Box<dyn Module>> {
+        self.layers
+    }
 }
 
 impl Module for Sequential {
