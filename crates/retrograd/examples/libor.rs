@@ -26,7 +26,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 use retrograd::prelude::*;
-use retrograd::replay::{self, Recording, Traced, Workspace};
+use retrograd::replay::{self, LaneWorkspace, Recording, Traced, Workspace, LANES};
 use retrograd::{preaccumulate, Dual, Error, Tape};
 
 /// Periods simulated: the swaptions' expiry.
@@ -431,6 +431,56 @@ pub fn replay_sensitivities(
 ) -> Result<Sensitivities, Error> {
     let paths = z.len() / NMAT;
     Ok(replay_sums(rec, &mut Workspace::new(), inputs, z)?.scale(1.0 / paths as f64))
+}
+
+/// Paths per lane replay call: a few lane groups, so that the inputs copied per call stay
+/// small.
+const LANE_BATCH: usize = 8 * LANES;
+
+/// The sums over the paths of `z` of the path values and gradients, by replaying `rec`
+/// on [`LANES`] paths at a time (`Recording::vjp_lanes_sum`).
+///
+/// # Errors
+/// As [`replay_sums`].
+fn replay_lanes_sums(
+    rec: &Recording,
+    ws: &mut LaneWorkspace,
+    inputs: &Inputs,
+    z: &[f64],
+) -> Result<Sensitivities, Error> {
+    let flat = inputs.flat();
+    let mut x = Vec::with_capacity(LANE_BATCH * (2 * N + NMAT));
+    let mut grad = vec![0.0; 2 * N + NMAT];
+    let seeds = [1.0; LANE_BATCH];
+    let mut price = 0.0;
+    for zc in z.chunks(LANE_BATCH * NMAT) {
+        x.clear();
+        for zp in zc.chunks(NMAT) {
+            x.extend_from_slice(&flat);
+            x.extend_from_slice(zp);
+        }
+        rec.vjp_lanes_sum(ws, &x, &seeds[..zc.len() / NMAT], &mut grad)?;
+        price += ws.outputs().iter().sum::<f64>();
+    }
+    Ok(Sensitivities {
+        price,
+        lambda: grad[..N].to_vec(),
+        l0: grad[N..2 * N].to_vec(),
+    })
+}
+
+/// The price and sensitivities by replaying `rec` ([`record_path`]) on [`LANES`] paths at
+/// a time, one thread.
+///
+/// # Errors
+/// As [`replay_sums`].
+pub fn replay_lanes_sensitivities(
+    rec: &Recording,
+    inputs: &Inputs,
+    z: &[f64],
+) -> Result<Sensitivities, Error> {
+    let paths = z.len() / NMAT;
+    Ok(replay_lanes_sums(rec, &mut LaneWorkspace::new(), inputs, z)?.scale(1.0 / paths as f64))
 }
 
 /// The price and sensitivities on the tape over the threads of `pool`: chunks of
