@@ -160,36 +160,46 @@ pub(crate) fn exp_f64(x: f64) -> f64 {
     p * scale(half) * scale(n - half)
 }
 
-/// Lane loops of the one-argument functions of a rule table.
+/// Lane loops of the one-argument functions of a rule table: the values, and the
+/// derivatives (the rule's, as the scalar replay computes them).
 macro_rules! unary_lanes {
-    ([$Enum:ident $func:ident] $($name:ident: |$x:ident, $y:ident| $value:expr => $derivative:expr;)*) => {
-        /// The function `f` in every lane of `x`, and its derivative when `LINEARISE`.
+    ([$Enum:ident $value:ident $partial:ident]
+     $($name:ident: |$x:ident, $y:ident| $v:expr => $derivative:expr;)*) => {
+        /// The function `f` in every lane of `x`.
         #[inline(always)]
-        fn $func<const LINEARISE: bool>(f: $Enum, x: Lane) -> (Lane, Lane) {
+        fn $value(f: $Enum, x: Lane) -> Lane {
             match f {
-                $($Enum::$name => map1::<LINEARISE>(
-                    x,
-                    |x| $Enum::$name.value(x),
-                    |x| $Enum::$name.linearise(x),
-                ),)*
+                $($Enum::$name => x.map(|x| $Enum::$name.value(x)),)*
+            }
+        }
+
+        /// The derivative of `f` in every lane of `x`.
+        #[inline(always)]
+        fn $partial(f: $Enum, x: Lane) -> Lane {
+            match f {
+                $($Enum::$name => x.map(|x| $Enum::$name.linearise(x).1),)*
             }
         }
     };
 }
 
-/// Lane loops of the two-argument functions of a rule table.
+/// Lane loops of the two-argument functions of a rule table, as [`unary_lanes`].
 macro_rules! binary_lanes {
-    ([$Enum:ident $func:ident] $($name:ident: |$a:ident, $b:ident, $y:ident| $value:expr => $partials:expr;)*) => {
-        /// The function `f` in every lane of `(a, b)`, and its partials when `LINEARISE`.
+    ([$Enum:ident $value:ident $partial:ident]
+     $($name:ident: |$a:ident, $b:ident, $y:ident| $v:expr => $partials:expr;)*) => {
+        /// The function `f` in every lane of `(a, b)`.
         #[inline(always)]
-        fn $func<const LINEARISE: bool>(f: $Enum, a: Lane, b: Lane) -> (Lane, Lane, Lane) {
+        fn $value(f: $Enum, a: Lane, b: Lane) -> Lane {
             match f {
-                $($Enum::$name => map2::<LINEARISE>(
-                    a,
-                    b,
-                    |a, b| $Enum::$name.value(a, b),
-                    |a, b| $Enum::$name.linearise(a, b),
-                ),)*
+                $($Enum::$name => map2(a, b, |a, b| $Enum::$name.value(a, b)),)*
+            }
+        }
+
+        /// The partials of `f` in every lane of `(a, b)`.
+        #[inline(always)]
+        fn $partial(f: $Enum, a: Lane, b: Lane) -> (Lane, Lane) {
+            match f {
+                $($Enum::$name => partials2(a, b, |a, b| $Enum::$name.linearise(a, b).1),)*
             }
         }
     };
@@ -197,120 +207,61 @@ macro_rules! binary_lanes {
 
 /// Reorders an operator-table row into the [`binary_lanes`] form.
 macro_rules! operator_lanes {
-    ([$Enum:ident $func:ident] $($Op:ident, $op:ident, $OpAssign:ident, $op_assign:ident:
-       |$a:ident, $b:ident, $y:ident| $value:expr => $partials:expr;)*) => {
-        binary_lanes! { [$Enum $func] $($op: |$a, $b, $y| $value => $partials;)* }
+    ([$Enum:ident $value:ident $partial:ident]
+     $($Op:ident, $op:ident, $OpAssign:ident, $op_assign:ident:
+       |$a:ident, $b:ident, $y:ident| $v:expr => $partials:expr;)*) => {
+        binary_lanes! { [$Enum $value $partial] $($op: |$a, $b, $y| $v => $partials;)* }
     };
 }
 
-unary_table!(unary_lanes, Unary, unary);
-real_unary_table!(unary_lanes, RealUnary, real_unary);
-binary_table!(binary_lanes, Binary, binary);
-operator_table!(operator_lanes, Operator, operator);
+unary_table!(unary_lanes, Unary, unary, unary_partial);
+real_unary_table!(unary_lanes, RealUnary, real_unary, real_unary_partial);
+binary_table!(binary_lanes, Binary, binary, binary_partials);
+operator_table!(operator_lanes, Operator, operator, operator_partials);
 
-/// A one-argument function lane by lane: the values, and the derivatives when
-/// `LINEARISE` (else zeros, unused).
+/// A two-argument function lane by lane.
 #[inline(always)]
-fn map1<const LINEARISE: bool>(
-    x: Lane,
-    value: impl Fn(f64) -> f64,
-    both: impl Fn(f64) -> (f64, f64),
-) -> (Lane, Lane) {
-    let (mut y, mut d) = (Lane::ZERO, Lane::ZERO);
+fn map2(a: Lane, b: Lane, f: impl Fn(f64, f64) -> f64) -> Lane {
+    let mut y = Lane::ZERO;
     for l in 0..LANES {
-        if LINEARISE {
-            (y.0[l], d.0[l]) = both(x.0[l]);
-        } else {
-            y.0[l] = value(x.0[l]);
-        }
+        y.0[l] = f(a.0[l], b.0[l]);
     }
-    (y, d)
+    y
 }
 
-/// A two-argument function lane by lane, as [`map1`].
+/// Two partials lane by lane.
 #[inline(always)]
-fn map2<const LINEARISE: bool>(
-    a: Lane,
-    b: Lane,
-    value: impl Fn(f64, f64) -> f64,
-    both: impl Fn(f64, f64) -> (f64, (f64, f64)),
-) -> (Lane, Lane, Lane) {
-    let (mut y, mut da, mut db) = (Lane::ZERO, Lane::ZERO, Lane::ZERO);
+fn partials2(a: Lane, b: Lane, f: impl Fn(f64, f64) -> (f64, f64)) -> (Lane, Lane) {
+    let (mut da, mut db) = (Lane::ZERO, Lane::ZERO);
     for l in 0..LANES {
-        if LINEARISE {
-            (y.0[l], (da.0[l], db.0[l])) = both(a.0[l], b.0[l]);
-        } else {
-            y.0[l] = value(a.0[l], b.0[l]);
-        }
+        (da.0[l], db.0[l]) = f(a.0[l], b.0[l]);
     }
-    (y, da, db)
+    (da, db)
 }
 
 /// The forward pass over every lane: `values[..program.inputs]` hold the inputs; fills
-/// the other nodes' values and, when `LINEARISE`, each operand's partials (in `args`
-/// order). The buffers have one entry per node and per operand.
+/// the other nodes' values (one entry per node).
 #[inline(always)]
-fn forward_body<const LINEARISE: bool>(p: &Program, values: &mut [Lane], partials: &mut [Lane]) {
+fn forward_body(p: &Program, values: &mut [Lane]) {
     let mut start = 0;
     for i in p.inputs..p.ops.len() {
         let end = p.ends[i] as usize;
         let args = &p.args[start..end];
         let arg = |j: usize| values[args[j] as usize];
-        let mut set = |k: usize, d: Lane| {
-            if LINEARISE {
-                partials[start + k] = d;
-            }
-        };
         let y = match p.ops[i] {
             Op::Input => values[i],
             Op::Const(c) => Lane::splat(p.consts[c as usize]),
-            Op::Unary(Unary::exp) => {
-                let y = arg(0).map(exp_f64);
-                set(0, y);
-                y
-            }
-            Op::Unary(f) => {
-                let (y, d) = unary::<LINEARISE>(f, arg(0));
-                set(0, d);
-                y
-            }
-            Op::RealUnary(f) => {
-                let (y, d) = real_unary::<LINEARISE>(f, arg(0));
-                set(0, d);
-                y
-            }
-            Op::Neg => {
-                set(0, Lane::splat(-1.0));
-                arg(0).map(|x| -x)
-            }
+            Op::Unary(Unary::exp) => arg(0).map(exp_f64),
+            Op::Unary(f) => unary(f, arg(0)),
+            Op::RealUnary(f) => real_unary(f, arg(0)),
+            Op::Neg => arg(0).map(|x| -x),
             // As the scalar replay: squares multiplied out, bitwise as `powi(2)`.
-            Op::Powi(2) => {
-                let x = arg(0);
-                set(0, x.map(|x| 2.0 * x));
-                x.map(|x| x * x)
-            }
-            Op::Powi(n) => {
-                let x = arg(0);
-                set(0, x.map(|x| powi_derivative(x, n)));
-                x.map(|x| x.powi(n))
-            }
-            Op::Binary(f) => {
-                let (y, da, db) = binary::<LINEARISE>(f, arg(0), arg(1));
-                set(0, da);
-                set(1, db);
-                y
-            }
-            Op::Operator(f) => {
-                let (y, da, db) = operator::<LINEARISE>(f, arg(0), arg(1));
-                set(0, da);
-                set(1, db);
-                y
-            }
+            Op::Powi(2) => arg(0).map(|x| x * x),
+            Op::Powi(n) => arg(0).map(|x| x.powi(n)),
+            Op::Binary(f) => binary(f, arg(0), arg(1)),
+            Op::Operator(f) => operator(f, arg(0), arg(1)),
             Op::MulAdd => {
                 let (x, m, s) = (arg(0), arg(1), arg(2));
-                set(0, m);
-                set(1, x);
-                set(2, Lane::splat(1.0));
                 let mut y = Lane::ZERO;
                 for l in 0..LANES {
                     y.0[l] = x.0[l].mul_add(m.0[l], s.0[l]);
@@ -323,24 +274,63 @@ fn forward_body<const LINEARISE: bool>(p: &Program, values: &mut [Lane], partial
     }
 }
 
-/// The reverse sweep over every lane: given adjoints seeded at the outputs, adds each
-/// node's adjoint times its partials into its operands' lane by lane (skipping lanes whose
-/// adjoint is zero, as the scalar sweep skips such nodes, so an infinite partial off the
-/// output's path makes no NaN), last node first. Each node's adjoint is reset to zero
-/// once read, so the buffer is all zeros again afterwards, except at the inputs (the
-/// gradient, cleared by the caller).
+/// Adds `a · d` into `t` in the lanes where the adjoint `a` is not zero (as the scalar
+/// sweep skips a node whose adjoint is zero, so an infinite partial off the output's path
+/// makes no NaN).
 #[inline(always)]
-fn reverse_body(p: &Program, partials: &[Lane], adjoints: &mut [Lane]) {
+fn accumulate(t: &mut Lane, a: Lane, d: Lane) {
+    for l in 0..LANES {
+        t.0[l] = pick(a.0[l] != 0.0, t.0[l] + a.0[l] * d.0[l], t.0[l]);
+    }
+}
+
+/// The reverse sweep over every lane: given the values of a forward pass and adjoints
+/// seeded at the outputs, adds each node's adjoint times its partials into its operands',
+/// last node first. The partials are not stored by the forward pass but made here from
+/// the values by the same rules (the bytes per node then fit the processor's cache better
+/// than the time to recompute them costs), in the order of the scalar sweep, so the sums
+/// are bitwise its own. Each node's adjoint is reset to zero once read, so the buffer is
+/// all zeros again afterwards, except at the inputs (the gradient, cleared by the caller).
+#[inline(always)]
+fn reverse_body(p: &Program, values: &[Lane], adjoints: &mut [Lane]) {
     let mut end = p.args.len();
     for i in (p.inputs..p.ops.len()).rev() {
         let start = if i == 0 { 0 } else { p.ends[i - 1] as usize };
         let a = adjoints[i];
         if a.0.iter().any(|&a| a != 0.0) {
             adjoints[i] = Lane::ZERO;
-            for (&j, d) in p.args[start..end].iter().zip(&partials[start..end]) {
-                let t = &mut adjoints[j as usize];
-                for l in 0..LANES {
-                    t.0[l] = pick(a.0[l] != 0.0, t.0[l] + a.0[l] * d.0[l], t.0[l]);
+            let args = &p.args[start..end];
+            let arg = |j: usize| values[args[j] as usize];
+            // A macro, not a closure: a closure the compiler keeps out of line would be
+            // compiled without the caller's SIMD features.
+            macro_rules! add {
+                ($j:expr, $d:expr) => {
+                    accumulate(&mut adjoints[args[$j] as usize], a, $d)
+                };
+            }
+            match p.ops[i] {
+                Op::Input | Op::Const(_) => {}
+                Op::Unary(Unary::exp) => add!(0, values[i]),
+                Op::Unary(f) => add!(0, unary_partial(f, arg(0))),
+                Op::RealUnary(f) => add!(0, real_unary_partial(f, arg(0))),
+                Op::Neg => add!(0, Lane::splat(-1.0)),
+                Op::Powi(2) => add!(0, arg(0).map(|x| 2.0 * x)),
+                Op::Powi(n) => add!(0, arg(0).map(|x| powi_derivative(x, n))),
+                Op::Binary(f) => {
+                    let (da, db) = binary_partials(f, arg(0), arg(1));
+                    add!(0, da);
+                    add!(1, db);
+                }
+                Op::Operator(f) => {
+                    let (da, db) = operator_partials(f, arg(0), arg(1));
+                    add!(0, da);
+                    add!(1, db);
+                }
+                Op::MulAdd => {
+                    let (x, m) = (arg(0), arg(1));
+                    add!(0, m);
+                    add!(1, x);
+                    add!(2, Lane::splat(1.0));
                 }
             }
         }
@@ -384,12 +374,12 @@ macro_rules! compiled_for {
 
 compiled_for! {
     /// [`forward_body`] compiled for `simd`, which must be available.
-    fn forward<LINEARISE>(p: &Program, values: &mut [Lane], partials: &mut [Lane]) => forward_body
+    fn forward(p: &Program, values: &mut [Lane]) => forward_body
 }
 
 compiled_for! {
     /// [`reverse_body`] compiled for `simd`, which must be available.
-    fn reverse(p: &Program, partials: &[Lane], adjoints: &mut [Lane]) => reverse_body
+    fn reverse(p: &Program, values: &[Lane], adjoints: &mut [Lane]) => reverse_body
 }
 
 #[cfg(test)]

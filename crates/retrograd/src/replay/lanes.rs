@@ -6,8 +6,8 @@ use super::Recording;
 use crate::error::check_len;
 use crate::Error;
 
-/// The buffers of lane replays ([`Recording::vjp_lanes`] and friends): values, partials
-/// and adjoints of [`LANES`] input sets per node, kept between calls so that they
+/// The buffers of lane replays ([`Recording::vjp_lanes`] and friends): values and
+/// adjoints of [`LANES`] input sets per node, kept between calls so that they
 /// allocate nothing once grown, and the instruction set the replays run on.
 ///
 /// ```
@@ -22,7 +22,6 @@ use crate::Error;
 pub struct LaneWorkspace {
     simd: Simd,
     values: Vec<Lane>,
-    partials: Vec<Lane>,
     /// All zeros between replays: the sweep resets what it reads.
     adjoints: Vec<Lane>,
     outputs: Vec<f64>,
@@ -62,7 +61,6 @@ impl LaneWorkspace {
         LaneWorkspace {
             simd: Simd::detect(),
             values: Vec::new(),
-            partials: Vec::new(),
             adjoints: Vec::new(),
             outputs: Vec::new(),
         }
@@ -265,18 +263,15 @@ impl Recording {
             };
             check_len(|| format!("replay lanes: {what}"), expected, found)?;
         }
-        let linearise = gradients.is_some();
         let LaneWorkspace {
             simd,
             values,
-            partials,
             adjoints,
             outputs,
         } = ws;
         values.resize(p.ops.len(), Lane::ZERO);
-        adjoints.resize(p.ops.len(), Lane::ZERO);
-        if linearise {
-            partials.resize(p.args.len(), Lane::ZERO);
+        if gradients.is_some() {
+            adjoints.resize(p.ops.len(), Lane::ZERO);
         }
         outputs.clear();
         outputs.resize(sets * m, 0.0);
@@ -289,11 +284,7 @@ impl Recording {
                     v.0[l] = x[set * n + k];
                 }
             }
-            if linearise {
-                kernel::forward::<true>(*simd, p, values, partials);
-            } else {
-                kernel::forward::<false>(*simd, p, values, partials);
-            }
+            kernel::forward(*simd, p, values);
             for g in &p.guards {
                 for l in 0..active {
                     let [a, b] = g.args.map(|i| values[i as usize].0[l]);
@@ -324,7 +315,7 @@ impl Recording {
                     };
                 }
             }
-            kernel::reverse(*simd, p, partials, adjoints);
+            kernel::reverse(*simd, p, values, adjoints);
             for (k, a) in adjoints[..n].iter_mut().enumerate() {
                 for l in 0..active {
                     match grads {
