@@ -421,7 +421,6 @@ mod tests {
             (f64::NEG_INFINITY, 0.0),
             (710.0, f64::INFINITY),
             (-746.0, 0.0),
-            (1.0, std::f64::consts::E),
         ] {
             assert_eq!(exp_f64(x), y, "exp({x})");
         }
