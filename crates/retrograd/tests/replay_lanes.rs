@@ -66,7 +66,9 @@ proptest! {
 fn summed_gradients_and_seeds() {
     let rec = replay::record(&[0.5, 0.5, 0.5], mixed);
     let sets = 2 * LANES + 3;
-    let x: Vec<f64> = (0..sets * 3).map(|k| 0.1 + 0.8 * ((k * 7) % 11) as f64 / 11.0).collect();
+    let x: Vec<f64> = (0..sets * 3)
+        .map(|k| 0.1 + 0.8 * ((k * 7) % 11) as f64 / 11.0)
+        .collect();
     let seeds: Vec<f64> = (0..sets).map(|k| 0.5 + k as f64).collect();
     let mut ws = LaneWorkspace::new();
     let mut per_set = vec![0.0; x.len()];
@@ -141,7 +143,8 @@ fn one_input_used_a_hundred_times() {
     let rec = replay::record(&[1.0, 1.0], f);
     let x: Vec<f64> = (0..2 * (LANES + 1)).map(|k| k as f64).collect();
     let mut grads = vec![0.0; x.len()];
-    rec.gradient_lanes(&mut LaneWorkspace::new(), &x, &mut grads).unwrap();
+    rec.gradient_lanes(&mut LaneWorkspace::new(), &x, &mut grads)
+        .unwrap();
     for k in 0..LANES + 1 {
         assert_eq!(grads[2 * k], 4950.0);
         assert_eq!(grads[2 * k + 1], 100.0);
@@ -165,7 +168,10 @@ fn infinite_and_nan_partials_as_the_scalar_replay() {
             .unwrap();
         for i in 0..2 {
             let (a, b) = (grads[2 * k + i], g[i]);
-            assert!(a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()), "{a} vs {b}");
+            assert!(
+                a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+                "{a} vs {b}"
+            );
         }
     }
     assert_eq!(grads[..2], [0.0, 0.0]); // zero adjoint: no 0·∞
@@ -178,7 +184,9 @@ fn infinite_and_nan_partials_as_the_scalar_replay() {
 #[test]
 fn threads_share_a_recording() {
     let rec = replay::record(&[0.5, 0.5, 0.5], mixed);
-    let x: Vec<f64> = (0..3 * 37).map(|k| 0.1 + 0.8 * ((k * 5) % 13) as f64 / 13.0).collect();
+    let x: Vec<f64> = (0..3 * 37)
+        .map(|k| 0.1 + 0.8 * ((k * 5) % 13) as f64 / 13.0)
+        .collect();
     let run = || {
         let mut grads = vec![0.0; x.len()];
         rec.gradient_lanes(&mut LaneWorkspace::new(), &x, &mut grads)
@@ -199,7 +207,9 @@ fn threads_share_a_recording() {
 #[test]
 fn the_portable_fallback_agrees_bitwise() {
     let rec = replay::record(&[0.5, 0.5, 0.5], mixed);
-    let x: Vec<f64> = (0..3 * 21).map(|k| 0.1 + 0.8 * ((k * 3) % 17) as f64 / 17.0).collect();
+    let x: Vec<f64> = (0..3 * 21)
+        .map(|k| 0.1 + 0.8 * ((k * 3) % 17) as f64 / 17.0)
+        .collect();
     let mut results = vec![];
     for simd in [Simd::detect(), Simd::Portable] {
         let mut ws = LaneWorkspace::with_simd(simd).unwrap();
@@ -220,8 +230,15 @@ fn bad_shapes_are_errors() {
     let mismatch = |r: Result<(), Error>| matches!(r, Err(Error::LengthMismatch { .. }));
     assert!(mismatch(rec.eval_lanes(&mut ws, &[1.0, 2.0, 3.0])));
     assert!(mismatch(rec.vjp_lanes(&mut ws, &[1.0; 4], &[1.0], &mut g)));
-    assert!(mismatch(rec.vjp_lanes(&mut ws, &[1.0; 4], &[1.0; 2], &mut g[..3])));
-    assert!(mismatch(rec.vjp_lanes_sum(&mut ws, &[1.0; 4], &[1.0; 2], &mut g)));
+    assert!(mismatch(rec.vjp_lanes(
+        &mut ws,
+        &[1.0; 4],
+        &[1.0; 2],
+        &mut g[..3]
+    )));
+    assert!(mismatch(
+        rec.vjp_lanes_sum(&mut ws, &[1.0; 4], &[1.0; 2], &mut g)
+    ));
     let two = replay::record_many(&[1.0], |x| vec![x[0], x[0]]);
     assert!(mismatch(two.gradient_lanes(&mut ws, &[1.0], &mut g[..1])));
     let none = replay::record(&[], |_| Traced::constant(1.0));

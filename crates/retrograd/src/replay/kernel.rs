@@ -9,6 +9,10 @@
 //! except for `exp`, which runs the branch-free [`exp_f64`] here (within 1 ulp of the C
 //! library's, see the tests) so that it vectorises.
 
+// Lane loops index several lanes' arrays at once; the constants of `exp` keep the digits
+// they were computed with.
+#![allow(clippy::needless_range_loop, clippy::excessive_precision)]
+
 use super::program::{Binary, Op, Operator, Program, RealUnary, Unary};
 use crate::scalar::ops::operator_table;
 use crate::scalar::rules::{binary_table, powi_derivative, real_unary_table, unary_table};
