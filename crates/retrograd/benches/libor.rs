@@ -29,7 +29,7 @@ fn main() {
     let rec = libor::record_path(&inputs, &z);
     // The steps of one path: one `exp` each.
     let steps = libor::NMAT * (2 * libor::N - libor::NMAT - 1) / 2;
-    let methods: [Method; 5] = [
+    let methods: [Method; 6] = [
         ("plain f64 pricing", Box::new(|| libor::price(&inputs, &z))),
         (
             "its exp calls alone",
@@ -57,6 +57,14 @@ fn main() {
                     .price
             }),
         ),
+        (
+            "replay, 8 paths per lane group",
+            Box::new(|| {
+                libor::replay_lanes_sensitivities(&rec, &inputs, &z)
+                    .expect("the recording has no guard")
+                    .price
+            }),
+        ),
     ];
     let mut times = vec![Vec::new(); methods.len()];
     for _ in 0..7 {
@@ -78,6 +86,7 @@ fn main() {
         None,
         Some(libor::tape_path_size(&inputs, &z, Steps::Operators).0),
         Some(libor::tape_path_size(&inputs, &z, Steps::Preaccumulated).0),
+        Some(rec.len()),
         Some(rec.len()),
     ];
     println!("LIBOR market model, {paths} paths, one thread (median of 7)");

@@ -7,11 +7,12 @@
 //! and the statement-level helpers (`sum_map`, `sum_map_chunks`, `preaccumulate`). Then
 //! the same generic code recorded once for replay: the replayed gradient (forward with
 //! local partials, then the reverse sweep) and the replayed value alone, against the plain
-//! `f64` evaluation.
+//! `f64` evaluation; and the RK4 loop replayed in SIMD lanes for an ensemble of 8 initial
+//! states and parameters (`Recording::gradient_lanes`), against 8 plain evaluations.
 
 use retrograd::checkpoint::{self, Step};
 use retrograd::prelude::*;
-use retrograd::replay::{self, Traced, Workspace};
+use retrograd::replay::{self, LaneWorkspace, Traced, Workspace, LANES};
 use retrograd::{Tape, TapeStats};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -283,6 +284,61 @@ fn replay_bench(
     );
 }
 
+/// Records `f` once at the first input set, then times the lane replays' gradients at
+/// `sets` input sets (`Recording::gradient_lanes`), against the plain evaluation at every
+/// set and the scalar replay at every set; checks each set's gradient against the scalar
+/// replay's.
+fn replay_lanes_bench(
+    name: &str,
+    sets: &[Vec<f64>],
+    reps: usize,
+    primal: impl Fn(&[f64]) -> f64,
+    f: impl Fn(&[Traced]) -> Traced,
+) {
+    let rec = replay::record(&sets[0], f);
+    let x: Vec<f64> = sets.concat();
+    let n = sets[0].len();
+    let mut lanes = LaneWorkspace::new();
+    let mut ws = Workspace::new();
+    let mut grads = vec![0.0; x.len()];
+    let mut g = vec![0.0; n];
+    let (mut p, mut scalar, mut lane) = (vec![], vec![], vec![]);
+    for rep in 0..reps + 2 {
+        let t0 = Instant::now();
+        for set in sets {
+            black_box(primal(black_box(set)));
+        }
+        let t1 = Instant::now();
+        for set in sets {
+            rec.vjp_with(&mut ws, set, &[1.0], &mut g).unwrap();
+        }
+        let t2 = Instant::now();
+        rec.gradient_lanes(&mut lanes, &x, &mut grads).unwrap();
+        let t3 = Instant::now();
+        if rep >= 2 {
+            p.push(t1 - t0);
+            scalar.push(t2 - t1);
+            lane.push(t3 - t2);
+        }
+    }
+    for (k, set) in sets.iter().enumerate() {
+        rec.vjp_with(&mut ws, set, &[1.0], &mut g).unwrap();
+        check(name, &grads[k * n..(k + 1) * n], &g);
+    }
+    let (p, scalar, lane) = (median(&mut p), median(&mut scalar), median(&mut lane));
+    println!(
+        "{name:<34} primal {:>9.3} ms | replayed gradients {:>9.3} ms (ratio {:>6.2}) | in {} lanes ({:?}) {:>9.3} ms (ratio {:>5.2}) | {} sets",
+        p * 1e3,
+        scalar * 1e3,
+        scalar / p,
+        LANES,
+        lanes.simd(),
+        lane * 1e3,
+        lane / p,
+        sets.len()
+    );
+}
+
 /// Checkpointed gradient of 10,000 RK4 steps against taping them all.
 fn checkpoint_bench() {
     let x0 = [10.0, 5.0];
@@ -385,6 +441,21 @@ fn main() {
         |x| lv_loop(&x[..2], &x[2..], 1000),
         lv,
         &expected,
+    );
+    // An ensemble: the same 1,000 steps from other initial states and parameters, one
+    // set per lane.
+    let ensemble: Vec<Vec<f64>> = (0..LANES)
+        .map(|k| {
+            let s = 1.0 + 0.01 * k as f64;
+            vec![10.0 * s, 5.0 / s, 1.5, 1.0 * s, 3.0, 1.0 / s]
+        })
+        .collect();
+    replay_lanes_bench(
+        "(c) RK4 LV 1000 steps, 8 members",
+        &ensemble,
+        r3,
+        |x| lv_loop(&x[..2], &x[2..], 1000),
+        lv,
     );
     checkpoint_bench();
 }

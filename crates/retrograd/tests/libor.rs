@@ -25,6 +25,10 @@ fn sensitivities_match_bumping() {
     let pre = tape_sensitivities(&inputs, &z, Steps::Preaccumulated);
     let rec = record_path(&inputs, &z);
     let replayed = replay_sensitivities(&rec, &inputs, &z).unwrap();
+    let lanes = replay_lanes_sensitivities(&rec, &inputs, &z).unwrap();
+    let d_lanes = max_rel_diff(&lanes.gradient(), &tape.gradient());
+    assert!(d_lanes < 1e-12, "lanes vs tape: {d_lanes:e}");
+    assert!((lanes.price - tape.price).abs() < 1e-12 * tape.price);
     let fd = bumped.gradient();
     assert!((tape.price - bumped.price).abs() < 1e-12 * bumped.price);
     let (d_tape, d_pre, d_replay) = (
@@ -73,7 +77,11 @@ fn threads_agree_with_one_thread() {
             .gradient();
         assert!(max_rel_diff(&tape, &one) < 1e-12);
         assert!(max_rel_diff(&replayed, &one) < 1e-12);
-        by_threads.push((tape, replayed));
+        let lanes = replay_lanes_sensitivities_threaded(&pool, &rec, &inputs, &z)
+            .unwrap()
+            .gradient();
+        assert!(max_rel_diff(&lanes, &one) < 1e-12);
+        by_threads.push((tape, replayed, lanes));
     }
     assert_eq!(by_threads[0], by_threads[1]);
 }

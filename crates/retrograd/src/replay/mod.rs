@@ -34,9 +34,13 @@
 //! forward-mode derivatives of the replay, and [`Recording::hvp`] gives Hessian-vector
 //! products (forward over the replayed reverse sweep).
 
+mod kernel;
+mod lanes;
 mod program;
 mod traced;
 
+pub use kernel::{Simd, LANES};
+pub use lanes::LaneWorkspace;
 pub use traced::Traced;
 
 use crate::error::check_len;
