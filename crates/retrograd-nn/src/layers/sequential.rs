@@ -86,7 +86,7 @@ impl Sequential {
     /// let net = Sequential::new().add(Linear::new(2, 3, &mut rng).unwrap()).add(Relu);
     /// let layers = net.into_layers();
     /// assert_eq!(layers.len(), 2);
-    /// assert_eq!(layers[1].describe(), "Relu");
+    /// assert_eq!(layers[1].describe(), "ReLU");
     /// ```
     pub fn into_layers(self) -> Vec<Box<dyn Module>> {
         self.layers
