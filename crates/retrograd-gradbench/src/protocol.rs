@@ -8,7 +8,7 @@
 //!   `success: false` and an error.
 //! - anything else (`analysis`, ...): answered with the id alone.
 
-use crate::evals;
+use crate::evals::{self, Style};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::io::{self, BufRead, Write};
@@ -37,11 +37,35 @@ pub struct Evaluated {
     pub timings: Vec<u64>,
 }
 
-/// Serves messages from `input` until it ends, writing responses to `output`.
+/// Serves messages from `input` until it ends, writing responses to `output`, with the
+/// tuned derivatives ([`serve_with`] chooses).
 ///
 /// A line that is not a valid message is an error (the session cannot go on without
 /// its id), returned as `InvalidData`.
-pub fn serve<R: BufRead, W: Write>(mut input: R, mut output: W) -> io::Result<()> {
+///
+/// ```
+/// let mut out = Vec::new();
+/// retrograd_gradbench::protocol::serve(&b"{\"id\":0,\"kind\":\"start\"}\n"[..], &mut out).unwrap();
+/// assert_eq!(out, b"{\"id\":0,\"tool\":\"retrograd\"}\n");
+/// ```
+pub fn serve<R: BufRead, W: Write>(input: R, output: W) -> io::Result<()> {
+    serve_with(input, output, Style::Tuned)
+}
+
+/// [`serve`] with the derivatives computed in the given [`Style`].
+///
+/// ```
+/// use retrograd_gradbench::{evals::Style, protocol::serve_with};
+/// let msg = r#"{"id":1,"kind":"evaluate","module":"hello","function":"double","input":2.0}"#;
+/// let mut out = Vec::new();
+/// serve_with(format!("{msg}\n").as_bytes(), &mut out, Style::Straightforward).unwrap();
+/// assert!(String::from_utf8(out).unwrap().contains(r#""output":4.0"#));
+/// ```
+pub fn serve_with<R: BufRead, W: Write>(
+    mut input: R,
+    mut output: W,
+    style: Style,
+) -> io::Result<()> {
     let mut line = String::new();
     let mut response = Vec::new();
     loop {
@@ -55,14 +79,14 @@ pub fn serve<R: BufRead, W: Write>(mut input: R, mut output: W) -> io::Result<()
         let message: Message = serde_json::from_str(&line)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("bad message: {e}")))?;
         response.clear();
-        respond(&message, &mut response);
+        respond(&message, style, &mut response);
         output.write_all(&response)?;
         output.flush()?;
     }
 }
 
 /// Writes the response line (with its newline) to a message.
-fn respond(message: &Message, out: &mut Vec<u8>) {
+fn respond(message: &Message, style: Style, out: &mut Vec<u8>) {
     out.extend_from_slice(b"{\"id\":");
     out.extend_from_slice(message.id.get().as_bytes());
     match message.kind.as_str() {
@@ -76,7 +100,7 @@ fn respond(message: &Message, out: &mut Vec<u8>) {
                 write_string(out, &format!("module `{module}` is not implemented"));
             }
         }
-        "evaluate" => match evaluate(message) {
+        "evaluate" => match evaluate(message, style) {
             Ok(done) => {
                 out.extend_from_slice(b",\"success\":true,\"output\":");
                 out.extend_from_slice(&done.output);
@@ -101,12 +125,12 @@ fn respond(message: &Message, out: &mut Vec<u8>) {
     out.extend_from_slice(b"}\n");
 }
 
-fn evaluate(message: &Message) -> Result<Evaluated, String> {
+fn evaluate(message: &Message, style: Style) -> Result<Evaluated, String> {
     let module = message.module.as_deref().unwrap_or("");
     let function = message.function.as_deref().unwrap_or("");
     let input = message.input.map(RawValue::get).unwrap_or("null");
     let eval = evals::module(module).ok_or_else(|| format!("unknown module `{module}`"))?;
-    eval(function, input).map_err(|e| format!("{module}::{function}: {e}"))
+    eval(function, input, style).map_err(|e| format!("{module}::{function}: {e}"))
 }
 
 fn write_string(out: &mut Vec<u8>, s: &str) {
