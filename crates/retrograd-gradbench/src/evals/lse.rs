@@ -114,7 +114,7 @@ pub fn gradient(x: &[f64]) -> Vec<f64> {
 /// The straightforward gradient: [`primal`] differentiated by `retrograd::grad` (one
 /// statement per operation, no identity, no chunks).
 pub fn straightforward_gradient(x: &[f64]) -> Vec<f64> {
-    retrograd::grad(|v| primal(v), x)
+    retrograd::grad(primal, x)
 }
 
 /// Evaluates `primal` or `gradient`.
