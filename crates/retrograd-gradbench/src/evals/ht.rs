@@ -450,13 +450,14 @@ pub fn straightforward_jacobian(pb: &Problem) -> Result<(Vec<f64>, usize), retro
         row[cols - 26..].copy_from_slice(d);
     }
     if complicated {
-        let pos = vertex_positions(&pb.theta, &pb.model);
+        // The vertex positions as constants (values, no derivative).
+        let pos: Vec<[Var; 3]> = vertex_positions(&pb.theta, &pb.model)
+            .iter()
+            .map(|p| p.map(Var::constant))
+            .collect();
         for i in 0..pb.points.len() {
             let by_u = retrograd::jacobian(
-                |u| {
-                    let pos: Vec<[Var; 3]> = pos.iter().map(|p| p.map(Var::constant)).collect();
-                    residual(pb, i, &pos, Some([u[0], u[1]])).to_vec()
-                },
+                |u| residual(pb, i, &pos, Some([u[0], u[1]])).to_vec(),
                 &pb.us[i],
             )?;
             for (j, d) in by_u.iter().enumerate() {
