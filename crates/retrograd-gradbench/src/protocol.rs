@@ -189,6 +189,52 @@ mod tests {
     }
 
     #[test]
+    fn both_styles_answer_alike() {
+        let messages = [
+            json!({"id": 0, "kind": "evaluate", "module": "lse", "function": "gradient",
+                   "input": {"x": [0.5, -1.0, 2.0, 1.5]}}),
+            json!({"id": 1, "kind": "evaluate", "module": "llsq", "function": "gradient",
+                   "input": {"x": [0.2, -0.4, 0.1], "n": 9}}),
+            json!({"id": 2, "kind": "evaluate", "module": "ode", "function": "gradient",
+                   "input": {"x": [0.9, 1.1, 0.8, 1.2], "s": 3}}),
+            json!({"id": 3, "kind": "evaluate", "module": "det", "function": "gradient",
+                   "input": {"A": [2.0, 1.0, 0.5, 1.0, 3.0, 0.2, 0.4, 0.1, 1.0], "ell": 3}}),
+            json!({"id": 4, "kind": "evaluate", "module": "kmeans", "function": "dir",
+                   "input": {"points": [[0.0, 0.1], [0.9, 1.0], [0.2, 0.0], [1.0, 0.8]],
+                             "centroids": [[0.1, 0.1], [0.9, 0.9]]}}),
+        ];
+        let input: String = messages.iter().map(|l| format!("{l}\n")).collect();
+        let answers = |style| {
+            let mut out = Vec::new();
+            serve_with(input.as_bytes(), &mut out, style).unwrap();
+            String::from_utf8(out)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap()["output"].clone())
+                .collect::<Vec<_>>()
+        };
+        let flat = |v: &Value| -> Vec<f64> {
+            match v {
+                Value::Array(a) => a
+                    .iter()
+                    .flat_map(|x| x.as_array().cloned().unwrap_or(vec![x.clone()]))
+                    .map(|x| x.as_f64().unwrap())
+                    .collect(),
+                _ => panic!("not an array: {v}"),
+            }
+        };
+        let (tuned, plain) = (answers(Style::Tuned), answers(Style::Straightforward));
+        assert_eq!(tuned.len(), messages.len());
+        for (t, p) in tuned.iter().zip(&plain) {
+            let (t, p) = (flat(t), flat(p));
+            assert!(!t.is_empty() && t.len() == p.len());
+            for (a, b) in t.iter().zip(&p) {
+                assert!((a - b).abs() <= 1e-12 * (1.0 + b.abs()), "{a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
     fn non_finite_output_is_an_error() {
         let r = session(&[json!({"id": 0, "kind": "evaluate", "module": "hello",
                                  "function": "square", "input": 1e200})]);
