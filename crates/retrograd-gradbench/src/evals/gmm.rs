@@ -359,23 +359,9 @@ pub mod tensor {
         let mu = Tensor::from_slice(&p[k..k + k * d], [k, d])?.requires_grad_();
         let q = Tensor::from_slice(&p[k + k * d..k + 2 * k * d], [k, d])?.requires_grad_();
         let l = Tensor::from_slice(&p[k + 2 * k * d..], [k, lsz])?.requires_grad_();
-        let idx_diag: Vec<i64> = (0..d).map(|j| (j * d + j) as i64).collect();
-        let mut idx_l = Vec::with_capacity(lsz);
-        for i in 0..d {
-            for j in i + 1..d {
-                idx_l.push((j * d + i) as i64);
-            }
-        }
-        let idx_diag = Tensor::from_vec(idx_diag, [d])?;
-        let idx_l = Tensor::from_vec(idx_l, [lsz])?;
-        let qdiag = q.exp()?;
-        let mut qflat = Tensor::zeros([k, d * d], DType::F64).index_add(1, &idx_diag, &qdiag)?;
-        if lsz > 0 {
-            qflat = qflat.index_add(1, &idx_l, &l)?;
-        }
+        let (qdiag, qm) = factors(pb, &q, &l)?;
         // Q, and αₖ + Σ qₖ: computed once, cut from the graph for the batches of points
         // (their gradients accumulate there), then swept back to q, l and α at the end.
-        let qm = qflat.reshape([k, d, d])?;
         let qm_cut = qm.detach().requires_grad_();
         let base = alpha.unsqueeze(1)?.add(&q.sum(1, true)?)?;
         let base_cut = base.detach().requires_grad_();
@@ -414,12 +400,7 @@ pub mod tensor {
         }
         // logsumexp(alpha) and the prior.
         let lse_alpha = alpha.logsumexp(0, false)?;
-        let frob = qdiag.square()?.sum_all()?.add(&l.square()?.sum_all()?)?;
-        let sumq = q.sum_all()?;
-        let prior = frob
-            .mul_scalar(0.5 * pb.gamma * pb.gamma)?
-            .sub(&sumq.mul_scalar(pb.m as f64)?)?
-            .mul_scalar(-1.0)?;
+        let prior = prior(pb, &qdiag, &q, &l)?;
         let cut = qm
             .mul(&grad_of(&qm_cut))?
             .sum_all()?
@@ -433,6 +414,34 @@ pub mod tensor {
         Ok(g)
     }
 
+    /// `exp(q)` and the precision factors `Q` (`k × d × d`): `exp(q)` on the diagonal, `l`
+    /// below it, column by column.
+    fn factors(pb: &Problem, q: &Tensor, l: &Tensor) -> Result<(Tensor, Tensor)> {
+        let (d, k, lsz) = (pb.d, pb.k, pb.lsz());
+        let idx_diag: Vec<i64> = (0..d).map(|j| (j * d + j) as i64).collect();
+        let mut idx_l = Vec::with_capacity(lsz);
+        for i in 0..d {
+            for j in i + 1..d {
+                idx_l.push((j * d + i) as i64);
+            }
+        }
+        let qdiag = q.exp()?;
+        let idx_diag = Tensor::from_vec(idx_diag, [d])?;
+        let mut qflat = Tensor::zeros([k, d * d], DType::F64).index_add(1, &idx_diag, &qdiag)?;
+        if lsz > 0 {
+            qflat = qflat.index_add(1, &Tensor::from_vec(idx_l, [lsz])?, l)?;
+        }
+        Ok((qdiag, qflat.reshape([k, d, d])?))
+    }
+
+    /// The log Wishart prior without its constant term.
+    fn prior(pb: &Problem, qdiag: &Tensor, q: &Tensor, l: &Tensor) -> Result<Tensor> {
+        let frob = qdiag.square()?.sum_all()?.add(&l.square()?.sum_all()?)?;
+        frob.mul_scalar(0.5 * pb.gamma * pb.gamma)?
+            .sub(&q.sum_all()?.mul_scalar(pb.m as f64)?)?
+            .mul_scalar(-1.0)
+    }
+
     /// The log posterior on tensors, all points at once: `alpha`, `mu`, `q`, `l` as
     /// shaped in [`straightforward_gradient`].
     pub fn objective(
@@ -443,25 +452,7 @@ pub mod tensor {
         l: &Tensor,
     ) -> Result<Tensor> {
         let (d, k, n) = (pb.d, pb.k, pb.n);
-        let lsz = pb.lsz();
-        // Q = diag(exp(q)) + the strictly lower part l (column by column).
-        let idx_diag: Vec<i64> = (0..d).map(|j| (j * d + j) as i64).collect();
-        let mut idx_l = Vec::with_capacity(lsz);
-        for i in 0..d {
-            for j in i + 1..d {
-                idx_l.push((j * d + i) as i64);
-            }
-        }
-        let qdiag = q.exp()?;
-        let mut qflat = Tensor::zeros([k, d * d], DType::F64).index_add(
-            1,
-            &Tensor::from_vec(idx_diag, [d])?,
-            &qdiag,
-        )?;
-        if lsz > 0 {
-            qflat = qflat.index_add(1, &Tensor::from_vec(idx_l, [lsz])?, l)?;
-        }
-        let qm = qflat.reshape([k, d, d])?;
+        let (qdiag, qm) = factors(pb, q, l)?;
         // βᵢₖ = αₖ + Σ qₖ − ½‖Qₖ(xᵢ − μₖ)‖², over all points and components: [k, n].
         let x = Tensor::from_slice(&pb.x, [1, n, d])?;
         let xc = x.sub(&mu.unsqueeze(1)?)?;
@@ -473,12 +464,7 @@ pub mod tensor {
             .sub(&sq.mul_scalar(0.5)?)?;
         let likelihood = main.logsumexp(0, false)?.sum_all()?;
         let lse_alpha = alpha.logsumexp(0, false)?;
-        // The Wishart prior.
-        let frob = qdiag.square()?.sum_all()?.add(&l.square()?.sum_all()?)?;
-        let prior = frob
-            .mul_scalar(0.5 * pb.gamma * pb.gamma)?
-            .sub(&q.sum_all()?.mul_scalar(pb.m as f64)?)?
-            .mul_scalar(-1.0)?;
+        let prior = prior(pb, &qdiag, q, l)?;
         let nn = d as i64 + pb.m + 1;
         let cst = nn as f64 * d as f64 * (pb.gamma.ln() - 0.5 * 2f64.ln())
             - super::log_gamma_distrib(0.5 * nn as f64, d);
