@@ -1,8 +1,43 @@
 //! `retrograd-gradbench`: a GradBench tool. Reads protocol messages on stdin and answers
 //! on stdout; see the crate documentation of `retrograd_gradbench`.
 
+use retrograd_gradbench::evals::Style;
 use std::io::{self, BufReader, BufWriter};
 use std::process::ExitCode;
+
+const HELP: &str = "\
+retrograd-gradbench: a GradBench tool (protocol messages on stdin, responses on stdout)
+
+Usage: retrograd-gradbench [--tuned | --straightforward]
+
+  --tuned            the derivatives as tuned for the benchmark (the default)
+  --straightforward  each eval's definition, written once on a generic number type (or on
+                     tensors), differentiated the plain way (retrograd::grad, jacobian,
+                     hvp, one Tape recording and sweep): nothing rewritten, nothing skipped
+  -h, --help         print this help
+
+The style can also be set with RETROGRAD_GRADBENCH_STYLE=tuned|straightforward; a flag
+overrides it. See docs/GRADBENCH.md.";
+
+/// The style from the command line, else from `RETROGRAD_GRADBENCH_STYLE`, else tuned;
+/// `None` when help was asked for.
+fn style_from_args() -> Result<Option<Style>, String> {
+    let mut style = match std::env::var("RETROGRAD_GRADBENCH_STYLE") {
+        Ok(s) => s
+            .parse()
+            .map_err(|e| format!("RETROGRAD_GRADBENCH_STYLE: {e}"))?,
+        Err(_) => Style::Tuned,
+    };
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--tuned" => style = Style::Tuned,
+            "--straightforward" => style = Style::Straightforward,
+            "-h" | "--help" => return Ok(None),
+            _ => return Err(format!("unknown argument `{arg}` (see --help)")),
+        }
+    }
+    Ok(Some(style))
+}
 
 /// Tensor temporaries of a few MB are allocated and freed by every operation of every
 /// run. glibc serves such sizes by mapping fresh pages (each first touch a page fault)
@@ -27,6 +62,17 @@ fn keep_freed_memory() {
 fn keep_freed_memory() {}
 
 fn main() -> ExitCode {
+    let style = match style_from_args() {
+        Ok(Some(style)) => style,
+        Ok(None) => {
+            println!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("retrograd-gradbench: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     // Single-threaded, as the reference tool is measured: the tensor backend's threads
     // come from rayon's global pool, which reads its size from this variable when it is
     // first used. (No other thread has been started yet.)
@@ -36,7 +82,7 @@ fn main() -> ExitCode {
     let stdout = io::stdout();
     let input = BufReader::with_capacity(1 << 20, stdin.lock());
     let output = BufWriter::with_capacity(1 << 20, stdout.lock());
-    match retrograd_gradbench::protocol::serve(input, output) {
+    match retrograd_gradbench::protocol::serve_with(input, output, style) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {

@@ -8,7 +8,7 @@
 //!   `success: false` and an error.
 //! - anything else (`analysis`, ...): answered with the id alone.
 
-use crate::evals;
+use crate::evals::{self, Style};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::io::{self, BufRead, Write};
@@ -37,11 +37,35 @@ pub struct Evaluated {
     pub timings: Vec<u64>,
 }
 
-/// Serves messages from `input` until it ends, writing responses to `output`.
+/// Serves messages from `input` until it ends, writing responses to `output`, with the
+/// tuned derivatives ([`serve_with`] chooses).
 ///
 /// A line that is not a valid message is an error (the session cannot go on without
 /// its id), returned as `InvalidData`.
-pub fn serve<R: BufRead, W: Write>(mut input: R, mut output: W) -> io::Result<()> {
+///
+/// ```
+/// let mut out = Vec::new();
+/// retrograd_gradbench::protocol::serve(&b"{\"id\":0,\"kind\":\"start\"}\n"[..], &mut out).unwrap();
+/// assert_eq!(out, b"{\"id\":0,\"tool\":\"retrograd\"}\n");
+/// ```
+pub fn serve<R: BufRead, W: Write>(input: R, output: W) -> io::Result<()> {
+    serve_with(input, output, Style::Tuned)
+}
+
+/// [`serve`] with the derivatives computed in the given [`Style`].
+///
+/// ```
+/// use retrograd_gradbench::{evals::Style, protocol::serve_with};
+/// let msg = r#"{"id":1,"kind":"evaluate","module":"hello","function":"double","input":2.0}"#;
+/// let mut out = Vec::new();
+/// serve_with(format!("{msg}\n").as_bytes(), &mut out, Style::Straightforward).unwrap();
+/// assert!(String::from_utf8(out).unwrap().contains(r#""output":4.0"#));
+/// ```
+pub fn serve_with<R: BufRead, W: Write>(
+    mut input: R,
+    mut output: W,
+    style: Style,
+) -> io::Result<()> {
     let mut line = String::new();
     let mut response = Vec::new();
     loop {
@@ -55,14 +79,14 @@ pub fn serve<R: BufRead, W: Write>(mut input: R, mut output: W) -> io::Result<()
         let message: Message = serde_json::from_str(&line)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("bad message: {e}")))?;
         response.clear();
-        respond(&message, &mut response);
+        respond(&message, style, &mut response);
         output.write_all(&response)?;
         output.flush()?;
     }
 }
 
 /// Writes the response line (with its newline) to a message.
-fn respond(message: &Message, out: &mut Vec<u8>) {
+fn respond(message: &Message, style: Style, out: &mut Vec<u8>) {
     out.extend_from_slice(b"{\"id\":");
     out.extend_from_slice(message.id.get().as_bytes());
     match message.kind.as_str() {
@@ -76,7 +100,7 @@ fn respond(message: &Message, out: &mut Vec<u8>) {
                 write_string(out, &format!("module `{module}` is not implemented"));
             }
         }
-        "evaluate" => match evaluate(message) {
+        "evaluate" => match evaluate(message, style) {
             Ok(done) => {
                 out.extend_from_slice(b",\"success\":true,\"output\":");
                 out.extend_from_slice(&done.output);
@@ -101,12 +125,12 @@ fn respond(message: &Message, out: &mut Vec<u8>) {
     out.extend_from_slice(b"}\n");
 }
 
-fn evaluate(message: &Message) -> Result<Evaluated, String> {
+fn evaluate(message: &Message, style: Style) -> Result<Evaluated, String> {
     let module = message.module.as_deref().unwrap_or("");
     let function = message.function.as_deref().unwrap_or("");
     let input = message.input.map(RawValue::get).unwrap_or("null");
     let eval = evals::module(module).ok_or_else(|| format!("unknown module `{module}`"))?;
-    eval(function, input).map_err(|e| format!("{module}::{function}: {e}"))
+    eval(function, input, style).map_err(|e| format!("{module}::{function}: {e}"))
 }
 
 fn write_string(out: &mut Vec<u8>, s: &str) {
@@ -162,6 +186,52 @@ mod tests {
         assert_eq!(r[7]["success"], false);
         assert!(r[7]["error"].as_str().unwrap().contains("cube"));
         assert_eq!(r[8]["success"], false);
+    }
+
+    #[test]
+    fn both_styles_answer_alike() {
+        let messages = [
+            json!({"id": 0, "kind": "evaluate", "module": "lse", "function": "gradient",
+                   "input": {"x": [0.5, -1.0, 2.0, 1.5]}}),
+            json!({"id": 1, "kind": "evaluate", "module": "llsq", "function": "gradient",
+                   "input": {"x": [0.2, -0.4, 0.1], "n": 9}}),
+            json!({"id": 2, "kind": "evaluate", "module": "ode", "function": "gradient",
+                   "input": {"x": [0.9, 1.1, 0.8, 1.2], "s": 3}}),
+            json!({"id": 3, "kind": "evaluate", "module": "det", "function": "gradient",
+                   "input": {"A": [2.0, 1.0, 0.5, 1.0, 3.0, 0.2, 0.4, 0.1, 1.0], "ell": 3}}),
+            json!({"id": 4, "kind": "evaluate", "module": "kmeans", "function": "dir",
+                   "input": {"points": [[0.0, 0.1], [0.9, 1.0], [0.2, 0.0], [1.0, 0.8]],
+                             "centroids": [[0.1, 0.1], [0.9, 0.9]]}}),
+        ];
+        let input: String = messages.iter().map(|l| format!("{l}\n")).collect();
+        let answers = |style| {
+            let mut out = Vec::new();
+            serve_with(input.as_bytes(), &mut out, style).unwrap();
+            String::from_utf8(out)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap()["output"].clone())
+                .collect::<Vec<_>>()
+        };
+        let flat = |v: &Value| -> Vec<f64> {
+            match v {
+                Value::Array(a) => a
+                    .iter()
+                    .flat_map(|x| x.as_array().cloned().unwrap_or(vec![x.clone()]))
+                    .map(|x| x.as_f64().unwrap())
+                    .collect(),
+                _ => panic!("not an array: {v}"),
+            }
+        };
+        let (tuned, plain) = (answers(Style::Tuned), answers(Style::Straightforward));
+        assert_eq!(tuned.len(), messages.len());
+        for (t, p) in tuned.iter().zip(&plain) {
+            let (t, p) = (flat(t), flat(p));
+            assert!(!t.is_empty() && t.len() == p.len());
+            for (a, b) in t.iter().zip(&p) {
+                assert!((a - b).abs() <= 1e-12 * (1.0 + b.abs()), "{a} vs {b}");
+            }
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `ba`: bundle adjustment (ADBench): reprojection and weight errors of `p` observations
 //! of `m` points by `n` cameras, and the sparse Jacobian, in the reference's encoding.
 
-use super::{input_with_runs, unknown};
+use super::{input_with_runs, unknown, Style};
 use crate::json::{Object, ToJson};
 use crate::protocol::Evaluated;
 use num_traits::Float;
@@ -172,6 +172,63 @@ pub fn jacobian(pb: &Problem) -> SparseMat {
 
 /// [`jacobian`] into the buffers of `j`, which keep their capacity across runs.
 pub fn jacobian_into(pb: &Problem, j: &mut SparseMat) {
+    let done = assemble(pb, j, |cam, x, w, feat| {
+        Ok::<_, std::convert::Infallible>(block(cam, x, w, feat))
+    });
+    match done {
+        Ok(()) => {}
+        Err(never) => match never {},
+    }
+}
+
+/// The straightforward Jacobian: each observation's 2 × 15 block is the plain
+/// `retrograd::jacobian` of [`reproj_error`] at its 15 variables (one recording on a
+/// fresh tape, swept once per output), assembled as [`jacobian`] does.
+pub fn straightforward_jacobian_into(
+    pb: &Problem,
+    j: &mut SparseMat,
+) -> Result<(), retrograd::Error> {
+    assemble(pb, j, |cam, x, w, feat| {
+        let mut z = [0.0; 15];
+        z[..NCAM].copy_from_slice(cam);
+        z[NCAM..NCAM + 3].copy_from_slice(x);
+        z[14] = w;
+        let rows = retrograd::jacobian(
+            |z| reproj_error(&z[..NCAM], &z[NCAM..NCAM + 3], z[14], feat).to_vec(),
+            &z,
+        )?;
+        Ok(std::array::from_fn(|r| std::array::from_fn(|c| rows[r][c])))
+    })
+}
+
+/// One observation's 2 × 15 block of derivatives (camera, point, weight) by forward
+/// mode: the point in the camera frame on `Dual<f64, 9>` (rotation, center, point), then
+/// the projection on all 15 directions, the camera-frame point carrying its tangents to
+/// where those variables are.
+fn block(cam: &[f64], x: &[f64], w: f64, feat: &[f64]) -> [[f64; 15]; 2] {
+    let var9 = |v: f64, k: usize| Dual::<f64, 9>::variable(v, k);
+    let rot: [Dual<f64, 9>; 3] = std::array::from_fn(|k| var9(cam[k], k));
+    let center: [Dual<f64, 9>; 3] = std::array::from_fn(|k| var9(cam[3 + k], 3 + k));
+    let x: [Dual<f64, 9>; 3] = std::array::from_fn(|k| var9(x[k], 6 + k));
+    let xcam = camera_frame(&rot, &center, &x).map(|v| {
+        let mut t = [0.0; 15];
+        t[..6].copy_from_slice(&v.tangent[..6]);
+        t[NCAM..NCAM + 3].copy_from_slice(&v.tangent[6..]);
+        Dual::new(v.value, t)
+    });
+    let intr: [Dual<f64, 15>; 5] = std::array::from_fn(|k| Dual::variable(cam[6 + k], 6 + k));
+    let w = Dual::variable(w, 14);
+    projection_error(&xcam, &intr, w, feat).map(|e| e.tangent)
+}
+
+/// The CSR Jacobian from each observation's 2 × 15 block (columns: the camera's 11
+/// parameters, the point's 3 coordinates, the weight), given by `block(cam, x, w, feat)`,
+/// then the weight errors' derivatives (forward mode on `Dual<f64>`).
+fn assemble<E>(
+    pb: &Problem,
+    j: &mut SparseMat,
+    mut block: impl FnMut(&[f64], &[f64], f64, &[f64]) -> Result<[[f64; 15]; 2], E>,
+) -> Result<(), E> {
     let nnz = 2 * 15 * pb.p + pb.p;
     j.rows.clear();
     j.cols.clear();
@@ -185,35 +242,20 @@ pub fn jacobian_into(pb: &Problem, j: &mut SparseMat) {
     for i in 0..pb.p {
         let (c, pt) = (pb.obs[2 * i], pb.obs[2 * i + 1]);
         let cam = &pb.cams[c * NCAM..][..NCAM];
-        // The camera frame depends on 9 of the 15 variables (rotation, center, point):
-        // forward mode on those 9 directions, then the projection on all 15, the point in
-        // the camera frame carrying its tangents to where those variables are.
-        let var9 = |v: f64, k: usize| Dual::<f64, 9>::variable(v, k);
-        let rot: [Dual<f64, 9>; 3] = std::array::from_fn(|k| var9(cam[k], k));
-        let center: [Dual<f64, 9>; 3] = std::array::from_fn(|k| var9(cam[3 + k], 3 + k));
-        let x: [Dual<f64, 9>; 3] = std::array::from_fn(|k| var9(pb.x[pt * 3 + k], 6 + k));
-        let xcam = camera_frame(&rot, &center, &x).map(|v| {
-            let mut t = [0.0; 15];
-            t[..6].copy_from_slice(&v.tangent[..6]);
-            t[NCAM..NCAM + 3].copy_from_slice(&v.tangent[6..]);
-            Dual::new(v.value, t)
-        });
-        let intr: [Dual<f64, 15>; 5] = std::array::from_fn(|k| Dual::variable(cam[6 + k], 6 + k));
-        let w = Dual::variable(pb.w[i], 14);
-        let err = projection_error(&xcam, &intr, w, &pb.feats[2 * i..][..2]);
-        for e in &err {
+        let rows = block(cam, &pb.x[pt * 3..][..3], pb.w[i], &pb.feats[2 * i..][..2])?;
+        for e in &rows {
             let last = *j.rows.last().unwrap();
             j.rows.push(last + 15);
             for k in 0..NCAM {
                 j.cols.push((NCAM * c + k) as i64);
-                j.vals.push(e.tangent[k]);
+                j.vals.push(e[k]);
             }
             for k in 0..3 {
                 j.cols.push(point_col + (3 * pt + k) as i64);
-                j.vals.push(e.tangent[NCAM + k]);
+                j.vals.push(e[NCAM + k]);
             }
             j.cols.push(w_col + i as i64);
-            j.vals.push(e.tangent[14]);
+            j.vals.push(e[14]);
         }
     }
     for i in 0..pb.p {
@@ -223,6 +265,7 @@ pub fn jacobian_into(pb: &Problem, j: &mut SparseMat) {
         j.cols.push(w_col + i as i64);
         j.vals.push(d);
     }
+    Ok(())
 }
 
 /// The first 30 entries and the last one, as the reference transmits.
@@ -233,7 +276,7 @@ fn abbreviated<T: Copy>(v: &[T]) -> Vec<T> {
 }
 
 /// Evaluates `objective` or `jacobian`.
-pub fn evaluate(function: &str, input: &str) -> Result<Evaluated, String> {
+pub fn evaluate(function: &str, input: &str, style: Style) -> Result<Evaluated, String> {
     let input: Input = super::parse(input)?;
     let pb = Problem::from_input(&input)?;
     if pb.p == 0 {
@@ -257,13 +300,20 @@ pub fn evaluate(function: &str, input: &str) -> Result<Evaluated, String> {
         }
         "jacobian" => super::timed_in_place(
             input.runs(),
-            &mut SparseMat {
-                rows: Vec::new(),
-                cols: Vec::new(),
-                vals: Vec::new(),
+            &mut (
+                SparseMat {
+                    rows: Vec::new(),
+                    cols: Vec::new(),
+                    vals: Vec::new(),
+                },
+                Ok(()),
+            ),
+            |(j, ok)| match style {
+                Style::Tuned => jacobian_into(&pb, j),
+                Style::Straightforward => *ok = straightforward_jacobian_into(&pb, j),
             },
-            |j| jacobian_into(&pb, j),
-            |j| {
+            |(j, ok)| {
+                ok.clone().map_err(|e| e.to_string())?;
                 crate::json::to_vec(&Object(&[
                     ("rows", &abbreviated(&j.rows)),
                     ("cols", &abbreviated(&j.cols)),
@@ -308,5 +358,11 @@ mod tests {
         }
         assert_eq!(j.cols[11], 22); // first point column: 11·n
         assert_eq!(*j.vals.last().unwrap(), -2.0 * 0.8);
+        let mut plain = jacobian(&pb);
+        straightforward_jacobian_into(&pb, &mut plain).unwrap();
+        assert_eq!((&plain.rows, &plain.cols), (&j.rows, &j.cols));
+        for (a, b) in j.vals.iter().zip(&plain.vals) {
+            assert!((a - b).abs() <= 1e-12 * (1.0 + b.abs()), "{a} vs {b}");
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! `det`: the determinant by expansion by minors (cmpad's `det_by_minor`), and its
 //! gradient.
 
-use super::{input_with_runs, timed, unknown};
+use super::{input_with_runs, timed, unknown, Style};
 use crate::protocol::Evaluated;
 use num_traits::Float;
 use retrograd::{Tape, Var};
@@ -142,8 +142,14 @@ pub fn gradient(tape: &mut Tape, a: &[f64], ell: usize) -> Vec<f64> {
     })
 }
 
+/// The straightforward gradient: [`primal`] differentiated by `retrograd::grad` (the whole
+/// expansion on one tape, one statement per operation).
+pub fn straightforward_gradient(a: &[f64], ell: usize) -> Vec<f64> {
+    retrograd::grad(|v| primal(v, ell), a)
+}
+
 /// Evaluates `primal` or `gradient`.
-pub fn evaluate(function: &str, input: &str) -> Result<Evaluated, String> {
+pub fn evaluate(function: &str, input: &str, style: Style) -> Result<Evaluated, String> {
     let input: Input = super::parse(input)?;
     if input.ell == 0 || input.ell > 12 || input.a.len() != input.ell * input.ell {
         return Err(format!(
@@ -151,9 +157,12 @@ pub fn evaluate(function: &str, input: &str) -> Result<Evaluated, String> {
             input.ell
         ));
     }
-    match function {
-        "primal" => timed(input.runs(), || primal(&input.a, input.ell)),
-        "gradient" => {
+    match (function, style) {
+        ("primal", _) => timed(input.runs(), || primal(&input.a, input.ell)),
+        ("gradient", Style::Straightforward) => timed(input.runs(), || {
+            straightforward_gradient(&input.a, input.ell)
+        }),
+        ("gradient", Style::Tuned) => {
             let mut tape = Tape::new();
             timed(input.runs(), || gradient(&mut tape, &input.a, input.ell))
         }
@@ -181,6 +190,23 @@ mod tests {
                 .collect();
             let g = gradient(&mut Tape::new(), &a, ell);
             assert_matches_fd(|a| primal(a, ell), &a, &g, 1e-6);
+            let plain = straightforward_gradient(&a, ell);
+            assert_matches_fd(|a| primal(a, ell), &a, &plain, 1e-6);
+        }
+    }
+
+    #[test]
+    fn straightforward_equals_tuned() {
+        for ell in [1, 2, 3, 6, 7] {
+            let a: Vec<f64> = (0..ell * ell)
+                .map(|k| ((k * 5 + 2) % 13) as f64 / 6.0 - 1.0)
+                .collect();
+            let tuned = gradient(&mut Tape::new(), &a, ell);
+            let plain = straightforward_gradient(&a, ell);
+            let scale = plain.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+            for (x, y) in tuned.iter().zip(&plain) {
+                assert!((x - y).abs() <= 1e-12 * scale, "ell = {ell}: {x} vs {y}");
+            }
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `gmm`: the log posterior of a Gaussian mixture model with a Wishart prior on the
 //! precision matrices (ADBench's GMM with GradBench's fixes), and its gradient.
 
-use super::{input_with_runs, max_element, timed, unknown};
+use super::{input_with_runs, max_element, timed, unknown, Style};
 use crate::json::{Object, Rows, ToJson};
 use crate::protocol::Evaluated;
 use num_traits::Float;
@@ -237,13 +237,16 @@ pub fn gradient(tape: &mut Tape, pb: &Problem) -> Vec<f64> {
 }
 
 /// Evaluates `objective` or `jacobian`.
-pub fn evaluate(function: &str, input: &str) -> Result<Evaluated, String> {
+pub fn evaluate(function: &str, input: &str, style: Style) -> Result<Evaluated, String> {
     let input: Input = super::parse(input)?;
     let pb = Problem::from_input(&input)?;
     match function {
         "objective" => timed(input.runs(), || objective(&pb, &pb.params)),
         "jacobian" => {
-            let (g, timings) = crate::runs::repeat(input.runs(), || tensor::gradient(&pb));
+            let (g, timings) = crate::runs::repeat(input.runs(), || match style {
+                Style::Tuned => tensor::gradient(&pb),
+                Style::Straightforward => tensor::straightforward_gradient(&pb),
+            });
             let g = g.map_err(|e| e.to_string())?;
             let (d, k) = (pb.d, pb.k);
             let (alpha, rest) = g.split_at(k);
@@ -327,6 +330,7 @@ mod tests {
 /// `α`, together with the prior's.
 pub mod tensor {
     use super::Problem;
+    use retrograd::tensor::autograd::grad;
     use retrograd::tensor::{DType, Result, Tensor};
 
     /// Elements (`components × points × d`) per batch when points run along the last
@@ -355,23 +359,9 @@ pub mod tensor {
         let mu = Tensor::from_slice(&p[k..k + k * d], [k, d])?.requires_grad_();
         let q = Tensor::from_slice(&p[k + k * d..k + 2 * k * d], [k, d])?.requires_grad_();
         let l = Tensor::from_slice(&p[k + 2 * k * d..], [k, lsz])?.requires_grad_();
-        let idx_diag: Vec<i64> = (0..d).map(|j| (j * d + j) as i64).collect();
-        let mut idx_l = Vec::with_capacity(lsz);
-        for i in 0..d {
-            for j in i + 1..d {
-                idx_l.push((j * d + i) as i64);
-            }
-        }
-        let idx_diag = Tensor::from_vec(idx_diag, [d])?;
-        let idx_l = Tensor::from_vec(idx_l, [lsz])?;
-        let qdiag = q.exp()?;
-        let mut qflat = Tensor::zeros([k, d * d], DType::F64).index_add(1, &idx_diag, &qdiag)?;
-        if lsz > 0 {
-            qflat = qflat.index_add(1, &idx_l, &l)?;
-        }
+        let (qdiag, qm) = factors(pb, &q, &l)?;
         // Q, and αₖ + Σ qₖ: computed once, cut from the graph for the batches of points
         // (their gradients accumulate there), then swept back to q, l and α at the end.
-        let qm = qflat.reshape([k, d, d])?;
         let qm_cut = qm.detach().requires_grad_();
         let base = alpha.unsqueeze(1)?.add(&q.sum(1, true)?)?;
         let base_cut = base.detach().requires_grad_();
@@ -410,12 +400,7 @@ pub mod tensor {
         }
         // logsumexp(alpha) and the prior.
         let lse_alpha = alpha.logsumexp(0, false)?;
-        let frob = qdiag.square()?.sum_all()?.add(&l.square()?.sum_all()?)?;
-        let sumq = q.sum_all()?;
-        let prior = frob
-            .mul_scalar(0.5 * pb.gamma * pb.gamma)?
-            .sub(&sumq.mul_scalar(pb.m as f64)?)?
-            .mul_scalar(-1.0)?;
+        let prior = prior(pb, &qdiag, &q, &l)?;
         let cut = qm
             .mul(&grad_of(&qm_cut))?
             .sum_all()?
@@ -427,6 +412,84 @@ pub mod tensor {
             g.extend(grad_of(t).to_vec_f64());
         }
         Ok(g)
+    }
+
+    /// `exp(q)` and the precision factors `Q` (`k × d × d`): `exp(q)` on the diagonal, `l`
+    /// below it, column by column.
+    fn factors(pb: &Problem, q: &Tensor, l: &Tensor) -> Result<(Tensor, Tensor)> {
+        let (d, k, lsz) = (pb.d, pb.k, pb.lsz());
+        let idx_diag: Vec<i64> = (0..d).map(|j| (j * d + j) as i64).collect();
+        let mut idx_l = Vec::with_capacity(lsz);
+        for i in 0..d {
+            for j in i + 1..d {
+                idx_l.push((j * d + i) as i64);
+            }
+        }
+        let qdiag = q.exp()?;
+        let idx_diag = Tensor::from_vec(idx_diag, [d])?;
+        let mut qflat = Tensor::zeros([k, d * d], DType::F64).index_add(1, &idx_diag, &qdiag)?;
+        if lsz > 0 {
+            qflat = qflat.index_add(1, &Tensor::from_vec(idx_l, [lsz])?, l)?;
+        }
+        Ok((qdiag, qflat.reshape([k, d, d])?))
+    }
+
+    /// The log Wishart prior without its constant term.
+    fn prior(pb: &Problem, qdiag: &Tensor, q: &Tensor, l: &Tensor) -> Result<Tensor> {
+        let frob = qdiag.square()?.sum_all()?.add(&l.square()?.sum_all()?)?;
+        frob.mul_scalar(0.5 * pb.gamma * pb.gamma)?
+            .sub(&q.sum_all()?.mul_scalar(pb.m as f64)?)?
+            .mul_scalar(-1.0)
+    }
+
+    /// The log posterior on tensors, all points at once: `alpha`, `mu`, `q`, `l` as
+    /// shaped in [`straightforward_gradient`].
+    pub fn objective(
+        pb: &Problem,
+        alpha: &Tensor,
+        mu: &Tensor,
+        q: &Tensor,
+        l: &Tensor,
+    ) -> Result<Tensor> {
+        let (d, k, n) = (pb.d, pb.k, pb.n);
+        let (qdiag, qm) = factors(pb, q, l)?;
+        // βᵢₖ = αₖ + Σ qₖ − ½‖Qₖ(xᵢ − μₖ)‖², over all points and components: [k, n].
+        let x = Tensor::from_slice(&pb.x, [1, n, d])?;
+        let xc = x.sub(&mu.unsqueeze(1)?)?;
+        let qx = xc.matmul(&qm.mt()?)?;
+        let sq = qx.square()?.sum(2, false)?;
+        let main = alpha
+            .add(&q.sum(1, false)?)?
+            .unsqueeze(1)?
+            .sub(&sq.mul_scalar(0.5)?)?;
+        let likelihood = main.logsumexp(0, false)?.sum_all()?;
+        let lse_alpha = alpha.logsumexp(0, false)?;
+        let prior = prior(pb, &qdiag, q, l)?;
+        let nn = d as i64 + pb.m + 1;
+        let cst = nn as f64 * d as f64 * (pb.gamma.ln() - 0.5 * 2f64.ln())
+            - super::log_gamma_distrib(0.5 * nn as f64, d);
+        let constant =
+            -(n as f64) * d as f64 * 0.5 * (2.0 * std::f64::consts::PI).ln() + k as f64 * cst;
+        likelihood
+            .sub(&lse_alpha.mul_scalar(n as f64)?)?
+            .add(&prior)?
+            .add_scalar(constant)
+    }
+
+    /// The straightforward gradient: [`objective`] differentiated by
+    /// `retrograd::tensor::autograd::grad` (one graph over all points, one backward; no
+    /// batches, nothing cut from the graph). Flattened as [`Problem::params`].
+    pub fn straightforward_gradient(pb: &Problem) -> Result<Vec<f64>> {
+        let (d, k) = (pb.d, pb.k);
+        let p = &pb.params;
+        let inputs = [
+            Tensor::from_slice(&p[..k], [k])?,
+            Tensor::from_slice(&p[k..k + k * d], [k, d])?,
+            Tensor::from_slice(&p[k + k * d..k + 2 * k * d], [k, d])?,
+            Tensor::from_slice(&p[k + 2 * k * d..], [k, pb.lsz()])?,
+        ];
+        let g = grad(|t| objective(pb, &t[0], &t[1], &t[2], &t[3]), &inputs)?;
+        Ok(g.iter().flat_map(|t| t.to_vec_f64()).collect())
     }
 
     /// The accumulated gradient of a leaf; zeros when nothing reached it (no points).
@@ -448,6 +511,38 @@ pub mod tensor {
                 for (a, b) in g.iter().zip(&t) {
                     assert!((a - b).abs() < 1e-12 * (1.0 + a.abs()), "{a} {b}");
                 }
+            }
+        }
+
+        #[test]
+        fn straightforward_equals_tuned_and_the_objective() {
+            for (d, k, n) in [(1, 2, 5), (3, 2, 4), (4, 3, 7)] {
+                let pb = problem(d, k, n, 2, 1.3, 100);
+                let tuned = super::gradient(&pb).unwrap();
+                let plain = super::straightforward_gradient(&pb).unwrap();
+                assert_eq!(tuned.len(), plain.len());
+                for (a, b) in tuned.iter().zip(&plain) {
+                    assert!((a - b).abs() < 1e-12 * (1.0 + a.abs()), "{a} {b}");
+                }
+                let t = |r: std::ops::Range<usize>, shape: Vec<usize>| {
+                    super::Tensor::from_slice(&pb.params[r], shape).unwrap()
+                };
+                let lsz = pb.lsz();
+                let value = super::objective(
+                    &pb,
+                    &t(0..k, vec![k]),
+                    &t(k..k + k * d, vec![k, d]),
+                    &t(k + k * d..k + 2 * k * d, vec![k, d]),
+                    &t(k + 2 * k * d..k + 2 * k * d + k * lsz, vec![k, lsz]),
+                )
+                .unwrap()
+                .item()
+                .unwrap();
+                let scalar = objective(&pb, &pb.params);
+                assert!(
+                    (value - scalar).abs() < 1e-12 * (1.0 + scalar.abs()),
+                    "{value} {scalar}"
+                );
             }
         }
 

@@ -2,11 +2,11 @@
 //! hand model posed by 26 parameters `theta` (and, in the complicated variant, points
 //! placed on triangles by barycentric `us`), and the dense Jacobian.
 
-use super::{input_with_runs, unknown};
+use super::{input_with_runs, unknown, Style};
 use crate::json::{Rows, ToJson};
 use crate::protocol::Evaluated;
 use num_traits::Float;
-use retrograd::Dual;
+use retrograd::{Dual, Var};
 use serde::Deserialize;
 
 /// The hand model.
@@ -56,7 +56,8 @@ input_with_runs! {
 
 type M4 = [[f64; 4]; 4];
 
-/// The model in fixed-size arrays, with each vertex's non-zero bone weights.
+/// The model in fixed-size arrays, with each vertex's bone weights: all of them, or (tuned)
+/// only the non-zero ones — 1.7 of 22 per vertex on average in GradBench's models.
 pub struct Model {
     parents: Vec<i64>,
     base_relatives: Vec<M4>,
@@ -75,7 +76,7 @@ fn m4(v: &[Vec<f64>]) -> Result<M4, String> {
 }
 
 impl Model {
-    fn new(m: &HtModel) -> Result<Self, String> {
+    fn new(m: &HtModel, skip_zero_weights: bool) -> Result<Self, String> {
         let nb = m.bone_names.len();
         if m.parents.len() != nb
             || m.base_relatives.len() != nb
@@ -97,7 +98,7 @@ impl Model {
                 w.iter()
                     .copied()
                     .enumerate()
-                    .filter(|&(_, x)| x != 0.0)
+                    .filter(|&(_, x)| x != 0.0 || !skip_zero_weights)
                     .collect()
             })
             .collect();
@@ -264,7 +265,7 @@ pub fn vertex_positions<T: Float>(theta: &[T], model: &Model) -> Vec<[T; 3]> {
         .iter()
         .zip(&model.weights)
         .map(|(base, weights)| {
-            // Bones with weight zero add exactly zero and are skipped.
+            // The tuned model holds no zero weights: those bones add exactly zero.
             let mut p = [T::zero(); 3];
             for &(b, w) in weights {
                 let t = &transforms[b];
@@ -294,8 +295,10 @@ pub struct Problem {
 }
 
 impl Problem {
-    fn new(input: &Input) -> Result<Self, String> {
-        let model = Model::new(&input.data.model)?;
+    /// The problem of an input; `skip_zero_weights` drops the bones of weight zero from
+    /// each vertex (they add exactly zero to its position).
+    fn new(input: &Input, skip_zero_weights: bool) -> Result<Self, String> {
+        let model = Model::new(&input.data.model, skip_zero_weights)?;
         let c = &input.data.correspondences;
         if input.theta.len() != 26
             || input.data.points.len() != c.len()
@@ -336,6 +339,22 @@ impl Problem {
     }
 }
 
+/// The residual of point `i`, on any number type for the model positions and (in the
+/// complicated variant) its barycentric coordinates `u`.
+fn residual<T: Float>(pb: &Problem, i: usize, pos: &[[T; 3]], u: Option<[T; 2]>) -> [T; 3] {
+    let (c, pt) = (pb.correspondences[i], &pb.points[i]);
+    std::array::from_fn(|j| {
+        let target = match u {
+            None => pos[c][j],
+            Some([u0, u1]) => {
+                let v = pb.model.triangles[c];
+                u0 * pos[v[0]][j] + u1 * pos[v[1]][j] + (T::one() - u0 - u1) * pos[v[2]][j]
+            }
+        };
+        T::from(pt[j]).unwrap() - target
+    })
+}
+
 /// The `3 × points` residuals, on any number type for the model positions.
 fn residuals<T: Float>(
     pb: &Problem,
@@ -343,17 +362,12 @@ fn residuals<T: Float>(
     us: Option<&dyn Fn(usize) -> [T; 2]>,
     mut out: impl FnMut(usize, T),
 ) {
-    for (i, (&c, pt)) in pb.correspondences.iter().zip(&pb.points).enumerate() {
-        for j in 0..3 {
-            let target = match us {
-                None => pos[c][j],
-                Some(u) => {
-                    let [u0, u1] = u(i);
-                    let v = pb.model.triangles[c];
-                    u0 * pos[v[0]][j] + u1 * pos[v[1]][j] + (T::one() - u0 - u1) * pos[v[2]][j]
-                }
-            };
-            out(3 * i + j, T::from(pt[j]).unwrap() - target);
+    for i in 0..pb.points.len() {
+        for (j, e) in residual(pb, i, pos, us.map(|u| u(i)))
+            .into_iter()
+            .enumerate()
+        {
+            out(3 * i + j, e);
         }
     }
 }
@@ -409,16 +423,66 @@ pub fn jacobian(pb: &Problem) -> (Vec<f64>, usize) {
     }
 }
 
-/// Evaluates `objective` or `jacobian`.
-pub fn evaluate(function: &str, input: &str) -> Result<Evaluated, String> {
+/// The straightforward Jacobian (same layout as [`jacobian`]; build `pb` with every bone
+/// weight kept). The `theta` columns are the plain `retrograd::jacobian` of the residuals
+/// as a function of `theta` (the generic model recorded once on a tape, swept forward
+/// once per `theta` entry, as `jacobian` chooses for 26 inputs and more outputs). In the
+/// complicated variant, a point's residual depends on its own `u₀, u₁` alone: those two
+/// columns are, point by point, the plain `retrograd::jacobian` of its residual as a
+/// function of `u` at the model's vertex positions.
+pub fn straightforward_jacobian(pb: &Problem) -> Result<(Vec<f64>, usize), retrograd::Error> {
+    let rows = 3 * pb.points.len();
+    let complicated = !pb.us.is_empty();
+    let by_theta = retrograd::jacobian(
+        |theta| {
+            let pos = vertex_positions(theta, &pb.model);
+            let mut r = vec![Var::constant(0.0); rows];
+            let us = |i: usize| pb.us[i].map(Var::constant);
+            let u: Option<&dyn Fn(usize) -> [Var; 2]> = if complicated { Some(&us) } else { None };
+            residuals(pb, &pos, u, |k, e| r[k] = e);
+            r
+        },
+        &pb.theta,
+    )?;
+    let cols = if complicated { 28 } else { 26 };
+    let mut jac = vec![0.0; rows * cols];
+    for (row, d) in jac.chunks_exact_mut(cols).zip(&by_theta) {
+        row[cols - 26..].copy_from_slice(d);
+    }
+    if complicated {
+        // The vertex positions as constants (values, no derivative).
+        let pos: Vec<[Var; 3]> = vertex_positions(&pb.theta, &pb.model)
+            .iter()
+            .map(|p| p.map(Var::constant))
+            .collect();
+        for i in 0..pb.points.len() {
+            let by_u = retrograd::jacobian(
+                |u| residual(pb, i, &pos, Some([u[0], u[1]])).to_vec(),
+                &pb.us[i],
+            )?;
+            for (j, d) in by_u.iter().enumerate() {
+                jac[(3 * i + j) * cols..][..2].copy_from_slice(d);
+            }
+        }
+    }
+    Ok((jac, cols))
+}
+
+/// Evaluates `objective` or `jacobian`. In the straightforward style the model keeps its
+/// zero bone weights, for the objective too.
+pub fn evaluate(function: &str, input: &str, style: Style) -> Result<Evaluated, String> {
     let input: Input = super::parse(input)?;
     let runs = input.runs();
-    let pb = Problem::new(&input)?;
+    let pb = Problem::new(&input, style == Style::Tuned)?;
     drop(input);
     match function {
         "objective" => super::timed(runs, || objective(&pb)),
         "jacobian" => {
-            let ((jac, cols), timings) = crate::runs::repeat(runs, || jacobian(&pb));
+            let (result, timings) = crate::runs::repeat(runs, || match style {
+                Style::Tuned => Ok(jacobian(&pb)),
+                Style::Straightforward => straightforward_jacobian(&pb),
+            });
+            let (jac, cols) = result.map_err(|e| e.to_string())?;
             let output = crate::json::to_vec(&Rows { data: &jac, cols } as &dyn ToJson)?;
             Ok(Evaluated { output, timings })
         }
@@ -431,6 +495,10 @@ mod tests {
     use super::*;
 
     fn problem(complicated: bool) -> Problem {
+        problem_with(complicated, true)
+    }
+
+    fn problem_with(complicated: bool, skip_zero_weights: bool) -> Problem {
         let t = |a: f64| {
             vec![
                 vec![1.0, 0.0, 0.0, a],
@@ -498,7 +566,7 @@ mod tests {
             min_runs: 1,
             min_seconds: 0.0,
         };
-        Problem::new(&input).unwrap()
+        Problem::new(&input, skip_zero_weights).unwrap()
     }
 
     #[test]
@@ -543,6 +611,24 @@ mod tests {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn straightforward_equals_tuned_with_zero_weights_kept() {
+        for complicated in [false, true] {
+            let tuned = problem_with(complicated, true);
+            let all = problem_with(complicated, false);
+            let kept: usize = all.model.weights.iter().map(Vec::len).sum();
+            let nonzero: usize = tuned.model.weights.iter().map(Vec::len).sum();
+            assert!(kept > nonzero, "{kept} weights kept, {nonzero} non-zero");
+            assert_eq!(objective(&tuned), objective(&all));
+            let (a, cols) = jacobian(&tuned);
+            let (b, plain_cols) = straightforward_jacobian(&all).unwrap();
+            assert_eq!((cols, a.len()), (plain_cols, b.len()));
+            for (x, y) in a.iter().zip(&b) {
+                assert!((x - y).abs() <= 1e-12 * (1.0 + y.abs()), "{x} vs {y}");
             }
         }
     }

@@ -1,7 +1,7 @@
 //! `kmeans`: the cost `Σᵢ minⱼ |Cⱼ − Pᵢ|²` and the Newton direction `J ⊘ diag(H)`, with the
 //! gradient `J` and the Hessian diagonal from one forward-over-reverse sweep.
 
-use super::{input_with_runs, timed, timed_in_place, unknown};
+use super::{input_with_runs, timed, timed_in_place, unknown, Style};
 use crate::json::{Rows, ToJson};
 use crate::protocol::Evaluated;
 use num_traits::Float;
@@ -154,6 +154,20 @@ pub fn dir(points: &[f64], centroids: &[f64], d: usize) -> Vec<f64> {
     run.out
 }
 
+/// The straightforward direction: [`cost`] differentiated by `retrograd::hvp` with the
+/// direction of all ones (forward-over-reverse, one recording of the whole cost on
+/// `Var<Dual>`, every distance of every point to every centroid recorded, the minimum a
+/// recorded `min`), giving `J` and `H·1`, which is `diag(H)` as `H` is diagonal.
+pub fn straightforward_dir(
+    points: &[f64],
+    centroids: &[f64],
+    d: usize,
+) -> Result<Vec<f64>, retrograd::Error> {
+    let ones = vec![1.0; centroids.len()];
+    let (j, h) = retrograd::hvp(|c| cost(points, c, d), centroids, &ones)?;
+    Ok(j.iter().zip(&h).map(|(j, h)| j / h).collect())
+}
+
 fn flatten(rows: &[Vec<f64>]) -> Result<(Vec<f64>, usize), String> {
     let d = rows.first().map_or(0, Vec::len);
     if d == 0 || rows.iter().any(|r| r.len() != d) {
@@ -163,25 +177,30 @@ fn flatten(rows: &[Vec<f64>]) -> Result<(Vec<f64>, usize), String> {
 }
 
 /// Evaluates `cost` or `dir`.
-pub fn evaluate(function: &str, input: &str) -> Result<Evaluated, String> {
+pub fn evaluate(function: &str, input: &str, style: Style) -> Result<Evaluated, String> {
     let input: Input = super::parse(input)?;
     let (points, d) = flatten(&input.points)?;
     let (centroids, dc) = flatten(&input.centroids)?;
     if d != dc {
         return Err("points and centroids differ in dimension".into());
     }
-    match function {
-        "cost" => timed(input.runs(), || cost(&points, &centroids, d)),
-        "dir" => timed_in_place(
+    let rows = |out: &[f64]| crate::json::to_vec(&Rows { data: out, cols: d } as &dyn ToJson);
+    match (function, style) {
+        ("cost", _) => timed(input.runs(), || cost(&points, &centroids, d)),
+        ("dir", Style::Straightforward) => {
+            let (out, timings) =
+                crate::runs::repeat(input.runs(), || straightforward_dir(&points, &centroids, d));
+            let out = out.map_err(|e| e.to_string())?;
+            Ok(Evaluated {
+                output: rows(&out)?,
+                timings,
+            })
+        }
+        ("dir", Style::Tuned) => timed_in_place(
             input.runs(),
             &mut Dir::default(),
             |run| run.run(&points, &centroids, d),
-            |run| {
-                crate::json::to_vec(&Rows {
-                    data: &run.out,
-                    cols: d,
-                } as &dyn ToJson)
-            },
+            |run| rows(&run.out),
         ),
         _ => unknown(function),
     }
@@ -219,5 +238,24 @@ mod tests {
             let fd = retrograd::gradcheck::finite_difference(gj, &centroids)[j];
             assert!((fd - h[j]).abs() < 1e-5);
         }
+    }
+
+    #[test]
+    fn straightforward_equals_tuned() {
+        let d = 3;
+        let points: Vec<f64> = (0..40 * d)
+            .map(|i| ((i * 17 + 5) % 23) as f64 / 23.0)
+            .collect();
+        let centroids: Vec<f64> = (0..4 * d)
+            .map(|i| ((i * 7 + 3) % 11) as f64 / 11.0)
+            .collect();
+        let tuned = dir(&points, &centroids, d);
+        let plain = straightforward_dir(&points, &centroids, d).unwrap();
+        for (a, b) in tuned.iter().zip(&plain) {
+            assert!((a - b).abs() <= 1e-12 * (1.0 + b.abs()), "{a} vs {b}");
+        }
+        // Each entry is gradient ÷ Hessian diagonal: against finite differences.
+        let grad = retrograd::grad(|c| cost(&points, c, d), &centroids);
+        assert_matches_fd(|c| cost(&points, c, d), &centroids, &grad, 1e-6);
     }
 }

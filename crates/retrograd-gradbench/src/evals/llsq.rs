@@ -1,7 +1,7 @@
 //! `llsq`: the linear least squares objective `½ Σᵢ (sᵢ − Σⱼ xⱼ tᵢʲ)²` with
 //! `tᵢ = −1 + 2i/(n − 1)`, `sᵢ = sign(tᵢ)`, and its gradient.
 
-use super::{input_with_runs, timed, timed_in_place, unknown};
+use super::{input_with_runs, timed, timed_in_place, unknown, Style};
 use crate::json;
 use crate::protocol::Evaluated;
 use num_traits::Float;
@@ -129,12 +129,21 @@ pub fn gradient(x: &[f64], n: usize) -> Vec<f64> {
     g.out
 }
 
+/// The straightforward gradient: [`primal`] differentiated by `retrograd::grad` (one
+/// statement per operation, the whole sum on one tape).
+pub fn straightforward_gradient(x: &[f64], n: usize) -> Vec<f64> {
+    retrograd::grad(|v| primal(v, n), x)
+}
+
 /// Evaluates `primal` or `gradient`.
-pub fn evaluate(function: &str, input: &str) -> Result<Evaluated, String> {
+pub fn evaluate(function: &str, input: &str, style: Style) -> Result<Evaluated, String> {
     let input: Input = super::parse(input)?;
-    match function {
-        "primal" => timed(input.runs(), || primal(&input.x, input.n)),
-        "gradient" => timed_in_place(
+    match (function, style) {
+        ("primal", _) => timed(input.runs(), || primal(&input.x, input.n)),
+        ("gradient", Style::Straightforward) => {
+            timed(input.runs(), || straightforward_gradient(&input.x, input.n))
+        }
+        ("gradient", Style::Tuned) => timed_in_place(
             input.runs(),
             &mut Gradient::default(),
             |g| g.run(&input.x, input.n),
@@ -159,6 +168,22 @@ mod tests {
         for _ in 0..3 {
             again.run(&x, 9);
             assert_eq!(again.out, g);
+        }
+        let plain = straightforward_gradient(&x, 9);
+        assert_matches_fd(|x| primal(x, 9), &x, &plain, 1e-6);
+    }
+
+    #[test]
+    fn straightforward_equals_tuned() {
+        let x: Vec<f64> = (0..12).map(|j| 0.3 * (j as f64 * 1.3).sin()).collect();
+        for n in [2, 7, 130] {
+            let (tuned, plain) = (gradient(&x, n), straightforward_gradient(&x, n));
+            for (a, b) in tuned.iter().zip(&plain) {
+                assert!(
+                    (a - b).abs() <= 1e-12 * (1.0 + b.abs()),
+                    "n = {n}: {a} vs {b}"
+                );
+            }
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `lse`: LogSumExp with the max trick, `a + ln Σ exp(xᵢ − a)` where `a = max x`, and its
 //! gradient.
 
-use super::{input_with_runs, max_element, timed, timed_in_place, unknown};
+use super::{input_with_runs, max_element, timed, timed_in_place, unknown, Style};
 use crate::json;
 use crate::protocol::Evaluated;
 use num_traits::Float;
@@ -111,15 +111,24 @@ pub fn gradient(x: &[f64]) -> Vec<f64> {
     g.out
 }
 
+/// The straightforward gradient: [`primal`] differentiated by `retrograd::grad` (one
+/// statement per operation, no identity, no chunks).
+pub fn straightforward_gradient(x: &[f64]) -> Vec<f64> {
+    retrograd::grad(primal, x)
+}
+
 /// Evaluates `primal` or `gradient`.
-pub fn evaluate(function: &str, input: &str) -> Result<Evaluated, String> {
+pub fn evaluate(function: &str, input: &str, style: Style) -> Result<Evaluated, String> {
     let input: Input = super::parse(input)?;
     if input.x.is_empty() {
         return Err("x is empty".into());
     }
-    match function {
-        "primal" => timed(input.runs(), || primal(&input.x)),
-        "gradient" => timed_in_place(
+    match (function, style) {
+        ("primal", _) => timed(input.runs(), || primal(&input.x)),
+        ("gradient", Style::Straightforward) => {
+            timed(input.runs(), || straightforward_gradient(&input.x))
+        }
+        ("gradient", Style::Tuned) => timed_in_place(
             input.runs(),
             &mut Gradient::default(),
             |g| g.run(&input.x),
@@ -140,6 +149,20 @@ mod tests {
         let g = gradient(&x);
         assert_matches_fd(primal, &x, &g, 1e-7);
         assert!((g.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        let plain = straightforward_gradient(&x);
+        assert_matches_fd(primal, &x, &plain, 1e-7);
+    }
+
+    #[test]
+    fn straightforward_equals_tuned() {
+        let x: Vec<f64> = (0..2 * CHUNK + 9)
+            .map(|i| (i as f64 * 0.61).cos() * 2.0)
+            .collect();
+        // The same terms, summed in another order (by chunks): equal to rounding.
+        let (tuned, plain) = (gradient(&x), straightforward_gradient(&x));
+        for (a, b) in tuned.iter().zip(&plain) {
+            assert!((a - b).abs() <= 1e-10 * b.abs(), "{a} vs {b}");
+        }
     }
 
     #[test]

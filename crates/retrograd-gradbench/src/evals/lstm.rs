@@ -1,7 +1,7 @@
 //! `lstm`: ADBench's LSTM (diagonal weight matrices) over a character sequence: the mean
 //! log-likelihood loss and its gradient with respect to the main and extra parameters.
 
-use super::{input_with_runs, timed, unknown};
+use super::{input_with_runs, timed, unknown, Style};
 use crate::protocol::Evaluated;
 use num_traits::Float;
 use retrograd::{Tape, Var};
@@ -117,7 +117,9 @@ pub fn objective<T: Float>(pb: &Problem, params: &[T]) -> T {
     -total / f(count as f64)
 }
 
-/// The gradient: the loss recorded on `tape` (reused across runs) and swept once.
+/// The gradient: the loss recorded on `tape` (reused across runs) and swept once. This is
+/// the straightforward form already (the generic [`objective`], one recording, one sweep),
+/// so both styles run it.
 pub fn gradient(tape: &mut Tape, pb: &Problem) -> Vec<f64> {
     tape.clear();
     let (ps, y) = tape.record(|rec| {
@@ -129,7 +131,7 @@ pub fn gradient(tape: &mut Tape, pb: &Problem) -> Vec<f64> {
 }
 
 /// Evaluates `objective` or `jacobian`.
-pub fn evaluate(function: &str, input: &str) -> Result<Evaluated, String> {
+pub fn evaluate(function: &str, input: &str, _style: Style) -> Result<Evaluated, String> {
     let input: Input = super::parse(input)?;
     let pb = Problem::new(&input)?;
     match function {

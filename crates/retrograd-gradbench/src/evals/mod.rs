@@ -1,8 +1,10 @@
 //! The evals, one module each, and what they share: input parsing and timed runs.
 //!
-//! Every module exposes `evaluate(function, input)`: it parses the input, runs the
+//! Every module exposes `evaluate(function, input, style)`: it parses the input, runs the
 //! function as often as the input's `Runs` ask (recording and sweeping tapes inside the
-//! timed region), and returns the serialized output with the timings.
+//! timed region), and returns the serialized output with the timings. The [`Style`] says
+//! whether the derivative is the tuned one or the eval's definition differentiated the
+//! plain way.
 
 use crate::json::{self, ToJson};
 use crate::protocol::Evaluated;
@@ -22,8 +24,42 @@ pub mod ode;
 pub mod particle;
 pub mod saddle;
 
-/// An eval's entry point: `(function, input JSON) -> output and timings`.
-pub type EvalFn = fn(&str, &str) -> Result<Evaluated, String>;
+/// How an eval's derivative is computed.
+///
+/// ```
+/// use retrograd_gradbench::evals::Style;
+/// assert_eq!("straightforward".parse::<Style>(), Ok(Style::Straightforward));
+/// assert_eq!(Style::default(), Style::Tuned);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Style {
+    /// The derivatives as tuned for this benchmark (docs/GRADBENCH.md says what each
+    /// eval does): statement-level helpers, identities, work skipped where the data or
+    /// the seed makes it zero.
+    #[default]
+    Tuned,
+    /// The eval's definition, written once on a generic number type (or on tensors),
+    /// differentiated the plain way: `retrograd::grad`, `jacobian`, `hvp`, or a `Tape`
+    /// recorded and swept once; nothing rewritten, nothing skipped.
+    Straightforward,
+}
+
+impl std::str::FromStr for Style {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "tuned" => Ok(Style::Tuned),
+            "straightforward" => Ok(Style::Straightforward),
+            _ => Err(format!(
+                "unknown style `{s}` (expected `tuned` or `straightforward`)"
+            )),
+        }
+    }
+}
+
+/// An eval's entry point: `(function, input JSON, style) -> output and timings`.
+pub type EvalFn = fn(&str, &str, Style) -> Result<Evaluated, String>;
 
 /// The entry point of the module named `name`, if this tool implements it.
 pub fn module(name: &str) -> Option<EvalFn> {

@@ -4,7 +4,7 @@
 //! trajectory). Four functions: `ff`, `fr`, `rf`, `rr`, naming the outer then the inner
 //! mode (forward or reverse); see [`crate::nested`].
 
-use super::unknown;
+use super::{unknown, Style};
 use crate::nested::{outer_forward_1, outer_reverse, Fn2, Forward, Lift, Mode, Reverse};
 use crate::protocol::Evaluated;
 use crate::runs::Runs;
@@ -84,8 +84,10 @@ pub fn run(function: &str, w0: f64) -> Option<f64> {
     })
 }
 
-/// Evaluates `ff`, `fr`, `rf` or `rr`.
-pub fn evaluate(function: &str, input: &str) -> Result<Evaluated, String> {
+/// Evaluates `ff`, `fr`, `rf` or `rr`. The nested derivatives are the straightforward
+/// form already (generic code on `Dual` and `Var`, plain recordings and sweeps), so both
+/// styles run them.
+pub fn evaluate(function: &str, input: &str, _style: Style) -> Result<Evaluated, String> {
     let input: Input = super::parse(input)?;
     if run(function, input.w).is_none() {
         return unknown(function);

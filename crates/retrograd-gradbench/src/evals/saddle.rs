@@ -3,7 +3,7 @@
 //! `max` (its gradient descent loop included). Four functions `ff`, `fr`, `rf`, `rr`
 //! name the outer then the inner mode; see [`crate::nested`].
 
-use super::unknown;
+use super::{unknown, Style};
 use crate::nested::{outer_forward, outer_reverse, Fn2, Forward, Lift, Mode, Reverse};
 use crate::protocol::Evaluated;
 use crate::runs::Runs;
@@ -113,8 +113,10 @@ pub fn run(function: &str, s: [f64; 2]) -> Option<Vec<f64>> {
     })
 }
 
-/// Evaluates `ff`, `fr`, `rf` or `rr`.
-pub fn evaluate(function: &str, input: &str) -> Result<Evaluated, String> {
+/// Evaluates `ff`, `fr`, `rf` or `rr`. The nested derivatives are the straightforward
+/// form already (generic code on `Dual` and `Var`, plain recordings and sweeps), so both
+/// styles run them.
+pub fn evaluate(function: &str, input: &str, _style: Style) -> Result<Evaluated, String> {
     let input: Input = super::parse(input)?;
     if run(function, input.start).is_none() {
         return unknown(function);
