@@ -255,13 +255,13 @@ where
 
 /// Sizes of a convolution of `groups` channel groups, as the kernels below use them.
 #[derive(Clone, Copy)]
-struct ConvDims {
+pub(super) struct ConvDims {
     /// output channels per group
-    og: usize,
+    pub(super) og: usize,
     /// rows of a group's unfolded input: `cg·kh·kw`
-    k: usize,
+    pub(super) k: usize,
     /// output positions `ho·wo`
-    l: usize,
+    pub(super) l: usize,
     /// input plane `h·w`
     hw: usize,
     /// whether the unfolded input is the input itself (1×1 kernel, stride 1, no padding)
@@ -275,7 +275,12 @@ impl ConvDims {
     /// the groups divide the channels. The kernels read the operands through `gemm` with
     /// raw pointers, at offsets computed from these sizes: this check, once per call, is
     /// what keeps those reads inside the slices, whatever sizes a caller passes.
-    fn checked(g: &Conv2dGeometry, o: usize, groups: usize, lens: [Option<usize>; 3]) -> Self {
+    pub(super) fn checked(
+        g: &Conv2dGeometry,
+        o: usize,
+        groups: usize,
+        lens: [Option<usize>; 3],
+    ) -> Self {
         let len = |dims: &[usize]| dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
         let cg = g.c / groups.max(1);
         let want = [

@@ -8,9 +8,9 @@
 //! float result back ([`widen`], [`round_to`]), as PyTorch's CPU kernels do for `bf16`:
 //! reductions and softmax thus accumulate in `f32`, and each result carries one rounding.
 
-use super::conv;
+use super::conv::{self, ConvDims};
 use super::gemm_lowp::{gemm_lowp_into, Half};
-use super::matmul::{batch_bases, Mat};
+use super::matmul::{batch_bases, checked_sizes, Mat};
 use super::strided::map;
 use super::CpuStorage;
 use crate::tensor::backend::Conv2dGeometry;
@@ -123,21 +123,10 @@ fn rounded<T: HalfElement>(v: &[f32]) -> Vec<T> {
 /// `(B.., m, k) x (B.., k, n)` with equal batch dims (batch strides may be 0), accumulated
 /// in `f32` and rounded to `T`.
 pub(crate) fn matmul<T: HalfElement>(a: &[T], la: &Layout, b: &[T], lb: &Layout) -> Vec<T> {
-    // As in the f32 kernel: checked once here, so that every offset below is a position of
-    // one of the layouts, inside its slice.
+    // Checked once here, as in the f32 kernel: every offset below is a position of one of
+    // the layouts, inside its slice.
+    let (m, k, n) = checked_sizes(a.len(), la, b.len(), lb);
     let r = la.dims.len();
-    assert!(
-        r >= 2
-            && lb.dims.len() == r
-            && la.dims[..r - 2] == lb.dims[..r - 2]
-            && la.dims[r - 1] == lb.dims[r - 2]
-            && la.fits_in(a.len())
-            && lb.fits_in(b.len()),
-        "matmul kernel: operands {la:?} ({} elements) and {lb:?} ({} elements) do not fit",
-        a.len(),
-        b.len()
-    );
-    let (m, k, n) = (la.dims[r - 2], la.dims[r - 1], lb.dims[r - 1]);
     let bases = batch_bases(la, lb);
     let total = bases
         .len()
@@ -166,29 +155,6 @@ pub(crate) fn matmul<T: HalfElement>(a: &[T], la: &Layout, b: &[T], lb: &Layout)
     rounded(&out)
 }
 
-/// Sizes of a grouped convolution: output channels per group, the inner size
-/// `C/groups·kh·kw` and the output plane `ho·wo`.
-struct Sizes {
-    og: usize,
-    k: usize,
-    l: usize,
-}
-
-/// The sizes of a convolution, after checking the operands' lengths against them (the op
-/// has checked the shapes; this guards the raw-pointer products below).
-fn sizes(g: &Conv2dGeometry, o: usize, groups: usize, lens: [Option<usize>; 3]) -> Sizes {
-    let (og, k, l) = (o / groups, g.c / groups * g.kh * g.kw, g.ho * g.wo);
-    let want = [g.n * g.c * g.h * g.w, o * k, g.n * o * l];
-    assert!(
-        groups > 0
-            && o % groups == 0
-            && g.c % groups == 0
-            && lens.iter().zip(want).all(|(got, w)| got.is_none_or(|g| g == w)),
-        "conv2d kernel: operand lengths {lens:?} do not fit {g:?} with {o} outputs in {groups} groups"
-    );
-    Sizes { og, k, l }
-}
-
 /// 2-D convolution of 16-bit operands, all contiguous: `x` `(N, C, H, W)`, `w`
 /// `(O, C/groups, kh, kw)`, optional `bias` `(O)`; `(N, O, ho, wo)` accumulated in `f32`
 /// (onto the bias) and rounded to `T`.
@@ -200,7 +166,7 @@ pub(crate) fn conv2d<T: HalfElement>(
     o: usize,
     groups: usize,
 ) -> Vec<T> {
-    let s = sizes(g, o, groups, [Some(x.len()), Some(w.len()), None]);
+    let s = ConvDims::checked(g, o, groups, [Some(x.len()), Some(w.len()), None]);
     assert!(
         bias.is_none_or(|b| b.len() == o),
         "conv2d kernel: bias of {o} entries"
@@ -247,7 +213,7 @@ pub(crate) fn conv2d_input_grad<T: HalfElement>(
     o: usize,
     groups: usize,
 ) -> Vec<T> {
-    let s = sizes(g, o, groups, [None, Some(w.len()), Some(gy.len())]);
+    let s = ConvDims::checked(g, o, groups, [None, Some(w.len()), Some(gy.len())]);
     let ck = g.c * g.kh * g.kw;
     let mut cols = vec![0.0f32; g.n * ck * s.l];
     if s.og > 0 {
@@ -282,7 +248,7 @@ pub(crate) fn conv2d_weight_grad<T: HalfElement>(
     o: usize,
     groups: usize,
 ) -> Vec<T> {
-    let s = sizes(g, o, groups, [Some(x.len()), None, Some(gy.len())]);
+    let s = ConvDims::checked(g, o, groups, [Some(x.len()), None, Some(gy.len())]);
     let mut acc = vec![0.0f32; o * s.k];
     if s.l > 0 && s.k > 0 {
         let cols = conv::unfold2d(x, g);

@@ -95,6 +95,31 @@ pub(crate) fn batch_bases(la: &Layout, lb: &Layout) -> Vec<(usize, usize)> {
     bases
 }
 
+/// The sizes `(m, k, n)` of a batched product of the layouts `la` and `lb` over slices of
+/// `a_len` and `b_len` elements, after checking them. The products read the operands
+/// through raw pointers at every position their layouts describe, so this is checked, not
+/// trusted: the operands have one shape of batch and inner sizes, and each layout lies
+/// inside its slice (`fits_in`: checked arithmetic).
+pub(super) fn checked_sizes(
+    a_len: usize,
+    la: &Layout,
+    b_len: usize,
+    lb: &Layout,
+) -> (usize, usize, usize) {
+    let r = la.dims.len();
+    assert!(
+        r >= 2
+            && lb.dims.len() == r
+            && la.dims[..r - 2] == lb.dims[..r - 2]
+            && la.dims[r - 1] == lb.dims[r - 2]
+            && la.fits_in(a_len)
+            && lb.fits_in(b_len),
+        "matmul kernel: operands {la:?} ({a_len} elements) and {lb:?} ({b_len} elements) do \
+         not fit"
+    );
+    (la.dims[r - 2], la.dims[r - 1], lb.dims[r - 1])
+}
+
 /// `(B.., m, k) x (B.., k, n)` with equal batch dims (batch strides may be 0).
 pub(crate) fn matmul<
     T: Copy + Default + Send + Sync + 'static + num_traits::Zero + num_traits::One,
@@ -104,24 +129,10 @@ pub(crate) fn matmul<
     b: &[T],
     lb: &Layout,
 ) -> Vec<T> {
-    // The products below read `a` and `b` through raw pointers at every position their
-    // layouts describe. Checked here, once per call, rather than trusted: the operands
-    // have one shape of batch and inner sizes, and each layout lies inside its slice
-    // (`fits_in`: checked arithmetic). Then every offset computed below is a position of
+    // Checked once per call (`checked_sizes`): every offset computed below is a position of
     // one of the layouts, inside its slice.
+    let (m, k, n) = checked_sizes(a.len(), la, b.len(), lb);
     let r = la.dims.len();
-    assert!(
-        r >= 2
-            && lb.dims.len() == r
-            && la.dims[..r - 2] == lb.dims[..r - 2]
-            && la.dims[r - 1] == lb.dims[r - 2]
-            && la.fits_in(a.len())
-            && lb.fits_in(b.len()),
-        "matmul kernel: operands {la:?} ({} elements) and {lb:?} ({} elements) do not fit",
-        a.len(),
-        b.len()
-    );
-    let (m, k, n) = (la.dims[r - 2], la.dims[r - 1], lb.dims[r - 1]);
     let batch_dims = &la.dims[..r - 2];
     let nb: usize = batch_dims.iter().product();
     let total = nb
