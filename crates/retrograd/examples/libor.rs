@@ -25,6 +25,7 @@
 //!
 //! Run: `cargo run --release -p retrograd --example libor [-- --json] [--quick] [--paths N]`
 
+use std::convert::Infallible;
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -495,12 +496,30 @@ pub fn tape_sensitivities_threaded(
     z: &[f64],
     steps: Steps,
 ) -> Sensitivities {
+    let sums = over_chunks(pool, z, Tape::new, |tape, zc| {
+        Ok::<_, Infallible>(tape_sums(tape, inputs, zc, steps))
+    });
+    match sums {
+        Ok(s) => s,
+        Err(never) => match never {},
+    }
+}
+
+/// The mean over the paths of `z` of the sums `sums` makes of chunks of [`CHUNK_PATHS`]
+/// paths on the threads of `pool`, with one state per worker made by `init`; the chunks'
+/// sums are added in chunk order (the same result for any number of threads).
+fn over_chunks<W, E: Send>(
+    pool: &rayon::ThreadPool,
+    z: &[f64],
+    init: impl Fn() -> W + Send + Sync,
+    sums: impl Fn(&mut W, &[f64]) -> Result<Sensitivities, E> + Send + Sync,
+) -> Result<Sensitivities, E> {
     let parts: Vec<Sensitivities> = pool.install(|| {
         z.par_chunks(CHUNK_PATHS * NMAT)
-            .map_init(Tape::new, |tape, zc| tape_sums(tape, inputs, zc, steps))
-            .collect()
-    });
-    sum_parts(parts, z.len() / NMAT)
+            .map_init(init, sums)
+            .collect::<Result<_, _>>()
+    })?;
+    Ok(sum_parts(parts, z.len() / NMAT))
 }
 
 /// The price and sensitivities by replay over the threads of `pool`: a workspace per
@@ -514,12 +533,9 @@ pub fn replay_sensitivities_threaded(
     inputs: &Inputs,
     z: &[f64],
 ) -> Result<Sensitivities, Error> {
-    let parts: Vec<Sensitivities> = pool.install(|| {
-        z.par_chunks(CHUNK_PATHS * NMAT)
-            .map_init(Workspace::new, |ws, zc| replay_sums(rec, ws, inputs, zc))
-            .collect::<Result<_, _>>()
-    })?;
-    Ok(sum_parts(parts, z.len() / NMAT))
+    over_chunks(pool, z, Workspace::new, |ws, zc| {
+        replay_sums(rec, ws, inputs, zc)
+    })
 }
 
 /// The price and sensitivities by lane replays over the threads of `pool`: a lane
@@ -533,14 +549,9 @@ pub fn replay_lanes_sensitivities_threaded(
     inputs: &Inputs,
     z: &[f64],
 ) -> Result<Sensitivities, Error> {
-    let parts: Vec<Sensitivities> = pool.install(|| {
-        z.par_chunks(CHUNK_PATHS * NMAT)
-            .map_init(LaneWorkspace::new, |ws, zc| {
-                replay_lanes_sums(rec, ws, inputs, zc)
-            })
-            .collect::<Result<_, _>>()
-    })?;
-    Ok(sum_parts(parts, z.len() / NMAT))
+    over_chunks(pool, z, LaneWorkspace::new, |ws, zc| {
+        replay_lanes_sums(rec, ws, inputs, zc)
+    })
 }
 
 fn sum_parts(parts: Vec<Sensitivities>, paths: usize) -> Sensitivities {
