@@ -540,12 +540,13 @@ impl<T: TapeScalar> TapeCore<T> {
 /// use retrograd::Tape;
 /// let mut tape = Tape::new();
 /// tape.record(|rec| {
-///     let x = rec.input(2.0);
-///     let _y = x * x + x;
+///     let (x, y) = (rec.input(2.0), rec.input(3.0));
+///     let _z = (x * x + x) * y.sin();
 /// });
 /// let s = tape.stats();
-/// assert_eq!((s.statements, s.operands), (3, 4)); // x; x*x (x twice); (x*x)+x
-/// assert_eq!(s.bytes, 3 * 4 + 4 * 12);
+/// // x; y; and one statement for z, as x·x + x and sin(y) each depend on one variable.
+/// assert_eq!((s.statements, s.operands), (3, 2));
+/// assert_eq!(s.bytes, 3 * 4 + 2 * 12);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TapeStats {
@@ -680,7 +681,7 @@ impl<T: TapeScalar> Recorder<'_, T> {
     /// constant, else a one-operand statement recorded now.
     ///
     /// ```
-    /// # use retrograd::Tape;
+    /// use retrograd::{Tape, prelude::*};
     /// let mut tape = Tape::new();
     /// let (s, y) = tape.record(|rec| {
     ///     let x = rec.input(2.0);
@@ -1077,8 +1078,8 @@ impl<T: TapeScalar> Adjoints<T> {
     /// ```
     /// use retrograd::{Tape, prelude::*};
     /// let mut tape = Tape::new();
-    /// let y = tape.record(|rec| { let x = rec.input(3.0); x * x });
-    /// assert_eq!(tape.gradient(y).values(), &[6.0, 1.0]); // x, then y itself
+    /// let z = tape.record(|rec| { let (x, y) = (rec.input(3.0), rec.input(2.0)); x * y });
+    /// assert_eq!(tape.gradient(z).values(), &[2.0, 3.0, 1.0]); // x, y, then z itself
     /// ```
     pub fn values(&self) -> &[T] {
         &self.values

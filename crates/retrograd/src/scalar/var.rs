@@ -82,11 +82,13 @@ impl<T: TapeScalar> Var<T> {
     /// it one.
     ///
     /// ```
+    /// use retrograd::prelude::*;
     /// let mut tape = retrograd::Tape::new();
     /// tape.record(|rec| {
-    ///     let x = rec.input(1.0);
-    ///     assert!(x.is_node() && !x.sin().is_node());
-    ///     assert!((x * x.sin()).is_node() && !(x * x).is_node());
+    ///     let (x, y) = (rec.input(1.0), rec.input(2.0));
+    ///     assert!(x.is_node() && !x.sin().is_node() && !(2.0 * x).is_node());
+    ///     assert!(!(x * x.sin()).is_node()); // still a function of x alone
+    ///     assert!((x * y).is_node());
     /// });
     /// ```
     #[inline(always)]
