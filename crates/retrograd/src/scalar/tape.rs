@@ -537,7 +537,7 @@ impl<T: TapeScalar> TapeCore<T> {
 /// Sizes of a recording, as reported by [`Tape::stats`].
 ///
 /// ```
-/// use retrograd::Tape;
+/// use retrograd::{Tape, prelude::*};
 /// let mut tape = Tape::new();
 /// tape.record(|rec| {
 ///     let (x, y) = (rec.input(2.0), rec.input(3.0));
