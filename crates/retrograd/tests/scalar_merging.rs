@@ -87,13 +87,12 @@ proptest! {
         let duals: Vec<Dual<f64, 3>> = (0..3).map(|i| Dual::variable(x[i], i)).collect();
         let forward = run(&program, &duals);
         let scale = forward.tangent.iter().fold(1.0_f64, |m, t| m.max(t.abs()));
-        for i in 0..3 {
-            prop_assert!((g[i] - forward.tangent[i]).abs() <= 1e-12 * scale,
-                "∂/∂x{i}: tape {} vs forward {}", g[i], forward.tangent[i]);
+        for (i, (&gi, &ti)) in g.iter().zip(&forward.tangent).enumerate() {
+            prop_assert!((gi - ti).abs() <= 1e-12 * scale, "∂/∂x{i}: tape {gi} vs forward {ti}");
         }
         let fd = finite_difference(|p| run(&program, p), &x);
-        for i in 0..3 {
-            prop_assert!(close(g[i], fd[i], 1e-5), "∂/∂x{i}: tape {} vs differences {}", g[i], fd[i]);
+        for (i, (&gi, &di)) in g.iter().zip(&fd).enumerate() {
+            prop_assert!(close(gi, di, 1e-5), "∂/∂x{i}: tape {gi} vs differences {di}");
         }
     }
 
@@ -122,7 +121,7 @@ fn one_variable_reused_a_thousand_times() {
         let x = rec.input(x0);
         let mut y = x;
         for _ in 0..1000 {
-            y = y * x;
+            y *= x;
         }
         (x, y)
     });
