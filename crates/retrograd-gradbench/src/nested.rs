@@ -128,10 +128,12 @@ mod tests {
         for v in [ff, fr, rf, rr] {
             assert!((v - fd).abs() < 1e-7, "{v} vs {fd}");
         }
-        // Reverse over reverse records the inner sweep on the outer tape.
+        // Reverse over reverse runs the inner sweep on outer variables. With one outer
+        // input, each of them is a function of it alone, so the outer tape holds the input
+        // only and the derivative travels in the variables' scales.
         let mut tape = Tape::new();
         let y = tape.record(|rec| g::<Var<f64>, Reverse>(rec.input(p)));
-        assert!(tape.stats().statements > 10);
+        assert_eq!(tape.stats().statements, 1);
         assert!((tape.gradient(y).values()[0] - rr).abs() == 0.0);
     }
 

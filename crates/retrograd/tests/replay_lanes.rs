@@ -23,7 +23,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(32))]
 
     /// Gradients at 1 to 3 lane groups of random sets (tail lanes included) equal the
-    /// tape's to 1e-13 relative, and the values the function's.
+    /// tape's to 1e-13 of the largest entry, and the values the function's.
     #[test]
     fn lane_gradients_match_the_tape(
         sets in prop::collection::vec(prop::array::uniform3(0.1f64..0.9), 1..3 * LANES),
@@ -37,9 +37,12 @@ proptest! {
         for (k, set) in sets.iter().enumerate() {
             let (y, g) = retrograd::value_and_grad(mixed, set);
             prop_assert!(close(ws.outputs()[k], y, 1e-13), "value {} vs {}", ws.outputs()[k], y);
+            // Relative to the gradient's largest entry: a small one is a difference of
+            // large terms, which the two sum in different orders.
+            let scale = g.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
             for i in 0..3 {
                 let gl = grads[3 * k + i];
-                prop_assert!(close(gl, g[i], 1e-13), "set {k}, ∂/∂x{i}: {gl} vs {}", g[i]);
+                prop_assert!((gl - g[i]).abs() <= 1e-13 * scale, "set {k}, ∂/∂x{i}: {gl} vs {}", g[i]);
             }
         }
     }

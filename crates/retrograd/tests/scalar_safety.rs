@@ -46,21 +46,28 @@ fn assert_refused(f: impl FnOnce()) {
 
 #[test]
 fn a_variable_dropped_by_a_reset_is_refused_not_aliased() {
-    // The reset frees slot 1; `y` is recorded there. Using the old `stale` would have read
-    // `y`'s adjoint (a gradient of 10 where the truth is 9).
+    // The reset frees slot 2; `y` is recorded there. Using the old `stale` would have read
+    // `y`'s adjoint.
     let mut tape = Tape::new();
     tape.record(|rec| {
         let x = rec.input(2.0);
+        let w = rec.input(3.0);
         let m = rec.mark();
-        let stale = x * x;
+        let stale = x * w;
         rec.reset(m);
-        let y = x * 5.0;
+        let y = x * (w + 2.0);
         assert_eq!(stale.index(), y.index());
         assert_refused(|| {
             let _ = stale + y;
         });
+        // An operation on the stale variable alone records nothing; its result is refused
+        // where it would be recorded or read.
+        let derived = stale.sin();
         assert_refused(|| {
-            let _ = stale.sin();
+            let _ = derived * x;
+        });
+        assert_refused(|| {
+            let _ = rec.adjoints().wrt(derived);
         });
         assert_refused(|| {
             let _ = retrograd::sum(&[y, stale]);
@@ -73,8 +80,9 @@ fn a_refused_operation_is_reported_at_the_callers_line() {
     let mut tape = Tape::new();
     tape.record(|rec| {
         let x = rec.input(1.0);
+        let w = rec.input(2.0);
         let m = rec.mark();
-        let stale = x * 2.0;
+        let stale = x * w;
         rec.reset(m);
         let uses: [&dyn Fn(); 4] = [
             &|| {
@@ -84,7 +92,7 @@ fn a_refused_operation_is_reported_at_the_callers_line() {
                 let _ = x + stale;
             },
             &|| {
-                let _ = stale.exp();
+                let _ = stale.exp() * w;
             },
             &|| {
                 let _ = retrograd::dot(&[x, stale], &[x, x]);
@@ -105,10 +113,11 @@ fn a_stale_index_past_the_end_of_the_tape_is_refused_before_it_is_recorded() {
     let mut tape = Tape::new();
     let (x, y) = tape.record(|rec| {
         let x = rec.input(1.5);
+        let w = rec.input(1.0);
         let m = rec.mark();
         let mut far = x;
         for _ in 0..100_000 {
-            far *= 1.0;
+            far *= w;
         }
         rec.reset(m);
         let before = rec.mark();
@@ -118,7 +127,7 @@ fn a_stale_index_past_the_end_of_the_tape_is_refused_before_it_is_recorded() {
         assert_eq!(rec.mark(), before);
         (x, x * 3.0)
     });
-    assert_eq!(tape.stats().statements, 2);
+    assert_eq!(tape.stats().statements, 2); // x and w; y is derived from x
     assert_eq!(tape.gradient(y).wrt(x), 3.0);
 }
 
@@ -127,13 +136,14 @@ fn sweeps_and_adjoints_refuse_stale_seeds_and_queries() {
     let mut tape = Tape::new();
     let (x, stale, adj) = tape.record(|rec| {
         let x = rec.input(2.0);
+        let w = rec.input(1.0);
         let m = rec.mark();
-        let stale = x.exp();
+        let stale = (x * w).exp(); // derived from the statement x·w
         let mut adj = rec.adjoints();
         rec.sweep_and_reset(m, &[(stale, 1.0)], &mut adj);
         assert!((adj.wrt(x) - 2.0_f64.exp()).abs() < 1e-15);
         let m = rec.mark();
-        let _reused = x * 7.0; // takes the slot of `stale`
+        let _reused = x * w; // takes the slot of x·w
         assert_refused(|| rec.sweep_and_reset(m, &[(stale, 1.0)], &mut adj.clone()));
         (x, stale, adj)
     });
@@ -170,15 +180,16 @@ fn marks_can_be_reused_but_not_after_an_earlier_reset_dropped_their_past() {
     let mut tape = Tape::new();
     tape.record(|rec| {
         let x = rec.input(1.0);
+        let w = rec.input(2.0);
         let start = rec.mark();
-        let y = x * 2.0;
+        let y = x * w;
         let after_y = rec.mark();
         for _ in 0..3 {
-            let _ = y.sin();
+            let _ = y.sin() * w;
             rec.reset(after_y); // the same mark, many times
         }
         rec.reset(start); // drops y
-        let _z = x * 3.0; // re-records the slot of y
+        let _z = x * (w + 1.0); // re-records the slot of y
         let message = panic_message(|| rec.reset(after_y));
         assert!(message.contains("mark"), "{message}");
         rec.reset(start); // still valid: nothing before it changed
@@ -194,20 +205,21 @@ fn adjoints_kept_across_resets_drop_the_statements_a_reset_dropped() {
     let mut tape = Tape::new();
     tape.record(|rec| {
         let x = rec.input(1.0);
+        let a = rec.input(2.0);
         let start = rec.mark();
-        let y = x * 2.0;
+        let y = x * a;
         let m = rec.mark();
         let mut adj = rec.adjoints();
-        let z = y * 3.0;
+        let z = y * (a + 1.0);
         rec.sweep_and_reset(m, &[(z, 1.0)], &mut adj);
         assert_eq!(adj.wrt(y), 3.0);
         rec.reset(start); // drops y; its adjoint must not reach the variable taking its slot
-        let w = x * 4.0;
+        let w = x * (a + 2.0);
         assert_eq!(w.index(), y.index());
         let m = rec.mark();
-        let v = w + 1.0;
+        let v = w * 5.0 + 1.0; // derived from w: the seed reaches w times 5
         rec.sweep_and_reset(m, &[(v, 1.0)], &mut adj);
-        assert_eq!(adj.wrt(w), 1.0);
+        assert_eq!(adj.wrt(w), 5.0);
         assert_refused(|| {
             adj.wrt(y);
         });
@@ -293,6 +305,9 @@ enum Op {
 /// The model: every variable made so far, and which statement each tape position holds.
 struct Model {
     vars: Vec<(Var, Op)>,
+    /// For each variable, the variable whose statement it has: itself for a node, the
+    /// node it was derived from for the result of an operation on one variable.
+    base: Vec<usize>,
     /// The variable recorded at each position of the tape.
     positions: Vec<usize>,
     /// Marks: the tape mark, its position, and the variable before it (None at 0).
@@ -304,8 +319,13 @@ struct Model {
 
 impl Model {
     fn alive(&self, v: usize) -> bool {
-        let index = self.vars[v].0.index() as usize;
-        self.positions.get(index) == Some(&v)
+        let b = self.base[v];
+        let index = self.vars[b].0.index() as usize;
+        self.positions.get(index) == Some(&b)
+    }
+
+    fn is_node(&self, v: usize) -> bool {
+        self.base[v] == v
     }
 
     fn mark_valid(&self, k: usize) -> bool {
@@ -332,13 +352,19 @@ impl Model {
     }
 
     /// A reverse sweep of the variables alive at positions `from..` (earlier ones receive
-    /// adjoints but pass none on).
+    /// adjoints but pass none on). A derived variable has no position: it passes its
+    /// adjoint on to its operand at once (the tape folds it into its consumers' partials)
+    /// and keeps none.
     fn sweep(&self, adj: &mut [f64], from: usize) {
         for v in (0..self.vars.len()).rev() {
-            if !self.alive(v) || (self.vars[v].0.index() as usize) < from || adj[v] == 0.0 {
+            let before = self.is_node(v) && (self.vars[v].0.index() as usize) < from;
+            if !self.alive(v) || before || adj[v] == 0.0 {
                 continue;
             }
             let a = adj[v];
+            if !self.is_node(v) {
+                adj[v] = 0.0;
+            }
             match self.vars[v].1 {
                 Op::Input => {}
                 Op::Mul(p, q) => {
@@ -355,11 +381,23 @@ impl Model {
     }
 
     /// Records an operation on variables `operands` (of op `op`), or checks its refusal.
+    /// An operation (other than a sum) whose operands have one statement records nothing and
+    /// is never refused: its result is, where it is used.
     fn operate(&mut self, rec_len: usize, operands: &[usize], op: Op, f: impl FnOnce() -> Var) {
-        if operands.iter().all(|&v| self.alive(v)) {
+        let base = self.base[operands[0]];
+        let one_statement = operands.iter().all(|&v| self.base[v] == base);
+        if one_statement && !matches!(op, Op::Add(..)) {
             let result = f();
+            assert!(!result.is_node());
+            assert_eq!(result.index(), self.vars[base].0.index());
+            self.base.push(base);
+            self.vars.push((result, op));
+        } else if operands.iter().all(|&v| self.alive(v)) {
+            let result = f();
+            assert!(result.is_node());
             assert_eq!(result.index() as usize, rec_len);
             self.positions.push(self.vars.len());
+            self.base.push(self.vars.len());
             self.vars.push((result, op));
         } else {
             assert_refused(|| {
@@ -384,6 +422,7 @@ proptest! {
         let mut tape: Tape = Tape::with_capacity(0, 0);
         let mut model = Model {
             vars: Vec::new(),
+            base: Vec::new(),
             positions: Vec::new(),
             marks: Vec::new(),
             adjoints: None,
@@ -399,6 +438,7 @@ proptest! {
                         Step::Input(v) => {
                             let x = rec.input(v);
                             model.positions.push(n);
+                            model.base.push(n);
                             model.vars.push((x, Op::Input));
                         }
                         Step::Binary(a, b) if n > 0 => {
@@ -452,11 +492,14 @@ proptest! {
                             model.truncate(position);
                             for v in 0..n {
                                 let x = model.vars[v].0;
-                                if model.alive(v) {
+                                if !model.alive(v) {
+                                    assert_refused(|| { adj.wrt(x); });
+                                } else if model.is_node(v) {
                                     prop_assert!(close(adj.wrt(x), model.expected[v]),
                                         "adjoint of #{v}: {} vs {}", adj.wrt(x), model.expected[v]);
                                 } else {
-                                    assert_refused(|| { adj.wrt(x); });
+                                    let message = panic_message(|| { adj.wrt(x); });
+                                    prop_assert!(message.contains("no statement of its own"), "{message}");
                                 }
                             }
                             model.adjoints = Some(adj);
@@ -482,7 +525,7 @@ proptest! {
                     let g = tape.gradient(model.vars[y].0);
                     let expected = model.adjoints_of(y);
                     for (v, &e) in expected.iter().enumerate() {
-                        if model.alive(v) {
+                        if model.alive(v) && model.is_node(v) {
                             prop_assert!(close(g.wrt(model.vars[v].0), e));
                         }
                     }

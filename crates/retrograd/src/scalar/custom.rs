@@ -85,16 +85,23 @@ where
     let Some(tape) = TapeCore::for_operands(inputs.iter().copied()) else {
         return values.iter().map(|&v| Var::constant(v)).collect();
     };
+    // A constant input gets an index that no statement has; its adjoint is discarded. A
+    // derived input gets a statement of its own, so the product returns to it whole.
+    let discard = u32::MAX;
+    let input_indices: Vec<u32> = inputs
+        .iter()
+        .map(|&x| {
+            if x.is_constant() {
+                discard
+            } else {
+                tape.node(x).index()
+            }
+        })
+        .collect();
     let first = tape.ends.len() as u32;
     let outputs: Vec<Var<T>> = values
         .iter()
         .map(|&v| Var::from_parts(v, tape.push([]), tape.id()))
-        .collect();
-    // A constant input gets an index that no statement has; its adjoint is discarded.
-    let discard = u32::MAX;
-    let input_indices: Vec<u32> = inputs
-        .iter()
-        .map(|x| if x.is_constant() { discard } else { x.index() })
         .collect();
     tape.callbacks.push(Callback {
         first,

@@ -43,7 +43,7 @@ fn statement_over<T: TapeScalar>(
 fn operand<T: TapeScalar>(tape: &mut Option<&mut TapeCore<T>>, x: Var<T>, partial: T) {
     if let Some(t) = tape {
         if !x.is_constant() {
-            t.push_operand(partial, x.index());
+            t.push_operand(x.scale().chain(partial), x.index());
         }
     }
 }

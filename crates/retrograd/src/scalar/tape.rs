@@ -10,7 +10,7 @@
 //! Inputs are statements with no operands. Constants are passive: they record nothing.
 //! The reverse sweep is one loop: `for s in rev { a = adj[s]; for k in ops(s) { adj[args[k]] += partials[k] * a } }`.
 
-use super::var::Var;
+use super::var::{Var, DERIVED};
 use crate::Real;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,6 +47,20 @@ pub trait TapeScalar: Real {
     #[doc(hidden)]
     fn is_inert_zero(&self) -> bool {
         self.is_zero()
+    }
+
+    /// `self · d`, the chain rule's product of partials, where a zero factor wins over an
+    /// infinite or NaN one: as in the reverse sweep, which skips a statement whose adjoint
+    /// is zero, an infinite partial behind a zero one (`0 · sqrt(x)` at 0) gives 0, not NaN.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn chain(self, d: Self) -> Self {
+        let p = self * d;
+        if p.is_nan() && (self.is_inert_zero() || d.is_inert_zero()) {
+            Self::zero()
+        } else {
+            p
+        }
     }
 }
 
@@ -367,8 +381,9 @@ impl<T: TapeScalar> TapeCore<T> {
     fn grow(&mut self, k: usize) {
         let n = self.operands.len();
         assert!(
-            n + k <= u32::MAX as usize && self.ends.len() + k < u32::MAX as usize,
-            "retrograd: the tape exceeds 2^32 entries; clear it or use checkpointing"
+            n + k <= u32::MAX as usize && self.ends.len() + k < DERIVED as usize,
+            "retrograd: the tape exceeds 2^31 statements or 2^32 operands; clear it or use \
+             checkpointing"
         );
         if self.operands.capacity() - n < k {
             self.operands.reserve(k.max(n));
@@ -384,6 +399,18 @@ impl<T: TapeScalar> TapeCore<T> {
             // `reserve` counts from the length: this leaves `free_operands + 1` free slots.
             self.ends.reserve(free_operands + 1);
         }
+    }
+
+    /// `v` itself if it is a [node](Var::is_node) or a constant; else a new statement
+    /// with `v`'s statement as its one operand, so that `v` gets an adjoint of its own.
+    #[track_caller]
+    pub(crate) fn node(&mut self, v: Var<T>) -> Var<T> {
+        if v.is_node() || v.is_constant() {
+            return v;
+        }
+        let id = self.check(v);
+        let i = self.push([(v.scale(), v.index())]);
+        Var::from_parts(v.value(), i, id)
     }
 
     /// Records a new independent variable.
@@ -510,15 +537,16 @@ impl<T: TapeScalar> TapeCore<T> {
 /// Sizes of a recording, as reported by [`Tape::stats`].
 ///
 /// ```
-/// use retrograd::Tape;
+/// use retrograd::{Tape, prelude::*};
 /// let mut tape = Tape::new();
 /// tape.record(|rec| {
-///     let x = rec.input(2.0);
-///     let _y = x * x + x;
+///     let (x, y) = (rec.input(2.0), rec.input(3.0));
+///     let _z = (x * x + x) * y.sin();
 /// });
 /// let s = tape.stats();
-/// assert_eq!((s.statements, s.operands), (3, 4)); // x; x*x (x twice); (x*x)+x
-/// assert_eq!(s.bytes, 3 * 4 + 4 * 12);
+/// // x; y; and one statement for z, as x·x + x and sin(y) each depend on one variable.
+/// assert_eq!((s.statements, s.operands), (3, 2));
+/// assert_eq!(s.bytes, 3 * 4 + 2 * 12);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TapeStats {
@@ -648,6 +676,26 @@ impl<T: TapeScalar> Recorder<'_, T> {
         unsafe { (*self.core).inputs(values, out) }
     }
 
+    /// `v` as a tape variable with a statement of its own ([`Var::is_node`]), so that its
+    /// adjoint can be read or it can seed a forward sweep: `v` itself for a node or a
+    /// constant, else a one-operand statement recorded now.
+    ///
+    /// ```
+    /// use retrograd::{Tape, prelude::*};
+    /// let mut tape = Tape::new();
+    /// let (s, y) = tape.record(|rec| {
+    ///     let x = rec.input(2.0);
+    ///     let s = rec.node(x.sin());
+    ///     (s, s * s + x)
+    /// });
+    /// assert_eq!(tape.gradient(y).wrt(s), 2.0 * 2.0_f64.sin());
+    /// ```
+    #[track_caller]
+    pub fn node(&self, v: Var<T>) -> Var<T> {
+        // SAFETY: as in `input`.
+        unsafe { (*self.core).node(v) }
+    }
+
     /// The current end of the recording (see [`Recorder::reset`]).
     pub fn mark(&self) -> Mark {
         // SAFETY: as in `input`.
@@ -729,6 +777,7 @@ impl<T: TapeScalar> Recorder<'_, T> {
         Adjoints {
             lineage: core.lineage.clone(),
             values: Vec::new(),
+            tangents: false,
         }
     }
 }
@@ -897,6 +946,7 @@ impl<T: TapeScalar> Tape<T> {
         let mut out = Adjoints {
             lineage: self.core.lineage.clone(),
             values: Vec::new(),
+            tangents: false,
         };
         self.adjoints_into(seeds, &mut out);
         out
@@ -918,6 +968,7 @@ impl<T: TapeScalar> Tape<T> {
     pub fn adjoints_into(&self, seeds: &[(Var<T>, T)], out: &mut Adjoints<T>) {
         let core = &*self.core;
         out.values.clear();
+        out.tangents = false;
         out.lineage.sync_from(&core.lineage);
         out.prepare(core);
         out.seed(core, seeds);
@@ -941,6 +992,7 @@ impl<T: TapeScalar> Tape<T> {
         let mut out = Adjoints {
             lineage: core.lineage.clone(),
             values: Vec::new(),
+            tangents: true,
         };
         out.prepare(core);
         out.seed(core, seeds);
@@ -978,6 +1030,8 @@ pub struct Adjoints<T = f64> {
     /// The recording's epochs when the adjoints were last swept: which variables they cover.
     lineage: Lineage,
     values: Vec<T>,
+    /// Tangents of a forward sweep (which a derived variable scales) rather than adjoints.
+    tangents: bool,
 }
 
 impl<T: TapeScalar> Adjoints<T> {
@@ -992,10 +1046,18 @@ impl<T: TapeScalar> Adjoints<T> {
         if !self.lineage.owns(x.tape_id(), x.index()) {
             foreign_var(x.tape_id(), self.lineage.current);
         }
-        self.values
+        let v = self
+            .values
             .get(x.index() as usize)
             .copied()
-            .unwrap_or_else(T::zero)
+            .unwrap_or_else(T::zero);
+        match (x.is_node(), self.tangents) {
+            (true, _) => v,
+            // A tangent is linear along the chain: the derived variable's is its scale times
+            // its statement's.
+            (false, true) => x.scale().chain(v),
+            (false, false) => not_a_node("read the adjoint of"),
+        }
     }
 
     /// The derivatives with respect to each of `xs`.
@@ -1016,8 +1078,8 @@ impl<T: TapeScalar> Adjoints<T> {
     /// ```
     /// use retrograd::{Tape, prelude::*};
     /// let mut tape = Tape::new();
-    /// let y = tape.record(|rec| { let x = rec.input(3.0); x * x });
-    /// assert_eq!(tape.gradient(y).values(), &[6.0, 1.0]); // x, then y itself
+    /// let z = tape.record(|rec| { let (x, y) = (rec.input(3.0), rec.input(2.0)); x * y });
+    /// assert_eq!(tape.gradient(z).values(), &[2.0, 3.0, 1.0]); // x, y, then z itself
     /// ```
     pub fn values(&self) -> &[T] {
         &self.values
@@ -1048,7 +1110,11 @@ impl<T: TapeScalar> Adjoints<T> {
                 continue;
             }
             core.check(v);
-            self.values[v.index() as usize] += s;
+            if self.tangents && !v.is_node() {
+                not_a_node("seed the tangent of");
+            }
+            // An adjoint seed on a derived variable reaches its statement times its scale.
+            self.values[v.index() as usize] += v.scale().chain(s);
         }
     }
 }
@@ -1062,6 +1128,19 @@ pub(crate) fn foreign_var(var_tape: u32, tape: u32) -> ! {
         "retrograd: a variable of recording #{var_tape} was used with recording #{tape}; \
          variables belong to the tape recording that created them and are invalid after \
          that tape is cleared or dropped, or reset to a mark made before them"
+    )
+}
+
+/// Reports a derived variable (see [`Var::is_node`]) where a statement of its own is needed.
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn not_a_node(what: &str) -> ! {
+    panic!(
+        "retrograd: cannot {what} a variable that has no statement of its own on the tape: \
+         it is the result of an operation on one variable (such as `sin(x)` or `2.0 * x`), \
+         whose statement was merged into its consumers; make it a tape variable with \
+         `Recorder::node` where it is computed"
     )
 }
 
