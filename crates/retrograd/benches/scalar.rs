@@ -3,7 +3,8 @@
 //! `cargo bench -p retrograd --bench scalar` prints, for each function, the median time of
 //! the plain `f64` evaluation and of the gradient (record + reverse sweep + reading the
 //! gradient), record and sweep separately, their ratio, and the tape size. Two ways to
-//! differentiate are measured: unchanged generic code (one tape statement per operation)
+//! differentiate are measured: unchanged generic code (a tape statement per operation on
+//! two different statements; operations on one variable are merged into their consumers)
 //! and the statement-level helpers (`sum_map`, `sum_map_chunks`, `preaccumulate`). Then
 //! the same generic code recorded once for replay: the replayed gradient (forward with
 //! local partials, then the reverse sweep) and the replayed value alone, against the plain
