@@ -1037,7 +1037,13 @@ pub struct Adjoints<T = f64> {
 impl<T: TapeScalar> Adjoints<T> {
     /// The derivative with respect to `x` (zero for a constant).
     ///
-    /// Panics if `x` belongs to another tape or recording, or was dropped by a reset.
+    /// After a forward sweep, any variable's tangent. After a reverse sweep, the adjoint
+    /// of an input or of another [node](Var::is_node); a variable computed from one
+    /// variable alone (`x.sin()`, `2.0 * x`) has no adjoint of its own unless it was made a
+    /// node with [`Recorder::node`] where it was computed.
+    ///
+    /// Panics if `x` belongs to another tape or recording, or was dropped by a reset, or
+    /// (after a reverse sweep) is not a node.
     #[track_caller]
     pub fn wrt(&self, x: Var<T>) -> T {
         if x.is_constant() {
