@@ -95,6 +95,8 @@ pub enum BinaryOp {
     Ge,
     /// `a` times the step function of `b` (`a · 1[b > 0]`): the relu rule in one pass
     MulStep,
+    /// `a · (1 − b²)`: the tanh rule (gradient `a`, output `b`) in one pass
+    TanhBackward,
 }
 
 /// A reduction over a set of axes.
@@ -232,6 +234,19 @@ pub trait Backend: Send + Sync {
         la: &Layout,
         b: &Self::Storage,
         lb: &Layout,
+    ) -> Result<Self::Storage>;
+    /// `scale · a · b · c` elementwise, all three float views laid out with the same dims
+    /// (strides may be 0): one pass, for derivative rules that multiply three factors.
+    #[allow(clippy::too_many_arguments)]
+    fn mul3(
+        &self,
+        scale: f64,
+        a: &Self::Storage,
+        la: &Layout,
+        b: &Self::Storage,
+        lb: &Layout,
+        c: &Self::Storage,
+        lc: &Layout,
     ) -> Result<Self::Storage>;
     /// Reduction over sorted `axes`; the result has the input's rank (size 1 on `axes`).
     fn reduce(
@@ -473,6 +488,18 @@ pub(crate) fn where_cond(
     let (StorageData::Cpu(ms), StorageData::Cpu(as_), StorageData::Cpu(bs)) = (m.0, a.0, b.0);
     Ok(StorageData::Cpu(
         CpuBackend.where_cond(ms, m.1, as_, a.1, bs, b.1)?,
+    ))
+}
+
+pub(crate) fn mul3(
+    scale: f64,
+    a: (&StorageData, &Layout),
+    b: (&StorageData, &Layout),
+    c: (&StorageData, &Layout),
+) -> Result<StorageData> {
+    let (StorageData::Cpu(x), StorageData::Cpu(y), StorageData::Cpu(z)) = (a.0, b.0, c.0);
+    Ok(StorageData::Cpu(
+        CpuBackend.mul3(scale, x, a.1, y, b.1, z, c.1)?,
     ))
 }
 
