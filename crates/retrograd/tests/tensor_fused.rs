@@ -1,5 +1,5 @@
-//! The fused ops of derivative rules (`tanh_backward`, `mul3`): values against the
-//! compositions they replace, and their first, second and third derivatives against
+//! The fused ops (`tanh_backward` and `mul3` of derivative rules, `linear`): values against
+//! the compositions they replace, and their first, second and third derivatives against
 //! central finite differences, with broadcast and transposed operands; the errors they
 //! return.
 
@@ -222,4 +222,64 @@ fn errors_name_the_op() {
             ..
         })
     ));
+}
+
+#[test]
+fn linear_matches_the_composition_and_its_derivatives_to_third_order() {
+    let x = randn(&[5, 3], 20);
+    let w = randn(&[4, 3], 21);
+    let b = randn(&[4], 22);
+    let composed = x.matmul(&w.t().unwrap()).unwrap().add(&b).unwrap();
+    let y = x.linear(&w, Some(&b)).unwrap();
+    assert_eq!(y.to_vec_f64(), composed.to_vec_f64());
+    assert_eq!(
+        x.linear(&w, None).unwrap().to_vec_f64(),
+        x.matmul(&w.t().unwrap()).unwrap().to_vec_f64()
+    );
+    check123(
+        |v| v[0].linear(&v[1], Some(&v[2]))?.tanh(),
+        &[x.clone(), w.clone(), b.clone()],
+    );
+    check123(
+        |v| v[0].linear(&v[1], None)?.tanh(),
+        &[x.clone(), w.clone()],
+    );
+    // A transposed input and a transposed weight (strided operands).
+    let xt = randn(&[3, 5], 23);
+    let wt = randn(&[3, 4], 24);
+    check123(
+        |v| v[0].t()?.linear(&v[1].t()?, Some(&v[2]))?.tanh(),
+        &[xt, wt, b.clone()],
+    );
+    // Ranks other than 2, and a bias that only broadcasts, go through the composition.
+    let x3 = randn(&[2, 5, 3], 25);
+    let want = x3.matmul(&w.t().unwrap()).unwrap().add(&b).unwrap();
+    assert_eq!(
+        x3.linear(&w, Some(&b)).unwrap().to_vec_f64(),
+        want.to_vec_f64()
+    );
+    let b1 = randn(&[1], 26);
+    check123(
+        |v| v[0].linear(&v[1], Some(&v[2]))?.tanh(),
+        &[x.clone(), w.clone(), b1],
+    );
+    // A mismatch of features is an error naming the op; f32 works; i64 is refused.
+    assert!(matches!(
+        x.linear(&randn(&[4, 2], 27), None),
+        Err(TensorError::ShapeMismatch { op: "linear", .. })
+    ));
+    let y32 = x
+        .to_dtype(DType::F32)
+        .unwrap()
+        .linear(
+            &w.to_dtype(DType::F32).unwrap(),
+            Some(&b.to_dtype(DType::F32).unwrap()),
+        )
+        .unwrap();
+    assert_eq!(y32.dtype(), DType::F32);
+    for (a, e) in y32.to_vec_f64().iter().zip(composed.to_vec_f64()) {
+        assert!((a - e).abs() < 1e-5 * (1.0 + e.abs()));
+    }
+    let i = Tensor::from_vec(vec![1i64, 2], [1, 2]).unwrap();
+    assert!(i.linear(&i, None).is_err());
 }

@@ -248,6 +248,9 @@ pub trait Backend: Send + Sync {
         c: &Self::Storage,
         lc: &Layout,
     ) -> Result<Self::Storage>;
+    /// `buf[i, j] += b[j]` for a contiguous float buffer of rows as long as the view `b`
+    /// (one dtype): a bias added to every row in place.
+    fn add_to_rows(&self, buf: &mut Self::Storage, b: &Self::Storage, lb: &Layout) -> Result<()>;
     /// Reduction over sorted `axes`; the result has the input's rank (size 1 on `axes`).
     fn reduce(
         &self,
@@ -501,6 +504,11 @@ pub(crate) fn mul3(
     Ok(StorageData::Cpu(
         CpuBackend.mul3(scale, x, a.1, y, b.1, z, c.1)?,
     ))
+}
+
+pub(crate) fn add_to_rows(buf: &mut StorageData, b: &StorageData, lb: &Layout) -> Result<()> {
+    let (StorageData::Cpu(buf), StorageData::Cpu(b)) = (buf, b);
+    CpuBackend.add_to_rows(buf, b, lb)
 }
 
 pub(crate) fn reduce(

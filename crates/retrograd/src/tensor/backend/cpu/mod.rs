@@ -407,6 +407,41 @@ impl Backend for CpuBackend {
         })
     }
 
+    fn add_to_rows(&self, buf: &mut CpuStorage, b: &CpuStorage, lb: &Layout) -> Result<()> {
+        fn add<T: FloatElement>(buf: &mut [T], b: &[T], lb: &Layout) {
+            let b = contiguous(b, lb);
+            for row in buf.chunks_exact_mut(b.len().max(1)) {
+                math::vectorized(
+                    #[inline(always)]
+                    || {
+                        for (o, &x) in row.iter_mut().zip(b.iter()) {
+                            *o += x;
+                        }
+                    },
+                );
+            }
+        }
+        match (buf, b) {
+            (CpuStorage::F32(v), CpuStorage::F32(b)) => add(v, b, lb),
+            (CpuStorage::F64(v), CpuStorage::F64(b)) => add(v, b, lb),
+            (v, b) => {
+                return Err(if v.dtype() == b.dtype() {
+                    TensorError::UnsupportedDType {
+                        op: "add_to_rows",
+                        dtype: v.dtype(),
+                    }
+                } else {
+                    TensorError::DTypeMismatch {
+                        op: "add_to_rows",
+                        lhs: v.dtype(),
+                        rhs: b.dtype(),
+                    }
+                })
+            }
+        }
+        Ok(())
+    }
+
     fn mul_reduce(
         &self,
         a: &CpuStorage,
