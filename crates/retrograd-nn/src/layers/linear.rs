@@ -61,13 +61,16 @@ impl Linear {
 
 impl Module for Linear {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if autocast_dtype().is_none() {
+            // One op for 2-D f32/f64 input (product and bias in one buffer), else the
+            // composition below.
+            return Ok(x.linear(&self.weight, self.bias.as_ref())?);
+        }
         let y = x.matmul(&self.weight.t()?)?;
         Ok(match &self.bias {
             // Under autocast the layer is one 16-bit op, as PyTorch's `linear`: the bias
             // joins the product in its type (else the sum would be promoted to f32).
-            Some(b) if y.dtype().is_low_precision() && autocast_dtype().is_some() => {
-                y.add(&b.to_dtype(y.dtype())?)?
-            }
+            Some(b) if y.dtype().is_low_precision() => y.add(&b.to_dtype(y.dtype())?)?,
             Some(b) => y.add(b)?,
             None => y,
         })

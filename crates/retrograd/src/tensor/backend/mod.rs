@@ -95,6 +95,8 @@ pub enum BinaryOp {
     Ge,
     /// `a` times the step function of `b` (`a · 1[b > 0]`): the relu rule in one pass
     MulStep,
+    /// `a · (1 − b²)`: the tanh rule (gradient `a`, output `b`) in one pass
+    TanhBackward,
 }
 
 /// A reduction over a set of axes.
@@ -233,6 +235,22 @@ pub trait Backend: Send + Sync {
         b: &Self::Storage,
         lb: &Layout,
     ) -> Result<Self::Storage>;
+    /// `scale · a · b · c` elementwise, all three float views laid out with the same dims
+    /// (strides may be 0): one pass, for derivative rules that multiply three factors.
+    #[allow(clippy::too_many_arguments)]
+    fn mul3(
+        &self,
+        scale: f64,
+        a: &Self::Storage,
+        la: &Layout,
+        b: &Self::Storage,
+        lb: &Layout,
+        c: &Self::Storage,
+        lc: &Layout,
+    ) -> Result<Self::Storage>;
+    /// `buf[i, j] += b[j]` for a contiguous float buffer of rows as long as the view `b`
+    /// (one dtype): a bias added to every row in place.
+    fn add_to_rows(&self, buf: &mut Self::Storage, b: &Self::Storage, lb: &Layout) -> Result<()>;
     /// Reduction over sorted `axes`; the result has the input's rank (size 1 on `axes`).
     fn reduce(
         &self,
@@ -474,6 +492,23 @@ pub(crate) fn where_cond(
     Ok(StorageData::Cpu(
         CpuBackend.where_cond(ms, m.1, as_, a.1, bs, b.1)?,
     ))
+}
+
+pub(crate) fn mul3(
+    scale: f64,
+    a: (&StorageData, &Layout),
+    b: (&StorageData, &Layout),
+    c: (&StorageData, &Layout),
+) -> Result<StorageData> {
+    let (StorageData::Cpu(x), StorageData::Cpu(y), StorageData::Cpu(z)) = (a.0, b.0, c.0);
+    Ok(StorageData::Cpu(
+        CpuBackend.mul3(scale, x, a.1, y, b.1, z, c.1)?,
+    ))
+}
+
+pub(crate) fn add_to_rows(buf: &mut StorageData, b: &StorageData, lb: &Layout) -> Result<()> {
+    let (StorageData::Cpu(buf), StorageData::Cpu(b)) = (buf, b);
+    CpuBackend.add_to_rows(buf, b, lb)
 }
 
 pub(crate) fn reduce(

@@ -174,7 +174,7 @@ type ReducingRule = fn(&Tensor, &Tensor, &Tensor, [bool; 2]) -> Result<[Option<T
 
 impl Tensor {
     #[track_caller]
-    fn binary_reducing(
+    pub(super) fn binary_reducing(
         &self,
         name: &'static str,
         op: BinaryOp,

@@ -6,8 +6,8 @@ use crate::tensor::autocast;
 use crate::tensor::autograd::{record_new, Save};
 use crate::tensor::backend;
 use crate::tensor::error::{shape_mismatch, Result};
-use crate::tensor::shape::{broadcast_layout, broadcast_shapes};
-use crate::tensor::{Shape, Tensor};
+use crate::tensor::shape::{broadcast_layout, broadcast_shapes, Layout};
+use crate::tensor::{DType, Shape, Tensor};
 
 impl Tensor {
     /// Matrix product, as NumPy's `matmul`:
@@ -45,6 +45,80 @@ impl Tensor {
             (_, 1) => self.matmul_nd(&rhs.unsqueeze(1)?, named)?.squeeze(-1),
             _ => self.matmul_nd(rhs, named),
         }
+    }
+
+    /// `x · wᵀ + b` with `self` as `x` (`(m, k)`), a weight `w` of shape `(n, k)` and an
+    /// optional bias of shape `(n)`: a linear layer, as PyTorch's `linear`. For `f32` and
+    /// `f64` matrices it is one op, the product and the bias added in one buffer, so no
+    /// transposed view of `w` and no broadcast sum are recorded, and the weight's gradient
+    /// `gᵀ x` comes out in `w`'s own layout. Rule: `(g w, gᵀ x, Σ_rows g)`, written with
+    /// matmul and sum, so it can be differentiated again. Other ranks and types are the
+    /// composition `x.matmul(w.t()).add(b)`, which gives the same values.
+    ///
+    /// ```
+    /// use retrograd::tensor::Tensor;
+    /// let x = Tensor::from_vec(vec![1.0f64, 2.0], [1, 2]).unwrap();
+    /// let w = Tensor::from_vec(vec![1.0f64, 1.0, 0.0, 3.0], [2, 2]).unwrap();
+    /// let b = Tensor::from_vec(vec![0.5f64, -1.0], [2]).unwrap();
+    /// let y = x.linear(&w, Some(&b)).unwrap();
+    /// assert_eq!(y.to_vec::<f64>().unwrap(), vec![3.5, 5.0]);
+    /// ```
+    #[track_caller]
+    pub fn linear(&self, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+        let op = "linear";
+        let fused = self.rank() == 2
+            && weight.rank() == 2
+            && matches!(self.dtype(), DType::F32 | DType::F64)
+            && weight.dtype() == self.dtype()
+            && bias.is_none_or(|b| b.dims() == [weight.dims()[0]] && b.dtype() == self.dtype())
+            && autocast::lower(&[self, weight]).is_none();
+        if !fused {
+            let y = self.matmul(&weight.t()?)?;
+            return match bias {
+                Some(b) => y.add(b),
+                None => Ok(y),
+            };
+        }
+        let (m, k) = (self.dims()[0], self.dims()[1]);
+        let (n, k2) = (weight.dims()[0], weight.dims()[1]);
+        if k != k2 {
+            return Err(shape_mismatch(
+                op,
+                self.dims(),
+                weight.dims(),
+                format!("the input has {k} features but the weight takes {k2}"),
+            ));
+        }
+        let lw = weight.layout();
+        // The weight read as its transpose, `(k, n)`.
+        let lwt = Layout {
+            dims: vec![k, n],
+            strides: vec![lw.strides[1], lw.strides[0]],
+            offset: lw.offset,
+        };
+        let mut data = Tensor::read_all(&[self, weight], |s| {
+            backend::matmul(s[0], self.layout(), s[1], &lwt)
+        })?;
+        let mut inputs = vec![self, weight];
+        if let Some(b) = bias {
+            backend::add_to_rows(&mut data, &b.read(), b.layout())?;
+            inputs.push(b);
+        }
+        record_new(op, data, vec![m, n], &inputs, Save::Leading(2), |ctx, g| {
+            let (x, w) = (ctx.input(0), ctx.input(1));
+            let mut grads = vec![
+                ctx.needs(0).then(|| g.matmul(w)).transpose()?,
+                ctx.needs(1).then(|| g.mt()?.matmul(x)).transpose()?,
+            ];
+            if ctx.inputs.len() == 3 {
+                grads.push(
+                    ctx.needs(2)
+                        .then(|| g.sum_to(ctx.input(2).dims()))
+                        .transpose()?,
+                );
+            }
+            Ok(grads)
+        })
     }
 
     /// The batched primitive: both operands of rank ≥ 2. Errors name the shapes `named`.

@@ -5,6 +5,7 @@
 mod binary;
 mod conv;
 mod creation;
+mod fused;
 mod index;
 mod join;
 mod matmul;

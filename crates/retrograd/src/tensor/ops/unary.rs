@@ -117,14 +117,14 @@ unary_ops! {
     /// assert_eq!(x.cos().unwrap().item().unwrap(), 1.0);
     /// ```
     cos: Cos, Inputs, |x, y, g| g.mul(&x.sin()?)?.neg();
-    /// Hyperbolic tangent; rule `g (1 - y²)`.
+    /// Hyperbolic tangent; rule `g (1 - y²)`, one fused op ([`tanh_backward`](Tensor::tanh_backward)).
     ///
     /// ```
     /// # use retrograd::tensor::Tensor;
     /// let x = Tensor::from_vec(vec![0.0f64], [1]).unwrap();
     /// assert_eq!(x.tanh().unwrap().item().unwrap(), 0.0);
     /// ```
-    tanh: Tanh, Output, |x, y, g| g.mul(&y.square()?.affine(-1.0, 1.0)?);
+    tanh: Tanh, Output, |x, y, g| g.tanh_backward(y);
     /// Logistic sigmoid `1/(1 + e⁻ˣ)`; rule `g y (1 - y)`.
     ///
     /// ```

@@ -2,7 +2,7 @@
 //! inner loops vectorise.
 
 use super::math::FastMath;
-use super::strided::{map, zip};
+use super::strided::{map, zip, zip3};
 use crate::tensor::backend::{BinaryOp, UnaryOp};
 use crate::tensor::error::{Result, TensorError};
 use crate::tensor::shape::Layout;
@@ -132,6 +132,10 @@ pub(crate) fn binary_float<T: FloatElement>(
             let zero = T::zero();
             zip(a, la, b, lb, move |x, y| x * bool_to::<T>(y > zero))
         }
+        BinaryOp::TanhBackward => {
+            let one = T::one();
+            zip(a, la, b, lb, move |g, y| g * (one - y * y))
+        }
     }
 }
 
@@ -155,11 +159,26 @@ pub(crate) fn binary_int(
         BinaryOp::Gt => zip(a, la, b, lb, |x, y| bool_to(x > y)),
         BinaryOp::Ge => zip(a, la, b, lb, |x, y| bool_to(x >= y)),
         BinaryOp::MulStep => zip(a, la, b, lb, |x, y| if y > 0 { x } else { 0 }),
-        BinaryOp::Div | BinaryOp::Pow => {
+        BinaryOp::Div | BinaryOp::Pow | BinaryOp::TanhBackward => {
             return Err(TensorError::UnsupportedDType {
-                op: if op == BinaryOp::Div { "div" } else { "pow" },
+                op: match op {
+                    BinaryOp::Div => "div",
+                    BinaryOp::Pow => "pow",
+                    _ => "tanh_backward",
+                },
                 dtype: DType::I64,
             })
         }
     })
+}
+
+/// `scale · a · b · c` over three views with equal dims (strides may be 0).
+pub(crate) fn mul3<T: FloatElement>(
+    scale: f64,
+    (a, la): (&[T], &Layout),
+    (b, lb): (&[T], &Layout),
+    (c, lc): (&[T], &Layout),
+) -> Vec<T> {
+    let k = T::from_f64(scale);
+    zip3(a, la, b, lb, c, lc, move |x, y, z| k * x * y * z)
 }

@@ -378,6 +378,70 @@ impl Backend for CpuBackend {
         Ok(wide_type!("reduce", x, |v| reduce::reduce(op, v, l, axes)))
     }
 
+    fn mul3(
+        &self,
+        scale: f64,
+        a: &CpuStorage,
+        la: &Layout,
+        b: &CpuStorage,
+        lb: &Layout,
+        c: &CpuStorage,
+        lc: &Layout,
+    ) -> Result<CpuStorage> {
+        same_type("mul3", a, b)?;
+        same_type("mul3", a, c)?;
+        via_f32!(self.mul3(scale, a, la, b, lb, c, lc); a: la, b: lb, c: lc);
+        Ok(match (a, b, c) {
+            (CpuStorage::F32(a), CpuStorage::F32(b), CpuStorage::F32(c)) => {
+                CpuStorage::F32(elementwise::mul3(scale, (a, la), (b, lb), (c, lc)))
+            }
+            (CpuStorage::F64(a), CpuStorage::F64(b), CpuStorage::F64(c)) => {
+                CpuStorage::F64(elementwise::mul3(scale, (a, la), (b, lb), (c, lc)))
+            }
+            (x, _, _) => {
+                return Err(TensorError::UnsupportedDType {
+                    op: "mul3",
+                    dtype: x.dtype(),
+                })
+            }
+        })
+    }
+
+    fn add_to_rows(&self, buf: &mut CpuStorage, b: &CpuStorage, lb: &Layout) -> Result<()> {
+        fn add<T: FloatElement>(buf: &mut [T], b: &[T], lb: &Layout) {
+            let b = contiguous(b, lb);
+            for row in buf.chunks_exact_mut(b.len().max(1)) {
+                math::vectorized(
+                    #[inline(always)]
+                    || {
+                        for (o, &x) in row.iter_mut().zip(b.iter()) {
+                            *o += x;
+                        }
+                    },
+                );
+            }
+        }
+        match (buf, b) {
+            (CpuStorage::F32(v), CpuStorage::F32(b)) => add(v, b, lb),
+            (CpuStorage::F64(v), CpuStorage::F64(b)) => add(v, b, lb),
+            (v, b) => {
+                return Err(if v.dtype() == b.dtype() {
+                    TensorError::UnsupportedDType {
+                        op: "add_to_rows",
+                        dtype: v.dtype(),
+                    }
+                } else {
+                    TensorError::DTypeMismatch {
+                        op: "add_to_rows",
+                        lhs: v.dtype(),
+                        rhs: b.dtype(),
+                    }
+                })
+            }
+        }
+        Ok(())
+    }
+
     fn mul_reduce(
         &self,
         a: &CpuStorage,

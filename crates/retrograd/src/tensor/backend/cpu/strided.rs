@@ -186,6 +186,23 @@ fn zip_slices<T: Copy, U>(dst: &mut [MaybeUninit<U>], a: &[T], b: &[T], f: &impl
     )
 }
 
+/// `dst[i] = f(a[i], b[i], c[i])`, compiled with the widest vectors the processor has.
+#[inline(always)]
+fn zip3_slices<T: Copy, U>(
+    dst: &mut [MaybeUninit<U>],
+    (a, b, c): (&[T], &[T], &[T]),
+    f: &impl Fn(T, T, T) -> U,
+) {
+    vectorized(
+        #[inline(always)]
+        || {
+            for (((o, &x), &y), &z) in dst.iter_mut().zip(a).zip(b).zip(c) {
+                o.write(f(x, y, z));
+            }
+        },
+    )
+}
+
 /// `f` applied to every element of a view, in row-major order.
 pub(crate) fn map<T, U>(x: &[T], l: &Layout, f: impl Fn(T) -> U + Sync + Send) -> Vec<U>
 where
@@ -347,6 +364,43 @@ pub(crate) fn assign<T: Copy>(buf: &mut [T], dst: &Layout, src: &[T], ls: &Layou
 #[inline(always)]
 pub(crate) fn is_nan<T: PartialOrd>(v: T) -> bool {
     v.partial_cmp(&v).is_none()
+}
+
+/// `f` applied to three views with equal dims (strides may be 0 for broadcasting), in
+/// row-major order. Views that are not contiguous are copied to contiguous order first.
+pub(crate) fn zip3<T, U>(
+    a: &[T],
+    la: &Layout,
+    b: &[T],
+    lb: &Layout,
+    c: &[T],
+    lc: &Layout,
+    f: impl Fn(T, T, T) -> U + Sync + Send,
+) -> Vec<U>
+where
+    T: Copy + Send + Sync + Default + 'static,
+    U: Copy + Send + Sync + Default + 'static,
+{
+    let n = la.elem_count();
+    assert!(
+        la.dims == lb.dims && la.dims == lc.dims,
+        "zip3: operands of different shapes"
+    );
+    let (a, b, c) = (contiguous(a, la), contiguous(b, lb), contiguous(c, lc));
+    // SAFETY: with equal dims each contiguous operand has exactly `n` elements, and the
+    // chunks pair up one to one, so `zip3_slices` writes each element of `out`.
+    unsafe {
+        pool::build(n, |out| {
+            if parallel(n) {
+                out.par_chunks_mut(CHUNK)
+                    .zip(a.par_chunks(CHUNK))
+                    .zip(b.par_chunks(CHUNK).zip(c.par_chunks(CHUNK)))
+                    .for_each(|((o, x), (y, z))| zip3_slices(o, (x, y, z), &f));
+            } else {
+                zip3_slices(out, (&a, &b, &c), &f);
+            }
+        })
+    }
 }
 
 #[cfg(test)]
