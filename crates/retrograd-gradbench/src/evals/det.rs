@@ -143,7 +143,7 @@ pub fn gradient(tape: &mut Tape, a: &[f64], ell: usize) -> Vec<f64> {
 }
 
 /// The straightforward gradient: [`primal`] differentiated by `retrograd::grad` (the whole
-/// expansion on one tape, one statement per operation).
+/// expansion on one tape: 2.7–2.9 statements, 5.4 operands per term of the expansion).
 pub fn straightforward_gradient(a: &[f64], ell: usize) -> Vec<f64> {
     retrograd::grad(|v| primal(v, ell), a)
 }

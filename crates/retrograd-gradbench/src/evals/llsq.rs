@@ -129,8 +129,8 @@ pub fn gradient(x: &[f64], n: usize) -> Vec<f64> {
     g.out
 }
 
-/// The straightforward gradient: [`primal`] differentiated by `retrograd::grad` (one
-/// statement per operation, the whole sum on one tape).
+/// The straightforward gradient: [`primal`] differentiated by `retrograd::grad` (the whole
+/// sum on one tape: one statement, 2 operands per term, the product by `tᵢʲ` merged).
 pub fn straightforward_gradient(x: &[f64], n: usize) -> Vec<f64> {
     retrograd::grad(|v| primal(v, n), x)
 }

@@ -292,8 +292,8 @@ pub fn gradient(x: &[f64], s: usize) -> Vec<f64> {
 }
 
 /// The straightforward gradient: the last component of [`primal`] differentiated by
-/// `retrograd::grad` (the whole solve on one tape, one statement per operation, every
-/// element of every step recorded).
+/// `retrograd::grad` (the whole solve on one tape, every element of every step recorded:
+/// 10.6 statements, 21 operands per element and step).
 pub fn straightforward_gradient(x: &[f64], s: usize) -> Vec<f64> {
     retrograd::grad(|v| primal(v, s)[v.len() - 1], x)
 }
