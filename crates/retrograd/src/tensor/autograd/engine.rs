@@ -78,13 +78,10 @@ pub(crate) fn run_backward(
     let accumulate = targets.is_none();
 
     // Post-order DFS: every tensor comes after all tensors it was computed from.
-    // Sized for a typical graph up front: growing the maps rehashes every key.
-    const TYPICAL_NODES: usize = 256;
-    let mut order: Vec<Option<Tensor>> = Vec::with_capacity(TYPICAL_NODES);
-    let mut reach: Vec<bool> = Vec::with_capacity(TYPICAL_NODES);
-    let mut index: PtrMap<usize> =
-        PtrMap::with_capacity_and_hasher(TYPICAL_NODES, Default::default());
-    let mut seen: PtrSet = PtrSet::with_capacity_and_hasher(TYPICAL_NODES, Default::default());
+    let mut order: Vec<Option<Tensor>> = Vec::new();
+    let mut reach: Vec<bool> = Vec::new();
+    let mut index: PtrMap<usize> = PtrMap::default();
+    let mut seen: PtrSet = PtrSet::default();
     // A node whose state was freed has no children; it is marked wanted so that the sweep
     // reaches it and reports GraphFreed instead of silently skipping it.
     let children = |t: &Tensor| -> (Vec<Tensor>, bool) {
@@ -177,26 +174,18 @@ pub(crate) fn run_backward(
             return Err(TensorError::GraphFreed { op: node.name });
         };
         check_versions(node.name, state, &t)?;
-        // On the stack for the usual one to four inputs.
-        let mut few = [false; 4];
-        let mut many = Vec::new();
-        let needs: &mut [bool] = if state.inputs.len() <= few.len() {
-            &mut few[..state.inputs.len()]
-        } else {
-            many.resize(state.inputs.len(), false);
-            &mut many
-        };
-        for (n, x) in needs.iter_mut().zip(&state.inputs) {
-            *n = index.get(&key(x)).is_some_and(|&j| reach[j]);
-        }
-        let needs: &[bool] = needs;
+        let needs: Vec<bool> = state
+            .inputs
+            .iter()
+            .map(|x| index.get(&key(x)).is_some_and(|&j| reach[j]))
+            .collect();
         if !needs.iter().any(|&n| n) {
             continue;
         }
         let ctx = BackwardCtx {
             inputs: &state.inputs,
             output: &t,
-            needs,
+            needs: &needs,
         };
         let input_grads = (state.backward)(&ctx, &g).map_err(|e| match e {
             // A non-finite value inside a rule is reported as this op's backward.
@@ -207,7 +196,7 @@ pub(crate) fn run_backward(
             },
             other => other,
         })?;
-        for ((x, gx), &need) in state.inputs.iter().zip(input_grads).zip(needs) {
+        for ((x, gx), &need) in state.inputs.iter().zip(input_grads).zip(&needs) {
             let (Some(gx), true) = (gx, need) else {
                 continue;
             };
