@@ -8,7 +8,9 @@
 //! and the statement-level helpers (`sum_map`, `sum_map_chunks`, `preaccumulate`). Then
 //! the same generic code recorded once for replay: the replayed gradient (forward with
 //! local partials, then the reverse sweep) and the replayed value alone, against the plain
-//! `f64` evaluation; and the RK4 loop replayed in SIMD lanes for an ensemble of 8 initial
+//! `f64` evaluation (with the `jit` feature, also the recording compiled to native code,
+//! and one RK4 step compiled and replayed through 1,000 steps); and the RK4 loop replayed
+//! in SIMD lanes for an ensemble of 8 initial
 //! states and parameters (`Recording::gradient_lanes`), against 8 plain evaluations.
 
 use retrograd::checkpoint::{self, Step};
@@ -283,6 +285,125 @@ fn replay_bench(
         recording * 1e3,
         rec.len()
     );
+    #[cfg(feature = "jit")]
+    compiled_bench(name, x, reps, &primal, &rec, expected);
+}
+
+/// As [`replay_bench`], the recording compiled to native code (`Recording::compile`).
+#[cfg(feature = "jit")]
+fn compiled_bench(
+    name: &str,
+    x: &[f64],
+    reps: usize,
+    primal: impl Fn(&[f64]) -> f64,
+    rec: &replay::Recording,
+    expected: &[f64],
+) {
+    let t = Instant::now();
+    let compiled = match rec.compile() {
+        Ok(c) => c,
+        Err(e) => return println!("{name}, compiled: {e}"),
+    };
+    let compiling = t.elapsed().as_secs_f64();
+    let mut ws = Workspace::new();
+    let mut g = vec![0.0; x.len()];
+    let (mut p, mut grad, mut value) = (vec![], vec![], vec![]);
+    for rep in 0..reps + 2 {
+        let t0 = Instant::now();
+        black_box(primal(black_box(x)));
+        let t1 = Instant::now();
+        compiled.vjp_with(&mut ws, x, &[1.0], &mut g).unwrap();
+        let t2 = Instant::now();
+        compiled.eval_with(&mut ws, x).unwrap();
+        let t3 = Instant::now();
+        if rep >= 2 {
+            p.push(t1 - t0);
+            grad.push(t2 - t1);
+            value.push(t3 - t2);
+        }
+    }
+    check(name, &g, expected);
+    let (p, grad, value) = (median(&mut p), median(&mut grad), median(&mut value));
+    println!(
+        "{:<34} primal {:>9.3} ms | compiled gradient {:>9.3} ms (ratio {:>6.2}) | compiled value {:>9.3} ms (ratio {:>5.2}) | compiled once in {:.3} ms",
+        format!("{name}, compiled"),
+        p * 1e3,
+        grad * 1e3,
+        grad / p,
+        value * 1e3,
+        value / p,
+        compiling * 1e3,
+    );
+}
+
+/// One RK4 step recorded and compiled, its vector–Jacobian product replayed at each of
+/// 1,000 steps' states (the discrete adjoint's sweep), against 1,000 plain steps; and the
+/// whole gradient that way (a plain forward pass keeping the states, then the replays)
+/// against the plain loop.
+#[cfg(feature = "jit")]
+fn compiled_step_bench(reps: usize) {
+    let steps = 1000;
+    let (x0, p) = ([10.0, 5.0], [1.5, 1.0, 3.0, 1.0]);
+    let at = [x0[0], x0[1], p[0], p[1], p[2], p[3]];
+    let rec = replay::record_many(&at, |x| {
+        let (u, v) = rk4(x[0], x[1], &x[2..]);
+        vec![u, v]
+    });
+    let t = Instant::now();
+    let compiled = rec.compile().unwrap();
+    let compiling = t.elapsed().as_secs_f64();
+    let mut ws = Workspace::new();
+    let mut states = vec![[0.0; 2]; steps + 1];
+    let mut g = [0.0; 6];
+    let (mut plain, mut vjps, mut whole) = (vec![], vec![], vec![]);
+    for rep in 0..reps + 2 {
+        let t0 = Instant::now();
+        black_box(lv_loop(black_box(&x0), black_box(&p), steps));
+        let t1 = Instant::now();
+        // The forward pass keeping the states.
+        states[0] = x0;
+        for k in 0..steps {
+            let (u, v) = rk4(states[k][0], states[k][1], &p);
+            states[k + 1] = [u, v];
+        }
+        let t2 = Instant::now();
+        // The sweep: the adjoint of u + v, through the steps backwards.
+        let (mut ubar, mut vbar, mut pbar) = (1.0, 1.0, [0.0; 4]);
+        for s in states[..steps].iter().rev() {
+            let x = [s[0], s[1], p[0], p[1], p[2], p[3]];
+            compiled
+                .vjp_with(&mut ws, &x, &[ubar, vbar], &mut g)
+                .unwrap();
+            (ubar, vbar) = (g[0], g[1]);
+            for (a, b) in pbar.iter_mut().zip(&g[2..]) {
+                *a += b;
+            }
+        }
+        let t3 = Instant::now();
+        black_box((ubar, vbar, pbar));
+        if rep >= 2 {
+            plain.push(t1 - t0);
+            vjps.push(t3 - t2);
+            whole.push(t3 - t1);
+        }
+        if rep == 0 {
+            let expected = retrograd::grad(|x| lv_loop(&x[..2], &x[2..], steps), &at);
+            let got = [ubar, vbar, pbar[0], pbar[1], pbar[2], pbar[3]];
+            check("RK4 step, compiled", &got, &expected);
+        }
+    }
+    let (plain, vjps, whole) = (median(&mut plain), median(&mut vjps), median(&mut whole));
+    println!(
+        "{:<34} plain step {:>7.1} ns | compiled step VJP {:>7.1} ns (ratio {:>5.2}) | gradient of 1000 steps {:>7.3} ms (ratio {:>5.2}) | compiled once in {:.3} ms, {} operations",
+        "(d) RK4 LV one step, compiled",
+        plain / steps as f64 * 1e9,
+        vjps / steps as f64 * 1e9,
+        vjps / plain,
+        whole * 1e3,
+        whole / plain,
+        compiling * 1e3,
+        rec.len()
+    );
 }
 
 /// Records `f` once at the first input set, then times the lane replays' gradients at
@@ -451,6 +572,8 @@ fn main() {
             vec![10.0 * s, 5.0 / s, 1.5, 1.0 * s, 3.0, 1.0 / s]
         })
         .collect();
+    #[cfg(feature = "jit")]
+    compiled_step_bench(r3 * 10);
     replay_lanes_bench(
         "(c) RK4 LV 1000 steps, 8 members",
         &ensemble,

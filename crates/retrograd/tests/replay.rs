@@ -418,3 +418,289 @@ fn constants_work_outside_recordings() {
     assert!((c.peek() - 6.0).abs() < 1e-15);
     assert!(c > Traced::constant(5.0));
 }
+
+/// The compiled replay (`Recording::compile`) against the interpreted one: the same values,
+/// gradients and guard errors, bit for bit, on every operation, random programs that read
+/// values and add to adjoints near and far from where they were made, and threads.
+#[cfg(feature = "jit")]
+mod compiled {
+    use super::*;
+
+    /// Equal bit for bit, or both NaN, or both zero (the sign of a zero sum may differ:
+    /// the compiled sweep skips adding zeros that the interpreter adds).
+    fn same(a: f64, b: f64) -> bool {
+        a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()) || (a == 0.0 && b == 0.0)
+    }
+
+    /// Interpreted and compiled replays of `rec` at `x` with `seed`: the same outputs and
+    /// gradient, or the same error.
+    fn agree(rec: &Recording, x: &[f64], seed: &[f64]) -> Result<(), TestCaseError> {
+        let compiled = rec.compile().unwrap();
+        let (mut wi, mut wc) = (Workspace::new(), Workspace::new());
+        let (mut gi, mut gc) = (vec![f64::NAN; x.len()], vec![f64::NAN; x.len()]);
+        let i = rec.vjp_with(&mut wi, x, seed, &mut gi);
+        let c = compiled.vjp_with(&mut wc, x, seed, &mut gc);
+        prop_assert_eq!(format!("{i:?}"), format!("{c:?}"));
+        let e = compiled
+            .eval_with(&mut wc, x)
+            .map(|()| wc.outputs().to_vec());
+        prop_assert_eq!(
+            format!("{:?}", rec.eval(x).map(|_| ())),
+            format!("{:?}", e.as_ref().map(|_| ()))
+        );
+        if i.is_ok() {
+            for (a, b) in wi.outputs().iter().zip(e.unwrap().iter()) {
+                prop_assert!(same(*a, *b), "eval: {} vs {}", a, b);
+            }
+            for (a, b) in wi.outputs().iter().zip(wc.outputs()) {
+                prop_assert!(same(*a, *b), "output: {} vs {}", a, b);
+            }
+            for (k, (a, b)) in gi.iter().zip(&gc).enumerate() {
+                prop_assert!(same(*a, *b), "gradient {}: {} vs {}", k, a, b);
+            }
+        }
+        Ok(())
+    }
+
+    /// A straight-line program: each step applies an operation to earlier values, chosen
+    /// by how far back they are (so some are read far from where they were made), and
+    /// some steps ask a question of a value (a guard).
+    fn program(x: &[Traced], steps: &[(u8, u16, u16)]) -> Vec<Traced> {
+        let mut pool: Vec<Traced> = x.to_vec();
+        for &(op, a, b) in steps {
+            let pick = |back: u16| pool[pool.len() - 1 - back as usize % pool.len()];
+            let (a, b) = (pick(a), pick(b));
+            let y = match op % 16 {
+                0 => a + b,
+                1 => a - b,
+                2 => a * b,
+                3 => a / b,
+                4 => -a,
+                5 => a.sin(),
+                6 => (a * 0.1).exp(),
+                7 => a.abs().sqrt(),
+                8 => a.powi(2),
+                9 => a.powi(3),
+                10 => a.mul_add(b, a),
+                11 => a.max(b),
+                12 => a % b,
+                13 => a.atan2(b),
+                14 => {
+                    if a > b {
+                        a * 2.0
+                    } else {
+                        b - 1.0
+                    }
+                }
+                _ => a * 3.0 + 1.0,
+            };
+            pool.push(y);
+        }
+        let n = pool.len();
+        vec![pool[n - 1], pool[n / 2], pool[0], Traced::constant(2.5)]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn every_operation_as_interpreted(
+            at in prop::array::uniform3(0.1f64..0.9),
+            x in prop::array::uniform3(0.1f64..0.9),
+        ) {
+            let rec = replay::record(&at, every_operation);
+            agree(&rec, &x, &[1.0])?;
+            let (y, _) = rec.compile().unwrap().gradient(&x).unwrap();
+            prop_assert_eq!(y.to_bits(), every_operation(&x).to_bits());
+        }
+
+        #[test]
+        fn random_programs_as_interpreted(
+            steps in prop::collection::vec((0u8..16, 0u16..120, 0u16..120), 1..300),
+            at in prop::collection::vec(-2.0f64..2.0, 5),
+            x in prop::collection::vec(-2.0f64..2.0, 5),
+            seed in prop::array::uniform4(-1.0f64..1.0),
+        ) {
+            let rec = replay::record_many(&at, |t| program(t, &steps));
+            agree(&rec, &at, &seed)?;
+            agree(&rec, &x, &seed)?;
+        }
+
+        #[test]
+        fn rk4_matches_central_differences(x in prop::array::uniform4(-1.0f64..1.0)) {
+            let f = |x: &[f64]| rk4_steps(x);
+            let compiled = replay::record(&[0.1, 0.2, 0.3, 0.4], rk4_steps).compile().unwrap();
+            let (y, g) = compiled.gradient(&x).unwrap();
+            prop_assert_eq!(y.to_bits(), f(&x).to_bits());
+            for i in 0..4 {
+                let h = 1e-6;
+                let (mut xp, mut xm) = (x, x);
+                xp[i] += h;
+                xm[i] -= h;
+                assert_close(g[i], (f(&xp) - f(&xm)) / (2.0 * h), 1e-6, "central difference");
+            }
+        }
+    }
+
+    #[test]
+    fn a_changed_guard_is_the_interpreters_first() {
+        // The second guard reads a value made before the first guard's: both flip at
+        // x = −1, and the error names the first recorded, as the interpreter's does.
+        let line = line!() + 4;
+        let rec = replay::record(&[1.0], |x| {
+            let early = x[0] * 2.0;
+            let late = (0..40).fold(x[0], |s, _| s.sin() + x[0]);
+            let y = if late > Traced::zero() { late } else { -late };
+            if early > Traced::zero() {
+                y
+            } else {
+                y * 2.0
+            }
+        });
+        assert_eq!(rec.guards(), 2);
+        let compiled = rec.compile().unwrap();
+        let err = compiled.gradient(&[-1.0]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            rec.gradient(&[-1.0]).unwrap_err().to_string()
+        );
+        assert!(
+            err.to_string().contains(&format!("tests/replay.rs:{line}")),
+            "{err}"
+        );
+        assert_eq!(
+            compiled.gradient(&[0.5]).unwrap(),
+            rec.gradient(&[0.5]).unwrap()
+        );
+    }
+
+    #[test]
+    fn infinite_and_nan_partials_as_interpreted() {
+        let rec = replay::record(&[1.0, 1.0], |x| x[0].sqrt() + x[1].ln());
+        let (y, g) = rec.compile().unwrap().gradient(&[0.0, -1.0]).unwrap();
+        assert!(y.is_nan() && g[1].is_nan());
+        assert_eq!(g[0], f64::INFINITY);
+        // A zero adjoint stops an infinite partial, also through `*` and `/`.
+        let rec = replay::record(&[1.0], |x| (x[0].sqrt() * 0.0) / 1.0 + x[0]);
+        assert_eq!(
+            rec.compile().unwrap().gradient(&[0.0]).unwrap().1,
+            vec![1.0]
+        );
+        // 0·∞ is NaN: NaN partials for both factors.
+        let rec = replay::record(&[1.0, 1.0], |x| x[0] * x[1]);
+        let g = rec
+            .compile()
+            .unwrap()
+            .gradient(&[0.0, f64::INFINITY])
+            .unwrap()
+            .1;
+        assert!(g[0].is_nan() && g[1].is_nan());
+    }
+
+    #[test]
+    fn many_inputs_used_near_and_far() {
+        // 200 inputs, each read at the start and again at the end, so both their values
+        // and their adjoints go through memory; some inputs are never read.
+        let f = |x: &[Traced]| {
+            let mut s = Traced::zero();
+            for (k, &xi) in x.iter().enumerate().filter(|(k, _)| k % 7 != 3) {
+                s += xi * (k as f64 + 1.0);
+            }
+            for &xi in x.iter().step_by(2) {
+                s = s * 0.999 + xi.sin();
+            }
+            s
+        };
+        let x: Vec<f64> = (0..200).map(|k| (k as f64 * 0.37).sin()).collect();
+        let rec = replay::record(&x, f);
+        let compiled = rec.compile().unwrap();
+        let y: Vec<f64> = x.iter().map(|v| v * 0.5 + 0.1).collect();
+        assert_eq!(compiled.gradient(&y).unwrap(), rec.gradient(&y).unwrap());
+        assert_eq!(compiled.gradient(&y).unwrap().1[3], 0.0);
+    }
+
+    #[test]
+    fn outputs_that_are_inputs_or_constants() {
+        let rec = replay::record_many(&[1.0, 2.0], |x| {
+            vec![Traced::constant(7.0), x[0] * 2.0, x[0]]
+        });
+        let compiled = rec.compile().unwrap();
+        let mut ws = Workspace::new();
+        let mut g = [0.0; 2];
+        compiled
+            .vjp_with(&mut ws, &[3.0, 9.0], &[1.0, 1.0, 1.0], &mut g)
+            .unwrap();
+        assert_eq!((ws.outputs(), g), (&[7.0, 6.0, 3.0][..], [3.0, 0.0]));
+        let rec = replay::record(&[], |_| Traced::constant(1.5));
+        assert_eq!(rec.compile().unwrap().gradient(&[]).unwrap(), (1.5, vec![]));
+    }
+
+    #[test]
+    fn threads_share_compiled_code() {
+        let rec = replay::record(&[0.5, 0.5, 0.5, 0.5], rk4_steps);
+        let compiled = rec.compile().unwrap();
+        let points: Vec<[f64; 4]> = (0..8)
+            .map(|i| [0.1 * i as f64, 0.3, 1.0 + 0.1 * i as f64, 0.2])
+            .collect();
+        let expected: Vec<_> = points.iter().map(|p| rec.gradient(p).unwrap()).collect();
+        let got: Vec<_> = std::thread::scope(|s| {
+            let handles: Vec<_> = points
+                .chunks(2)
+                .map(|chunk| {
+                    let compiled = &compiled;
+                    s.spawn(move || {
+                        chunk
+                            .iter()
+                            .map(|p| compiled.gradient(p).unwrap())
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap())
+                .collect()
+        });
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn recordings_too_large_to_compile_are_refused() {
+        let n = replay::MAX_COMPILED_OPERATIONS;
+        let rec = replay::record(&[1.0], |x| (0..n).fold(x[0], |s, _| s * 1.0000001));
+        let err = rec.compile().unwrap_err();
+        assert!(matches!(err, Error::Unsupported(_)), "{err:?}");
+        assert!(err.to_string().contains("record a smaller piece"), "{err}");
+        let rec = replay::record(&[1.0], |x| (0..n - 2).fold(x[0], |s, _| s * 1.0000001));
+        assert_eq!(rec.len(), n);
+        let (y, g) = rec.compile().unwrap().gradient(&[2.0]).unwrap();
+        assert_eq!((y, g), rec.gradient(&[2.0]).unwrap());
+    }
+
+    #[test]
+    fn bad_lengths_are_errors_naming_the_argument() {
+        let compiled = replay::record_many(&[1.0, 2.0], |x| vec![x[0], x[1]])
+            .compile()
+            .unwrap();
+        let mut ws = Workspace::new();
+        let err = compiled.eval_with(&mut ws, &[1.0]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "replay: the inputs (one value per recorded input): expected length 2, found 1"
+        );
+        assert!(compiled
+            .gradient(&[1.0, 2.0])
+            .unwrap_err()
+            .to_string()
+            .contains("one is needed"));
+        let mut g = [0.0];
+        let err = compiled
+            .vjp_with(&mut ws, &[1.0, 2.0], &[1.0, 1.0], &mut g)
+            .unwrap_err();
+        assert!(err.to_string().contains("gradient buffer"), "{err}");
+        let err = compiled
+            .vjp_with(&mut ws, &[1.0, 2.0], &[1.0], &mut [0.0; 2])
+            .unwrap_err();
+        assert!(err.to_string().contains("output seed"), "{err}");
+    }
+}

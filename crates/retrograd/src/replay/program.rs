@@ -21,6 +21,10 @@ macro_rules! unary_ops {
         pub(crate) enum $Enum { $($name),* }
 
         impl $Enum {
+            /// Every function, in the order of the enum's discriminants.
+            #[cfg(feature = "jit")]
+            pub(crate) const ALL: &'static [Self] = &[$(Self::$name),*];
+
             /// The value at `x`.
             #[inline(always)]
             pub(crate) fn value<T: Real>(self, x: T) -> T {
@@ -54,6 +58,10 @@ macro_rules! binary_ops {
         pub(crate) enum $Enum { $($name),* }
 
         impl $Enum {
+            /// Every function, in the order of the enum's discriminants.
+            #[cfg(feature = "jit")]
+            pub(crate) const ALL: &'static [Self] = &[$(Self::$name),*];
+
             /// The value at `(a, b)`.
             #[inline(always)]
             pub(crate) fn value<T: Real>(self, a: T, b: T) -> T {
@@ -147,6 +155,29 @@ pub(crate) enum Test {
 }
 
 impl Test {
+    /// Every question, in the order of the enum's discriminants.
+    #[cfg(feature = "jit")]
+    pub(crate) const ALL: &'static [Test] = &[
+        Test::Compare,
+        Test::Lt,
+        Test::Le,
+        Test::Gt,
+        Test::Ge,
+        Test::Eq,
+        Test::Ne,
+        Test::IsNan,
+        Test::IsInfinite,
+        Test::IsFinite,
+        Test::IsNormal,
+        Test::IsSubnormal,
+        Test::IsSignPositive,
+        Test::IsSignNegative,
+        Test::IsZero,
+        Test::Classify,
+        Test::Sign0,
+        Test::Value,
+    ];
+
     /// The answer to the question at these values, encoded as a number.
     pub(crate) fn answer(self, a: f64, b: f64) -> u64 {
         use std::cmp::Ordering;
