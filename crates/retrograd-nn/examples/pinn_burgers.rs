@@ -6,24 +6,40 @@
 //! grid.
 //!
 //! Run: `cargo run --release -p retrograd-nn --example pinn_burgers [-- --json] [--quick]
-//! [--plot PATH]` (default plot: target/pinn_burgers.png).
+//! [--plot PATH] [--lbfgs-iters N] [--log-every K]` (default plot: target/pinn_burgers.png).
+//! `--lbfgs-iters N` sets the L-BFGS iteration limit (the evaluation limit is `N · 5/4`);
+//! `--log-every K` prints, to standard error, the loss and the test error at each iterate
+//! where a run with the limit `K`, `2K`, … would have stopped.
 
 mod pinn_common;
 
 use pinn_common::{plot, print_checks, training_json, Flags, Panel};
-use retrograd_nn::pinn::burgers::{checks, run, BurgersConfig};
+use retrograd_nn::pinn::burgers::{checks, run, run_logged, BurgersConfig};
 
 fn main() {
-    let flags = Flags::parse("target/pinn_burgers.png").unwrap_or_else(|e| {
-        eprintln!("pinn_burgers: {e}");
-        std::process::exit(2)
-    });
-    let config = if flags.quick {
+    let flags = Flags::parse("target/pinn_burgers.png", &["lbfgs-iters", "log-every"])
+        .unwrap_or_else(|e| {
+            eprintln!("pinn_burgers: {e}");
+            std::process::exit(2)
+        });
+    let mut config = if flags.quick {
         BurgersConfig::quick()
     } else {
         BurgersConfig::default()
     };
-    let report = run(&config).unwrap_or_else(|e| {
+    if let Some(n) = flags.number("lbfgs-iters") {
+        config.lbfgs.max_iter = n;
+    }
+    let report = match flags.number("log-every") {
+        None => run(&config),
+        Some(every) => run_logged(&config, every, |p| {
+            eprintln!(
+                "  L-BFGS limit {:>6}: {:>6} iters {:>6} evaluations {:>9.1} s  loss {:.3e}  relative L2 error {:.3e}",
+                p.lbfgs_limit, p.iterations, p.evaluations, p.lbfgs_seconds, p.loss, p.rel_l2_error
+            )
+        }),
+    }
+    .unwrap_or_else(|e| {
         eprintln!("pinn_burgers: {e}");
         std::process::exit(1)
     });

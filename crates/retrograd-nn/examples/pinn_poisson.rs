@@ -12,7 +12,7 @@ use pinn_common::{plot, print_checks, training_json, Flags, Panel};
 use retrograd_nn::pinn::poisson::{checks, run, PoissonConfig};
 
 fn main() {
-    let flags = Flags::parse("target/pinn_poisson.png").unwrap_or_else(|e| {
+    let flags = Flags::parse("target/pinn_poisson.png", &[]).unwrap_or_else(|e| {
         eprintln!("pinn_poisson: {e}");
         std::process::exit(2)
     });

@@ -288,6 +288,83 @@ fn lbfgs_tensor_parameters() {
 
 /// Adam on f64 parameters against the formula written out in f64, and the f32 path
 /// against it to f32 precision; a NaN loss stops training with an error.
+/// The observer sees every iterate of the unobserved run, and an iterate at which a
+/// shorter run stops is that run's result; an observer's error stops the run.
+#[test]
+fn lbfgs_observer_sees_each_iterate() {
+    let lbfgs = Lbfgs {
+        max_iter: 60,
+        ..Lbfgs::new()
+    };
+    let mut seen: Vec<(usize, usize, f64, Vec<f64>)> = Vec::new();
+    let mut x = vec![-1.2, 1.0];
+    let observed = lbfgs
+        .minimize_observed(&mut x, rosenbrock, |p| {
+            seen.push((p.iterations, p.evaluations, p.loss, p.x.to_vec()));
+            Ok(())
+        })
+        .unwrap();
+    let mut plain = vec![-1.2, 1.0];
+    assert_eq!(lbfgs.minimize(&mut plain, rosenbrock).unwrap(), observed);
+    assert_eq!(plain, x);
+    assert_eq!(seen.len(), observed.iterations);
+    for (k, (iterations, evaluations, loss, at)) in seen.iter().enumerate() {
+        assert_eq!(*iterations, k + 1);
+        assert_eq!(*loss, rosenbrock(at).0);
+        let shorter = Lbfgs {
+            max_iter: k + 1,
+            max_eval: Some(usize::MAX),
+            ..lbfgs.clone()
+        };
+        let mut y = vec![-1.2, 1.0];
+        let r = shorter.minimize(&mut y, rosenbrock).unwrap();
+        assert_eq!(
+            (r.iterations, r.evaluations, r.loss),
+            (k + 1, *evaluations, *loss)
+        );
+        assert_eq!(&y, at);
+    }
+    let stopped = lbfgs.minimize_observed(&mut [-1.2, 1.0], rosenbrock, |p| {
+        if p.iterations == 3 {
+            Err(retrograd_nn::NnError::invalid("stop at 3"))
+        } else {
+            Ok(())
+        }
+    });
+    assert!(stopped.unwrap_err().to_string().contains("stop at 3"));
+
+    // tensor parameters: they hold the iterate during the call
+    let w = Tensor::from_vec(vec![-1.2f64, 1.0], [2])
+        .unwrap()
+        .requires_grad_();
+    let mut held = Vec::new();
+    let loss = || -> retrograd_nn::Result<Tensor> {
+        let a = w.narrow(0, 0, 1)?;
+        let b = w.narrow(0, 1, 1)?;
+        let one_minus_a = a.mul_scalar(-1.0)?.add_scalar(1.0)?;
+        let bump = b.sub(&a.square()?)?;
+        Ok(one_minus_a
+            .square()?
+            .add(&bump.square()?.mul_scalar(100.0)?)?
+            .sum_all()?)
+    };
+    let r = lbfgs
+        .minimize_params_observed(std::slice::from_ref(&w), loss, |p| {
+            held.push((w.to_vec::<f64>()?, p.x.to_vec()));
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(held.len(), r.iterations);
+    assert!(held.iter().all(|(w, x)| w == x));
+    // from the start again (the optimum would stop before the first iteration)
+    no_grad(|| w.update_(|v: &mut [f64]| v.copy_from_slice(&[-1.2, 1.0]))).unwrap();
+    assert!(lbfgs
+        .minimize_params_observed(std::slice::from_ref(&w), loss, |_| Err(
+            retrograd_nn::NnError::invalid("no")
+        ))
+        .is_err());
+}
+
 #[test]
 fn adam_f64_matches_the_formula() {
     let (lr, b1, b2, eps) = (0.05, 0.9, 0.999, 1e-8);
@@ -349,4 +426,42 @@ fn burgers_quick_passes_its_checks() {
         "{checks:?} {:e}",
         report.rel_l2_error
     );
+}
+
+/// Each logged point is what the run with that shorter L-BFGS limit reports.
+#[test]
+fn burgers_log_matches_shorter_runs() {
+    let small = burgers::BurgersConfig {
+        widths: vec![2, 10, 10, 1],
+        collocation: 200,
+        adam_steps: 50,
+        test_grid: (16, 8),
+        quadrature_nodes: 100,
+        ..burgers::BurgersConfig::quick()
+    };
+    let with_limit = |max_iter| burgers::BurgersConfig {
+        lbfgs: Lbfgs {
+            max_iter,
+            ..small.lbfgs.clone()
+        },
+        ..small.clone()
+    };
+    let mut log = Vec::new();
+    let full = burgers::run_logged(&with_limit(60), 20, |p| log.push(*p)).unwrap();
+    assert_eq!(
+        log.iter().map(|p| p.lbfgs_limit).collect::<Vec<_>>(),
+        [20, 40]
+    );
+    for p in &log {
+        let shorter = burgers::run(&with_limit(p.lbfgs_limit)).unwrap();
+        assert_eq!(
+            (shorter.lbfgs.iterations, shorter.lbfgs.evaluations),
+            (p.iterations, p.evaluations)
+        );
+        assert_eq!(shorter.lbfgs.loss, p.loss);
+        assert_eq!(shorter.rel_l2_error, p.rel_l2_error);
+    }
+    let plain = burgers::run(&with_limit(60)).unwrap();
+    assert_eq!(plain.lbfgs, full.lbfgs);
+    assert_eq!(plain.rel_l2_error, full.rel_l2_error);
 }

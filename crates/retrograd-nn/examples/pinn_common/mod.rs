@@ -11,19 +11,30 @@ use serde_json::{Map, Value};
 /// DejaVu Sans, embedded so that text renders without system font libraries.
 static FONT: &[u8] = include_bytes!("../../../retrograd-cli/assets/DejaVuSans.ttf");
 
-/// `--json`, `--quick`, `--plot PATH`.
+/// `--json`, `--quick`, `--plot PATH`, and the whole-number options `--NAME N` that an
+/// example names.
 pub struct Flags {
     pub json: bool,
     pub quick: bool,
     pub plot: Option<PathBuf>,
+    /// The whole-number options given, by name (without the dashes).
+    pub numbers: Vec<(&'static str, usize)>,
 }
 
 impl Flags {
-    pub fn parse(default_plot: &str) -> Result<Flags, String> {
+    pub fn parse(default_plot: &str, numeric: &[&'static str]) -> Result<Flags, String> {
         let mut flags = Flags {
             json: false,
             quick: false,
             plot: Some(PathBuf::from(default_plot)),
+            numbers: Vec::new(),
+        };
+        let usage = || {
+            let mut u = String::from("use --json, --quick, --plot PATH");
+            for name in numeric {
+                u.push_str(&format!(", --{name} N"));
+            }
+            u
         };
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
@@ -35,13 +46,30 @@ impl Flags {
                     flags.plot = (p != "none").then(|| PathBuf::from(p));
                 }
                 other => {
-                    return Err(format!(
-                        "unknown argument {other}; use --json, --quick, --plot PATH"
-                    ))
+                    let name = other
+                        .strip_prefix("--")
+                        .and_then(|o| numeric.iter().find(|n| **n == o))
+                        .ok_or_else(|| format!("unknown argument {other}; {}", usage()))?;
+                    let value = args
+                        .next()
+                        .and_then(|v| v.parse::<usize>().ok())
+                        .filter(|&v| v > 0)
+                        .ok_or_else(|| format!("{other} needs a positive whole number"))?;
+                    flags.numbers.retain(|(n, _)| n != name);
+                    flags.numbers.push((name, value));
                 }
             }
         }
         Ok(flags)
+    }
+
+    /// The value given for `--NAME`, if any.
+    #[allow(dead_code)] // an example that names no options never asks
+    pub fn number(&self, name: &str) -> Option<usize> {
+        self.numbers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
     }
 }
 

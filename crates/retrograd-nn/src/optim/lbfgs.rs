@@ -129,6 +129,33 @@ impl LbfgsReport {
     }
 }
 
+/// The state after one L-BFGS iteration, as [`Lbfgs::minimize_observed`] and
+/// [`Lbfgs::minimize_params_observed`] pass it to their observer.
+///
+/// ```
+/// use retrograd_nn::optim::Lbfgs;
+/// let mut seen = Vec::new();
+/// let mut x = vec![3.0];
+/// Lbfgs::new()
+///     .minimize_observed(&mut x, |x| (x[0] * x[0], vec![2.0 * x[0]]), |p| {
+///         seen.push((p.iterations, p.x[0]));
+///         Ok(())
+///     })
+///     .unwrap();
+/// assert_eq!(seen[0].0, 1);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LbfgsProgress<'a> {
+    /// The current iterate.
+    pub x: &'a [f64],
+    /// Iterations taken so far.
+    pub iterations: usize,
+    /// Loss-and-gradient evaluations made so far (line-search trials included).
+    pub evaluations: usize,
+    /// The loss at `x`.
+    pub loss: f64,
+}
+
 impl Default for Lbfgs {
     fn default() -> Self {
         Lbfgs {
@@ -160,6 +187,17 @@ impl Lbfgs {
     /// ```
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The evaluation limit in force: `max_eval`, or `max_iter · 5/4` when it is `None`.
+    ///
+    /// ```
+    /// use retrograd_nn::optim::Lbfgs;
+    /// assert_eq!(Lbfgs { max_iter: 10_000, ..Lbfgs::new() }.max_evaluations(), 12_500);
+    /// assert_eq!(Lbfgs { max_eval: Some(7), ..Lbfgs::new() }.max_evaluations(), 7);
+    /// ```
+    pub fn max_evaluations(&self) -> usize {
+        self.max_eval.unwrap_or(self.max_iter * 5 / 4)
     }
 
     /// The quasi-Newton direction `-H·g` from the stored pairs, oldest first; with no pairs,
@@ -215,9 +253,46 @@ impl Lbfgs {
     /// let e = Lbfgs::new().minimize(&mut [0.0], |_| (f64::NAN, vec![0.0])).unwrap_err();
     /// assert!(e.to_string().contains("not finite"), "{e}");
     /// ```
-    pub fn minimize<F>(&self, x: &mut [f64], mut f: F) -> Result<LbfgsReport>
+    pub fn minimize<F>(&self, x: &mut [f64], f: F) -> Result<LbfgsReport>
     where
         F: FnMut(&[f64]) -> (f64, Vec<f64>),
+    {
+        self.minimize_observed(x, f, |_| Ok(()))
+    }
+
+    /// [`Lbfgs::minimize`], calling `observe` after every iteration with the new iterate,
+    /// the counts so far and the loss there (before the stopping tests, so the last
+    /// iterate is observed too). An error from `observe` stops the run and is returned.
+    /// The iterates are those of [`Lbfgs::minimize`]: observing changes nothing.
+    ///
+    /// ```
+    /// use retrograd_nn::optim::Lbfgs;
+    /// let f = |x: &[f64]| ((x[0] - 1.0).powi(2), vec![2.0 * (x[0] - 1.0)]);
+    /// let mut losses = Vec::new();
+    /// let mut x = vec![0.0];
+    /// let r = Lbfgs::new()
+    ///     .minimize_observed(&mut x, f, |p| {
+    ///         losses.push(p.loss);
+    ///         Ok(())
+    ///     })
+    ///     .unwrap();
+    /// assert_eq!(losses.len(), r.iterations);
+    /// assert_eq!(*losses.last().unwrap(), r.loss);
+    /// // an observer that stops the run
+    /// let stop = Lbfgs::new().minimize_observed(&mut [0.0], f, |_| {
+    ///     Err(retrograd_nn::NnError::invalid("enough"))
+    /// });
+    /// assert!(stop.is_err());
+    /// ```
+    pub fn minimize_observed<F, O>(
+        &self,
+        x: &mut [f64],
+        mut f: F,
+        mut observe: O,
+    ) -> Result<LbfgsReport>
+    where
+        F: FnMut(&[f64]) -> (f64, Vec<f64>),
+        O: FnMut(&LbfgsProgress) -> Result<()>,
     {
         if self.history == 0 || self.lr.is_nan() || self.lr <= 0.0 {
             return Err(NnError::invalid(format!(
@@ -303,13 +378,19 @@ impl Lbfgs {
             let change = (next.loss - loss).abs();
             loss = next.loss;
             g = next.grad;
+            observe(&LbfgsProgress {
+                x,
+                iterations: k + 1,
+                evaluations,
+                loss,
+            })?;
             if max_abs(&g) <= self.tolerance_grad {
                 return report(k + 1, evaluations, loss, LbfgsStatus::GradientTolerance);
             }
             if change < self.tolerance_change || max_abs(&s) <= self.tolerance_change {
                 return report(k + 1, evaluations, loss, LbfgsStatus::ChangeTolerance);
             }
-            if evaluations >= self.max_eval.unwrap_or(self.max_iter * 5 / 4) {
+            if evaluations >= self.max_evaluations() {
                 return report(k + 1, evaluations, loss, LbfgsStatus::EvaluationLimit);
             }
         }
@@ -339,9 +420,44 @@ impl Lbfgs {
     /// let w = w.to_vec::<f32>().unwrap();
     /// assert!((w[0] - 1.0).abs() < 1e-3 && (w[1] - 1.0).abs() < 1e-3, "{w:?} {report:?}");
     /// ```
-    pub fn minimize_params<F>(&self, params: &[Tensor], mut loss: F) -> crate::Result<LbfgsReport>
+    pub fn minimize_params<F>(&self, params: &[Tensor], loss: F) -> crate::Result<LbfgsReport>
     where
         F: FnMut() -> crate::Result<Tensor>,
+    {
+        self.minimize_params_observed(params, loss, |_| Ok(()))
+    }
+
+    /// [`Lbfgs::minimize_params`], calling `observe` after every iteration as
+    /// [`Lbfgs::minimize_observed`] does; during the call `params` hold the new iterate
+    /// (so `observe` can evaluate the model there, under `no_grad`), and
+    /// [`LbfgsProgress::x`] is the parameters flattened in order.
+    ///
+    /// ```
+    /// use retrograd::tensor::Tensor;
+    /// use retrograd_nn::optim::Lbfgs;
+    /// let w = Tensor::from_vec(vec![0.0f64], [1]).unwrap().requires_grad_();
+    /// let mut seen = Vec::new();
+    /// Lbfgs::new()
+    ///     .minimize_params_observed(
+    ///         &[w.clone()],
+    ///         || Ok(w.add_scalar(-2.0)?.square()?.sum_all()?),
+    ///         |p| {
+    ///             seen.push((w.to_vec::<f64>()?[0], p.x[0]));
+    ///             Ok(())
+    ///         },
+    ///     )
+    ///     .unwrap();
+    /// assert!(seen.iter().all(|(w, x)| w == x));
+    /// ```
+    pub fn minimize_params_observed<F, O>(
+        &self,
+        params: &[Tensor],
+        mut loss: F,
+        mut observe: O,
+    ) -> crate::Result<LbfgsReport>
+    where
+        F: FnMut() -> crate::Result<Tensor>,
+        O: FnMut(&LbfgsProgress) -> crate::Result<()>,
     {
         let sizes: Vec<usize> = params.iter().map(Tensor::elem_count).collect();
         let mut x: Vec<f64> = Vec::with_capacity(sizes.iter().sum());
@@ -388,13 +504,20 @@ impl Lbfgs {
             }
             Ok((l.item()?, g))
         };
-        let report = self.minimize(&mut x, |x| match evaluate(x) {
-            Ok(v) => v,
-            Err(e) => {
-                failure.get_or_insert(e);
-                (f64::NAN, vec![f64::NAN; x.len()])
-            }
-        });
+        let report = self.minimize_observed(
+            &mut x,
+            |x| match evaluate(x) {
+                Ok(v) => v,
+                Err(e) => {
+                    failure.get_or_insert(e);
+                    (f64::NAN, vec![f64::NAN; x.len()])
+                }
+            },
+            |progress| {
+                write(progress.x)?;
+                observe(progress)
+            },
+        );
         if let Some(e) = failure {
             return Err(e);
         }

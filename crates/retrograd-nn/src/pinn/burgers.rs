@@ -294,6 +294,38 @@ pub struct BurgersReport {
     pub exact: Vec<f64>,
 }
 
+/// The state of a logged run ([`run_logged`]) at an L-BFGS iterate where a shorter run
+/// would have stopped.
+///
+/// ```
+/// use retrograd_nn::pinn::burgers::{run_logged, BurgersConfig};
+/// let c = BurgersConfig {
+///     widths: vec![2, 8, 1], collocation: 50, data_points: 20, adam_steps: 5,
+///     test_grid: (8, 4), quadrature_nodes: 100, ..BurgersConfig::default()
+/// };
+/// let c = BurgersConfig { lbfgs: retrograd_nn::optim::Lbfgs { max_iter: 20, ..c.lbfgs.clone() }, ..c };
+/// let mut log = Vec::new();
+/// run_logged(&c, 10, |p| log.push(*p)).unwrap();
+/// assert_eq!(log[0].lbfgs_limit, 10);
+/// assert!(log[0].iterations <= 10 && log[0].rel_l2_error.is_finite());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BurgersProgress {
+    /// The L-BFGS iteration limit (`max_iter`, with the evaluation limit that follows from
+    /// it by [`Lbfgs::max_evaluations`]) of the shorter run that would have stopped here.
+    pub lbfgs_limit: usize,
+    /// L-BFGS iterations taken.
+    pub iterations: usize,
+    /// L-BFGS evaluations made.
+    pub evaluations: usize,
+    /// The loss at this iterate.
+    pub loss: f64,
+    /// The relative L2 error on the test grid at this iterate.
+    pub rel_l2_error: f64,
+    /// Seconds since L-BFGS started.
+    pub lbfgs_seconds: f64,
+}
+
 /// A Latin hypercube sample of `n` points in `[lo₀, hi₀] × [lo₁, hi₁]`, rows `(x, t)`.
 fn latin_hypercube(n: usize, bounds: [(f64, f64); 2], rng: &mut Rng) -> Vec<f64> {
     let mut columns = Vec::new();
@@ -359,7 +391,52 @@ fn loss(net: &dyn Module, points: &Tensor, data: &Tensor, n: usize) -> Result<Te
 /// assert!(r.rel_l2_error.is_finite());
 /// ```
 pub fn run(config: &BurgersConfig) -> Result<BurgersReport> {
+    train(config, None, |_| {})
+}
+
+/// [`run`], logging the test error during L-BFGS: `log` is called at every iterate where
+/// a run of the same configuration with an L-BFGS iteration limit of `m · every`
+/// (`m = 1, 2, …`, below `config.lbfgs.max_iter`) would have stopped on its iteration or
+/// evaluation limit, so each call gives what that shorter run would have reported. The
+/// training itself is that of [`run`]; each call costs one forward pass over the test grid.
+///
+/// ```
+/// use retrograd_nn::pinn::burgers::{run_logged, BurgersConfig};
+/// assert!(run_logged(&BurgersConfig::quick(), 0, |_| {}).is_err());
+/// ```
+pub fn run_logged(
+    config: &BurgersConfig,
+    every: usize,
+    log: impl FnMut(&BurgersProgress),
+) -> Result<BurgersReport> {
+    if every == 0 {
+        return Err(NnError::invalid(
+            "Burgers: the logging interval must be at least one L-BFGS iteration",
+        ));
+    }
+    train(config, Some(every), log)
+}
+
+fn train(
+    config: &BurgersConfig,
+    every: Option<usize>,
+    mut log: impl FnMut(&BurgersProgress),
+) -> Result<BurgersReport> {
     let exact_solution = BurgersExact::new(NU, config.quadrature_nodes)?;
+    let (nx, nt) = config.test_grid;
+    let x: Vec<f64> = Tensor::linspace(-1.0, 1.0, nx, DType::F64).to_vec()?;
+    let t: Vec<f64> = Tensor::linspace(0.0, 1.0, nt, DType::F64).to_vec()?;
+    let grid: Vec<f64> = t
+        .iter()
+        .flat_map(|&t| x.iter().flat_map(move |&x| [x, t]))
+        .collect();
+    let grid = Tensor::from_vec(grid, [nx * nt, 2])?;
+    let exact: Vec<f64> = t
+        .iter()
+        .flat_map(|&t| x.iter().map(move |&x| (x, t)))
+        .map(|(x, t)| exact_solution.u(x, t))
+        .collect();
+
     let mut rng = Rng::new(config.seed);
     let net = tanh_mlp(&config.widths, DType::F64, &mut rng)?;
     let n = config.collocation;
@@ -371,6 +448,7 @@ pub fn run(config: &BurgersConfig) -> Result<BurgersReport> {
     let values = Tensor::from_vec(data.iter().map(|p| p[2]).collect::<Vec<_>>(), [m, 1])?;
     let params = tensors(&net);
     let objective = || loss(&net, &points, &values, n);
+    let predict = || -> Result<Vec<f64>> { Ok(no_grad(|| net.forward(&grid))?.to_vec()?) };
 
     let start = Instant::now();
     let adam_loss = adam_steps(
@@ -381,23 +459,45 @@ pub fn run(config: &BurgersConfig) -> Result<BurgersReport> {
     )?;
     let adam_seconds = start.elapsed().as_secs_f64();
     let start = Instant::now();
-    let lbfgs = config.lbfgs.minimize_params(&params, objective)?;
+    let lbfgs = match every {
+        None => config.lbfgs.minimize_params(&params, objective)?,
+        Some(every) => {
+            // The smallest limit m·every not yet reached, and its evaluation limit.
+            let limits = |max_iter: usize| {
+                let shorter = Lbfgs {
+                    max_iter,
+                    ..config.lbfgs.clone()
+                };
+                (max_iter, shorter.max_evaluations())
+            };
+            let mut next = limits(every);
+            config
+                .lbfgs
+                .minimize_params_observed(&params, objective, |p| {
+                    let reached = |(iters, evals): (usize, usize)| {
+                        p.iterations >= iters || p.evaluations >= evals
+                    };
+                    if next.0 >= config.lbfgs.max_iter || !reached(next) {
+                        return Ok(());
+                    }
+                    let lbfgs_limit = next.0;
+                    while reached(next) {
+                        next = limits(next.0 + every);
+                    }
+                    log(&BurgersProgress {
+                        lbfgs_limit,
+                        iterations: p.iterations,
+                        evaluations: p.evaluations,
+                        loss: p.loss,
+                        rel_l2_error: relative_l2(&predict()?, &exact),
+                        lbfgs_seconds: start.elapsed().as_secs_f64(),
+                    });
+                    Ok(())
+                })?
+        }
+    };
     let lbfgs_seconds = start.elapsed().as_secs_f64();
-
-    let (nx, nt) = config.test_grid;
-    let x: Vec<f64> = Tensor::linspace(-1.0, 1.0, nx, DType::F64).to_vec()?;
-    let t: Vec<f64> = Tensor::linspace(0.0, 1.0, nt, DType::F64).to_vec()?;
-    let grid: Vec<f64> = t
-        .iter()
-        .flat_map(|&t| x.iter().flat_map(move |&x| [x, t]))
-        .collect();
-    let grid = Tensor::from_vec(grid, [nx * nt, 2])?;
-    let predicted: Vec<f64> = no_grad(|| net.forward(&grid))?.to_vec()?;
-    let exact: Vec<f64> = t
-        .iter()
-        .flat_map(|&t| x.iter().map(move |&x| (x, t)))
-        .map(|(x, t)| exact_solution.u(x, t))
-        .collect();
+    let predicted = predict()?;
     Ok(BurgersReport {
         rel_l2_error: relative_l2(&predicted, &exact),
         adam_loss,
