@@ -6,6 +6,8 @@
 //! the medians of 7 interleaved repetitions of the plain pricing, the tape (operation by
 //! operation and with each step preaccumulated) and the replay of one recorded path, and
 //! the time of the pricing's `exp` calls alone (one per step, 2,380 per path), its floor.
+//! With `--features jit`, also the recorded path compiled to native code and replayed per
+//! path (`Recording::compile`).
 //! The model and the methods are those of `examples/libor.rs`.
 
 #[allow(dead_code)]
@@ -29,7 +31,10 @@ fn main() {
     let rec = libor::record_path(&inputs, &z);
     // The steps of one path: one `exp` each.
     let steps = libor::NMAT * (2 * libor::N - libor::NMAT - 1) / 2;
-    let methods: [Method; 6] = [
+    #[cfg(feature = "jit")]
+    let compiled = rec.compile().expect("a path's recording compiles");
+    #[allow(unused_mut)]
+    let mut methods: Vec<Method> = vec![
         ("plain f64 pricing", Box::new(|| libor::price(&inputs, &z))),
         (
             "its exp calls alone",
@@ -66,6 +71,27 @@ fn main() {
             }),
         ),
     ];
+    #[cfg(feature = "jit")]
+    methods.push((
+        "replay compiled (jit)",
+        Box::new(|| {
+            let (n, nmat) = (libor::N, libor::NMAT);
+            let mut x = inputs.flat();
+            x.resize(2 * n + nmat, 0.0);
+            let mut grad = vec![0.0; 2 * n + nmat];
+            let mut ws = retrograd::replay::Workspace::new();
+            let mut price = 0.0;
+            for zp in z.chunks(nmat) {
+                x[2 * n..].copy_from_slice(zp);
+                compiled
+                    .vjp_with(&mut ws, &x, &[1.0], &mut grad)
+                    .expect("the recording has no guard");
+                price += ws.outputs()[0];
+                black_box(&grad);
+            }
+            price / paths as f64
+        }),
+    ));
     let mut times = vec![Vec::new(); methods.len()];
     for _ in 0..7 {
         for (k, (_, f)) in methods.iter().enumerate() {
@@ -81,7 +107,7 @@ fn main() {
             t[t.len() / 2]
         })
         .collect();
-    let sizes = [
+    let mut sizes = vec![
         None,
         None,
         Some(libor::tape_path_size(&inputs, &z, Steps::Operators).0),
@@ -89,6 +115,7 @@ fn main() {
         Some(rec.len()),
         Some(rec.len()),
     ];
+    sizes.resize(methods.len(), Some(rec.len()));
     println!("LIBOR market model, {paths} paths, one thread (median of 7)");
     println!(
         "{:<30} {:>10} {:>8} {:>12} {:>12}",
