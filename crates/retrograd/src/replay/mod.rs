@@ -50,7 +50,7 @@ mod traced;
 pub use jit::{Compiled, MAX_COMPILED_OPERATIONS};
 pub use kernel::{Simd, LANES};
 pub use lanes::LaneWorkspace;
-pub use traced::Traced;
+pub use traced::{custom, custom_op, Traced};
 
 use crate::error::check_len;
 use crate::{Dual, Error, Real};
@@ -372,8 +372,19 @@ impl Recording {
             self.inputs(),
             x.len(),
         )?;
+        if LINEARISE
+            && !self.program.customs.is_empty()
+            && std::any::TypeId::of::<T>() != std::any::TypeId::of::<f64>()
+        {
+            return Err(Error::Unsupported(
+                "replay: a sweep on a number type other than f64 (a Hessian–vector \
+                 product) through a user-defined operation would need its second \
+                 derivatives, which its Jacobian does not give"
+                    .into(),
+            ));
+        }
         self.program
-            .forward::<T, LINEARISE>(x, &mut ws.values, &mut ws.partials);
+            .forward::<T, LINEARISE>(x, &mut ws.values, &mut ws.partials)?;
         if let Some(g) = self.program.changed_guard(&ws.values) {
             return Err(guard_changed(g));
         }
