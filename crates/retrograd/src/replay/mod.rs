@@ -30,7 +30,7 @@
 //! assert!((grad[0] - e).abs() < 1e-12 && (grad[1] - 55.0 * e).abs() < 1e-12);
 //! ```
 //!
-//! With the `jit` feature, [`Recording::compile`] turns a recording into native code
+//! With the `jit` feature, `Recording::compile` turns a recording into native code
 //! (Cranelift) that replays it on `f64` with the interpreter's exact results and no
 //! dispatch per operation: a recorded time step's vector–Jacobian product then costs a
 //! small multiple of the step itself.
