@@ -30,6 +30,9 @@
 //! assert!((grad[0] - e).abs() < 1e-12 && (grad[1] - 55.0 * e).abs() < 1e-12);
 //! ```
 //!
+//! A black box inside the function (a linear solve, a call into another library) is
+//! recorded with [`custom`] and its forward rule, which every replay runs again.
+//!
 //! With the `jit` feature, `Recording::compile` turns a recording into native code
 //! (Cranelift) that replays it on `f64` with the interpreter's exact results and no
 //! dispatch per operation: a recorded time step's vector–Jacobian product then costs a
