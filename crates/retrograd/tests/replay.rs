@@ -419,6 +419,129 @@ fn constants_work_outside_recordings() {
     assert!(c > Traced::constant(5.0));
 }
 
+/// A 2 × 2 linear solve `A y = b` as a black box: `x = (a00, a01, a10, a11, b0, b1)`, its
+/// Jacobian by hand (∂y/∂A = −A⁻¹ (∂A) y, ∂y/∂b = A⁻¹).
+fn solve2(x: &[f64], y: &mut [f64], j: &mut [f64]) {
+    let [a, b, c, d, r, s] = [x[0], x[1], x[2], x[3], x[4], x[5]];
+    let det = a * d - b * c;
+    let inv = [d / det, -b / det, -c / det, a / det];
+    y[0] = inv[0] * r + inv[1] * s;
+    y[1] = inv[2] * r + inv[3] * s;
+    for k in 0..2 {
+        let (i0, i1) = (inv[2 * k], inv[2 * k + 1]);
+        // ∂y_k/∂A_mn = −(A⁻¹)_km · y_n
+        j[6 * k..6 * k + 4].copy_from_slice(&[-i0 * y[0], -i0 * y[1], -i1 * y[0], -i1 * y[1]]);
+        j[6 * k + 4..6 * k + 6].copy_from_slice(&[i0, i1]);
+    }
+}
+
+/// The same solve written on the number type, for reference.
+fn solve2_generic<T: Real>(x: &[T]) -> [T; 2] {
+    let det = x[0] * x[3] - x[1] * x[2];
+    [
+        (x[3] * x[4] - x[1] * x[5]) / det,
+        (x[0] * x[5] - x[2] * x[4]) / det,
+    ]
+}
+
+fn through_solve(x: &[Traced]) -> Traced {
+    let inputs = [x[0] + 2.0, x[1], x[2], x[3] + 2.0, x[4].sin(), x[5]];
+    let y = replay::custom(&inputs, 2, solve2);
+    y[0] * y[0] + y[1].exp()
+}
+
+fn through_solve_generic<T: Real>(x: &[T]) -> T {
+    let two = T::from_f64(2.0);
+    let y = solve2_generic(&[x[0] + two, x[1], x[2], x[3] + two, x[4].sin(), x[5]]);
+    y[0] * y[0] + y[1].exp()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// A user-defined operation with a forward rule replays anywhere: the gradient is the
+    /// tape's of the same function written out, and central differences'.
+    #[test]
+    fn custom_operations_replay_with_their_rule(x in prop::array::uniform6(-0.5f64..0.5)) {
+        let rec = replay::record(&[0.1, 0.2, 0.3, 0.4, 0.5, 0.6], through_solve);
+        let (y, g) = rec.gradient(&x).unwrap();
+        let (ty, tg) = tape_gradient(through_solve_generic, &x);
+        assert_close(y, ty, 1e-12, "value");
+        for i in 0..6 {
+            assert_close(g[i], tg[i], 1e-10, "gradient against the tape");
+            let h = 1e-6;
+            let (mut xp, mut xm) = (x, x);
+            xp[i] += h;
+            xm[i] -= h;
+            let fd = (through_solve_generic(&xp) - through_solve_generic(&xm)) / (2.0 * h);
+            assert_close(g[i], fd, 1e-6, "central difference");
+        }
+    }
+}
+
+#[test]
+fn custom_operations_in_forward_mode_and_refusals() {
+    let rec = replay::record(&[0.1, 0.2, 0.3, 0.4, 0.5, 0.6], through_solve);
+    let x = [0.3, -0.1, 0.2, 0.1, 0.4, -0.2];
+    let g = rec.gradient(&x).unwrap().1;
+    // Forward mode through the Jacobian: the directional derivative is g · v.
+    let v = [1.0, -0.5, 0.25, 2.0, -1.0, 0.5];
+    let mut ws = Workspace::new();
+    let xs: Vec<Dual> = x.iter().zip(&v).map(|(&x, &v)| Dual::new(x, [v])).collect();
+    rec.eval_with(&mut ws, &xs).unwrap();
+    let expected: f64 = g.iter().zip(&v).map(|(a, b)| a * b).sum();
+    assert_close(
+        ws.outputs()[0].derivative(),
+        expected,
+        1e-12,
+        "forward mode",
+    );
+    // Second derivatives through a Jacobian alone: refused, not silently wrong.
+    let err = rec.hvp(&x, &v).unwrap_err();
+    assert!(err.to_string().contains("second derivatives"), "{err}");
+    // Lanes run one set per lane: refused, naming the line.
+    let err = rec
+        .gradient_lanes(&mut replay::LaneWorkspace::new(), &x, &mut [0.0; 6])
+        .unwrap_err();
+    assert!(err.to_string().contains("user-defined operation"), "{err}");
+    // Constant inputs record nothing.
+    let rec = replay::record(&[1.0], |x| {
+        let y = replay::custom(&[Traced::constant(2.0)], 1, |x, y, j| {
+            y[0] = x[0] * 3.0;
+            j[0] = 3.0;
+        });
+        x[0] * y[0]
+    });
+    assert_eq!(rec.gradient(&[2.0]).unwrap(), (12.0, vec![6.0]));
+}
+
+#[test]
+fn custom_operations_without_a_forward_rule_replay_only_where_recorded() {
+    let line = line!() + 3;
+    let rec = replay::record(&[2.0, 3.0], |x| {
+        let (a, b) = (x[0].peek(), x[1].peek());
+        let y = replay::custom_op(x, &[a * b, a + b], &[b, a, 1.0, 1.0]).unwrap();
+        y[0] * y[1]
+    });
+    // At the recorded inputs: 6 · 5, gradient (b(a+b) + ab, a(a+b) + ab).
+    assert_eq!(rec.gradient(&[2.0, 3.0]).unwrap(), (30.0, vec![21.0, 16.0]));
+    let err = rec.gradient(&[2.0, 3.5]).unwrap_err();
+    assert!(matches!(err, Error::Unsupported(_)), "{err:?}");
+    assert!(
+        err.to_string().contains(&format!("tests/replay.rs:{line}")),
+        "the error names the line that recorded it: {err}"
+    );
+    let mut bad = None;
+    replay::record(&[1.0], |x| {
+        bad = Some(replay::custom_op(x, &[1.0], &[1.0, 2.0]).unwrap_err());
+        x[0]
+    });
+    assert!(bad
+        .unwrap()
+        .to_string()
+        .contains("Jacobian (1 outputs × 1 inputs"));
+}
+
 /// The compiled replay (`Recording::compile`) against the interpreted one: the same values,
 /// gradients and guard errors, bit for bit, on every operation, random programs that read
 /// values and add to adjoints near and far from where they were made, and threads.
@@ -662,6 +785,13 @@ mod compiled {
                 .collect()
         });
         assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn recordings_with_custom_operations_are_refused() {
+        let rec = replay::record(&[0.1, 0.2, 0.3, 0.4, 0.5, 0.6], through_solve);
+        let err = rec.compile().unwrap_err();
+        assert!(err.to_string().contains("user-defined operation"), "{err}");
     }
 
     #[test]

@@ -386,6 +386,13 @@ struct Layout {
 impl Layout {
     fn new(p: &Program) -> Result<Layout, Error> {
         let n = p.ops.len();
+        if let Some(c) = p.customs.first() {
+            return Err(Error::Unsupported(format!(
+                "replay compile: the recording holds a user-defined operation (recorded at \
+                 {}), which compiled code cannot call; replay it with the interpreter",
+                c.location
+            )));
+        }
         if n > MAX_COMPILED_OPERATIONS {
             return Err(Error::Unsupported(format!(
                 "replay compile: a recording of {n} operations is over the {MAX_COMPILED_OPERATIONS} \
@@ -869,6 +876,7 @@ impl<'a, 'f> Emitter<'a, 'f> {
                     }
                     Some(self.b.ins().fma(x, m, s))
                 }
+                Op::Custom(..) => unreachable!("`Layout::new` refuses user-defined operations"),
             };
             if let Some(y) = y {
                 self.values[i] = Some(Held { value: y, at: i });

@@ -272,6 +272,7 @@ fn forward_body(p: &Program, values: &mut [Lane]) {
                 }
                 y
             }
+            Op::Custom(..) => unreachable!("lane replays refuse user-defined operations"),
         };
         values[i] = y;
         start = end;
@@ -336,6 +337,7 @@ fn reverse_body(p: &Program, values: &[Lane], adjoints: &mut [Lane]) {
                     add!(1, x);
                     add!(2, Lane::splat(1.0));
                 }
+                Op::Custom(..) => unreachable!("lane replays refuse user-defined operations"),
             }
         }
         end = start;

@@ -249,6 +249,13 @@ impl Recording {
         let p = &self.program;
         let (n, m) = (p.inputs, p.outputs.len());
         let sets = self.sets(x)?;
+        if let Some(c) = p.customs.first() {
+            return Err(Error::Unsupported(format!(
+                "replay lanes: the recording holds a user-defined operation (recorded at {}), \
+                 which runs one input set at a time; replay it with `vjp_with`",
+                c.location
+            )));
+        }
         if let Some((seeds, grads)) = &gradients {
             if let Seeds::Given(seeds) = seeds {
                 check_len(

@@ -30,6 +30,9 @@
 //! assert!((grad[0] - e).abs() < 1e-12 && (grad[1] - 55.0 * e).abs() < 1e-12);
 //! ```
 //!
+//! A black box inside the function (a linear solve, a call into another library) is
+//! recorded with [`custom`] and its forward rule, which every replay runs again.
+//!
 //! With the `jit` feature, `Recording::compile` turns a recording into native code
 //! (Cranelift) that replays it on `f64` with the interpreter's exact results and no
 //! dispatch per operation: a recorded time step's vector–Jacobian product then costs a
@@ -50,7 +53,7 @@ mod traced;
 pub use jit::{Compiled, MAX_COMPILED_OPERATIONS};
 pub use kernel::{Simd, LANES};
 pub use lanes::LaneWorkspace;
-pub use traced::Traced;
+pub use traced::{custom, custom_op, Traced};
 
 use crate::error::check_len;
 use crate::{Dual, Error, Real};
@@ -372,8 +375,19 @@ impl Recording {
             self.inputs(),
             x.len(),
         )?;
+        if LINEARISE
+            && !self.program.customs.is_empty()
+            && std::any::TypeId::of::<T>() != std::any::TypeId::of::<f64>()
+        {
+            return Err(Error::Unsupported(
+                "replay: a sweep on a number type other than f64 (a Hessian–vector \
+                 product) through a user-defined operation would need its second \
+                 derivatives, which its Jacobian does not give"
+                    .into(),
+            ));
+        }
         self.program
-            .forward::<T, LINEARISE>(x, &mut ws.values, &mut ws.partials);
+            .forward::<T, LINEARISE>(x, &mut ws.values, &mut ws.partials)?;
         if let Some(g) = self.program.changed_guard(&ws.values) {
             return Err(guard_changed(g));
         }

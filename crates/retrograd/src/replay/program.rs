@@ -8,8 +8,11 @@ use crate::scalar::ops::{nan_guard, operator_table};
 use crate::scalar::rules::{
     binary_table, max_partials, powi_derivative, real_unary_table, unary_table,
 };
-use crate::Real;
+use crate::{Error, Real};
+use std::any::TypeId;
+use std::fmt;
 use std::panic::Location;
+use std::sync::Arc;
 
 /// Makes an enum of one-argument functions from a rule table, with their value and
 /// (value, derivative) at a point.
@@ -113,6 +116,51 @@ pub(crate) enum Op {
     Powi(i32),
     /// `a.mul_add(b, c)`.
     MulAdd,
+    /// Output `.1` of user-defined operation `customs[.0]`; its operands are the
+    /// operation's inputs, its partials a row of the operation's Jacobian. The outputs of
+    /// one operation are consecutive nodes, and the first computes them all.
+    Custom(u32, u32),
+}
+
+/// A user-defined operation's forward rule: from the input values, the output values and
+/// the Jacobian (row-major, outputs × inputs).
+pub(crate) type CustomRule = dyn Fn(&[f64], &mut [f64], &mut [f64]) + Send + Sync;
+
+/// A user-defined operation in a recording.
+#[derive(Clone)]
+pub(crate) struct Custom {
+    pub(crate) outputs: usize,
+    /// Where it was recorded.
+    pub(crate) location: &'static Location<'static>,
+    pub(crate) replay: CustomReplay,
+}
+
+/// How a user-defined operation is replayed.
+#[derive(Clone)]
+pub(crate) enum CustomReplay {
+    /// By running its forward rule at the new inputs.
+    Rule(Arc<CustomRule>),
+    /// Only at the inputs it was recorded at (bit for bit), from the values and the
+    /// Jacobian given then: it has no forward rule.
+    Fixed {
+        at: Vec<f64>,
+        values: Vec<f64>,
+        jacobian: Vec<f64>,
+    },
+}
+
+impl fmt::Debug for Custom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.replay {
+            CustomReplay::Rule(_) => "forward rule",
+            CustomReplay::Fixed { .. } => "fixed values",
+        };
+        write!(
+            f,
+            "Custom({} outputs, {kind}, at {})",
+            self.outputs, self.location
+        )
+    }
 }
 
 /// A branch taken while recording: what was asked of which nodes, and the answer then.
@@ -254,6 +302,7 @@ pub(crate) struct Program {
     pub(crate) inputs: usize,
     pub(crate) outputs: Vec<u32>,
     pub(crate) guards: Vec<Guard>,
+    pub(crate) customs: Vec<Custom>,
 }
 
 impl Program {
@@ -270,13 +319,16 @@ impl Program {
     /// Runs the operations forward from `inputs` (one per input node, checked by the
     /// caller) into `values`; when `LINEARISE`, also each node's partials with respect to
     /// its operands into `partials`, in the order of `args`.
+    ///
+    /// # Errors
+    /// A user-defined operation without a forward rule, at other inputs than recorded.
     #[inline(always)]
     pub(crate) fn forward<T: Real, const LINEARISE: bool>(
         &self,
         inputs: &[T],
         values: &mut Vec<T>,
         partials: &mut Vec<T>,
-    ) {
+    ) -> Result<(), Error> {
         // Every node writes its value and every operand its partial below, so buffers of
         // the right length are overwritten as they are, not cleared first.
         let zero = T::zero();
@@ -345,10 +397,82 @@ impl Program {
                     }
                     x.mul_add(m, s)
                 }
+                Op::Custom(c, 0) => {
+                    let args = &self.args[start..end];
+                    let partials = if LINEARISE {
+                        &mut partials[start..]
+                    } else {
+                        &mut []
+                    };
+                    self.custom::<T, LINEARISE>(c, i, args, values, partials)?;
+                    values[i]
+                }
+                // Made with the operation's first output.
+                Op::Custom(..) => values[i],
             };
             values[i] = y;
             start = end;
         }
+        Ok(())
+    }
+
+    /// Runs user-defined operation `c`, whose first output is node `i`, reading nodes
+    /// `args`: its outputs into `values[i..]` and, when `LINEARISE`, its Jacobian's rows
+    /// into `partials` (the rows are its outputs' consecutive operand slots). On `f64` the
+    /// values are the rule's; on other number types (`Dual`: forward mode) each output is
+    /// its value plus the Jacobian times the inputs' departure from their values, so its
+    /// derivatives are the chain rule's (the callers refuse sweeps on those types, whose
+    /// second derivatives a Jacobian alone cannot give).
+    fn custom<T: Real, const LINEARISE: bool>(
+        &self,
+        c: u32,
+        i: usize,
+        args: &[u32],
+        values: &mut [T],
+        partials: &mut [T],
+    ) -> Result<(), Error> {
+        let xs: Vec<f64> = args.iter().map(|&j| values[j as usize].value()).collect();
+        let custom = &self.customs[c as usize];
+        let m = custom.outputs;
+        let (mut ys, mut jac) = (vec![0.0; m], vec![0.0; m * xs.len()]);
+        match &custom.replay {
+            CustomReplay::Rule(rule) => rule(&xs, &mut ys, &mut jac),
+            CustomReplay::Fixed {
+                at,
+                values: v,
+                jacobian,
+            } => {
+                if at.iter().zip(&xs).any(|(a, x)| a.to_bits() != x.to_bits()) {
+                    return Err(Error::Unsupported(format!(
+                        "replay: the user-defined operation recorded at {} has values and a \
+                         Jacobian at its recorded inputs only, and these inputs differ; \
+                         record it with a forward rule (`replay::custom`) to replay it \
+                         elsewhere",
+                        custom.location
+                    )));
+                }
+                ys.copy_from_slice(v);
+                jac.copy_from_slice(jacobian);
+            }
+        }
+        let plain = TypeId::of::<T>() == TypeId::of::<f64>();
+        for (k, &y) in ys.iter().enumerate() {
+            let row = &jac[k * xs.len()..][..xs.len()];
+            values[i + k] = if plain {
+                T::from_f64(y)
+            } else {
+                args.iter().zip(row).fold(T::from_f64(y), |acc, (&j, &d)| {
+                    let x = values[j as usize];
+                    acc + T::from_f64(d) * (x - T::from_f64(x.value()))
+                })
+            };
+        }
+        if LINEARISE {
+            for (p, &d) in partials.iter_mut().zip(&jac) {
+                *p = T::from_f64(d);
+            }
+        }
+        Ok(())
     }
 
     /// The first guard whose answer at `values` differs from the recorded one.

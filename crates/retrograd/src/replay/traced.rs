@@ -1,11 +1,14 @@
 //! `Traced`: the number type that records a function for replay, and the recording it
 //! writes to.
 
-use super::program::{Binary, Guard, Op, Operator, Program, RealUnary, Test, Unary};
+use super::program::{
+    Binary, Custom, CustomReplay, Guard, Op, Operator, Program, RealUnary, Test, Unary,
+};
+use crate::error::check_len;
 use crate::real::{float_consts, float_special_values};
 use crate::scalar::ops::operator_table;
 use crate::scalar::rules::{binary_table, real_unary_table, unary_table};
-use crate::Real;
+use crate::{Error, Real};
 use num_traits::{Float, FloatConst, Num, NumCast, One, ToPrimitive, Zero};
 use std::cell::RefCell;
 use std::cmp::Ordering;
@@ -17,6 +20,7 @@ use std::ops::{
 };
 use std::panic::Location;
 use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
+use std::sync::Arc;
 
 /// A number that records the operations done on it, so that the function they form can be
 /// replayed at other inputs (see [`record`](super::record)).
@@ -167,39 +171,173 @@ fn with_builder<R>(
     let location = Location::caller();
     RECORDINGS.with(|r| {
         let mut stack = r.borrow_mut();
-        let Some(builder) = stack.last_mut() else {
-            panic!(
-                "replay: a traced variable was used after its recording ended \
-                 (at {location}); use the variables only inside the recorded function"
-            );
-        };
-        // A node index past the end can only come from an older recording whose id came
-        // round again: refused like any foreign variable, so nodes read earlier nodes only.
-        let len = builder.program.ops.len();
-        if let Some(foreign) = operands
-            .iter()
-            .find(|t| t.recording != 0 && (t.recording != builder.id || t.node as usize >= len))
-        {
-            panic!(
-                "replay: a traced variable of recording {} was used in recording {} (at \
-                 {location}); a variable belongs to the recording that made it, and \
-                 that recording has ended or is not the innermost one",
-                foreign.recording, builder.id
-            );
-        }
+        let builder = innermost(&mut stack, operands, location);
         let mut nodes = [0u32; 3];
         for (slot, t) in nodes.iter_mut().zip(operands) {
-            *slot = if t.recording == 0 {
-                builder.constant(t.value)
-            } else {
-                t.node
-            };
+            *slot = builder.node(*t);
         }
         f(builder, &nodes[..operands.len()])
     })
 }
 
+/// The innermost recording, after checking that every traced operand belongs to it.
+fn innermost<'a>(
+    stack: &'a mut [Builder],
+    operands: &[Traced],
+    location: &Location<'_>,
+) -> &'a mut Builder {
+    let Some(builder) = stack.last_mut() else {
+        panic!(
+            "replay: a traced variable was used after its recording ended \
+             (at {location}); use the variables only inside the recorded function"
+        );
+    };
+    // A node index past the end can only come from an older recording whose id came
+    // round again: refused like any foreign variable, so nodes read earlier nodes only.
+    let len = builder.program.ops.len();
+    if let Some(foreign) = operands
+        .iter()
+        .find(|t| t.recording != 0 && (t.recording != builder.id || t.node as usize >= len))
+    {
+        panic!(
+            "replay: a traced variable of recording {} was used in recording {} (at \
+             {location}); a variable belongs to the recording that made it, and \
+             that recording has ended or is not the innermost one",
+            foreign.recording, builder.id
+        );
+    }
+    builder
+}
+
+/// Records a user-defined operation — a black box such as a linear solve or a call into
+/// another library — with its **forward rule**: `rule(x, y, jacobian)` writes the
+/// `outputs` values at the inputs `x` and the Jacobian (row-major, `outputs × x.len()`,
+/// entry `[k][i] = ∂yₖ/∂xᵢ`). The rule runs now and again at every replay, so the
+/// recording replays anywhere. Replays on `f64`, and `eval_with` on `Dual` (forward mode:
+/// the Jacobian carries the tangents through), go through it; lanes, compiled code and
+/// sweeps on `Dual` (Hessian–vector products) refuse a recording that holds one, with an
+/// error naming where it was recorded, since the rule runs one input set at a time and
+/// gives no second derivatives.
+///
+/// ```
+/// use retrograd::prelude::*;
+/// use retrograd::replay::{self, Traced};
+/// // y = (x0·x1, x0 + x1) as a black box with its Jacobian, inside a recorded function.
+/// let rec = replay::record(&[1.0, 2.0], |x: &[Traced]| {
+///     let y = replay::custom(x, 2, |x, y, j| {
+///         y.copy_from_slice(&[x[0] * x[1], x[0] + x[1]]);
+///         j.copy_from_slice(&[x[1], x[0], 1.0, 1.0]);
+///     });
+///     y[0] * y[1]
+/// });
+/// // f = x0·x1·(x0 + x1): ∂f/∂x0 = 2·x0·x1 + x1², ∂f/∂x1 = x0² + 2·x0·x1.
+/// assert_eq!(rec.gradient(&[3.0, 4.0]).unwrap(), (84.0, vec![40.0, 33.0]));
+/// ```
+#[track_caller]
+pub fn custom<F>(inputs: &[Traced], outputs: usize, rule: F) -> Vec<Traced>
+where
+    F: Fn(&[f64], &mut [f64], &mut [f64]) + Send + Sync + 'static,
+{
+    let x: Vec<f64> = inputs.iter().map(|t| t.value).collect();
+    let (mut y, mut jacobian) = (vec![0.0; outputs], vec![0.0; outputs * x.len()]);
+    rule(&x, &mut y, &mut jacobian);
+    record_custom(
+        inputs,
+        &y,
+        CustomReplay::Rule(Arc::new(rule)),
+        Location::caller(),
+    )
+}
+
+/// Records a user-defined operation from its `values` and `jacobian` (row-major,
+/// `values.len() × inputs.len()`) at the inputs' current values only, as the tape's
+/// [`custom_op`](crate::custom_op) does. Without a forward rule it replays only at those
+/// same inputs (bit for bit); a replay at others returns [`Error::Unsupported`] naming
+/// the line that recorded it — use [`custom`] to give it one.
+///
+/// # Errors
+/// [`Error::LengthMismatch`] if `jacobian` does not have `values.len() × inputs.len()`
+/// entries.
+///
+/// ```
+/// use retrograd::prelude::*;
+/// use retrograd::replay::{self, Traced};
+/// let rec = replay::record(&[2.0], |x: &[Traced]| {
+///     let v = x[0].peek();
+///     replay::custom_op(x, &[v * v], &[2.0 * v]).unwrap()[0]
+/// });
+/// assert_eq!(rec.gradient(&[2.0]).unwrap(), (4.0, vec![4.0]));
+/// assert!(rec.gradient(&[3.0]).unwrap_err().to_string().contains("forward rule"));
+/// ```
+#[track_caller]
+pub fn custom_op(
+    inputs: &[Traced],
+    values: &[f64],
+    jacobian: &[f64],
+) -> Result<Vec<Traced>, Error> {
+    check_len(
+        || {
+            format!(
+                "replay::custom_op: the Jacobian ({} outputs × {} inputs, row-major)",
+                values.len(),
+                inputs.len()
+            )
+        },
+        values.len().saturating_mul(inputs.len()),
+        jacobian.len(),
+    )?;
+    let replay = CustomReplay::Fixed {
+        at: inputs.iter().map(|t| t.value).collect(),
+        values: values.to_vec(),
+        jacobian: jacobian.to_vec(),
+    };
+    Ok(record_custom(inputs, values, replay, Location::caller()))
+}
+
+/// Appends a user-defined operation with outputs `values` on `inputs`: one node per
+/// output, consecutive, each reading all inputs. Records nothing on constant inputs.
+fn record_custom(
+    inputs: &[Traced],
+    values: &[f64],
+    replay: CustomReplay,
+    location: &'static Location<'static>,
+) -> Vec<Traced> {
+    if values.is_empty() || inputs.iter().all(|t| t.recording == 0) {
+        return values.iter().map(|&y| Traced::constant(y)).collect();
+    }
+    RECORDINGS.with(|r| {
+        let mut stack = r.borrow_mut();
+        let builder = innermost(&mut stack, inputs, location);
+        let nodes: Vec<u32> = inputs.iter().map(|&t| builder.node(t)).collect();
+        let c = node_index(builder.program.customs.len());
+        builder.program.customs.push(Custom {
+            outputs: values.len(),
+            location,
+            replay,
+        });
+        // The outputs are consecutive nodes: nothing is pushed between them.
+        values
+            .iter()
+            .enumerate()
+            .map(|(k, &value)| Traced {
+                value,
+                node: builder.push(Op::Custom(c, node_index(k)), &nodes),
+                recording: builder.id,
+            })
+            .collect()
+    })
+}
+
 impl Builder {
+    /// The node of an operand: its own, or a constant's (added at its first use).
+    fn node(&mut self, t: Traced) -> u32 {
+        if t.recording == 0 {
+            self.constant(t.value)
+        } else {
+            t.node
+        }
+    }
+
     /// The node of a constant, added at its first use.
     fn constant(&mut self, value: f64) -> u32 {
         if let Some(&node) = self.constants.get(&value.to_bits()) {
