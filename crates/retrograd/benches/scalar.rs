@@ -243,6 +243,34 @@ fn lv_bench(reps: usize) {
     }
 }
 
+/// Times `reps` interleaved rounds (after 2 warm-up rounds) of the plain evaluation, a
+/// replayed gradient into `g` and a replayed value; the medians, in seconds.
+fn time_replays(
+    reps: usize,
+    x: &[f64],
+    primal: impl Fn(&[f64]) -> f64,
+    mut gradient: impl FnMut(&mut [f64]),
+    mut value: impl FnMut(),
+    g: &mut [f64],
+) -> (f64, f64, f64) {
+    let (mut p, mut grad, mut val) = (vec![], vec![], vec![]);
+    for rep in 0..reps + 2 {
+        let t0 = Instant::now();
+        black_box(primal(black_box(x)));
+        let t1 = Instant::now();
+        gradient(g);
+        let t2 = Instant::now();
+        value();
+        let t3 = Instant::now();
+        if rep >= 2 {
+            p.push(t1 - t0);
+            grad.push(t2 - t1);
+            val.push(t3 - t2);
+        }
+    }
+    (median(&mut p), median(&mut grad), median(&mut val))
+}
+
 /// Records `f` once at `x`, then times the replayed gradient and the replayed value at
 /// `x`, interleaved with the plain evaluation; checks the gradient against `expected`.
 fn replay_bench(
@@ -256,25 +284,17 @@ fn replay_bench(
     let t = Instant::now();
     let rec = replay::record(x, f);
     let recording = t.elapsed().as_secs_f64();
-    let mut ws = Workspace::new();
+    let ws = std::cell::RefCell::new(Workspace::new());
     let mut g = vec![0.0; x.len()];
-    let (mut p, mut grad, mut value) = (vec![], vec![], vec![]);
-    for rep in 0..reps + 2 {
-        let t0 = Instant::now();
-        black_box(primal(black_box(x)));
-        let t1 = Instant::now();
-        rec.vjp_with(&mut ws, x, &[1.0], &mut g).unwrap();
-        let t2 = Instant::now();
-        rec.eval_with(&mut ws, x).unwrap();
-        let t3 = Instant::now();
-        if rep >= 2 {
-            p.push(t1 - t0);
-            grad.push(t2 - t1);
-            value.push(t3 - t2);
-        }
-    }
+    let (p, grad, value) = time_replays(
+        reps,
+        x,
+        &primal,
+        |g| rec.vjp_with(&mut ws.borrow_mut(), x, &[1.0], g).unwrap(),
+        || rec.eval_with(&mut ws.borrow_mut(), x).unwrap(),
+        &mut g,
+    );
     check(name, &g, expected);
-    let (p, grad, value) = (median(&mut p), median(&mut grad), median(&mut value));
     println!(
         "{name:<34} primal {:>9.3} ms | replayed gradient {:>9.3} ms (ratio {:>6.2}) | replayed value {:>9.3} ms (ratio {:>5.2}) | recorded once in {:.3} ms, {} operations",
         p * 1e3,
@@ -305,25 +325,21 @@ fn compiled_bench(
         Err(e) => return println!("{name}, compiled: {e}"),
     };
     let compiling = t.elapsed().as_secs_f64();
-    let mut ws = Workspace::new();
+    let ws = std::cell::RefCell::new(Workspace::new());
     let mut g = vec![0.0; x.len()];
-    let (mut p, mut grad, mut value) = (vec![], vec![], vec![]);
-    for rep in 0..reps + 2 {
-        let t0 = Instant::now();
-        black_box(primal(black_box(x)));
-        let t1 = Instant::now();
-        compiled.vjp_with(&mut ws, x, &[1.0], &mut g).unwrap();
-        let t2 = Instant::now();
-        compiled.eval_with(&mut ws, x).unwrap();
-        let t3 = Instant::now();
-        if rep >= 2 {
-            p.push(t1 - t0);
-            grad.push(t2 - t1);
-            value.push(t3 - t2);
-        }
-    }
+    let (p, grad, value) = time_replays(
+        reps,
+        x,
+        primal,
+        |g| {
+            compiled
+                .vjp_with(&mut ws.borrow_mut(), x, &[1.0], g)
+                .unwrap()
+        },
+        || compiled.eval_with(&mut ws.borrow_mut(), x).unwrap(),
+        &mut g,
+    );
     check(name, &g, expected);
-    let (p, grad, value) = (median(&mut p), median(&mut grad), median(&mut value));
     println!(
         "{:<34} primal {:>9.3} ms | compiled gradient {:>9.3} ms (ratio {:>6.2}) | compiled value {:>9.3} ms (ratio {:>5.2}) | compiled once in {:.3} ms",
         format!("{name}, compiled"),

@@ -123,7 +123,7 @@ proptest! {
 
     /// Replayed gradients of a loop-heavy function agree with central differences.
     #[test]
-    fn replay_matches_central_differences(x in prop::array::uniform4(-1.0f64..1.0)) {
+    fn replay_matches_central_differences(x in rk4_inputs()) {
         let f = |x: &[f64]| rk4_steps(x);
         let rec = replay::record(&[0.1, 0.2, 0.3, 0.4], rk4_steps);
         let (y, g) = rec.gradient(&x).unwrap();
@@ -137,6 +137,13 @@ proptest! {
             assert_close(g[i], fd, 1e-6, "central difference");
         }
     }
+}
+
+/// Initial states in (−1, 1) and coefficients in [0, 1): with a negative damping
+/// coefficient the quadratic term drives `v` to overflow within the twenty steps, where
+/// central differences are meaningless.
+fn rk4_inputs() -> impl Strategy<Value = [f64; 4]> {
+    (-1.0f64..1.0, -1.0f64..1.0, 0.0f64..1.0, 0.0f64..1.0).prop_map(|(u, v, k, c)| [u, v, k, c])
 }
 
 /// Twenty RK4 steps of a damped oscillator whose coefficients are inputs.
@@ -650,7 +657,7 @@ mod compiled {
         }
 
         #[test]
-        fn rk4_matches_central_differences(x in prop::array::uniform4(-1.0f64..1.0)) {
+        fn rk4_matches_central_differences(x in rk4_inputs()) {
             let f = |x: &[f64]| rk4_steps(x);
             let compiled = replay::record(&[0.1, 0.2, 0.3, 0.4], rk4_steps).compile().unwrap();
             let (y, g) = compiled.gradient(&x).unwrap();

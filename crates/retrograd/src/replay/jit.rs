@@ -22,7 +22,6 @@
 
 use super::program::{Binary, Op, Operator, Program, RealUnary, Test, Unary};
 use super::{guard_changed, Recording, Workspace};
-use crate::error::check_len;
 use crate::Error;
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::types::{F64, I32, I64};
@@ -223,7 +222,7 @@ impl Compiled {
     /// assert_eq!(ws.outputs(), &[1.0]);
     /// ```
     pub fn eval_with(&self, ws: &mut Workspace<f64>, x: &[f64]) -> Result<(), Error> {
-        self.check_inputs(x)?;
+        self.recording.check_inputs(x.len())?;
         ws.outputs.resize(self.outputs(), 0.0);
         grow(&mut ws.partials, self.eval_scratch);
         // SAFETY: `x` has `inputs` elements (checked above), `outputs` has `outputs` and
@@ -260,17 +259,7 @@ impl Compiled {
         seed: &[f64],
         grad: &mut [f64],
     ) -> Result<(), Error> {
-        check_len(
-            || "replay vjp: the output seed (one value per output)".into(),
-            self.outputs(),
-            seed.len(),
-        )?;
-        check_len(
-            || "replay vjp: the gradient buffer (one value per input)".into(),
-            self.inputs(),
-            grad.len(),
-        )?;
-        self.check_inputs(x)?;
+        self.recording.check_vjp(x.len(), seed.len(), grad.len())?;
         ws.outputs.resize(self.outputs(), 0.0);
         grow(&mut ws.partials, self.vjp_scratch);
         // SAFETY: `x` and `grad` have `inputs` elements and `seed` has `outputs` (checked
@@ -302,23 +291,11 @@ impl Compiled {
     /// assert_eq!(rec.compile().unwrap().gradient(&[2.0, 5.0]).unwrap(), (10.0, vec![5.0, 2.0]));
     /// ```
     pub fn gradient(&self, x: &[f64]) -> Result<(f64, Vec<f64>), Error> {
-        check_len(
-            || "replay gradient: the recording's outputs (one is needed)".into(),
-            1,
-            self.outputs(),
-        )?;
+        self.recording.one_output("gradient")?;
         let mut ws = Workspace::new();
         let mut grad = vec![0.0; self.inputs()];
         self.vjp_with(&mut ws, x, &[1.0], &mut grad)?;
         Ok((ws.outputs[0], grad))
-    }
-
-    fn check_inputs(&self, x: &[f64]) -> Result<(), Error> {
-        check_len(
-            || "replay: the inputs (one value per recorded input)".into(),
-            self.inputs(),
-            x.len(),
-        )
     }
 
     /// The compiled code's answer as a result: 0, or one more than a changed guard.

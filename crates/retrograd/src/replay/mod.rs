@@ -305,16 +305,7 @@ impl Recording {
         seed: &[T],
         grad: &mut [T],
     ) -> Result<(), Error> {
-        check_len(
-            || "replay vjp: the output seed (one value per output)".into(),
-            self.outputs(),
-            seed.len(),
-        )?;
-        check_len(
-            || "replay vjp: the gradient buffer (one value per input)".into(),
-            self.inputs(),
-            grad.len(),
-        )?;
+        self.check_vjp(x.len(), seed.len(), grad.len())?;
         self.run::<T, true>(ws, x)?;
         let n = self.program.ops.len();
         ws.adjoints.clear();
@@ -355,6 +346,31 @@ impl Recording {
         Ok(grad.iter().map(|d| (d.value(), d.derivative())).unzip())
     }
 
+    /// Checks the lengths of a replay's inputs.
+    fn check_inputs(&self, x: usize) -> Result<(), Error> {
+        check_len(
+            || "replay: the inputs (one value per recorded input)".into(),
+            self.inputs(),
+            x,
+        )
+    }
+
+    /// Checks the lengths of a vector–Jacobian product's seed and gradient buffer, then
+    /// of its inputs.
+    fn check_vjp(&self, x: usize, seed: usize, grad: usize) -> Result<(), Error> {
+        check_len(
+            || "replay vjp: the output seed (one value per output)".into(),
+            self.outputs(),
+            seed,
+        )?;
+        check_len(
+            || "replay vjp: the gradient buffer (one value per input)".into(),
+            self.inputs(),
+            grad,
+        )?;
+        self.check_inputs(x)
+    }
+
     /// Refuses a recording with several outputs where one is needed.
     fn one_output(&self, what: &str) -> Result<(), Error> {
         check_len(
@@ -370,11 +386,7 @@ impl Recording {
         ws: &mut Workspace<T>,
         x: &[T],
     ) -> Result<(), Error> {
-        check_len(
-            || "replay: the inputs (one value per recorded input)".into(),
-            self.inputs(),
-            x.len(),
-        )?;
+        self.check_inputs(x.len())?;
         if LINEARISE
             && !self.program.customs.is_empty()
             && std::any::TypeId::of::<T>() != std::any::TypeId::of::<f64>()
