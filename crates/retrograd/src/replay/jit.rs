@@ -1020,3 +1020,30 @@ impl<'a, 'f> Emitter<'a, 'f> {
 fn offset(index: usize) -> i32 {
     (index * 8) as i32
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shims find an operation by its discriminant: each table must list every
+    /// operation at its discriminant's place.
+    #[test]
+    fn operation_tables_are_in_discriminant_order() {
+        for (i, &t) in Test::ALL.iter().enumerate() {
+            assert_eq!(t as usize, i);
+        }
+        assert_eq!(Test::ALL.len(), Test::Value as usize + 1);
+        for (i, &f) in Unary::ALL.iter().enumerate() {
+            assert_eq!(f as usize, i);
+        }
+        for (i, &f) in Binary::ALL.iter().enumerate() {
+            assert_eq!(f as usize, i);
+        }
+        for (i, &f) in Operator::ALL.iter().enumerate() {
+            assert_eq!(f as usize, i);
+        }
+        for (i, &f) in RealUnary::ALL.iter().enumerate() {
+            assert_eq!(f as usize, i);
+        }
+    }
+}
