@@ -15,7 +15,7 @@
 //! interpreter does not do). Its sweep multiplies every adjoint by its partials without
 //! the interpreter's test for a zero adjoint (which keeps `0·∞` out of the gradient) and
 //! stores `×` and `÷`'s partials without the test for a NaN result: both give the same
-//! numbers while every partial is finite, which the forward pass checks as it goes (a
+//! numbers (up to the sign of a zero sum) while every partial is finite, which the forward pass checks as it goes (a
 //! running sum of the partials stays finite, four sums to keep the additions
 //! independent). Where one is not, the replay is run again by the interpreter, so that
 //! infinite and NaN partials reach the gradient by exactly the interpreter's rules.
