@@ -457,14 +457,23 @@ mod shim {
     use super::{Binary, Operator, RealUnary, Test, Unary};
     use crate::scalar::rules::powi_derivative;
 
+    /// Writes a node's partials at `d`, its operands' partial slots.
+    fn write(d: *mut f64, partials: &[f64]) {
+        for (k, &p) in partials.iter().enumerate() {
+            // SAFETY: the compiled code passes the address of the node's first operand
+            // slot in the scratch buffer, which the caller of the compiled code sized to
+            // hold every operand's slot (`Layout::vjp_scratch`); the node has
+            // `partials.len()` operands, so `d + k` is one of its slots.
+            unsafe { d.add(k).write(p) };
+        }
+    }
+
     pub(super) extern "C" fn unary(op: u32, x: f64) -> f64 {
         Unary::ALL[op as usize].value(x)
     }
     pub(super) extern "C" fn unary_d(op: u32, x: f64, d: *mut f64) -> f64 {
         let (y, dy) = Unary::ALL[op as usize].linearise(x);
-        // SAFETY: `d` is this operand's partial slot in the scratch buffer, which the
-        // caller of the compiled code sized to hold every operand's slot.
-        unsafe { d.write(dy) };
+        write(d, &[dy]);
         y
     }
     pub(super) extern "C" fn real_unary(op: u32, x: f64) -> f64 {
@@ -472,8 +481,7 @@ mod shim {
     }
     pub(super) extern "C" fn real_unary_d(op: u32, x: f64, d: *mut f64) -> f64 {
         let (y, dy) = RealUnary::ALL[op as usize].linearise(x);
-        // SAFETY: as in `unary_d`.
-        unsafe { d.write(dy) };
+        write(d, &[dy]);
         y
     }
     pub(super) extern "C" fn powi(n: u32, x: f64) -> f64 {
@@ -482,8 +490,7 @@ mod shim {
     pub(super) extern "C" fn powi_d(n: u32, x: f64, d: *mut f64) -> f64 {
         // The interpreter's rule for `Op::Powi(n)`, `n ≠ 2`.
         let n = n as i32;
-        // SAFETY: as in `unary_d`.
-        unsafe { d.write(powi_derivative(x, n)) };
+        write(d, &[powi_derivative(x, n)]);
         x.powi(n)
     }
     pub(super) extern "C" fn binary(op: u32, a: f64, b: f64) -> f64 {
@@ -491,12 +498,7 @@ mod shim {
     }
     pub(super) extern "C" fn binary_d(op: u32, a: f64, b: f64, d: *mut f64) -> f64 {
         let (y, (da, db)) = Binary::ALL[op as usize].linearise(a, b);
-        // SAFETY: `d` and `d + 1` are this node's two operands' partial slots in the
-        // scratch buffer, sized by the caller of the compiled code.
-        unsafe {
-            d.write(da);
-            d.add(1).write(db);
-        }
+        write(d, &[da, db]);
         y
     }
     pub(super) extern "C" fn operator(op: u32, a: f64, b: f64) -> f64 {
@@ -504,11 +506,7 @@ mod shim {
     }
     pub(super) extern "C" fn operator_d(op: u32, a: f64, b: f64, d: *mut f64) -> f64 {
         let (y, (da, db)) = Operator::ALL[op as usize].linearise(a, b);
-        // SAFETY: as in `binary_d`.
-        unsafe {
-            d.write(da);
-            d.add(1).write(db);
-        }
+        write(d, &[da, db]);
         y
     }
     pub(super) extern "C" fn guard(test: u32, a: f64, b: f64) -> u64 {

@@ -127,6 +127,8 @@ pub struct Workspace<T = f64> {
     partials: Vec<T>,
     adjoints: Vec<T>,
     outputs: Vec<T>,
+    /// User-defined operations' arguments, values and Jacobians.
+    custom: Vec<f64>,
 }
 
 impl<T: Real> Default for Workspace<T> {
@@ -136,6 +138,7 @@ impl<T: Real> Default for Workspace<T> {
             partials: Vec::new(),
             adjoints: Vec::new(),
             outputs: Vec::new(),
+            custom: Vec::new(),
         }
     }
 }
@@ -398,8 +401,12 @@ impl Recording {
                     .into(),
             ));
         }
-        self.program
-            .forward::<T, LINEARISE>(x, &mut ws.values, &mut ws.partials)?;
+        self.program.forward::<T, LINEARISE>(
+            x,
+            &mut ws.values,
+            &mut ws.partials,
+            &mut ws.custom,
+        )?;
         if let Some(g) = self.program.changed_guard(&ws.values) {
             return Err(guard_changed(g));
         }

@@ -318,7 +318,8 @@ impl Program {
 
     /// Runs the operations forward from `inputs` (one per input node, checked by the
     /// caller) into `values`; when `LINEARISE`, also each node's partials with respect to
-    /// its operands into `partials`, in the order of `args`.
+    /// its operands into `partials`, in the order of `args`. User-defined operations
+    /// exchange their arguments, values and Jacobian with their rules through `scratch`.
     ///
     /// # Errors
     /// A user-defined operation without a forward rule, at other inputs than recorded.
@@ -328,6 +329,7 @@ impl Program {
         inputs: &[T],
         values: &mut Vec<T>,
         partials: &mut Vec<T>,
+        scratch: &mut Vec<f64>,
     ) -> Result<(), Error> {
         // Every node writes its value and every operand its partial below, so buffers of
         // the right length are overwritten as they are, not cleared first.
@@ -404,7 +406,7 @@ impl Program {
                     } else {
                         &mut []
                     };
-                    self.custom::<T, LINEARISE>(c, i, args, values, partials)?;
+                    self.custom::<T, LINEARISE>(c, i, args, values, partials, scratch)?;
                     values[i]
                 }
                 // Made with the operation's first output.
@@ -430,19 +432,31 @@ impl Program {
         args: &[u32],
         values: &mut [T],
         partials: &mut [T],
+        scratch: &mut Vec<f64>,
     ) -> Result<(), Error> {
-        let xs: Vec<f64> = args.iter().map(|&j| values[j as usize].value()).collect();
         let custom = &self.customs[c as usize];
-        let m = custom.outputs;
-        let (mut ys, mut jac) = (vec![0.0; m], vec![0.0; m * xs.len()]);
-        match &custom.replay {
-            CustomReplay::Rule(rule) => rule(&xs, &mut ys, &mut jac),
+        let (n, m) = (args.len(), custom.outputs);
+        // `scratch` holds the arguments, then a rule's values and Jacobian.
+        scratch.clear();
+        scratch.extend(args.iter().map(|&j| values[j as usize].value()));
+        let (ys, jac): (&[f64], &[f64]) = match &custom.replay {
+            CustomReplay::Rule(rule) => {
+                scratch.resize(n + m + m * n, 0.0);
+                let (xs, rest) = scratch.split_at_mut(n);
+                let (ys, jac) = rest.split_at_mut(m);
+                rule(xs, ys, jac);
+                (ys, jac)
+            }
             CustomReplay::Fixed {
                 at,
                 values: v,
                 jacobian,
             } => {
-                if at.iter().zip(&xs).any(|(a, x)| a.to_bits() != x.to_bits()) {
+                if at
+                    .iter()
+                    .zip(&*scratch)
+                    .any(|(a, x)| a.to_bits() != x.to_bits())
+                {
                     return Err(Error::Unsupported(format!(
                         "replay: the user-defined operation recorded at {} has values and a \
                          Jacobian at its recorded inputs only, and these inputs differ; \
@@ -451,13 +465,12 @@ impl Program {
                         custom.location
                     )));
                 }
-                ys.copy_from_slice(v);
-                jac.copy_from_slice(jacobian);
+                (v, jacobian)
             }
-        }
+        };
         let plain = TypeId::of::<T>() == TypeId::of::<f64>();
         for (k, &y) in ys.iter().enumerate() {
-            let row = &jac[k * xs.len()..][..xs.len()];
+            let row = &jac[k * n..][..n];
             values[i + k] = if plain {
                 T::from_f64(y)
             } else {
@@ -468,7 +481,7 @@ impl Program {
             };
         }
         if LINEARISE {
-            for (p, &d) in partials.iter_mut().zip(&jac) {
+            for (p, &d) in partials.iter_mut().zip(jac) {
                 *p = T::from_f64(d);
             }
         }
