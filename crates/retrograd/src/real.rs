@@ -41,6 +41,18 @@ pub trait Real:
             0.0
         }
     }
+
+    /// How [`Recording::call`](crate::replay::Recording::call) replays on this type: by
+    /// default the replay's values through the generic forward pass (forward-mode
+    /// derivatives on `Dual`); `Var` puts one operation on its tape instead, and `Traced`
+    /// inlines the recording.
+    #[doc(hidden)]
+    fn call_recording(
+        recording: &crate::replay::Recording,
+        x: &[Self],
+    ) -> Result<Vec<Self>, crate::Error> {
+        recording.call_values(x)
+    }
 }
 
 /// Hands the names of `num_traits::FloatConst`'s constants to `$apply`, a macro that makes

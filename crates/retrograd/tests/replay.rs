@@ -837,3 +837,272 @@ mod compiled {
         assert!(err.to_string().contains("output seed"), "{err}");
     }
 }
+
+/// A recording called from generic code (`Recording::call`) on every number type: `f64`,
+/// `Dual`, the tape (`Var`, with marks, checkpointing and `Var<Dual>` Hessians) and inside
+/// another recording (`Traced`), against the function written out.
+mod call {
+    use super::*;
+    use retrograd::checkpoint::{self, Step};
+    use retrograd::{Dual, Tape};
+
+    /// One RK4 step of the damped oscillator of `rk4_steps`: `(u, v, k, c) ↦ (u', v')`.
+    fn rk4_step<T: Real>(x: &[T]) -> Vec<T> {
+        let (u, v, k, c) = (x[0], x[1], x[2], x[3]);
+        let h = T::from_f64(0.05);
+        let half = T::from_f64(0.5);
+        let rhs = |u: T, v: T| (v, -k * u - c * v * v.abs());
+        let (a1, b1) = rhs(u, v);
+        let (a2, b2) = rhs(u + half * h * a1, v + half * h * b1);
+        let (a3, b3) = rhs(u + half * h * a2, v + half * h * b2);
+        let (a4, b4) = rhs(u + h * a3, v + h * b3);
+        let sixth = h / T::from_f64(6.0);
+        vec![
+            u + sixth * (a1 + T::from_f64(2.0) * (a2 + a3) + a4),
+            v + sixth * (b1 + T::from_f64(2.0) * (b2 + b3) + b4),
+        ]
+    }
+
+    fn step_recording() -> Recording {
+        replay::record_many(&[0.1, 0.2, 0.3, 0.4], rk4_step)
+    }
+
+    /// Twenty steps, each either the step itself or a call of its recording; then a loss.
+    fn steps<T: Real>(rec: Option<&Recording>, x: &[T]) -> T {
+        let (mut u, mut v) = (x[0], x[1]);
+        for _ in 0..20 {
+            let args = [u, v, x[2], x[3]];
+            let next = match rec {
+                Some(rec) => rec.call(&args).unwrap(),
+                None => rk4_step(&args),
+            };
+            (u, v) = (next[0], next[1]);
+        }
+        u * u + v * v.sin()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// On `f64` and `Dual` the values and directional derivatives of the function; on
+        /// the tape its gradient, and agreement with central differences.
+        #[test]
+        fn calls_match_the_function_written_out(
+            x in rk4_inputs(),
+            dir in prop::array::uniform4(-1.0f64..1.0),
+        ) {
+            let rec = step_recording();
+            let y = steps(Some(&rec), &x);
+            prop_assert_eq!(y.to_bits(), steps(None, &x).to_bits());
+
+            let duals: Vec<Dual> = x.iter().zip(&dir).map(|(&x, &d)| Dual::new(x, [d])).collect();
+            let yd = steps(Some(&rec), &duals);
+            let yd_ref = steps(None, &duals);
+            prop_assert_eq!(yd.value().to_bits(), yd_ref.value().to_bits());
+            assert_close(yd.tangent[0], yd_ref.tangent[0], 1e-12, "tangent");
+
+            let (ty, tg) = tape_gradient(|x| steps(Some(&rec), x), &x);
+            let (ry, rg) = tape_gradient(|x| steps(None, x), &x);
+            prop_assert_eq!(ty.to_bits(), ry.to_bits());
+            for (i, (a, b)) in tg.iter().zip(&rg).enumerate() {
+                assert_close(*a, *b, 1e-12, "gradient vs the tape");
+                let cd = central_difference(|x| steps(None, x), x, i);
+                assert_close(*a, cd, 1e-6, "gradient vs central differences");
+            }
+        }
+
+        /// Forward over reverse on `Var<Dual>` through the calls gives the Hessian of the
+        /// function written out.
+        #[test]
+        fn hessians_through_calls(x in rk4_inputs()) {
+            let rec = step_recording();
+            let h = retrograd::hessian(|x| steps(Some(&rec), x), &x);
+            let h_ref = retrograd::hessian(|x| steps(None, x), &x);
+            for (row, row_ref) in h.iter().zip(&h_ref) {
+                for (a, b) in row.iter().zip(row_ref) {
+                    assert_close(*a, *b, 1e-10, "Hessian");
+                }
+            }
+        }
+
+        /// A recording called inside another recording is inlined: the outer replay equals
+        /// the function written out, value and gradient.
+        #[test]
+        fn calls_inside_recordings_are_inlined(x in rk4_inputs(), at in rk4_inputs()) {
+            let rec = step_recording();
+            let outer = replay::record(&at, |x: &[Traced]| steps(Some(&rec), x));
+            let (y, g) = outer.gradient(&x).unwrap();
+            prop_assert_eq!(y.to_bits(), steps(None, &x).to_bits());
+            let (_, tg) = tape_gradient(|x| steps(None, x), &x);
+            for (a, b) in g.iter().zip(&tg) {
+                assert_close(*a, *b, 1e-12, "gradient of the inlined recording");
+            }
+        }
+    }
+
+    /// Per-path tapes: each path's call is swept and dropped after a mark, and the tape
+    /// keeps only what came before the mark (the calls' operations included).
+    #[test]
+    fn calls_compose_with_marks() {
+        let rec = step_recording();
+        let paths = [[0.3, -0.2], [0.9, 0.1], [-0.5, 0.4]];
+        let mut tape = Tape::new();
+        let (params, adj) = tape.record(|r| {
+            let p = r.inputs(&[0.7, 0.3]);
+            let mut adj = r.adjoints();
+            for path in paths {
+                let m = r.mark();
+                let x = [Var::constant(path[0]), Var::constant(path[1]), p[0], p[1]];
+                let y = rec.call(&x).unwrap();
+                r.sweep_and_reset(m, &[(y[0], 1.0), (y[1], 1.0)], &mut adj);
+            }
+            (p, adj)
+        });
+        assert_eq!(tape.stats().statements, 2, "only the parameters are left");
+        let mut expected = [0.0; 2];
+        for path in paths {
+            let g = retrograd::grad(
+                |p| {
+                    let y = rk4_step(&[Var::constant(path[0]), Var::constant(path[1]), p[0], p[1]]);
+                    y[0] + y[1]
+                },
+                &[0.7, 0.3],
+            );
+            expected[0] += g[0];
+            expected[1] += g[1];
+        }
+        assert_close(adj.wrt(params[0]), expected[0], 1e-13, "∂/∂k");
+        assert_close(adj.wrt(params[1]), expected[1], 1e-13, "∂/∂c");
+    }
+
+    /// A checkpointed loop whose step calls the recording: the same gradient as the loop
+    /// taped whole, with the step written out.
+    #[test]
+    fn calls_compose_with_checkpointing() {
+        struct Recorded(Recording);
+        impl Step for Recorded {
+            fn step<T: Real>(&self, _k: usize, x: &[T], p: &[T]) -> Vec<T> {
+                self.0.call(&[x[0], x[1], p[0], p[1]]).unwrap()
+            }
+        }
+        let (x0, p) = ([0.4, -0.3], [0.8, 0.2]);
+        let g = checkpoint::gradient(&Recorded(step_recording()), &x0, &p, 20, 3, |x| {
+            x[0] * x[0] + x[1] * x[1].sin()
+        })
+        .unwrap();
+        assert!(g.stats.forward_steps > 20, "recomputation happened");
+        let (y, expected) = tape_gradient(|x| steps(None, x), &[x0[0], x0[1], p[0], p[1]]);
+        assert_close(g.value, y, 1e-14, "value");
+        let got = [&g.state_adjoint[..], &g.param_adjoint[..]].concat();
+        for (a, b) in got.iter().zip(&expected) {
+            assert_close(*a, *b, 1e-12, "checkpointed gradient");
+        }
+    }
+
+    /// A guard of the called recording that answers otherwise is the replay's error, on
+    /// every number type, and inside an outer recording it becomes the outer one's guard,
+    /// at the inner line.
+    #[test]
+    fn changed_guards_are_errors_on_every_type() {
+        let line = line!() + 2;
+        let rec = replay::record(&[1.0], |x| {
+            if x[0] > Traced::zero() {
+                x[0].sqrt()
+            } else {
+                -x[0]
+            }
+        });
+        assert_eq!(rec.call(&[4.0]).unwrap(), vec![2.0]);
+        assert!(matches!(rec.call(&[-4.0]), Err(Error::GuardChanged(_))));
+        assert!(matches!(
+            rec.call(&[Dual::<f64, 1>::variable(-4.0, 0)]),
+            Err(Error::GuardChanged(_))
+        ));
+        let mut on_tape = None;
+        retrograd::grad(
+            |x| {
+                on_tape = Some(rec.call(x).map(|_| ()));
+                x[0]
+            },
+            &[-4.0],
+        );
+        assert!(matches!(on_tape, Some(Err(Error::GuardChanged(_)))));
+
+        let outer = replay::record(&[9.0], |x: &[Traced]| rec.call(x).unwrap()[0] * 3.0);
+        assert_eq!(outer.guards(), 1);
+        assert_eq!(outer.gradient(&[16.0]).unwrap(), (12.0, vec![0.375]));
+        let Error::GuardChanged(message) = outer.gradient(&[-1.0]).unwrap_err() else {
+            panic!("expected a changed guard");
+        };
+        assert!(message.contains(&format!("tests/replay.rs:{line}")), "{message}");
+        // Recorded where the inner guard answers otherwise: refused while recording.
+        let mut inner_err = None;
+        replay::record(&[-9.0], |x: &[Traced]| {
+            inner_err = Some(rec.call(x).unwrap_err());
+            x[0]
+        });
+        assert!(matches!(inner_err, Some(Error::GuardChanged(_))));
+    }
+
+    /// User-defined operations: on `Var<f64>` through their Jacobian; refused where second
+    /// derivatives or an inlined rule would be needed.
+    #[test]
+    fn user_defined_operations_in_calls() {
+        let x = [0.3, -0.2, 0.1, 0.4, 0.2, -0.1];
+        let rec = replay::record(&x, through_solve);
+        let g = retrograd::grad(|x| rec.call(x).unwrap()[0], &x);
+        let (_, expected) = tape_gradient(through_solve_generic, &x);
+        for (a, b) in g.iter().zip(&expected) {
+            assert_close(*a, *b, 1e-12, "gradient through the solve");
+        }
+        let refused = std::cell::RefCell::new(None);
+        retrograd::hessian(
+            |x| {
+                *refused.borrow_mut() = Some(rec.call(x).unwrap_err());
+                x[0]
+            },
+            &x,
+        );
+        let refused = refused.into_inner();
+        assert!(matches!(refused, Some(Error::Unsupported(_))), "{refused:?}");
+        let mut refused = None;
+        replay::record(&x, |x: &[Traced]| {
+            refused = Some(rec.call(x).unwrap_err());
+            x[0]
+        });
+        assert!(refused.unwrap().to_string().contains("inside another recording"));
+    }
+
+    /// Constant inputs give constants; a wrong number of inputs is an error naming it; a
+    /// recording shared by threads is called on each thread's tape.
+    #[test]
+    fn constants_lengths_and_threads() {
+        let rec = step_recording();
+        let c: Vec<Var> = [0.1, 0.2, 0.3, 0.4].map(Var::constant).to_vec();
+        let y = rec.call(&c).unwrap();
+        assert!(y.iter().all(|y| y.is_constant()));
+        assert_eq!(y[0].value(), rk4_step(&[0.1, 0.2, 0.3, 0.4])[0]);
+        let err = rec.call(&[1.0, 2.0]).unwrap_err();
+        assert!(err.to_string().contains("expected length 4, found 2"), "{err}");
+
+        let rec = &rec;
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|t| {
+                    s.spawn(move || {
+                        let x = [0.1 * t as f64, 0.2, 0.3, 0.4];
+                        let got = tape_gradient(|x| steps(Some(rec), x), &x);
+                        (got, tape_gradient(|x| steps(None, x), &x))
+                    })
+                })
+                .collect();
+            for h in handles {
+                let (got, expected) = h.join().unwrap();
+                assert_eq!(got.0.to_bits(), expected.0.to_bits());
+                for (a, b) in got.1.iter().zip(&expected.1) {
+                    assert_close(*a, *b, 1e-12, "gradient on a thread");
+                }
+            }
+        });
+    }
+}

@@ -42,6 +42,7 @@
 //! forward-mode derivatives of the replay, and [`Recording::hvp`] gives Hessian-vector
 //! products (forward over the replayed reverse sweep).
 
+mod call;
 #[cfg(feature = "jit")]
 mod jit;
 mod kernel;
@@ -58,6 +59,7 @@ pub use traced::{custom, custom_op, Traced};
 use crate::error::check_len;
 use crate::{Dual, Error, Real};
 use program::Program;
+use std::sync::Arc;
 use traced::Session;
 
 /// Records `f` at `x` for replay. `f` receives one [`Traced`] input per element of `x`.
@@ -96,7 +98,7 @@ where
     let (session, inputs) = Session::start(x);
     let outputs = f(&inputs);
     Recording {
-        program: session.finish(&outputs),
+        program: Arc::new(session.finish(&outputs)),
     }
 }
 
@@ -104,7 +106,8 @@ where
 /// shared by threads, each replaying it with its own [`Workspace`].
 #[derive(Clone, Debug)]
 pub struct Recording {
-    program: Program,
+    /// Shared with the operations that [`Recording::call`] leaves on tapes.
+    program: Arc<Program>,
 }
 
 /// The buffers of a replay (values, local partials and adjoints, one per operation), kept

@@ -413,9 +413,17 @@ impl Traced {
     /// Records the question `test` about `operands` and its answer now.
     #[track_caller]
     fn ask(test: Test, operands: &[Traced]) -> u64 {
+        Traced::ask_at(test, operands, Location::caller())
+    }
+
+    /// [`Traced::ask`], the question attributed to `location`.
+    pub(super) fn ask_at(
+        test: Test,
+        operands: &[Traced],
+        location: &'static Location<'static>,
+    ) -> u64 {
         let [a, b] = [0, 1].map(|k| operands.get(k).map_or(0.0, |t| t.value));
         let answer = test.answer(a, b);
-        let location = Location::caller();
         with_builder(
             operands,
             |b, nodes| {
@@ -592,6 +600,10 @@ impl Real for Traced {
     #[track_caller]
     fn sign0(self) -> f64 {
         f64::from_bits(Traced::ask(Test::Sign0, &[self]))
+    }
+
+    fn call_recording(recording: &super::Recording, x: &[Self]) -> Result<Vec<Self>, Error> {
+        recording.call_inlined(x)
     }
 }
 

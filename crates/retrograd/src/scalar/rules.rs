@@ -223,6 +223,13 @@ impl<T: TapeScalar> Real for Var<T> {
     fn value(self) -> f64 {
         Var::value(self).value()
     }
+
+    fn call_recording(
+        recording: &crate::replay::Recording,
+        x: &[Self],
+    ) -> Result<Vec<Self>, crate::Error> {
+        recording.call_on_tape(x)
+    }
 }
 
 impl<T: TapeScalar> FloatConst for Var<T> {
