@@ -46,6 +46,7 @@ pub use forward::{jvp, Dual};
 pub use real::Real;
 pub use scalar::api::{
     grad, hessian, hvp, jacobian, jacobian_with, value_and_grad, vjp, JacobianMode,
+    SPARE_TAPE_BYTES,
 };
 pub use scalar::checkpoint;
 pub use scalar::custom::{custom_op, custom_vjp};

@@ -1034,7 +1034,10 @@ mod call {
         let Error::GuardChanged(message) = outer.gradient(&[-1.0]).unwrap_err() else {
             panic!("expected a changed guard");
         };
-        assert!(message.contains(&format!("tests/replay.rs:{line}")), "{message}");
+        assert!(
+            message.contains(&format!("tests/replay.rs:{line}")),
+            "{message}"
+        );
         // Recorded where the inner guard answers otherwise: refused while recording.
         let mut inner_err = None;
         replay::record(&[-9.0], |x: &[Traced]| {
@@ -1064,13 +1067,19 @@ mod call {
             &x,
         );
         let refused = refused.into_inner();
-        assert!(matches!(refused, Some(Error::Unsupported(_))), "{refused:?}");
+        assert!(
+            matches!(refused, Some(Error::Unsupported(_))),
+            "{refused:?}"
+        );
         let mut refused = None;
         replay::record(&x, |x: &[Traced]| {
             refused = Some(rec.call(x).unwrap_err());
             x[0]
         });
-        assert!(refused.unwrap().to_string().contains("inside another recording"));
+        assert!(refused
+            .unwrap()
+            .to_string()
+            .contains("inside another recording"));
     }
 
     /// Constant inputs give constants; a wrong number of inputs is an error naming it; a
@@ -1083,7 +1092,10 @@ mod call {
         assert!(y.iter().all(|y| y.is_constant()));
         assert_eq!(y[0].value(), rk4_step(&[0.1, 0.2, 0.3, 0.4])[0]);
         let err = rec.call(&[1.0, 2.0]).unwrap_err();
-        assert!(err.to_string().contains("expected length 4, found 2"), "{err}");
+        assert!(
+            err.to_string().contains("expected length 4, found 2"),
+            "{err}"
+        );
 
         let rec = &rec;
         std::thread::scope(|s| {

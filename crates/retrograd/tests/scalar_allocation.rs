@@ -80,3 +80,43 @@ fn rerecording_allocates_nothing() {
         "allocations while re-recording 10,000 elements"
     );
 }
+
+/// The closure API keeps its tape per thread: once warm, `grad` of a small function
+/// allocates only what it returns and its inputs' and adjoints' vectors, not a tape.
+#[test]
+fn the_closure_api_reuses_its_tape() {
+    let f = |x: &[Var]| (x[0] * x[1]).sin() + x[1].exp() * x[0];
+    let x = [0.3, 0.7];
+    let first = retrograd::grad(f, &x);
+    let before = allocations();
+    let second = retrograd::grad(f, &x);
+    let warm = allocations() - before;
+    assert_eq!(first, second);
+    // The inputs, the adjoints and the gradient: three vectors.
+    assert!(warm <= 3, "{warm} allocations in a warm call");
+
+    // A call inside another's function gets a tape of its own (and allocates it).
+    let before = allocations();
+    let nested = retrograd::grad(
+        |x| {
+            let inner = retrograd::grad(f, &[x[0].value(), 0.7]);
+            x[0] * inner[0]
+        },
+        &x,
+    );
+    assert!(allocations() - before > 2 * warm);
+    assert_eq!(nested[0], first[0]);
+
+    // A tape grown past the limit is freed rather than kept: the next call makes a new one.
+    let big: Vec<f64> = (0..200_000).map(|i| i as f64 * 1e-6).collect();
+    retrograd::grad(|x| x.iter().map(|&v| v * v).sum::<Var>(), &big);
+    let before = allocations();
+    retrograd::grad(f, &x);
+    assert!(
+        allocations() - before > warm,
+        "a new tape after a large one"
+    );
+    let before = allocations();
+    retrograd::grad(f, &x);
+    assert!(allocations() - before <= warm, "and it is kept again");
+}

@@ -552,3 +552,41 @@ proptest! {
         }
     }
 }
+
+/// The closure API reuses one tape per thread between calls: a variable kept from one call
+/// is refused in the next (whose recording has a new id), a call whose function panicked
+/// leaves the next one working, and threads have tapes of their own.
+#[test]
+fn the_closure_apis_reused_tape_refuses_variables_of_earlier_calls() {
+    let mut kept = None;
+    let g = retrograd::grad(
+        |x| {
+            kept = Some(x[0] * x[1]);
+            x[0] * x[1]
+        },
+        &[2.0, 3.0],
+    );
+    assert_eq!(g, vec![3.0, 2.0]);
+    let kept = kept.unwrap();
+    assert_refused(|| {
+        retrograd::grad(|x| x[0] * kept, &[1.0, 1.0]);
+    });
+    let message = panic_message(|| {
+        retrograd::grad(|_| panic!("inside the function"), &[1.0]);
+    });
+    assert_eq!(message, "inside the function");
+    assert_eq!(retrograd::grad(|x| x[0] * x[0], &[3.0]), vec![6.0]);
+    let h = retrograd::hessian(|x| x[0] * x[0] * x[1], &[1.0, 2.0]);
+    assert_eq!(h, vec![vec![4.0, 2.0], vec![2.0, 0.0]]);
+
+    std::thread::scope(|s| {
+        for t in 0..3 {
+            s.spawn(move || {
+                for k in 0..100 {
+                    let x = (t * 100 + k) as f64;
+                    assert_eq!(retrograd::grad(|v| v[0] * v[0], &[x]), vec![2.0 * x]);
+                }
+            });
+        }
+    });
+}

@@ -1,16 +1,71 @@
 //! The closure API: derivatives of a function given as a closure over [`Var`]s.
 //!
-//! Each call records the function on a fresh [`Tape`] and sweeps it. For many calls on the
-//! same shape, use a [`Tape`] directly to reuse its buffers.
+//! Each call records the function on a tape and sweeps it. The tape is kept per thread
+//! between calls (up to [`SPARE_TAPE_BYTES`] of buffers), so calls on small functions in a
+//! loop allocate no tape; a call inside another's function gets a tape of its own.
 
 use super::tape::{Tape, TapeScalar};
 use super::var::Var;
 use crate::error::{check_len, Error};
 use crate::Dual;
+use std::ops::{Deref, DerefMut};
 
-/// Records `f` at `x` on a fresh tape: returns the tape, the input variables and `f`'s result.
-fn record<T: TapeScalar, R>(x: &[T], f: impl FnOnce(&[Var<T>]) -> R) -> (Tape<T>, Vec<Var<T>>, R) {
-    let mut tape = Tape::new();
+/// The most buffer capacity (bytes of statements and operands) of the tape that the
+/// closure API keeps per thread and number type between calls; a call that grew its tape
+/// past this frees it.
+///
+/// ```
+/// assert_eq!(retrograd::SPARE_TAPE_BYTES, 1 << 20);
+/// ```
+pub const SPARE_TAPE_BYTES: usize = 1 << 20;
+
+/// A tape of this thread's spare slot (cleared), or a new one when the slot is empty (a
+/// call inside another's function); put back on drop if its buffers are small.
+struct Spare<T: TapeScalar>(Option<Tape<T>>);
+
+impl<T: TapeScalar> Spare<T> {
+    fn take() -> Self {
+        let kept = T::spare_slot().try_with(|slot| slot.take()).ok().flatten();
+        Spare(Some(kept.map_or_else(Tape::new, |mut tape| {
+            tape.clear();
+            tape
+        })))
+    }
+}
+
+impl<T: TapeScalar> Deref for Spare<T> {
+    type Target = Tape<T>;
+    fn deref(&self) -> &Tape<T> {
+        // `Some` from `take` until `drop`.
+        self.0
+            .as_ref()
+            .expect("a spare tape is present until dropped")
+    }
+}
+
+impl<T: TapeScalar> DerefMut for Spare<T> {
+    fn deref_mut(&mut self) -> &mut Tape<T> {
+        self.0
+            .as_mut()
+            .expect("a spare tape is present until dropped")
+    }
+}
+
+impl<T: TapeScalar> Drop for Spare<T> {
+    fn drop(&mut self) {
+        if let Some(tape) = self.0.take() {
+            if tape.stats().capacity_bytes <= SPARE_TAPE_BYTES {
+                // At thread exit the slot may be gone: the tape is then freed here.
+                let _ = T::spare_slot().try_with(|slot| slot.set(Some(tape)));
+            }
+        }
+    }
+}
+
+/// Records `f` at `x` on this thread's spare tape: returns the tape, the input variables
+/// and `f`'s result.
+fn record<T: TapeScalar, R>(x: &[T], f: impl FnOnce(&[Var<T>]) -> R) -> (Spare<T>, Vec<Var<T>>, R) {
+    let mut tape = Spare::take();
     let (xs, out) = tape.record(|rec| {
         let xs = rec.inputs(x);
         let out = f(&xs);
@@ -189,7 +244,7 @@ pub fn hessian<F>(f: F, x: &[f64]) -> Vec<Vec<f64>>
 where
     F: Fn(&[Var<Dual>]) -> Var<Dual>,
 {
-    let mut tape: Tape<Dual> = Tape::new();
+    let mut tape = Spare::<Dual>::take();
     (0..x.len())
         .map(|i| {
             tape.clear();

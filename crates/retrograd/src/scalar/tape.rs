@@ -41,6 +41,12 @@ pub trait TapeScalar: Real {
     #[doc(hidden)]
     fn active_slot() -> &'static LocalKey<Cell<*mut TapeCore<Self>>>;
 
+    /// The thread-local slot keeping a tape of this scalar type between calls of the
+    /// closure API (`grad`, `jacobian`, ...), so that a call on a small function allocates
+    /// no tape.
+    #[doc(hidden)]
+    fn spare_slot() -> &'static LocalKey<Cell<Option<Tape<Self>>>>;
+
     /// True when this adjoint is a zero that nothing depends on, so the reverse sweep may
     /// skip its statement: `0.0` for `f64`, but for a `Var` only a constant zero (a zero
     /// value may still have a derivative on the outer tape).
@@ -68,11 +74,17 @@ thread_local! {
     static ACTIVE_F64: Cell<*mut TapeCore<f64>> = const { Cell::new(std::ptr::null_mut()) };
     static ACTIVE_DUAL: Cell<*mut TapeCore<crate::Dual<f64>>> = const { Cell::new(std::ptr::null_mut()) };
     static ACTIVE_VAR: Cell<*mut TapeCore<Var<f64>>> = const { Cell::new(std::ptr::null_mut()) };
+    static SPARE_F64: Cell<Option<Tape<f64>>> = const { Cell::new(None) };
+    static SPARE_DUAL: Cell<Option<Tape<crate::Dual<f64>>>> = const { Cell::new(None) };
+    static SPARE_VAR: Cell<Option<Tape<Var<f64>>>> = const { Cell::new(None) };
 }
 
 impl TapeScalar for f64 {
     fn active_slot() -> &'static LocalKey<Cell<*mut TapeCore<Self>>> {
         &ACTIVE_F64
+    }
+    fn spare_slot() -> &'static LocalKey<Cell<Option<Tape<Self>>>> {
+        &SPARE_F64
     }
 }
 
@@ -80,12 +92,18 @@ impl TapeScalar for crate::Dual<f64> {
     fn active_slot() -> &'static LocalKey<Cell<*mut TapeCore<Self>>> {
         &ACTIVE_DUAL
     }
+    fn spare_slot() -> &'static LocalKey<Cell<Option<Tape<Self>>>> {
+        &SPARE_DUAL
+    }
     // `Dual::is_zero` already asks for zero tangents too.
 }
 
 impl TapeScalar for Var<f64> {
     fn active_slot() -> &'static LocalKey<Cell<*mut TapeCore<Self>>> {
         &ACTIVE_VAR
+    }
+    fn spare_slot() -> &'static LocalKey<Cell<Option<Tape<Self>>>> {
+        &SPARE_VAR
     }
     fn is_inert_zero(&self) -> bool {
         self.is_constant() && self.value() == 0.0
