@@ -190,7 +190,9 @@ where
         let mut adj = tape.adjoints(&[]);
         for (row, &y) in jac.iter_mut().zip(&ys) {
             tape.adjoints_into(&[(y, 1.0)], &mut adj);
-            *row = adj.wrt_all(&xs);
+            for (r, &x) in row.iter_mut().zip(&xs) {
+                *r = adj.wrt(x);
+            }
         }
     }
     Ok(jac)
