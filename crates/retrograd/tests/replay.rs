@@ -97,7 +97,10 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
     /// Recorded at one point, replayed at another: the value is bitwise the function's
-    /// value there, the gradient the tape's.
+    /// value there, the gradient the tape's up to rounding (the tape multiplies the
+    /// partials of merged operations together as it records, the replay applies them one
+    /// by one; over this function's ~50 operations the two orders differ by up to about
+    /// 1e-13, relative).
     #[test]
     fn replay_matches_the_function_and_the_tape(
         at in prop::array::uniform3(0.1f64..0.9),
@@ -109,7 +112,7 @@ proptest! {
         let (ty, tg) = tape_gradient(every_operation, &x);
         prop_assert_eq!(y.to_bits(), ty.to_bits());
         for (a, b) in g.iter().zip(&tg) {
-            assert_close(*a, *b, 1e-13, "gradient");
+            assert_close(*a, *b, 1e-12, "gradient");
         }
     }
 
@@ -169,8 +172,9 @@ fn rk4_steps<T: Real>(x: &[T]) -> T {
     u * u + v * v
 }
 
-#[test]
-fn a_changed_branch_is_refused_naming_the_line() {
+/// `√x` for `x > 0`, else `−x`, written with a branch and recorded at 1; and the line of
+/// its comparison.
+fn recorded_branch() -> (Recording, u32) {
     let line = line!() + 2;
     let rec = replay::record(&[1.0], |x| {
         if x[0] > Traced::zero() {
@@ -179,6 +183,12 @@ fn a_changed_branch_is_refused_naming_the_line() {
             -x[0]
         }
     });
+    (rec, line)
+}
+
+#[test]
+fn a_changed_branch_is_refused_naming_the_line() {
+    let (rec, line) = recorded_branch();
     assert_eq!(rec.guards(), 1);
     assert_eq!(rec.gradient(&[4.0]).unwrap(), (2.0, vec![0.25]));
     let err = rec.gradient(&[-4.0]).unwrap_err();
@@ -1004,14 +1014,7 @@ mod call {
     /// at the inner line.
     #[test]
     fn changed_guards_are_errors_on_every_type() {
-        let line = line!() + 2;
-        let rec = replay::record(&[1.0], |x| {
-            if x[0] > Traced::zero() {
-                x[0].sqrt()
-            } else {
-                -x[0]
-            }
-        });
+        let (rec, line) = recorded_branch();
         assert_eq!(rec.call(&[4.0]).unwrap(), vec![2.0]);
         assert!(matches!(rec.call(&[-4.0]), Err(Error::GuardChanged(_))));
         assert!(matches!(
