@@ -4,7 +4,8 @@
 //! Adam (5,000 steps, lr 1e-3) then L-BFGS.
 //!
 //! Run: `cargo run --release -p retrograd-nn --example pinn_poisson [-- --json] [--quick]
-//! [--plot PATH]` (default plot: target/pinn_poisson.png).
+//! [--plot PATH] [--seed N]` (default plot: target/pinn_poisson.png; `--seed` draws other
+//! weights and collocation points than the default seed 0).
 
 mod pinn_common;
 
@@ -12,15 +13,18 @@ use pinn_common::{plot, print_checks, training_json, Flags, Panel};
 use retrograd_nn::pinn::poisson::{checks, run, PoissonConfig};
 
 fn main() {
-    let flags = Flags::parse("target/pinn_poisson.png", &[]).unwrap_or_else(|e| {
+    let flags = Flags::parse("target/pinn_poisson.png", &["seed"]).unwrap_or_else(|e| {
         eprintln!("pinn_poisson: {e}");
         std::process::exit(2)
     });
-    let config = if flags.quick {
+    let mut config = if flags.quick {
         PoissonConfig::quick()
     } else {
         PoissonConfig::default()
     };
+    if let Some(seed) = flags.number("seed") {
+        config.seed = seed as u64;
+    }
     let report = run(&config).unwrap_or_else(|e| {
         eprintln!("pinn_poisson: {e}");
         std::process::exit(1)

@@ -5,7 +5,7 @@
 use retrograd::tensor::autograd::no_grad;
 use retrograd::tensor::{gradcheck, DType, GradcheckOptions, Result as TensorResult, Tensor};
 use retrograd_nn::layers::Module;
-use retrograd_nn::optim::{AdamConfig, Lbfgs, LbfgsStatus, LineSearch, Optim};
+use retrograd_nn::optim::{AdamConfig, Curvature, Lbfgs, LbfgsStatus, LineSearch, Optim};
 use retrograd_nn::pinn::{adam_steps, burgers, poisson, tanh_mlp, Derivatives};
 use retrograd_nn::Rng;
 
@@ -152,6 +152,37 @@ fn lbfgs_rosenbrock_each_line_search() {
     let mut x = vec![-1.2, 1.0];
     let r = Lbfgs::new().minimize(&mut x, rosenbrock).unwrap();
     assert!(r.iterations < 60 && r.evaluations < 80, "{r:?}");
+}
+
+/// Rosenbrock scaled by 10⁻¹²: the relative curvature test keeps L-BFGS's pairs at any
+/// scale and reaches the optimum; PyTorch's absolute test (sᵀy > 1e-10) rejects every pair
+/// there, and the history never forms.
+#[test]
+fn lbfgs_curvature_test_at_a_small_scale() {
+    let tiny = |x: &[f64]| {
+        let (v, g) = rosenbrock(x);
+        (1e-12 * v, g.iter().map(|g| 1e-12 * g).collect::<Vec<_>>())
+    };
+    let solve = |curvature| {
+        let mut x = vec![-1.2, 1.0];
+        let r = Lbfgs {
+            max_iter: 200,
+            tolerance_grad: 0.0,
+            tolerance_change: 0.0,
+            curvature,
+            ..Lbfgs::new()
+        }
+        .minimize(&mut x, tiny)
+        .unwrap();
+        (x, r)
+    };
+    let (x, r) = solve(Curvature::Relative);
+    assert!(
+        (x[0] - 1.0).abs() < 1e-6 && (x[1] - 1.0).abs() < 1e-6,
+        "{x:?} {r:?}"
+    );
+    let (x, r) = solve(Curvature::Absolute(1e-10));
+    assert!((x[0] - 1.0).abs() > 1e-3, "{x:?} {r:?}");
 }
 
 /// A 10-dimensional quadratic ½xᵀAx − bᵀx: the optimum solves Ax = b. (The loss stops

@@ -1,5 +1,6 @@
 //! L-BFGS for full-batch problems: the loss and gradient come from a closure, as in
-//! `torch.optim.LBFGS` (same defaults, same strong-Wolfe line search).
+//! `torch.optim.LBFGS` (same defaults, same strong-Wolfe line search), but for the test that
+//! keeps a step in the history, which is L-BFGS-B's scale-free one ([`Curvature`]).
 
 use std::collections::VecDeque;
 
@@ -42,6 +43,45 @@ pub struct Lbfgs {
     pub tolerance_change: f64,
     /// How the step length along each direction is chosen.
     pub line_search: LineSearch,
+    /// Which step–gradient-change pairs the history keeps.
+    pub curvature: Curvature,
+}
+
+/// The test a step `s` and its gradient change `y` must pass for [`Lbfgs`] to keep them:
+/// the curvature `sᵀy` must be positive enough for the update to stay positive definite.
+///
+/// ```
+/// use retrograd_nn::optim::{Curvature, Lbfgs};
+/// assert_eq!(Lbfgs::new().curvature, Curvature::Relative);
+/// assert!(Curvature::Absolute(1e-10).keeps(2e-10, 1.0));
+/// assert!(!Curvature::Absolute(1e-10).keeps(1e-12, 1e-11)); // a small loss's pairs
+/// assert!(Curvature::Relative.keeps(1e-12, 1e-11));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Curvature {
+    /// `sᵀy > threshold`: `torch.optim.LBFGS`'s test, with 1e-10. It depends on the
+    /// loss's scale: where the loss and its steps are small, every pair can fail it, and
+    /// the history, no longer updated, scales the directions badly.
+    Absolute(f64),
+    /// `sᵀy > ε·(−gᵀs)`, ε the machine epsilon and `−gᵀs` the decrease along the step
+    /// predicted at its start: L-BFGS-B's test (Byrd, Lu, Nocedal and Zhu, 1995), the
+    /// same at every scale of the loss.
+    Relative,
+}
+
+impl Curvature {
+    /// Whether a pair with curvature `sy = sᵀy` and predicted decrease `decrease = −gᵀs`
+    /// is kept.
+    ///
+    /// ```
+    /// assert!(!retrograd_nn::optim::Curvature::Relative.keeps(0.0, 1.0));
+    /// ```
+    pub fn keeps(self, sy: f64, decrease: f64) -> bool {
+        match self {
+            Curvature::Absolute(threshold) => sy > threshold,
+            Curvature::Relative => sy > f64::EPSILON * decrease,
+        }
+    }
 }
 
 /// The step-length rule of [`Lbfgs`].
@@ -166,6 +206,7 @@ impl Default for Lbfgs {
             tolerance_grad: 1e-7,
             tolerance_change: 1e-9,
             line_search: LineSearch::StrongWolfe,
+            curvature: Curvature::Relative,
         }
     }
 }
@@ -180,7 +221,9 @@ fn max_abs(v: &[f64]) -> f64 {
 
 impl Lbfgs {
     /// Defaults of `torch.optim.LBFGS`: step 1, history 10, 100 iterations, 125
-    /// evaluations, gradient tolerance 1e-7, change tolerance 1e-9, strong-Wolfe search.
+    /// evaluations, gradient tolerance 1e-7, change tolerance 1e-9, strong-Wolfe search;
+    /// the curvature test is [`Curvature::Relative`] (PyTorch's is
+    /// `Curvature::Absolute(1e-10)`).
     ///
     /// ```
     /// assert_eq!(retrograd_nn::optim::Lbfgs::new().history, 10);
@@ -368,7 +411,7 @@ impl Lbfgs {
             }
             let s: Vec<f64> = d.iter().map(|d| next.t * d).collect();
             let y: Vec<f64> = next.grad.iter().zip(&g).map(|(a, b)| a - b).collect();
-            if dot(&s, &y) > 1e-10 {
+            if self.curvature.keeps(dot(&s, &y), -next.t * gtd) {
                 pairs.push_back((s.clone(), y));
                 if pairs.len() > self.history {
                     pairs.pop_front();

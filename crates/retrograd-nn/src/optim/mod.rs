@@ -15,7 +15,7 @@ mod scaler;
 mod schedule;
 
 pub use clip::{clip_grad_norm, clip_grad_value, grad_norm};
-pub use lbfgs::{Lbfgs, LbfgsProgress, LbfgsReport, LbfgsStatus, LineSearch};
+pub use lbfgs::{Curvature, Lbfgs, LbfgsProgress, LbfgsReport, LbfgsStatus, LineSearch};
 pub use rules::{AdagradConfig, AdamConfig, RmsPropConfig, SgdConfig};
 pub use scaler::GradScaler;
 pub use schedule::LrSchedule;
