@@ -1,6 +1,7 @@
 //! A physics-informed network for viscous Burgers' equation u_t + u u_x = (0.01/π) u_xx,
-//! u(x, 0) = −sin(πx), u(±1, t) = 0 (Raissi et al.'s set-up: a 2-20×8-1 tanh network,
-//! 10,000 collocation points, 100 initial and boundary points), in f64, with u_x, u_t and
+//! u(x, 0) = −sin(πx), u(±1, t) = 0 (Raissi et al.'s set-up: a 2-20×8-1 tanh network
+//! whose input (x, t) is scaled onto [−1, 1]², 10,000 collocation points, 100 initial and
+//! boundary points), in f64, with u_x, u_t and
 //! u_xx by grad-of-grad through the tensor autograd, trained by Adam then L-BFGS, and
 //! measured against the exact Cole–Hopf solution (Gauss–Hermite quadrature) on a 256 × 100
 //! grid.

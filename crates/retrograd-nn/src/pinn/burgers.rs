@@ -188,9 +188,10 @@ impl BurgersExact {
     }
 }
 
-/// The set-up of a run; [`BurgersConfig::default`] is Raissi et al.'s: their network, 100
-/// data points and 10,000 collocation points, Adam for 1,000 steps, then L-BFGS for up
-/// to 10,000 iterations (12,500 evaluations).
+/// The set-up of a run; [`BurgersConfig::default`] is Raissi et al.'s: their network
+/// (whose input `(x, t)` is scaled onto `[−1, 1]²`), 100 data points and 10,000
+/// collocation points, Adam for 1,000 steps, then L-BFGS for up to 10,000 iterations
+/// (12,500 evaluations).
 ///
 /// ```
 /// let c = retrograd_nn::pinn::burgers::BurgersConfig::default();
@@ -361,9 +362,17 @@ fn data_points(m: usize, rng: &mut Rng) -> Vec<[f64; 3]> {
 
 /// Mean squared residual `u_t + u u_x − ν u_xx` at the collocation points plus the mean
 /// squared misfit at the data points (which come last in `points`).
+/// The points `(x, t)` of the domain `[−1, 1] × [0, 1]` mapped onto `[−1, 1]²`, the
+/// network's input (Raissi et al. scale both coordinates so), differentiably.
+fn to_unit_box(points: &Tensor) -> Result<Tensor> {
+    let scale = Tensor::from_vec(vec![1.0f64, 2.0], [1, 2])?;
+    let shift = Tensor::from_vec(vec![0.0f64, -1.0], [1, 2])?;
+    Ok(points.mul(&scale)?.add(&shift)?)
+}
+
 fn loss(net: &dyn Module, points: &Tensor, data: &Tensor, n: usize) -> Result<Tensor> {
     let m = data.dims()[0];
-    let d = Derivatives::of(|p| net.forward(p), points, &[0])?;
+    let d = Derivatives::of(|p| net.forward(&to_unit_box(p)?), points, &[0])?;
     let u = d.u.narrow(0, 0, n)?;
     let u_x = d.gradient.narrow(0, 0, n)?.narrow(1, 0, 1)?;
     let u_t = d.gradient.narrow(0, 0, n)?.narrow(1, 1, 1)?;
@@ -448,7 +457,8 @@ fn train(
     let values = Tensor::from_vec(data.iter().map(|p| p[2]).collect::<Vec<_>>(), [m, 1])?;
     let params = tensors(&net);
     let objective = || loss(&net, &points, &values, n);
-    let predict = || -> Result<Vec<f64>> { Ok(no_grad(|| net.forward(&grid))?.to_vec()?) };
+    let predict =
+        || -> Result<Vec<f64>> { Ok(no_grad(|| net.forward(&to_unit_box(&grid)?))?.to_vec()?) };
 
     let start = Instant::now();
     let adam_loss = adam_steps(
@@ -534,6 +544,27 @@ pub fn checks(config: &BurgersConfig, report: &BurgersReport) -> Vec<(&'static s
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The network sees `(x, 2t − 1)`, and the derivatives in `(x, t)` carry the chain
+    /// rule's factor: for `g(a, b) = a² b³` of the scaled point, `∂/∂t = 2·3a²b²` and
+    /// `∂²/∂x² = 2b³`.
+    #[test]
+    fn inputs_scaled_onto_the_unit_box_keep_the_chain_rule() {
+        let points = Tensor::from_vec(vec![0.5f64, 0.25, -0.75, 0.9], [2, 2]).unwrap();
+        let g = |p: &Tensor| -> Result<Tensor> {
+            let q = to_unit_box(p)?;
+            let (a, b) = (q.narrow(1, 0, 1)?, q.narrow(1, 1, 1)?);
+            Ok(a.square()?.mul(&b.powf(3.0)?)?)
+        };
+        let d = Derivatives::of(g, &points, &[0]).unwrap();
+        let u_t = d.gradient.narrow(1, 1, 1).unwrap().to_vec::<f64>().unwrap();
+        let u_xx = d.second[0].to_vec::<f64>().unwrap();
+        for (k, (x, t)) in [(0.5, 0.25), (-0.75, 0.9)].into_iter().enumerate() {
+            let b: f64 = 2.0 * t - 1.0;
+            assert!((u_t[k] - 6.0 * x * x * b * b).abs() < 1e-14, "{}", u_t[k]);
+            assert!((u_xx[k] - 2.0 * b.powi(3)).abs() < 1e-14, "{}", u_xx[k]);
+        }
+    }
 
     /// The rule integrates `z^k e^{−z²}` exactly for `k < 2n`: `Γ((k+1)/2)` for even `k`.
     #[test]
