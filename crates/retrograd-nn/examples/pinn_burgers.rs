@@ -7,7 +7,8 @@
 //! grid.
 //!
 //! Run: `cargo run --release -p retrograd-nn --example pinn_burgers [-- --json] [--quick]
-//! [--plot PATH] [--lbfgs-iters N] [--log-every K]` (default plot: target/pinn_burgers.png).
+//! [--plot PATH] [--lbfgs-iters N] [--log-every K] [--seed N]` (default plot:
+//! target/pinn_burgers.png; `--seed` draws other weights and points than the default 0).
 //! `--lbfgs-iters N` sets the L-BFGS iteration limit (the evaluation limit is `N · 5/4`);
 //! `--log-every K` prints, to standard error, the loss and the test error at each iterate
 //! where a run with the limit `K`, `2K`, … would have stopped.
@@ -18,11 +19,14 @@ use pinn_common::{plot, print_checks, training_json, Flags, Panel};
 use retrograd_nn::pinn::burgers::{checks, run, run_logged, BurgersConfig};
 
 fn main() {
-    let flags = Flags::parse("target/pinn_burgers.png", &["lbfgs-iters", "log-every"])
-        .unwrap_or_else(|e| {
-            eprintln!("pinn_burgers: {e}");
-            std::process::exit(2)
-        });
+    let flags = Flags::parse(
+        "target/pinn_burgers.png",
+        &["lbfgs-iters", "log-every", "seed"],
+    )
+    .unwrap_or_else(|e| {
+        eprintln!("pinn_burgers: {e}");
+        std::process::exit(2)
+    });
     let mut config = if flags.quick {
         BurgersConfig::quick()
     } else {
@@ -30,6 +34,9 @@ fn main() {
     };
     if let Some(n) = flags.number("lbfgs-iters") {
         config.lbfgs.max_iter = n;
+    }
+    if let Some(seed) = flags.number("seed") {
+        config.seed = seed as u64;
     }
     let report = match flags.number("log-every") {
         None => run(&config),
