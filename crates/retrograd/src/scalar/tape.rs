@@ -157,8 +157,10 @@ pub(crate) struct Epoch {
 /// the tape: `closed` holds the earlier ones (by increasing start), `current` owns
 /// `current_start..len`. Every variable of the current epoch is alive (nothing was dropped
 /// since it began), so the check on the recording path is one comparison with `current`;
-/// only variables of earlier epochs take the binary search. Epochs left with no statement
-/// are forgotten, so the list stays as long as the number of resets that kept something.
+/// only variables of earlier epochs take the binary search, but for those of the first epoch
+/// (inputs recorded before a loop of marks and resets, read in every pass), which take two
+/// inline comparisons (`base`, `base_end`). Epochs left with no statement are forgotten, so
+/// the list stays as long as the number of resets that kept something.
 #[derive(Clone, Debug)]
 pub(crate) struct Lineage {
     /// The id of the recording (new at creation and at each [`Tape::clear`]).
@@ -168,6 +170,11 @@ pub(crate) struct Lineage {
     fast: u32,
     current_start: u32,
     closed: Vec<Epoch>,
+    /// The id of the first epoch (`closed[0]`) while it is closed and its id was handed out
+    /// before ids wrapped; otherwise `u32::MAX`, which no variable carries.
+    base: u32,
+    /// Where the first epoch ends (the next epoch's start) while `base` is an id.
+    base_end: u32,
     /// Counts the resets that dropped statements of closed epochs; while it is unchanged,
     /// a copy's `closed` is a prefix of the tape's (see [`Lineage::sync_from`]).
     version: u64,
@@ -182,8 +189,18 @@ impl Lineage {
             fast: fast_id(fresh),
             current_start: 0,
             closed: Vec::new(),
+            base: u32::MAX,
+            base_end: 0,
             version: 0,
         }
+    }
+
+    /// True when `(id, index)` is alive by the two checks of the recording path: a variable
+    /// of the current epoch, or of the first epoch within it. False says nothing: the
+    /// variable then takes the full check ([`Lineage::owns`]).
+    #[inline(always)]
+    fn alive_by_fast_check(&self, id: u32, index: u32) -> bool {
+        (id == self.fast) | ((id == self.base) & (index < self.base_end))
     }
 
     /// True when the variable `(id, index)` is alive: the statement at `index` is the one it
@@ -222,6 +239,11 @@ impl Lineage {
             self.closed.truncate(keep);
             self.version += 1;
         } else if position > self.current_start {
+            if self.closed.is_empty() {
+                // The current epoch becomes the first closed one; `fast` is its id, or
+                // `u32::MAX` if that id was handed out after ids wrapped.
+                self.base = self.fast;
+            }
             self.closed.push(Epoch {
                 start: self.current_start,
                 id: self.current,
@@ -231,6 +253,12 @@ impl Lineage {
         self.current = fresh.0;
         self.fast = fast_id(fresh);
         self.current_start = position;
+        if self.closed.is_empty() {
+            self.base = u32::MAX;
+            self.base_end = 0;
+        } else {
+            self.base_end = self.closed.get(1).map_or(position, |e| e.start);
+        }
     }
 
     /// Becomes a copy of `tape`, in time proportional to what changed since the last sync
@@ -249,6 +277,8 @@ impl Lineage {
         self.current = tape.current;
         self.fast = tape.fast;
         self.current_start = tape.current_start;
+        self.base = tape.base;
+        self.base_end = tape.base_end;
         self.version = tape.version;
     }
 
@@ -1211,8 +1241,18 @@ impl<T: TapeScalar> TapeCore<T> {
         if v.tape_id() == self.lineage.fast {
             return v.tape_id();
         }
-        self.check_earlier_epoch(v.tape_id(), v.index());
+        self.check_earlier(v);
         self.lineage.current
+    }
+
+    /// Refuses `v` unless it is alive, with the full check only for a variable that the
+    /// two inline ones do not pass.
+    #[inline(always)]
+    #[track_caller]
+    fn check_earlier(&self, v: Var<T>) {
+        if !self.lineage.alive_by_fast_check(v.tape_id(), v.index()) {
+            self.check_earlier_epoch(v.tape_id(), v.index());
+        }
     }
 
     /// [`TapeCore::check`] for the two operands of a binary operation, with one branch.
@@ -1223,8 +1263,8 @@ impl<T: TapeScalar> TapeCore<T> {
         if (a.tape_id() == fast) & (b.tape_id() == fast) {
             return a.tape_id();
         }
-        self.check_earlier_epoch(a.tape_id(), a.index());
-        self.check_earlier_epoch(b.tape_id(), b.index());
+        self.check_earlier(a);
+        self.check_earlier(b);
         self.lineage.current
     }
 
@@ -1241,7 +1281,7 @@ impl<T: TapeScalar> TapeCore<T> {
         let fast = tape.lineage.fast;
         for x in std::iter::once(first).chain(xs) {
             if x.tape_id() != fast && !x.is_constant() {
-                tape.check_earlier_epoch(x.tape_id(), x.index());
+                tape.check_earlier(x);
             }
         }
         Some(tape)
