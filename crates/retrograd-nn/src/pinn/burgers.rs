@@ -360,8 +360,6 @@ fn data_points(m: usize, rng: &mut Rng) -> Vec<[f64; 3]> {
     all
 }
 
-/// Mean squared residual `u_t + u u_x − ν u_xx` at the collocation points plus the mean
-/// squared misfit at the data points (which come last in `points`).
 /// The points `(x, t)` of the domain `[−1, 1] × [0, 1]` mapped onto `[−1, 1]²`, the
 /// network's input (Raissi et al. scale both coordinates so), differentiably.
 fn to_unit_box(points: &Tensor) -> Result<Tensor> {
@@ -370,6 +368,8 @@ fn to_unit_box(points: &Tensor) -> Result<Tensor> {
     Ok(points.mul(&scale)?.add(&shift)?)
 }
 
+/// Mean squared residual `u_t + u u_x − ν u_xx` at the collocation points plus the mean
+/// squared misfit at the data points (which come last in `points`).
 fn loss(net: &dyn Module, points: &Tensor, data: &Tensor, n: usize) -> Result<Tensor> {
     let m = data.dims()[0];
     let d = Derivatives::of(|p| net.forward(&to_unit_box(p)?), points, &[0])?;
