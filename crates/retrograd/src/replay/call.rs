@@ -55,8 +55,8 @@ impl Recording {
         T::call_recording(self, x)
     }
 
-    /// [`Recording::call`] on number types without a tape of their own: the replay's
-    /// values, through the generic forward pass.
+    /// [`Recording::call`] on number types without a tape of their own (and
+    /// [`Recording::eval`]): the replay's values, through the generic forward pass.
     pub(crate) fn call_values<T: Real>(&self, x: &[T]) -> Result<Vec<T>, Error> {
         let mut ws = Workspace::new();
         self.eval_with(&mut ws, x)?;
@@ -75,11 +75,8 @@ impl Recording {
             partials, outputs, ..
         } = ws;
         Ok(custom_vjp(x, &outputs, move |seed, grad| {
-            let mut adjoints = vec![T::zero(); program.ops.len()];
-            for (&o, &s) in program.outputs.iter().zip(seed) {
-                adjoints[o as usize] += s;
-            }
-            program.reverse(&partials, &mut adjoints);
+            let mut adjoints = Vec::new();
+            program.seeded_reverse(&partials, seed, &mut adjoints);
             for (g, &a) in grad.iter_mut().zip(&adjoints[..program.inputs]) {
                 *g += a;
             }

@@ -233,9 +233,7 @@ impl Recording {
     /// assert_eq!(rec.eval(&[0.0]).unwrap(), vec![1.0]);
     /// ```
     pub fn eval(&self, x: &[f64]) -> Result<Vec<f64>, Error> {
-        let mut ws = Workspace::new();
-        self.eval_with(&mut ws, x)?;
-        Ok(ws.outputs)
+        self.call_values(x)
     }
 
     /// The outputs at `x`, in `ws` ([`Workspace::outputs`]), allocating nothing once `ws`
@@ -313,13 +311,8 @@ impl Recording {
     ) -> Result<(), Error> {
         self.check_vjp(x.len(), seed.len(), grad.len())?;
         self.run::<T, true>(ws, x)?;
-        let n = self.program.ops.len();
-        ws.adjoints.clear();
-        ws.adjoints.resize(n, T::zero());
-        for (&o, &s) in self.program.outputs.iter().zip(seed) {
-            ws.adjoints[o as usize] += s;
-        }
-        self.program.reverse(&ws.partials, &mut ws.adjoints);
+        self.program
+            .seeded_reverse(&ws.partials, seed, &mut ws.adjoints);
         // Inputs are the first nodes.
         grad.copy_from_slice(&ws.adjoints[..self.inputs()]);
         Ok(())

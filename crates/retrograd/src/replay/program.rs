@@ -496,6 +496,23 @@ impl Program {
         })
     }
 
+    /// The vector–Jacobian product `seedᵀ J` from a forward pass's `partials`: `adjoints`
+    /// (one per node, overwritten) seeded at the outputs and swept; the inputs' adjoints,
+    /// the product, are its first `self.inputs` entries.
+    pub(crate) fn seeded_reverse<T: Real>(
+        &self,
+        partials: &[T],
+        seed: &[T],
+        adjoints: &mut Vec<T>,
+    ) {
+        adjoints.clear();
+        adjoints.resize(self.ops.len(), T::zero());
+        for (&o, &s) in self.outputs.iter().zip(seed) {
+            adjoints[o as usize] += s;
+        }
+        self.reverse(partials, adjoints);
+    }
+
     /// The reverse sweep: given `adjoints` seeded at the outputs (one per node), adds each
     /// node's adjoint times its partials into its operands', last node first.
     pub(crate) fn reverse<T: Real>(&self, partials: &[T], adjoints: &mut [T]) {
