@@ -248,10 +248,20 @@ fn partials2(a: Lane, b: Lane, f: impl Fn(f64, f64) -> (f64, f64)) -> (Lane, Lan
 #[inline(always)]
 fn forward_body(p: &Program, values: &mut [Lane]) {
     let mut start = 0;
+    // The value of the node before: an argument that is that node is read from here, not
+    // from the store just made of it.
+    let mut last = p.inputs.checked_sub(1).map_or(Lane::ZERO, |i| values[i]);
     for i in p.inputs..p.ops.len() {
         let end = p.ends[i] as usize;
         let args = &p.args[start..end];
-        let arg = |j: usize| values[args[j] as usize];
+        let arg = |j: usize| {
+            let a = args[j] as usize;
+            if a + 1 == i {
+                last
+            } else {
+                values[a]
+            }
+        };
         let y = match p.ops[i] {
             Op::Input => values[i],
             Op::Const(c) => Lane::splat(p.consts[c as usize]),
@@ -275,18 +285,23 @@ fn forward_body(p: &Program, values: &mut [Lane]) {
             Op::Custom(..) => unreachable!("lane replays refuse user-defined operations"),
         };
         values[i] = y;
+        last = y;
         start = end;
     }
 }
 
 /// Adds `a · d` into `t` in the lanes where the adjoint `a` is not zero (as the scalar
 /// sweep skips a node whose adjoint is zero, so an infinite partial off the output's path
-/// makes no NaN).
+/// makes no NaN). The other lanes add `−0`, which leaves every value as it is, so that the
+/// whole lane is stored: a store of some lanes only (a masked store) cannot be forwarded
+/// to the load of the next node that reads it, which then waits for the cache.
 #[inline(always)]
 fn accumulate(t: &mut Lane, a: Lane, d: Lane) {
+    let mut y = Lane::ZERO;
     for l in 0..LANES {
-        t.0[l] = pick(a.0[l] != 0.0, t.0[l] + a.0[l] * d.0[l], t.0[l]);
+        y.0[l] = t.0[l] + pick(a.0[l] != 0.0, a.0[l] * d.0[l], -0.0);
     }
+    *t = y;
 }
 
 /// The reverse sweep over every lane: given the values of a forward pass and adjoints
@@ -296,26 +311,68 @@ fn accumulate(t: &mut Lane, a: Lane, d: Lane) {
 /// than the time to recompute them costs), in the order of the scalar sweep, so the sums
 /// are bitwise its own. Each node's adjoint is reset to zero once read, so the buffer is
 /// all zeros again afterwards, except at the inputs (the gradient, cleared by the caller).
+///
+/// A node whose only use is the next node ([`Program::handover`]) gets its adjoint in a
+/// register from that node instead of through memory (`0 + a·d`, the sum the buffer's zero
+/// would give): its adjoint is never written, and the sweep does not wait on a store and
+/// a load at each link of a chain of such nodes.
 #[inline(always)]
 fn reverse_body(p: &Program, values: &[Lane], adjoints: &mut [Lane]) {
+    let n = p.ops.len();
+    assert!(
+        p.sealed && values.len() >= n && adjoints.len() >= n,
+        "replay lanes: values and adjoints per node"
+    );
+    // The adjoint handed over to the node below the one being swept (zero when that node
+    // was skipped).
+    let mut carry = Lane::ZERO;
     let mut end = p.args.len();
-    for i in (p.inputs..p.ops.len()).rev() {
-        let start = if i == 0 { 0 } else { p.ends[i - 1] as usize };
-        let a = adjoints[i];
+    for i in (p.inputs..n).rev() {
+        // By the sealed layout (asserted): i < n = ops.len() = ends.len() = handover.len()
+        // <= adjoints.len(), node i's arguments are `args[ends[i - 1]..ends[i]]` (`end`
+        // is ends[i]), as many as its operation takes, and all below i, so within `values`
+        // and `adjoints`. Every unchecked access below is one of these.
+        // SAFETY: as above.
+        let start = if i == 0 {
+            0
+        } else {
+            unsafe { *p.ends.get_unchecked(i - 1) as usize }
+        };
+        let a = if p.handover.get(i + 1).is_some_and(|&h| h != 0) {
+            std::mem::replace(&mut carry, Lane::ZERO)
+        } else {
+            // SAFETY: as above.
+            std::mem::replace(unsafe { adjoints.get_unchecked_mut(i) }, Lane::ZERO)
+        };
         if a.0.iter().any(|&a| a != 0.0) {
-            adjoints[i] = Lane::ZERO;
-            let args = &p.args[start..end];
-            let arg = |j: usize| values[args[j] as usize];
+            // SAFETY: as above.
+            let (op, args, handover) = unsafe {
+                (
+                    *p.ops.get_unchecked(i),
+                    p.args.get_unchecked(start..end),
+                    *p.handover.get_unchecked(i) as usize,
+                )
+            };
+            // SAFETY: as above.
+            let arg = |j: usize| unsafe { *values.get_unchecked(*args.get_unchecked(j) as usize) };
             // A macro, not a closure: a closure the compiler keeps out of line would be
             // compiled without the caller's SIMD features.
             macro_rules! add {
                 ($j:expr, $d:expr) => {
-                    accumulate(&mut adjoints[args[$j] as usize], a, $d)
+                    if handover == $j + 1 {
+                        accumulate(&mut carry, a, $d)
+                    } else {
+                        // SAFETY: as above.
+                        let t =
+                            unsafe { adjoints.get_unchecked_mut(*args.get_unchecked($j) as usize) };
+                        accumulate(t, a, $d)
+                    }
                 };
             }
-            match p.ops[i] {
+            match op {
                 Op::Input | Op::Const(_) => {}
-                Op::Unary(Unary::exp) => add!(0, values[i]),
+                // SAFETY: as above.
+                Op::Unary(Unary::exp) => add!(0, unsafe { *values.get_unchecked(i) }),
                 Op::Unary(f) => add!(0, unary_partial(f, arg(0))),
                 Op::RealUnary(f) => add!(0, real_unary_partial(f, arg(0))),
                 Op::Neg => add!(0, Lane::splat(-1.0)),

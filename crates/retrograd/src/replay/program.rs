@@ -122,6 +122,20 @@ pub(crate) enum Op {
     Custom(u32, u32),
 }
 
+impl Op {
+    /// The number of arguments the operation reads; `None` for a user-defined operation,
+    /// which reads as many as it has inputs.
+    fn arity(self) -> Option<usize> {
+        Some(match self {
+            Op::Input | Op::Const(_) => 0,
+            Op::Unary(_) | Op::RealUnary(_) | Op::Neg | Op::Powi(_) => 1,
+            Op::Binary(_) | Op::Operator(_) => 2,
+            Op::MulAdd => 3,
+            Op::Custom(..) => return None,
+        })
+    }
+}
+
 /// A user-defined operation's forward rule: from the input values, the output values and
 /// the Jacobian (row-major, outputs × inputs).
 pub(crate) type CustomRule = dyn Fn(&[f64], &mut [f64], &mut [f64]) + Send + Sync;
@@ -303,9 +317,78 @@ pub(crate) struct Program {
     pub(crate) outputs: Vec<u32>,
     pub(crate) guards: Vec<Guard>,
     pub(crate) customs: Vec<Custom>,
+    /// For each node, `j + 1` when its argument `j` is the node just before it and that
+    /// node has no other use (not another argument, not an output): that node's adjoint
+    /// is then this node's adjoint times one partial, which a sweep can hand over in a
+    /// register instead of through memory. 0 otherwise. Set by [`Program::seal`].
+    pub(crate) handover: Vec<u8>,
+    /// Set by [`Program::seal`] once the layout is checked.
+    pub(crate) sealed: bool,
 }
 
 impl Program {
+    /// Ends the program: checks the layout that the interpreters rely on, fills
+    /// [`handover`](Program::handover) and marks it [`sealed`](Program::sealed). Checked
+    /// here, once, so that the lane sweeps can index without a check per access: `ends` has
+    /// one entry per node, non-decreasing up to `args.len()`; each node reads as many
+    /// arguments as its operation takes (any number for a user-defined one), all of them
+    /// earlier nodes; constants and outputs are in range. A program is not changed after.
+    ///
+    /// # Panics
+    /// On a broken layout: a bug in the recorder, not a user's error.
+    pub(crate) fn seal(&mut self) {
+        let n = self.ops.len();
+        assert!(
+            self.ends.len() == n && self.inputs <= n,
+            "replay: a program's layout is broken (one end per node, inputs first)"
+        );
+        let mut start = 0;
+        for (i, op) in self.ops.iter().enumerate() {
+            let end = self.ends[i] as usize;
+            assert!(
+                start <= end && end <= self.args.len(),
+                "replay: node {i}'s arguments are out of order"
+            );
+            let args = &self.args[start..end];
+            assert!(
+                op.arity().is_none_or(|k| k == args.len())
+                    && args.iter().all(|&a| (a as usize) < i)
+                    && !matches!(*op, Op::Const(c) if c as usize >= self.consts.len()),
+                "replay: node {i} ({op:?}) reads {args:?}, not as many earlier nodes as it takes"
+            );
+            start = end;
+        }
+        assert!(
+            start == self.args.len() && self.outputs.iter().all(|&o| (o as usize) < n),
+            "replay: a program's arguments or outputs are out of range"
+        );
+        // A node's adjoint is handed over when its only use is as an argument of the next
+        // node. Inputs keep theirs (they are the gradient), and user-defined operations take
+        // part on neither side (their outputs are consecutive nodes computed together).
+        let mut uses = vec![0u32; n];
+        for &a in self.args.iter().chain(&self.outputs) {
+            uses[a as usize] = uses[a as usize].saturating_add(1);
+        }
+        self.handover = vec![0; n];
+        let mut start = 0;
+        for i in 0..n {
+            let end = self.ends[i] as usize;
+            let prev = i.wrapping_sub(1);
+            let custom = |k: usize| matches!(self.ops[k], Op::Custom(..));
+            if i > self.inputs && uses[prev] == 1 && !custom(i) && !custom(prev) {
+                if let Some(j) = self.args[start..end]
+                    .iter()
+                    .position(|&a| a as usize == prev)
+                {
+                    // At most 3 arguments for a node that is not user-defined.
+                    self.handover[i] = j as u8 + 1;
+                }
+            }
+            start = end;
+        }
+        self.sealed = true;
+    }
+
     /// Appends node `op` reading `args`; returns its index.
     pub(crate) fn push(&mut self, op: Op, args: &[u32]) -> usize {
         self.args.extend_from_slice(args);

@@ -132,6 +132,7 @@ impl Session {
                 });
             }
             builder.program.outputs = nodes;
+            builder.program.seal();
             builder.program
         });
         std::mem::forget(self);
