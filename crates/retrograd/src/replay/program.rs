@@ -427,11 +427,16 @@ impl Program {
         }
         // Inputs are the first nodes; they read no operands.
         values[..self.inputs].copy_from_slice(inputs);
+        assert!(self.sealed, "replay: a sealed program");
         let mut start = 0;
         for i in self.inputs..self.ops.len() {
             let end = self.ends[i] as usize;
             let args = &self.args[start..end];
-            let arg = |j: usize| values[args[j] as usize];
+            // By the sealed layout (asserted), node i reads as many operands as its
+            // operation takes, all below i < values.len() (resized above), so every `j`
+            // asked for below is in range.
+            // SAFETY: as above.
+            let arg = |j: usize| unsafe { *values.get_unchecked(*args.get_unchecked(j) as usize) };
             let y = match self.ops[i] {
                 Op::Input => values[i],
                 Op::Const(c) => T::from_f64(self.consts[c as usize]),
@@ -597,26 +602,62 @@ impl Program {
     }
 
     /// The reverse sweep: given `adjoints` seeded at the outputs (one per node), adds each
-    /// node's adjoint times its partials into its operands', last node first.
+    /// node's adjoint times its partials into its operands', last node first. A node whose
+    /// only use is the next node ([`handover`](Program::handover)) gets its adjoint from
+    /// that node in a register (`0 + a·d`, the sum its zero entry would give), so its entry
+    /// stays zero. `partials` are those of [`forward`](Program::forward), one per operand.
     pub(crate) fn reverse<T: Real>(&self, partials: &[T], adjoints: &mut [T]) {
+        let n = self.ops.len();
+        assert!(
+            self.sealed && adjoints.len() >= n && partials.len() >= self.args.len(),
+            "replay: one adjoint per node and one partial per operand"
+        );
+        let mut carry = T::zero();
         let mut end = self.args.len();
-        for i in (self.inputs..self.ops.len()).rev() {
-            let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-            let a = adjoints[i];
+        for i in (self.inputs..n).rev() {
+            // By the sealed layout (asserted): i < n = ends.len() = handover.len() <=
+            // adjoints.len(); node i's operands are `args[ends[i - 1]..ends[i]]` (`end` is
+            // ends[i]), within `partials` (asserted), and all below i, so within
+            // `adjoints`. Every unchecked access below is one of these.
+            // SAFETY: as above.
+            let start = if i == 0 {
+                0
+            } else {
+                unsafe { *self.ends.get_unchecked(i - 1) as usize }
+            };
+            let a = if self.handover.get(i + 1).is_some_and(|&h| h != 0) {
+                std::mem::replace(&mut carry, T::zero())
+            } else {
+                // SAFETY: as above.
+                unsafe { *adjoints.get_unchecked(i) }
+            };
             if !a.is_zero() {
-                let (args, d) = (&self.args[start..end], &partials[start..end]);
+                // SAFETY: as above.
+                let (args, d, handover) = unsafe {
+                    (
+                        self.args.get_unchecked(start..end),
+                        partials.get_unchecked(start..end),
+                        *self.handover.get_unchecked(i) as usize,
+                    )
+                };
+                let mut add = |k: usize| {
+                    // SAFETY: as above (k < args.len() = d.len() below).
+                    let (j, d) = unsafe { (*args.get_unchecked(k) as usize, *d.get_unchecked(k)) };
+                    if handover == k + 1 {
+                        carry = T::zero() + a * d;
+                    } else {
+                        // SAFETY: as above.
+                        unsafe { *adjoints.get_unchecked_mut(j) += a * d };
+                    }
+                };
                 // One and two operands are most nodes: unrolled.
                 match args.len() {
-                    1 => adjoints[args[0] as usize] += a * d[0],
+                    1 => add(0),
                     2 => {
-                        adjoints[args[0] as usize] += a * d[0];
-                        adjoints[args[1] as usize] += a * d[1];
+                        add(0);
+                        add(1);
                     }
-                    _ => {
-                        for (&j, &d) in args.iter().zip(d) {
-                            adjoints[j as usize] += a * d;
-                        }
-                    }
+                    m => (0..m).for_each(add),
                 }
             }
             end = start;
