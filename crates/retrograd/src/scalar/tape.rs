@@ -566,17 +566,28 @@ impl<T: TapeScalar> TapeCore<T> {
                     .into(),
             );
         }
-        for s in 0..self.ends.len() {
-            let r = self.operand_range(s);
-            if r.is_empty() {
-                continue;
+        let n = self.ends.len();
+        assert!(tan.len() >= n, "one tangent per statement");
+        let mut begin = 0;
+        for s in 0..n {
+            // SAFETY: s < n = ends.len() and n <= tan.len() (asserted above); by the
+            // invariants of `TapeCore` (established when recording), operand offsets are
+            // non-decreasing and bounded by operands.len(), and every operand index refers
+            // to an earlier statement, so it is < s < tan.len().
+            unsafe {
+                let end = *self.ends.get_unchecked(s) as usize;
+                if end == begin {
+                    continue;
+                }
+                let mut t = T::zero();
+                for op in self.operands.get_unchecked(begin..end) {
+                    let Operand { partial, arg } = *op;
+                    debug_assert!((arg as usize) < s);
+                    t += partial * *tan.get_unchecked(arg as usize);
+                }
+                *tan.get_unchecked_mut(s) = t;
+                begin = end;
             }
-            let mut t = T::zero();
-            for op in &self.operands[r] {
-                let Operand { partial, arg } = *op;
-                t += partial * tan[arg as usize];
-            }
-            tan[s] = t;
         }
         Ok(())
     }
