@@ -490,6 +490,12 @@ mod tests {
             vec![s.exp(), s]
         });
         assert_eq!(rec.program.handover, [0, 0, 0, 1, 0]);
+        // Node 3 is read by node 4 and again by node 5: node 4 does not take it over.
+        let rec = record(&[0.5, 0.25], |x| {
+            let s = (x[0] * x[1]).sin();
+            s.exp() + s
+        });
+        assert_eq!(rec.program.handover, [0, 0, 0, 1, 0, 1]);
     }
 
     /// Every operation with an argument handed over from the node before it (in either

@@ -320,83 +320,89 @@ pub(crate) struct Program {
     /// For each node, `j + 1` when its argument `j` is the node just before it and that
     /// node has no other use (not another argument, not an output): that node's adjoint
     /// is then this node's adjoint times one partial, which a sweep can hand over in a
-    /// register instead of through memory. 0 otherwise. Set by [`Program::seal`].
+    /// register instead of through memory. 0 otherwise. Noted by [`Program::push`], settled
+    /// by [`Program::seal`].
     pub(crate) handover: Vec<u8>,
     /// Set by [`Program::seal`] once the layout is checked.
     pub(crate) sealed: bool,
 }
 
 impl Program {
-    /// Ends the program: checks the layout that the interpreters rely on, fills
-    /// [`handover`](Program::handover) and marks it [`sealed`](Program::sealed). Checked
-    /// here, once, so that the lane sweeps can index without a check per access: `ends` has
-    /// one entry per node, non-decreasing up to `args.len()`; each node reads as many
-    /// arguments as its operation takes (any number for a user-defined one), all of them
-    /// earlier nodes; constants and outputs are in range. A program is not changed after.
+    /// An empty program whose first `inputs` nodes will be its inputs.
+    pub(crate) fn new(inputs: usize) -> Self {
+        Program {
+            inputs,
+            ..Program::default()
+        }
+    }
+
+    /// Appends node `op` reading `args`; returns its index. Checks that the arguments fit
+    /// the operation (as many as it takes, all earlier nodes; a constant in range) and
+    /// keeps [`handover`](Program::handover) up to date.
+    ///
+    /// # Panics
+    /// On arguments that do not fit: a bug in the recorder, not a user's error.
+    pub(crate) fn push(&mut self, op: Op, args: &[u32]) -> usize {
+        let i = self.ops.len();
+        let fits = op.arity().is_none_or(|k| k == args.len())
+            && args.iter().all(|&a| (a as usize) < i)
+            && !matches!(op, Op::Const(c) if c as usize >= self.consts.len());
+        if !fits {
+            broken_node(i, op, args);
+        }
+        // A node reading the node before notes where (`handover`); any other read of a node
+        // cancels the note of the node after it, which can then not be its only use. User-
+        // defined operations take part on neither side (their outputs are consecutive
+        // nodes computed together), nor do inputs (they are the gradient).
+        let custom = |op: Op| matches!(op, Op::Custom(..));
+        let mut handover = 0;
+        for (j, &a) in args.iter().enumerate() {
+            let a = a as usize;
+            if a + 1 == i && handover == 0 {
+                handover = j as u8 + 1;
+            } else if a + 1 == i {
+                handover = u8::MAX; // read twice
+            } else {
+                self.handover[a + 1] = 0;
+            }
+        }
+        if handover == u8::MAX || i <= self.inputs || custom(op) || custom(self.ops[i - 1]) {
+            handover = 0;
+        }
+        self.args.extend_from_slice(args);
+        let end = u32::try_from(self.args.len())
+            .unwrap_or_else(|_| panic!("replay: a recording holds at most 2^32 operands"));
+        self.ends.push(end);
+        self.ops.push(op);
+        self.handover.push(handover);
+        i
+    }
+
+    /// Ends the program: an output's adjoint is seeded, so the node after an output does
+    /// not take it over ([`handover`](Program::handover); [`push`](Program::push) noted the
+    /// rest). Then marks the program [`sealed`](Program::sealed): its layout is what the
+    /// interpreters index without checks — `ends` with one entry per node, non-decreasing
+    /// up to `args.len()`, each node's arguments as many as its operation takes and all
+    /// earlier nodes (checked by `push`, the only way nodes are added), outputs in range
+    /// (checked here) — and a program is not changed after.
     ///
     /// # Panics
     /// On a broken layout: a bug in the recorder, not a user's error.
     pub(crate) fn seal(&mut self) {
         let n = self.ops.len();
         assert!(
-            self.ends.len() == n && self.inputs <= n,
-            "replay: a program's layout is broken (one end per node, inputs first)"
+            self.ends.len() == n
+                && self.handover.len() == n
+                && self.inputs <= n
+                && self.outputs.iter().all(|&o| (o as usize) < n),
+            "replay: a program's layout is broken"
         );
-        let mut start = 0;
-        for (i, op) in self.ops.iter().enumerate() {
-            let end = self.ends[i] as usize;
-            assert!(
-                start <= end && end <= self.args.len(),
-                "replay: node {i}'s arguments are out of order"
-            );
-            let args = &self.args[start..end];
-            assert!(
-                op.arity().is_none_or(|k| k == args.len())
-                    && args.iter().all(|&a| (a as usize) < i)
-                    && !matches!(*op, Op::Const(c) if c as usize >= self.consts.len()),
-                "replay: node {i} ({op:?}) reads {args:?}, not as many earlier nodes as it takes"
-            );
-            start = end;
-        }
-        assert!(
-            start == self.args.len() && self.outputs.iter().all(|&o| (o as usize) < n),
-            "replay: a program's arguments or outputs are out of range"
-        );
-        // A node's adjoint is handed over when its only use is as an argument of the next
-        // node. Inputs keep theirs (they are the gradient), and user-defined operations take
-        // part on neither side (their outputs are consecutive nodes computed together).
-        let mut uses = vec![0u32; n];
-        for &a in self.args.iter().chain(&self.outputs) {
-            uses[a as usize] = uses[a as usize].saturating_add(1);
-        }
-        self.handover = vec![0; n];
-        let mut start = 0;
-        for i in 0..n {
-            let end = self.ends[i] as usize;
-            let prev = i.wrapping_sub(1);
-            let custom = |k: usize| matches!(self.ops[k], Op::Custom(..));
-            if i > self.inputs && uses[prev] == 1 && !custom(i) && !custom(prev) {
-                if let Some(j) = self.args[start..end]
-                    .iter()
-                    .position(|&a| a as usize == prev)
-                {
-                    // At most 3 arguments for a node that is not user-defined.
-                    self.handover[i] = j as u8 + 1;
-                }
+        for &o in &self.outputs {
+            if let Some(h) = self.handover.get_mut(o as usize + 1) {
+                *h = 0;
             }
-            start = end;
         }
         self.sealed = true;
-    }
-
-    /// Appends node `op` reading `args`; returns its index.
-    pub(crate) fn push(&mut self, op: Op, args: &[u32]) -> usize {
-        self.args.extend_from_slice(args);
-        let end = u32::try_from(self.args.len())
-            .unwrap_or_else(|_| panic!("replay: a recording holds at most 2^32 operands"));
-        self.ends.push(end);
-        self.ops.push(op);
-        self.ops.len() - 1
     }
 
     /// Runs the operations forward from `inputs` (one per input node, checked by the
@@ -663,6 +669,13 @@ impl Program {
             end = start;
         }
     }
+}
+
+/// Reports a node whose arguments do not fit its operation (a bug in the recorder).
+#[cold]
+#[inline(never)]
+fn broken_node(i: usize, op: Op, args: &[u32]) -> ! {
+    panic!("replay: node {i} ({op:?}) reads {args:?}, not as many earlier nodes as it takes")
 }
 
 /// A one-operand node's value; its derivative goes to `partials[at]` when `LINEARISE`.

@@ -80,10 +80,7 @@ impl Session {
                 break id;
             }
         };
-        let mut program = Program {
-            inputs: inputs.len(),
-            ..Program::default()
-        };
+        let mut program = Program::new(inputs.len());
         let xs = inputs
             .iter()
             .enumerate()

@@ -487,11 +487,6 @@ impl<T: TapeScalar> TapeCore<T> {
         );
     }
 
-    fn operand_range(&self, s: usize) -> std::ops::Range<usize> {
-        let lo = if s == 0 { 0 } else { self.ends[s - 1] as usize };
-        lo..self.ends[s] as usize
-    }
-
     /// Reverse sweep over statements `lo..hi`, accumulating into `adj` (indexed by statement).
     /// Statements with a zero adjoint are skipped, so an unused branch never turns an
     /// infinite partial (e.g. `sqrt` at 0) into NaN.
