@@ -540,12 +540,26 @@ impl<T: TapeScalar> TapeCore<T> {
                     k = begin;
                     continue;
                 }
-                while k > begin {
-                    k -= 1;
+                let mut add = |k: usize| {
                     let Operand { partial, arg } = *operands.get_unchecked(k);
                     debug_assert!((arg as usize) < s);
                     *adj.get_unchecked_mut(arg as usize) += partial * a;
+                };
+                // Two operands and one are most statements: unrolled.
+                match k - begin {
+                    2 => {
+                        add(k - 1);
+                        add(k - 2);
+                    }
+                    1 => add(k - 1),
+                    _ => {
+                        while k > begin {
+                            k -= 1;
+                            add(k);
+                        }
+                    }
                 }
+                k = begin;
             }
         }
     }
