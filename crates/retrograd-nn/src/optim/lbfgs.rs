@@ -211,8 +211,19 @@ impl Default for Lbfgs {
     }
 }
 
+/// `a · b` in eight running sums: one sum would wait on the previous addition at every
+/// element (the loop could not be vectorised), which made the two-loop recursion a quarter
+/// of an L-BFGS iteration on a network of 5,000 weights.
 fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    let (a, b) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f64 = a.remainder().iter().zip(b.remainder()).map(|(x, y)| x * y).sum();
+    let mut sums = [0.0; 8];
+    for (a, b) in a.zip(b) {
+        for ((sum, x), y) in sums.iter_mut().zip(a).zip(b) {
+            *sum += x * y;
+        }
+    }
+    sums.iter().sum::<f64>() + tail
 }
 
 fn max_abs(v: &[f64]) -> f64 {
@@ -255,19 +266,18 @@ impl Lbfgs {
     /// ```
     pub fn direction(pairs: &[(Vec<f64>, Vec<f64>)], g: &[f64]) -> Vec<f64> {
         let mut q = g.to_vec();
+        let rho: Vec<f64> = pairs.iter().map(|(s, y)| 1.0 / dot(y, s)).collect();
         let mut alpha = vec![0.0; pairs.len()];
         for (i, (s, y)) in pairs.iter().enumerate().rev() {
-            let rho = 1.0 / dot(y, s);
-            alpha[i] = rho * dot(s, &q);
+            alpha[i] = rho[i] * dot(s, &q);
             q.iter_mut().zip(y).for_each(|(q, y)| *q -= alpha[i] * y);
         }
-        if let Some((s, y)) = pairs.last() {
-            let gamma = dot(s, y) / dot(y, y);
+        if let (Some((_, y)), Some(&rho)) = (pairs.last(), rho.last()) {
+            let gamma = 1.0 / (rho * dot(y, y));
             q.iter_mut().for_each(|q| *q *= gamma);
         }
         for (i, (s, y)) in pairs.iter().enumerate() {
-            let rho = 1.0 / dot(y, s);
-            let beta = rho * dot(y, &q);
+            let beta = rho[i] * dot(y, &q);
             q.iter_mut()
                 .zip(s)
                 .for_each(|(q, s)| *q += s * (alpha[i] - beta));
