@@ -216,7 +216,12 @@ impl Default for Lbfgs {
 /// of an L-BFGS iteration on a network of 5,000 weights.
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     let (a, b) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f64 = a.remainder().iter().zip(b.remainder()).map(|(x, y)| x * y).sum();
+    let tail: f64 = a
+        .remainder()
+        .iter()
+        .zip(b.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
     let mut sums = [0.0; 8];
     for (a, b) in a.zip(b) {
         for ((sum, x), y) in sums.iter_mut().zip(a).zip(b) {
