@@ -175,6 +175,36 @@ fn variables_before_a_mark_stay_valid_across_many_resets() {
     assert_eq!(tape.gradient(y).wrt(x), 0.5_f64.exp());
 }
 
+/// Marks start epochs: with many marks and no reset, the variables of every epoch stay
+/// usable (those of neither the first nor the current epoch through the full check), and
+/// the gradient is the one recorded without marks.
+#[test]
+fn marks_without_resets_leave_every_variable_usable() {
+    fn f(x: Var, marks: Option<&retrograd::Recorder<'_, f64>>) -> Var {
+        let mut vars = vec![x];
+        for k in 0..20 {
+            if let Some(rec) = marks {
+                rec.mark();
+            }
+            let v = *vars.last().unwrap() * vars[vars.len() / 2] + k as f64;
+            vars.push(v);
+        }
+        // Every epoch's variables, mixed with the current one's and the first one's.
+        vars.iter().fold(x, |s, &v| s + v * vars[3]).sin()
+    }
+    let gradient = |with_marks: bool| {
+        let mut tape = Tape::new();
+        let (x, y) = tape.record(|rec| {
+            let x = rec.input(0.3);
+            (x, f(x, with_marks.then_some(rec)))
+        });
+        tape.gradient(y).wrt(x)
+    };
+    let (plain, marked) = (gradient(false), gradient(true));
+    assert!(plain.is_finite() && plain != 0.0);
+    assert_eq!(plain.to_bits(), marked.to_bits());
+}
+
 #[test]
 fn marks_can_be_reused_but_not_after_an_earlier_reset_dropped_their_past() {
     let mut tape = Tape::new();

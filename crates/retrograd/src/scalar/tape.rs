@@ -153,14 +153,15 @@ pub(crate) struct Epoch {
 /// A recording is split into epochs at each reset that drops statements ([`Recorder::reset`],
 /// [`Recorder::sweep_and_reset`]): statements recorded after it reuse the dropped
 /// positions, so they get a fresh epoch id, and a variable is alive exactly when the epoch
-/// that owns its position on the tape is the epoch it was created in. The epochs partition
-/// the tape: `closed` holds the earlier ones (by increasing start), `current` owns
-/// `current_start..len`. Every variable of the current epoch is alive (nothing was dropped
-/// since it began), so the check on the recording path is one comparison with `current`;
+/// that owns its position on the tape is the epoch it was created in. A [`Mark`] starts an
+/// epoch too (when the current one holds statements), so every reset drops whole epochs:
+/// an epoch that is left is left whole, and all its variables are alive. The epochs
+/// partition the tape: `closed` holds the earlier ones (by increasing start), `current` owns
+/// `current_start..len`. The check on the recording path is one comparison with `current`;
 /// only variables of earlier epochs take the binary search, but for those of the first epoch
-/// (inputs recorded before a loop of marks and resets, read in every pass), which take two
-/// inline comparisons (`base`, `base_end`). Epochs left with no statement are forgotten, so
-/// the list stays as long as the number of resets that kept something.
+/// (inputs recorded before a loop of marks and resets, read in every pass), which take one
+/// more inline comparison (`base`). Epochs left with no statement are forgotten, so the list
+/// stays as long as the number of marks and resets that kept something.
 #[derive(Clone, Debug)]
 pub(crate) struct Lineage {
     /// The id of the recording (new at creation and at each [`Tape::clear`]).
@@ -173,8 +174,6 @@ pub(crate) struct Lineage {
     /// The id of the first epoch (`closed[0]`) while it is closed and its id was handed out
     /// before ids wrapped; otherwise `u32::MAX`, which no variable carries.
     base: u32,
-    /// Where the first epoch ends (the next epoch's start) while `base` is an id.
-    base_end: u32,
     /// Counts the resets that dropped statements of closed epochs; while it is unchanged,
     /// a copy's `closed` is a prefix of the tape's (see [`Lineage::sync_from`]).
     version: u64,
@@ -190,17 +189,16 @@ impl Lineage {
             current_start: 0,
             closed: Vec::new(),
             base: u32::MAX,
-            base_end: 0,
             version: 0,
         }
     }
 
-    /// True when `(id, index)` is alive by the two checks of the recording path: a variable
-    /// of the current epoch, or of the first epoch within it. False says nothing: the
-    /// variable then takes the full check ([`Lineage::owns`]).
+    /// True when a variable of epoch `id` is alive by the two checks of the recording path:
+    /// of the current epoch, or of the first (which is whole while it is closed). False says
+    /// nothing: the variable then takes the full check ([`Lineage::owns`]).
     #[inline(always)]
-    fn alive_by_fast_check(&self, id: u32, index: u32) -> bool {
-        (id == self.fast) | ((id == self.base) & (index < self.base_end))
+    fn alive_by_fast_check(&self, id: u32) -> bool {
+        (id == self.fast) | (id == self.base)
     }
 
     /// True when the variable `(id, index)` is alive: the statement at `index` is the one it
@@ -229,36 +227,60 @@ impl Lineage {
         }
     }
 
-    /// Drops positions `position..len`: statements recorded from now on start a new epoch.
+    /// Ends the current epoch at `len` if it holds statements: a [`Mark`] is made at the
+    /// start of an epoch, so that a reset to it drops whole epochs.
+    fn split(&mut self, len: u32) {
+        if len <= self.current_start {
+            return;
+        }
+        if self.closed.is_empty() {
+            // The current epoch becomes the first closed one; `fast` is its id, or
+            // `u32::MAX` if that id was handed out after ids wrapped.
+            self.base = self.fast;
+        }
+        self.closed.push(Epoch {
+            start: self.current_start,
+            id: self.current,
+        });
+        self.start_epoch(len);
+    }
+
+    /// Drops positions `position..len`, which start an epoch (a mark's position, checked by
+    /// [`TapeCore::check_mark`]): statements recorded from now on start a new epoch.
+    #[track_caller]
     fn truncate(&mut self, position: u32, len: u32) {
         if position >= len {
             return; // nothing dropped: every variable stays alive
         }
+        // Marks are made at epoch starts, and a reset that leaves a mark valid leaves its
+        // epoch start, so no epoch is ever cut in two; the fast check of the first epoch
+        // (`base`) relies on it.
+        let keep = self.closed.partition_point(|e| e.start < position);
+        let at_start = if position < self.current_start {
+            self.closed.get(keep).is_some_and(|e| e.start == position)
+        } else {
+            position == self.current_start
+        };
+        assert!(
+            at_start,
+            "internal error: a reset to {position}, not the start of an epoch"
+        );
         if position < self.current_start {
-            let keep = self.closed.partition_point(|e| e.start < position);
             self.closed.truncate(keep);
             self.version += 1;
-        } else if position > self.current_start {
             if self.closed.is_empty() {
-                // The current epoch becomes the first closed one; `fast` is its id, or
-                // `u32::MAX` if that id was handed out after ids wrapped.
-                self.base = self.fast;
+                self.base = u32::MAX;
             }
-            self.closed.push(Epoch {
-                start: self.current_start,
-                id: self.current,
-            });
         }
+        self.start_epoch(position);
+    }
+
+    /// A new current epoch from `start`, with a fresh id.
+    fn start_epoch(&mut self, start: u32) {
         let fresh = fresh_id();
         self.current = fresh.0;
         self.fast = fast_id(fresh);
-        self.current_start = position;
-        if self.closed.is_empty() {
-            self.base = u32::MAX;
-            self.base_end = 0;
-        } else {
-            self.base_end = self.closed.get(1).map_or(position, |e| e.start);
-        }
+        self.current_start = start;
     }
 
     /// Becomes a copy of `tape`, in time proportional to what changed since the last sync
@@ -278,7 +300,6 @@ impl Lineage {
         self.fast = tape.fast;
         self.current_start = tape.current_start;
         self.base = tape.base;
-        self.base_end = tape.base_end;
         self.version = tape.version;
     }
 
@@ -515,7 +536,10 @@ impl<T: TapeScalar> TapeCore<T> {
     // Kept out of line: inlined into its callers it lost registers to them (measured).
     #[inline(never)]
     fn reverse_plain(&self, adj: &mut [T], lo: usize, hi: usize) {
-        let lo = lo.max(self.leading_inputs as usize);
+        // Statement 0 has no operands (an operand names an earlier statement), so the
+        // sweep stops above it, and every statement it visits has one before it whose end
+        // is where its own operands begin.
+        let lo = lo.max(self.leading_inputs as usize).max(1);
         if hi <= lo {
             return;
         }
@@ -525,16 +549,12 @@ impl<T: TapeScalar> TapeCore<T> {
         // One cursor walks the operands backwards alongside the statements.
         let mut k = ends[hi - 1] as usize;
         for s in (lo..hi).rev() {
-            // SAFETY: s < hi <= ends.len() and hi <= adj.len() (asserted above); by the
-            // invariants of `TapeCore` (established when recording), operand offsets are
-            // non-decreasing and bounded by operands.len(), and every operand index refers
-            // to an earlier statement, so it is < s < adj.len().
+            // SAFETY: 1 <= lo <= s < hi <= ends.len() and hi <= adj.len() (asserted
+            // above); by the invariants of `TapeCore` (established when recording), operand
+            // offsets are non-decreasing and bounded by operands.len(), and every operand
+            // index refers to an earlier statement, so it is < s < adj.len().
             unsafe {
-                let begin = if s == 0 {
-                    0
-                } else {
-                    *ends.get_unchecked(s - 1) as usize
-                };
+                let begin = *ends.get_unchecked(s - 1) as usize;
                 let a = *adj.get_unchecked(s);
                 if a.is_inert_zero() {
                     k = begin;
@@ -851,7 +871,9 @@ impl<T: TapeScalar> Recorder<'_, T> {
 }
 
 impl<T: TapeScalar> TapeCore<T> {
-    fn mark(&self) -> Mark {
+    /// A mark at the end of the tape, which becomes the start of an epoch (see [`Lineage`]).
+    fn mark(&mut self) -> Mark {
+        self.lineage.split(self.ends.len() as u32);
         Mark {
             id: self.lineage.owner_before(self.ends.len() as u32),
             statements: self.ends.len() as u32,
@@ -1270,7 +1292,7 @@ impl<T: TapeScalar> TapeCore<T> {
     #[inline(always)]
     #[track_caller]
     fn check_earlier(&self, v: Var<T>) {
-        if !self.lineage.alive_by_fast_check(v.tape_id(), v.index()) {
+        if !self.lineage.alive_by_fast_check(v.tape_id()) {
             self.check_earlier_epoch(v.tape_id(), v.index());
         }
     }
