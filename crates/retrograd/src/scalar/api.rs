@@ -1,35 +1,69 @@
 //! The closure API: derivatives of a function given as a closure over [`Var`]s.
 //!
-//! Each call records the function on a tape and sweeps it. The tape is kept per thread
-//! between calls (up to [`SPARE_TAPE_BYTES`] of buffers), so calls on small functions in a
-//! loop allocate no tape; a call inside another's function gets a tape of its own.
+//! Each call records the function on a tape and sweeps it. The tape and its adjoint buffer
+//! are kept per thread between calls (up to [`SPARE_TAPE_BYTES`] of buffers), as a C++
+//! tool keeps its tape: calls in a loop neither allocate nor grow them again. A call inside
+//! another's function gets buffers of its own.
 
-use super::tape::{Tape, TapeScalar};
+use super::tape::{Adjoints, Tape, TapeScalar};
 use super::var::Var;
 use crate::error::{check_len, Error};
 use crate::Dual;
 use std::ops::{Deref, DerefMut};
 
-/// The most buffer capacity (bytes of statements and operands) of the tape that the
-/// closure API keeps per thread and number type between calls; a call that grew its tape
-/// past this frees it.
+/// The most buffer capacity (bytes of statements, operands and adjoints) that the closure
+/// API keeps per thread and number type between calls; a call that grew its buffers past
+/// this frees them. Growing a tape again costs more than sweeping it (its buffers are copied
+/// at each doubling, into new pages), so the bound is generous: 256 MiB.
 ///
 /// ```
-/// assert_eq!(retrograd::SPARE_TAPE_BYTES, 1 << 20);
+/// assert_eq!(retrograd::SPARE_TAPE_BYTES, 256 << 20);
 /// ```
-pub const SPARE_TAPE_BYTES: usize = 1 << 20;
+pub const SPARE_TAPE_BYTES: usize = 256 << 20;
 
-/// A tape of this thread's spare slot (cleared), or a new one when the slot is empty (a
-/// call inside another's function); put back on drop if its buffers are small.
-struct Spare<T: TapeScalar>(Option<Tape<T>>);
+/// This thread's spare tape (cleared) and adjoint buffer, or new ones when the slot is
+/// empty (a call inside another's function); put back on drop if their buffers are within
+/// [`SPARE_TAPE_BYTES`].
+struct Spare<T: TapeScalar>(Option<(Tape<T>, Adjoints<T>)>);
 
 impl<T: TapeScalar> Spare<T> {
     fn take() -> Self {
         let kept = T::spare_slot().try_with(|slot| slot.take()).ok().flatten();
-        Spare(Some(kept.map_or_else(Tape::new, |mut tape| {
-            tape.clear();
-            tape
-        })))
+        Spare(Some(kept.map_or_else(
+            || {
+                let tape = Tape::new();
+                let adjoints = tape.adjoints(&[]);
+                (tape, adjoints)
+            },
+            |(mut tape, adjoints)| {
+                tape.clear();
+                (tape, adjoints)
+            },
+        )))
+    }
+
+    /// One reverse sweep of the recording seeded with `seeds`, into the kept adjoint buffer
+    /// ([`Tape::adjoints_into`]).
+    #[track_caller]
+    fn sweep(&mut self, seeds: &[(Var<T>, T)]) -> &Adjoints<T> {
+        let (tape, adjoints) = self.parts_mut();
+        tape.adjoints_into(seeds, adjoints);
+        adjoints
+    }
+
+    /// [`Spare::sweep`] seeded with one output's adjoint 1: its gradient.
+    #[track_caller]
+    fn gradient_of(&mut self, y: Var<T>) -> &Adjoints<T> {
+        self.sweep(&[(y, T::one())])
+    }
+
+    fn parts_mut(&mut self) -> (&mut Tape<T>, &mut Adjoints<T>) {
+        // `Some` from `take` until `drop`.
+        let (tape, adjoints) = self
+            .0
+            .as_mut()
+            .expect("a spare tape is present until dropped");
+        (tape, adjoints)
     }
 }
 
@@ -37,26 +71,26 @@ impl<T: TapeScalar> Deref for Spare<T> {
     type Target = Tape<T>;
     fn deref(&self) -> &Tape<T> {
         // `Some` from `take` until `drop`.
-        self.0
+        &self
+            .0
             .as_ref()
             .expect("a spare tape is present until dropped")
+            .0
     }
 }
 
 impl<T: TapeScalar> DerefMut for Spare<T> {
     fn deref_mut(&mut self) -> &mut Tape<T> {
-        self.0
-            .as_mut()
-            .expect("a spare tape is present until dropped")
+        self.parts_mut().0
     }
 }
 
 impl<T: TapeScalar> Drop for Spare<T> {
     fn drop(&mut self) {
-        if let Some(tape) = self.0.take() {
-            if tape.stats().capacity_bytes <= SPARE_TAPE_BYTES {
-                // At thread exit the slot may be gone: the tape is then freed here.
-                let _ = T::spare_slot().try_with(|slot| slot.set(Some(tape)));
+        if let Some((tape, adjoints)) = self.0.take() {
+            if tape.stats().capacity_bytes + adjoints.capacity_bytes() <= SPARE_TAPE_BYTES {
+                // At thread exit the slot may be gone: the buffers are then freed here.
+                let _ = T::spare_slot().try_with(|slot| slot.set(Some((tape, adjoints))));
             }
         }
     }
@@ -99,8 +133,8 @@ pub fn value_and_grad<F>(f: F, x: &[f64]) -> (f64, Vec<f64>)
 where
     F: FnOnce(&[Var]) -> Var,
 {
-    let (tape, xs, y) = record(x, f);
-    (y.value(), tape.gradient(y).wrt_all(&xs))
+    let (mut tape, xs, y) = record(x, f);
+    (y.value(), tape.gradient_of(y).wrt_all(&xs))
 }
 
 /// The outputs of a vector function and the vector-Jacobian product `vᵀ·J` at `x`.
@@ -114,15 +148,15 @@ pub fn vjp<F>(f: F, x: &[f64], v: &[f64]) -> Result<(Vec<f64>, Vec<f64>), Error>
 where
     F: FnOnce(&[Var]) -> Vec<Var>,
 {
-    let (tape, xs, ys) = record(x, f);
+    let (mut tape, xs, ys) = record(x, f);
     check_len(
         || "vjp: the output seed (one value per output)".into(),
         ys.len(),
         v.len(),
     )?;
     let seeds: Vec<(Var, f64)> = ys.iter().copied().zip(v.iter().copied()).collect();
-    let adj = tape.adjoints(&seeds);
-    Ok((ys.iter().map(|y| y.value()).collect(), adj.wrt_all(&xs)))
+    let vj = tape.sweep(&seeds).wrt_all(&xs);
+    Ok((ys.iter().map(|y| y.value()).collect(), vj))
 }
 
 /// How [`jacobian_with`] sweeps the recorded tape.
@@ -172,7 +206,7 @@ pub fn jacobian_with<F>(f: F, x: &[f64], mode: JacobianMode) -> Result<Vec<Vec<f
 where
     F: FnOnce(&[Var]) -> Vec<Var>,
 {
-    let (tape, xs, ys) = record(x, f);
+    let (mut tape, xs, ys) = record(x, f);
     let forward = match mode {
         JacobianMode::Auto => xs.len() < ys.len(),
         JacobianMode::Forward => true,
@@ -187,9 +221,8 @@ where
             }
         }
     } else {
-        let mut adj = tape.adjoints(&[]);
         for (row, &y) in jac.iter_mut().zip(&ys) {
-            tape.adjoints_into(&[(y, 1.0)], &mut adj);
+            let adj = tape.gradient_of(y);
             for (r, &x) in row.iter_mut().zip(&xs) {
                 *r = adj.wrt(x);
             }
@@ -223,8 +256,8 @@ where
         .zip(v)
         .map(|(&xi, &vi)| Dual::new(xi, [vi]))
         .collect();
-    let (tape, xs, y) = record(&seeded, f);
-    let adj = tape.gradient(y);
+    let (mut tape, xs, y) = record(&seeded, f);
+    let adj = tape.gradient_of(y);
     Ok(xs
         .iter()
         .map(|&xi| {
@@ -260,7 +293,7 @@ where
                 let y = f(&xs);
                 (xs, y)
             });
-            let adj = tape.gradient(y);
+            let adj = tape.gradient_of(y);
             xs.iter().map(|&xj| adj.wrt(xj).tangent[0]).collect()
         })
         .collect()

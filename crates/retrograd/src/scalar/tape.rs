@@ -41,11 +41,11 @@ pub trait TapeScalar: Real {
     #[doc(hidden)]
     fn active_slot() -> &'static LocalKey<Cell<*mut TapeCore<Self>>>;
 
-    /// The thread-local slot keeping a tape of this scalar type between calls of the
-    /// closure API (`grad`, `jacobian`, ...), so that a call on a small function allocates
-    /// no tape.
+    /// The thread-local slot keeping a tape of this scalar type and its adjoint buffer
+    /// between calls of the closure API (`grad`, `jacobian`, ...), so that calls in a loop
+    /// allocate neither.
     #[doc(hidden)]
-    fn spare_slot() -> &'static LocalKey<Cell<Option<Tape<Self>>>>;
+    fn spare_slot() -> &'static LocalKey<SpareSlot<Self>>;
 
     /// True when this adjoint is a zero that nothing depends on, so the reverse sweep may
     /// skip its statement: `0.0` for `f64`, but for a `Var` only a constant zero (a zero
@@ -70,20 +70,25 @@ pub trait TapeScalar: Real {
     }
 }
 
+/// A thread's slot for the closure API's kept tape and adjoint buffer (see
+/// [`TapeScalar::spare_slot`]).
+#[doc(hidden)]
+pub type SpareSlot<T> = Cell<Option<(Tape<T>, Adjoints<T>)>>;
+
 thread_local! {
     static ACTIVE_F64: Cell<*mut TapeCore<f64>> = const { Cell::new(std::ptr::null_mut()) };
     static ACTIVE_DUAL: Cell<*mut TapeCore<crate::Dual<f64>>> = const { Cell::new(std::ptr::null_mut()) };
     static ACTIVE_VAR: Cell<*mut TapeCore<Var<f64>>> = const { Cell::new(std::ptr::null_mut()) };
-    static SPARE_F64: Cell<Option<Tape<f64>>> = const { Cell::new(None) };
-    static SPARE_DUAL: Cell<Option<Tape<crate::Dual<f64>>>> = const { Cell::new(None) };
-    static SPARE_VAR: Cell<Option<Tape<Var<f64>>>> = const { Cell::new(None) };
+    static SPARE_F64: SpareSlot<f64> = const { Cell::new(None) };
+    static SPARE_DUAL: SpareSlot<crate::Dual<f64>> = const { Cell::new(None) };
+    static SPARE_VAR: SpareSlot<Var<f64>> = const { Cell::new(None) };
 }
 
 impl TapeScalar for f64 {
     fn active_slot() -> &'static LocalKey<Cell<*mut TapeCore<Self>>> {
         &ACTIVE_F64
     }
-    fn spare_slot() -> &'static LocalKey<Cell<Option<Tape<Self>>>> {
+    fn spare_slot() -> &'static LocalKey<SpareSlot<Self>> {
         &SPARE_F64
     }
 }
@@ -92,7 +97,7 @@ impl TapeScalar for crate::Dual<f64> {
     fn active_slot() -> &'static LocalKey<Cell<*mut TapeCore<Self>>> {
         &ACTIVE_DUAL
     }
-    fn spare_slot() -> &'static LocalKey<Cell<Option<Tape<Self>>>> {
+    fn spare_slot() -> &'static LocalKey<SpareSlot<Self>> {
         &SPARE_DUAL
     }
     // `Dual::is_zero` already asks for zero tangents too.
@@ -102,7 +107,7 @@ impl TapeScalar for Var<f64> {
     fn active_slot() -> &'static LocalKey<Cell<*mut TapeCore<Self>>> {
         &ACTIVE_VAR
     }
-    fn spare_slot() -> &'static LocalKey<Cell<Option<Tape<Self>>>> {
+    fn spare_slot() -> &'static LocalKey<SpareSlot<Self>> {
         &SPARE_VAR
     }
     fn is_inert_zero(&self) -> bool {
@@ -1179,6 +1184,11 @@ impl<T: TapeScalar> Adjoints<T> {
     /// ```
     pub fn values(&self) -> &[T] {
         &self.values
+    }
+
+    /// Bytes of the buffer holding the values (its capacity).
+    pub(crate) fn capacity_bytes(&self) -> usize {
+        self.values.capacity() * std::mem::size_of::<T>()
     }
 
     /// Sizes the adjoints to the tape. Adjoints kept from an earlier sweep of this recording
