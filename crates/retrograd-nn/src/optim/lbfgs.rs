@@ -215,7 +215,9 @@ impl Default for Lbfgs {
 /// element (the loop could not be vectorised), which made the two-loop recursion a quarter
 /// of an L-BFGS iteration on a network of 5,000 weights.
 fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let (a, b) = (a.chunks_exact(8), b.chunks_exact(8));
+    // Over the common length, as a zip of the two would be (the chunks must line up).
+    let n = a.len().min(b.len());
+    let (a, b) = (a[..n].chunks_exact(8), b[..n].chunks_exact(8));
     let tail: f64 = a
         .remainder()
         .iter()
