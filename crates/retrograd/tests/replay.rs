@@ -147,6 +147,97 @@ proptest! {
     }
 }
 
+/// A function with branches on its inputs and a loop whose trip count depends on them;
+/// `path` receives the outcome of every comparison, in order (the guards a recording makes).
+fn branchy<T: Real>(x: &[T], path: &mut Vec<bool>) -> T {
+    let (a, b, c) = (x[0], x[1], x[2]);
+    let p = a < b;
+    path.push(p);
+    let mut y = if p { a * b } else { (a - b).sin() };
+    let q = c > T::zero();
+    path.push(q);
+    y += if q { c.sqrt() } else { -c * a };
+    let mut t = a.abs() + T::from_f64(0.1);
+    let mut k = 0;
+    loop {
+        let go = k < 6 && t < T::from_f64(2.0);
+        if k < 6 {
+            path.push(go);
+        }
+        if !go {
+            break;
+        }
+        t = t * T::from_f64(1.5) + b * b;
+        k += 1;
+    }
+    y + t * c
+}
+
+fn path_of(x: &[f64]) -> Vec<bool> {
+    let mut path = Vec::new();
+    branchy(x, &mut path);
+    path
+}
+
+fn branchy_inputs() -> impl Strategy<Value = [f64; 3]> {
+    prop::array::uniform3(-1.5f64..1.5)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Recorded at one point and replayed at others: where every comparison comes out as
+    /// it did when recording, the replay gives the function's value (bitwise) and the
+    /// tape's gradient; where any differs, it is refused as a changed guard.
+    #[test]
+    fn replays_are_refused_exactly_where_a_branch_flips(
+        at in branchy_inputs(),
+        xs in prop::collection::vec(branchy_inputs(), 1..8),
+    ) {
+        let rec = replay::record(&at, |x| branchy(x, &mut Vec::new()));
+        let recorded_path = path_of(&at);
+        for x in &xs {
+            match rec.gradient(x) {
+                Ok((y, g)) => {
+                    prop_assert_eq!(&path_of(x), &recorded_path);
+                    let (ty, tg) = tape_gradient(|v| branchy(v, &mut Vec::new()), x);
+                    prop_assert_eq!(y.to_bits(), ty.to_bits());
+                    for (a, b) in g.iter().zip(&tg) {
+                        assert_close(*a, *b, 1e-12, "gradient");
+                    }
+                }
+                Err(Error::GuardChanged(_)) => prop_assert_ne!(&path_of(x), &recorded_path),
+                Err(e) => prop_assert!(false, "unexpected error {e}"),
+            }
+        }
+    }
+
+    /// `Replayed` gives the tape's gradient at every point and records again exactly
+    /// when the path of comparisons differs from that of its current recording.
+    #[test]
+    fn replayed_records_again_exactly_when_the_path_changes(
+        xs in prop::collection::vec(branchy_inputs(), 1..12),
+    ) {
+        let mut f = Replayed::new(|x: &[Traced]| branchy(x, &mut Vec::new()));
+        let mut current = path_of(&xs[0]);
+        let mut recordings = 1;
+        for x in &xs {
+            let path = path_of(x);
+            if path != current {
+                recordings += 1;
+                current = path;
+            }
+            let (y, g) = f.gradient(x).unwrap();
+            let (ty, tg) = tape_gradient(|v| branchy(v, &mut Vec::new()), x);
+            prop_assert_eq!(y.to_bits(), ty.to_bits());
+            for (a, b) in g.iter().zip(&tg) {
+                assert_close(*a, *b, 1e-12, "gradient");
+            }
+        }
+        prop_assert_eq!(f.recordings(), recordings);
+    }
+}
+
 /// Initial states in (−1, 1) and coefficients in [0, 1): with a negative damping
 /// coefficient the quadratic term drives `v` to overflow within the twenty steps, where
 /// central differences are meaningless.

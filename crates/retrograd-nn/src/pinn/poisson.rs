@@ -45,8 +45,11 @@ pub struct PoissonConfig {
     pub seed: u64,
     /// The relative L2 error the run must reach for its check to pass.
     pub error_target: f64,
-    /// The time per Adam step (ms) the run must stay within, if timed.
+    /// The time per Adam step (ms, wall clock) the run must stay within, if timed.
     pub step_time_target_ms: Option<f64>,
+    /// The time of the whole training, Adam and L-BFGS (s, wall clock), the run must stay
+    /// within, if timed.
+    pub total_time_target_s: Option<f64>,
 }
 
 impl Default for PoissonConfig {
@@ -66,6 +69,7 @@ impl Default for PoissonConfig {
             seed: 0,
             error_target: 1e-4,
             step_time_target_ms: Some(0.2),
+            total_time_target_s: Some(2.0),
         }
     }
 }
@@ -89,13 +93,14 @@ impl PoissonConfig {
             },
             error_target: 1e-3,
             step_time_target_ms: None,
+            total_time_target_s: None,
             ..full
         }
     }
 }
 
-/// The pass/fail checks of a run: the error target, the step-time target (if any), and
-/// that L-BFGS did not end above the loss Adam reached.
+/// The pass/fail checks of a run: the error target, the time targets (if any), and that
+/// L-BFGS did not end above the loss Adam reached.
 ///
 /// ```
 /// use retrograd_nn::pinn::poisson::{checks, run, PoissonConfig};
@@ -115,6 +120,12 @@ pub fn checks(config: &PoissonConfig, report: &PoissonReport) -> Vec<(&'static s
         c.push((
             "adam_step_within_time_target",
             report.ms_per_adam_step <= ms,
+        ));
+    }
+    if let Some(s) = config.total_time_target_s {
+        c.push((
+            "total_within_time_target",
+            report.adam_seconds + report.lbfgs_seconds <= s,
         ));
     }
     c
