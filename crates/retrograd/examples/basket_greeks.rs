@@ -58,10 +58,10 @@ fn max_rel_diff(a: &BasketGreeks, b: &BasketGreeks) -> f64 {
 }
 
 /// Median seconds of the price alone and of price + Greeks (both recordings), interleaved.
-struct Timing {
-    price: f64,
-    operators: f64,
-    preaccumulated: f64,
+pub struct Timing {
+    pub price: f64,
+    pub operators: f64,
+    pub preaccumulated: f64,
 }
 
 fn time(basket: &Basket, sim: &Simulation, reps: usize) -> Result<Timing, retrograd::Error> {
@@ -90,13 +90,32 @@ fn arg<T: std::str::FromStr>(name: &str) -> Option<T> {
     args.get(at + 1)?.parse().ok()
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let json = std::env::args().any(|a| a == "--json");
-    let quick = std::env::args().any(|a| a == "--quick");
-    let assets = arg("--assets").unwrap_or(if quick { 8 } else { 50 });
-    let paths = arg("--paths").unwrap_or(if quick { 2_000 } else { 10_000 });
-    let reps = if quick { 3 } else { 7 };
-    let bump = arg("--bump").unwrap_or(BUMP);
+/// What the example computes at one size: the Greeks by adjoints (both recordings) and by
+/// bumping, the timings on 1 and 2 threads, and the pass/fail checks.
+pub struct Report {
+    pub price: f64,
+    pub adjoint: BasketGreeks,
+    pub bumped: BasketGreeks,
+    pub bump_seconds: f64,
+    pub timing_one: Timing,
+    pub timing_two: Timing,
+    pub vs_bumping: f64,
+    pub checks: [(&'static str, bool); 5],
+}
+
+/// Time of price + Greeks over the price alone: (generic payoff, preaccumulated).
+pub fn ratios(t: &Timing) -> (f64, f64) {
+    (t.operators / t.price, t.preaccumulated / t.price)
+}
+
+/// Runs the market of `assets` assets over `paths` paths: Greeks on 1 and 2 threads and
+/// both recordings, bumping by `bump` (relative), `reps` interleaved timings.
+pub fn run(
+    assets: usize,
+    paths: usize,
+    reps: usize,
+    bump: f64,
+) -> Result<Report, Box<dyn std::error::Error>> {
     let basket = market(assets)?;
     let sim = Simulation { paths, seed: 2024 };
 
@@ -113,9 +132,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let timing_two = two.install(|| time(&basket, &sim, reps))?;
 
     let vs_bumping = max_rel_diff(&adjoint, &bumped);
-    let ratio = |t: &Timing| (t.operators / t.price, t.preaccumulated / t.price);
-    let (ops_1, pre_1) = ratio(&timing_one);
-    let (ops_2, pre_2) = ratio(&timing_two);
+    let (ops_1, pre_1) = ratios(&timing_one);
+    let (ops_2, pre_2) = ratios(&timing_two);
     let checks = [
         ("adjoints_match_bumping", vs_bumping <= TOLERANCE),
         (
@@ -133,6 +151,37 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ops_1.max(ops_2).max(pre_1).max(pre_2) <= 4.0,
         ),
     ];
+    Ok(Report {
+        price,
+        adjoint,
+        bumped,
+        bump_seconds,
+        timing_one,
+        timing_two,
+        vs_bumping,
+        checks,
+    })
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let json = std::env::args().any(|a| a == "--json");
+    let quick = std::env::args().any(|a| a == "--quick");
+    let assets = arg("--assets").unwrap_or(if quick { 8 } else { 50 });
+    let paths = arg("--paths").unwrap_or(if quick { 2_000 } else { 10_000 });
+    let reps = if quick { 3 } else { 7 };
+    let bump = arg("--bump").unwrap_or(BUMP);
+    let Report {
+        price,
+        adjoint,
+        bumped,
+        bump_seconds,
+        timing_one,
+        timing_two,
+        vs_bumping,
+        checks,
+    } = run(assets, paths, reps, bump)?;
+    let (ops_1, pre_1) = ratios(&timing_one);
+    let (ops_2, pre_2) = ratios(&timing_two);
     if json {
         let checks: serde_json::Map<String, serde_json::Value> = checks
             .iter()
@@ -174,7 +223,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("  threads  operators  preaccumulated  price alone");
     for (threads, t) in [(1, &timing_one), (2, &timing_two)] {
-        let (o, p) = ratio(t);
+        let (o, p) = ratios(t);
         println!(
             "  {threads:>7}  {o:>8.2}x  {p:>13.2}x  {:>9.2} ms",
             1e3 * t.price

@@ -4,6 +4,38 @@
 use retrograd::finance::basket::{Basket, Recording, Simulation};
 use retrograd::finance::black_scholes::{BlackScholes, OptionKind};
 
+#[allow(dead_code)]
+#[path = "../examples/bs_greeks.rs"]
+mod bs_example;
+
+#[allow(dead_code)]
+#[path = "../examples/basket_greeks.rs"]
+mod basket_example;
+
+/// The `bs_greeks` example's own run: every check passes.
+#[test]
+fn bs_greeks_example_passes_its_checks() {
+    let report = bs_example::run().unwrap();
+    assert_eq!(report.rows.len(), 4 * 2 * 8);
+    for (name, ok) in report.checks {
+        assert!(ok, "check {name} failed");
+    }
+}
+
+/// The `basket_greeks` example's own run at reduced size (6 assets, 2,000 paths): every
+/// check but the time ratio (a test build is not timed) passes.
+#[test]
+fn basket_greeks_example_passes_its_checks_at_reduced_size() {
+    let report = basket_example::run(6, 2_000, 1, 1e-6).unwrap();
+    assert_eq!(report.adjoint.deltas.len(), 6);
+    for (name, ok) in report.checks {
+        assert!(
+            ok || name == "greeks_within_4x_price",
+            "check {name} failed"
+        );
+    }
+}
+
 const MARKETS: [(f64, f64, f64, f64, f64); 3] = [
     (100.0, 100.0, 0.05, 0.2, 1.0),
     (90.0, 100.0, 0.03, 0.3, 0.5),
