@@ -826,6 +826,32 @@ mod compiled {
     }
 
     #[test]
+    fn one_input_used_many_times_as_interpreted() {
+        // One input read by 100 products and a product of 10 copies, its adjoint summed
+        // from every use; and a value reused by later operations as both operands.
+        let rec = replay::record(&[1.0], |x| (0..100).map(|k| x[0] * (k as f64)).sum());
+        assert_eq!(
+            rec.compile().unwrap().gradient(&[3.0]).unwrap().1,
+            vec![4950.0]
+        );
+        let rec = replay::record(&[1.0], |x| (0..10).map(|_| x[0]).product());
+        let compiled = rec.compile().unwrap();
+        assert_eq!(compiled.gradient(&[2.0]).unwrap(), (1024.0, vec![5120.0]));
+        let rec = replay::record(&[0.5, 2.0], |x| {
+            let t = x[0] * x[1];
+            let mut s = t;
+            for _ in 0..50 {
+                s = s * t + t.sin() + x[0];
+            }
+            s
+        });
+        let compiled = rec.compile().unwrap();
+        for at in [[0.3, 1.1], [-0.7, 0.4], [0.0, 2.5]] {
+            assert_eq!(compiled.gradient(&at).unwrap(), rec.gradient(&at).unwrap());
+        }
+    }
+
+    #[test]
     fn many_inputs_used_near_and_far() {
         // 200 inputs, each read at the start and again at the end, so both their values
         // and their adjoints go through memory; some inputs are never read.
