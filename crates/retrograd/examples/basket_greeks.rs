@@ -170,18 +170,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let paths = arg("--paths").unwrap_or(if quick { 2_000 } else { 10_000 });
     let reps = if quick { 3 } else { 7 };
     let bump = arg("--bump").unwrap_or(BUMP);
-    let Report {
-        price,
-        adjoint,
-        bumped,
-        bump_seconds,
-        timing_one,
-        timing_two,
-        vs_bumping,
-        checks,
-    } = run(assets, paths, reps, bump)?;
-    let (ops_1, pre_1) = ratios(&timing_one);
-    let (ops_2, pre_2) = ratios(&timing_two);
+    let report = run(assets, paths, reps, bump)?;
+    let (price, adjoint, bumped) = (report.price, &report.adjoint, &report.bumped);
+    let (timing_one, timing_two) = (&report.timing_one, &report.timing_two);
+    let (bump_seconds, vs_bumping, checks) =
+        (report.bump_seconds, report.vs_bumping, report.checks);
+    let (ops_1, pre_1) = ratios(timing_one);
+    let (ops_2, pre_2) = ratios(timing_two);
     if json {
         let checks: serde_json::Map<String, serde_json::Value> = checks
             .iter()
@@ -222,7 +217,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         2 * assets
     );
     println!("  threads  operators  preaccumulated  price alone");
-    for (threads, t) in [(1, &timing_one), (2, &timing_two)] {
+    for (threads, t) in [(1, timing_one), (2, timing_two)] {
         let (o, p) = ratios(t);
         println!(
             "  {threads:>7}  {o:>8.2}x  {p:>13.2}x  {:>9.2} ms",
