@@ -257,7 +257,7 @@ where
     F: FnOnce([Dual<T, N>; N]) -> [Dual<T, N>; M],
 {
     let args: [Dual<T, N>; N] = std::array::from_fn(|i| Dual::variable(inputs[i].value(), i));
-    let mut tape = TapeCore::for_operands(inputs);
+    let mut tape = TapeCore::for_operands(inputs.iter().copied());
     f(args).map(|y| {
         statement(tape.as_deref_mut(), N, |mut tape| {
             for (&x, &d) in inputs.iter().zip(&y.tangent) {
