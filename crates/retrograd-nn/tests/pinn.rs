@@ -496,3 +496,38 @@ fn burgers_log_matches_shorter_runs() {
     assert_eq!(plain.lbfgs, full.lbfgs);
     assert_eq!(plain.rel_l2_error, full.rel_l2_error);
 }
+
+#[allow(dead_code)]
+#[path = "../examples/pinn_common/mod.rs"]
+mod pinn_common;
+
+/// The plot the PINN examples draw (prediction and exact solution, panel by panel) is a
+/// PNG, from a short Poisson run.
+#[test]
+fn the_examples_plot_is_a_png() {
+    let quick = poisson::PoissonConfig::quick();
+    let config = poisson::PoissonConfig {
+        adam_steps: 20,
+        lbfgs: Lbfgs {
+            max_iter: 0,
+            ..quick.lbfgs.clone()
+        },
+        ..quick
+    };
+    let report = poisson::run(&config).unwrap();
+    let panels = [pinn_common::Panel {
+        title: "u(x)".into(),
+        x_label: "x",
+        y_label: "u",
+        curves: vec![
+            ("exact".into(), report.x.clone(), report.exact.clone()),
+            ("network".into(), report.x.clone(), report.predicted.clone()),
+        ],
+    }];
+    let path = std::env::temp_dir().join(format!("retrograd-pinn-{}.png", std::process::id()));
+    pinn_common::plot(&path, "test", &panels).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::remove_file(&path).ok();
+    assert_eq!(&bytes[1..4], b"PNG");
+    assert!(bytes.len() > 1000, "{} bytes", bytes.len());
+}
