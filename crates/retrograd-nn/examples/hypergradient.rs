@@ -397,7 +397,7 @@ pub fn run(config: Config) -> Report {
 }
 
 /// The validation loss over the hyper-steps, as a PNG.
-fn plot(path: &str, r: &Report) -> Result<(), Box<dyn std::error::Error>> {
+pub fn plot(path: &str, r: &Report) -> Result<(), Box<dyn std::error::Error>> {
     use plotters::prelude::*;
     static FONT: &[u8] = include_bytes!("../../retrograd-cli/assets/DejaVuSans.ttf");
     plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)

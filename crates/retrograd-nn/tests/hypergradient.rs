@@ -1,4 +1,4 @@
-//! The `hypergradient` example at a reduced size: its checks must pass.
+//! The `hypergradient` example at a reduced size: its checks must pass and its plot is drawn.
 
 #[allow(dead_code)]
 #[path = "../examples/hypergradient.rs"]
@@ -17,4 +17,9 @@ fn quick_hypergradient_passes_its_checks() {
             report.val_loss_after
         );
     }
+    let path = std::env::temp_dir().join(format!("retrograd-hyper-{}.png", std::process::id()));
+    example::plot(path.to_str().unwrap(), &report).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::remove_file(&path).ok();
+    assert_eq!(&bytes[1..4], b"PNG");
 }
