@@ -19,53 +19,23 @@ static void tape_extra(char* buf, size_t len, const char* per, double count) {
                 stack.memory() / count);
 }
 
-template <class F, class Ref> void run(const char* bench, size_t n, int reps, F f, Ref ref) {
-  auto x = inputs(n);
-  std::vector<double> g(n);
-  std::vector<adouble> ax(n);
-  auto primal = [&] { sink = f(x.data(), n); };
-  auto gradient = [&] {
+// The tool for peer_main: the gradient as described at the top of this file.
+struct Adept {
+  using Active = adouble;
+  static constexpr const char* name = "adept2";
+  template <class F>
+  static std::chrono::steady_clock::time_point gradient(std::vector<adouble>& ax, const std::vector<double>& x,
+                                                        F f, std::vector<double>& g) {
     stack.new_recording();
-    for (size_t i = 0; i < n; ++i) ax[i].set_value(x[i]);
-    adouble y = f(ax.data(), n);
+    for (size_t i = 0; i < x.size(); ++i) ax[i].set_value(x[i]);
+    adouble y = f(ax.data());
     auto rec = std::chrono::steady_clock::now();
     y.set_gradient(1.0);
     stack.reverse();
-    for (size_t i = 0; i < n; ++i) g[i] = ax[i].get_gradient();
+    for (size_t i = 0; i < x.size(); ++i) g[i] = ax[i].get_gradient();
     return rec;
-  };
-  gradient();
-  char extra[400];
-  tape_extra(extra, sizeof extra, "element", (double)n);
-  measure2(bench, "adept2", reps, primal, gradient, extra);
-  check(bench, x, g, ref);
-}
-
-int main(int argc, char** argv) {
-  bool quick = argc > 1 && std::string_view(argv[1]) == "--quick";
-  run("scalar_f1", 1000000, quick ? 3 : 31, [](auto* x, size_t n) { return f1(x, n); }, f1_value_grad);
-  run("scalar_f2", 100000, quick ? 5 : 201, [](auto* x, size_t n) { return f2(x, n); }, f2_value_grad);
-  {
-    const int steps = 1000;
-    std::vector<double> x0 = {10.0, 5.0}, p = {1.5, 1.0, 3.0, 1.0};
-    std::vector<adouble> ax(6);
-    double g[6];
-    auto primal = [&] { sink = lv_loop(x0.data(), p.data(), steps); };
-    auto gradient = [&] {
-      stack.new_recording();
-      for (int i = 0; i < 2; ++i) ax[i].set_value(x0[i]);
-      for (int i = 0; i < 4; ++i) ax[2 + i].set_value(p[i]);
-      adouble y = lv_loop(ax.data(), ax.data() + 2, steps);
-      auto rec = std::chrono::steady_clock::now();
-      y.set_gradient(1.0);
-      stack.reverse();
-      for (int i = 0; i < 6; ++i) g[i] = ax[i].get_gradient();
-      return rec;
-    };
-    gradient();
-    char extra[400];
-    tape_extra(extra, sizeof extra, "step", (double)steps);
-    measure2("scalar_rk4", "adept2", quick ? 5 : 201, primal, gradient, extra);
-    check_rk4("Adept-2", g);
   }
-}
+  static void tape_extra(char* buf, size_t len, const char* per, double count) { ::tape_extra(buf, len, per, count); }
+};
+
+int main(int argc, char** argv) { return peer_main<Adept>(argc, argv, "Adept-2"); }

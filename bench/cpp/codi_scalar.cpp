@@ -18,64 +18,30 @@ static void tape_extra(char* buf, size_t len, const char* per, double count) {
                 per, stmt / count, per, jac / count);
 }
 
-template <class F, class Ref> void run(const char* bench, size_t n, int reps, F f, Ref ref) {
-  auto& tape = R::getTape();
-  auto x = inputs(n);
-  std::vector<double> g(n);
-  std::vector<R> ax(n);
-  auto primal = [&] { sink = f(x.data(), n); };
-  auto gradient = [&] {
+// The tool for peer_main: the gradient as described at the top of this file.
+struct CoDi {
+  using Active = R;
+  static constexpr const char* name = "codipack";
+  template <class F>
+  static std::chrono::steady_clock::time_point gradient(std::vector<R>& ax, const std::vector<double>& x, F f,
+                                                        std::vector<double>& g) {
+    auto& tape = R::getTape();
     tape.reset();
     tape.setActive();
-    for (size_t i = 0; i < n; ++i) {
+    for (size_t i = 0; i < x.size(); ++i) {
       ax[i] = x[i];
       tape.registerInput(ax[i]);
     }
-    R y = f(ax.data(), n);
+    R y = f(ax.data());
     tape.registerOutput(y);
     tape.setPassive();
     auto rec = std::chrono::steady_clock::now();
     y.gradient() = 1.0;
     tape.evaluate();
-    for (size_t i = 0; i < n; ++i) g[i] = ax[i].getGradient();
+    for (size_t i = 0; i < x.size(); ++i) g[i] = ax[i].getGradient();
     return rec;
-  };
-  gradient();
-  char extra[400];
-  tape_extra(extra, sizeof extra, "element", (double)n);
-  measure2(bench, "codipack", reps, primal, gradient, extra);
-  check(bench, x, g, ref);
-}
-
-int main(int argc, char** argv) {
-  bool quick = argc > 1 && std::string_view(argv[1]) == "--quick";
-  run("scalar_f1", 1000000, quick ? 3 : 31, [](auto* x, size_t n) { return f1(x, n); }, f1_value_grad);
-  run("scalar_f2", 100000, quick ? 5 : 201, [](auto* x, size_t n) { return f2(x, n); }, f2_value_grad);
-  {
-    auto& tape = R::getTape();
-    const int steps = 1000;
-    std::vector<double> x0 = {10.0, 5.0}, p = {1.5, 1.0, 3.0, 1.0};
-    std::vector<R> ax(6);
-    double g[6];
-    auto primal = [&] { sink = lv_loop(x0.data(), p.data(), steps); };
-    auto gradient = [&] {
-      tape.reset();
-      tape.setActive();
-      for (int i = 0; i < 2; ++i) { ax[i] = x0[i]; tape.registerInput(ax[i]); }
-      for (int i = 0; i < 4; ++i) { ax[2 + i] = p[i]; tape.registerInput(ax[2 + i]); }
-      R y = lv_loop(ax.data(), ax.data() + 2, steps);
-      tape.registerOutput(y);
-      tape.setPassive();
-      auto rec = std::chrono::steady_clock::now();
-      y.gradient() = 1.0;
-      tape.evaluate();
-      for (int i = 0; i < 6; ++i) g[i] = ax[i].getGradient();
-      return rec;
-    };
-    gradient();
-    char extra[400];
-    tape_extra(extra, sizeof extra, "step", (double)steps);
-    measure2("scalar_rk4", "codipack", quick ? 5 : 201, primal, gradient, extra);
-    check_rk4("CoDiPack", g);
   }
-}
+  static void tape_extra(char* buf, size_t len, const char* per, double count) { ::tape_extra(buf, len, per, count); }
+};
+
+int main(int argc, char** argv) { return peer_main<CoDi>(argc, argv, "CoDiPack"); }

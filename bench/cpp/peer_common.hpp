@@ -1,7 +1,8 @@
 // Shared by adept_scalar.cpp and codi_scalar.cpp: f1, f2, inputs, hand-written gradients and
 // check() come from scalar_common.hpp in this folder; this adds
-// (c) RK4 Lotka-Volterra as in crates/retrograd/benches/scalar.rs, and a measure() that also
-// splits the gradient into record and sweep (median of each; ratio uses the median total).
+// (c) RK4 Lotka-Volterra as in crates/retrograd/benches/scalar.rs, a measure() that also
+// splits the gradient into record and sweep (median of each; ratio uses the median total),
+// and the runs of the three functions, given a tool (see peer_main).
 #pragma once
 #include "scalar_common.hpp"
 
@@ -61,4 +62,43 @@ void measure2(const char* bench, const char* impl, int reps, P primal, G gradien
               "sweep_ms=%.4f reps=%d %s\n",
               bench, impl, g / p, p * 1e3, g * 1e3, median(tr) * 1e3, median(ts) * 1e3, reps, extra);
   std::fflush(stdout);
+}
+
+// One function's gradient by Tool, timed against the plain function: f takes a pointer to
+// the inputs (double or Tool's active type); returns the gradient at x.
+template <class Tool, class F>
+std::vector<double> peer_run(const char* bench, const char* per, double count, int reps,
+                             const std::vector<double>& x, F f) {
+  std::vector<typename Tool::Active> ax(x.size());  // constructed once, outside the timing
+  std::vector<double> g(x.size());
+  auto primal = [&] { sink = f(x.data()); };
+  auto gradient = [&] { return Tool::gradient(ax, x, f, g); };
+  gradient();
+  char extra[400];
+  Tool::tape_extra(extra, sizeof extra, per, count);
+  measure2(bench, Tool::name, reps, primal, gradient, extra);
+  return g;
+}
+
+// f1 (n = 10^6), f2 (n = 10^5) and 1,000 RK4 steps by Tool, which provides: Active (its
+// active type), name (the PEER line's impl), gradient(ax, x, f, g) (record f at x on the
+// inputs ax, seed the output with 1, sweep, read every input's gradient into g; returns the
+// instant the recording ended) and tape_extra(buf, len, per, count) (the PEER line's tape
+// sizes). `label` names the tool in error messages. `--quick` runs few repetitions.
+template <class Tool> int peer_main(int argc, char** argv, const char* label) {
+  bool quick = argc > 1 && std::string_view(argv[1]) == "--quick";
+  const size_t n1 = 1000000, n2 = 100000;
+  auto x1 = inputs(n1), x2 = inputs(n2);
+  check("scalar_f1", x1,
+        peer_run<Tool>("scalar_f1", "element", n1, quick ? 3 : 31, x1, [](auto* a) { return f1(a, n1); }),
+        f1_value_grad);
+  check("scalar_f2", x2,
+        peer_run<Tool>("scalar_f2", "element", n2, quick ? 5 : 201, x2, [](auto* a) { return f2(a, n2); }),
+        f2_value_grad);
+  const int steps = 1000;
+  std::vector<double> x0p = {10.0, 5.0, 1.5, 1.0, 3.0, 1.0};  // initial state, then parameters
+  auto g = peer_run<Tool>("scalar_rk4", "step", steps, quick ? 5 : 201, x0p,
+                          [](auto* a) { return lv_loop(a, a + 2, steps); });
+  check_rk4(label, g.data());
+  return 0;
 }
